@@ -1,0 +1,14 @@
+// Jest transpiles only (isolatedModules): type errors are caught by `npm run typecheck`,
+// which keeps the suite fast even with @pulumi/aws in the graph.
+const transform = { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] };
+const common = { testEnvironment: "node", transform, setupFilesAfterEnv: ["<rootDir>/test/bench/setupAfterEnv.ts"], moduleFileExtensions: ["ts", "js", "json"] };
+
+/** @type {import('jest').Config} */
+module.exports = {
+  globalSetup: "<rootDir>/test/bench/globalSetup.ts",
+  globalTeardown: "<rootDir>/test/bench/globalTeardown.ts",
+  projects: [
+    { ...common, displayName: "unit", testMatch: ["<rootDir>/{components,sync,infra}/**/*.test.ts"] },
+    { ...common, displayName: "bench-fixtures", testMatch: ["<rootDir>/test/**/*.test.ts"], testTimeout: 120000 },
+  ],
+};
