@@ -1,0 +1,230 @@
+/**
+ * The mirror's bare repositories on disk. Invariants that make kill -9 at any moment safe:
+ * - a repository appears under repos/ only complete: first clones are built in .incoming/
+ *   and renamed into place;
+ * - refs change only through git's own lock+rename (fetch --atomic), so a killed fetch leaves
+ *   the old refs, and at worst stale *.lock files and unreferenced pack temp files, which
+ *   sweepLocks() and git's gc deal with;
+ * - the fingerprint is written after the refs, from the refs, so it never claims more than
+ *   is on disk;
+ * - removal is a rename into .trash/ followed by a delete.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { RepoId } from "../types";
+import { mirrorRefspecs } from "../upstream/refFilter";
+import { FINGERPRINT_FILE, incomingDir, repoDir, reposRoot, trashDir } from "./layout";
+import { git, GitError, runGit } from "./runGit";
+
+export interface FetchOutcome {
+  /** Bytes added to objects/pack by this fetch (new pack files). */
+  bytes: number;
+  /** True when this fetch created the repository. */
+  created: boolean;
+}
+
+export interface LocalRefs {
+  refs: Map<string, string>;
+  headTarget?: string;
+}
+
+export class RepoStore {
+  constructor(private readonly home: string, private readonly excludeRefs: readonly string[]) {}
+
+  dir(id: RepoId): string {
+    return repoDir(this.home, id);
+  }
+
+  exists(id: RepoId): boolean {
+    return fs.existsSync(path.join(this.dir(id), "HEAD"));
+  }
+
+  /**
+   * Startup recovery, run while holding the daemon lock (so no git of ours is running):
+   * half-built first clones are discarded, trash is emptied, stale lock files are removed.
+   */
+  recover(): { removedIncoming: number; removedLocks: string[] } {
+    fs.mkdirSync(reposRoot(this.home), { recursive: true });
+    let removedIncoming = 0;
+    const inc = incomingDir(this.home);
+    if (fs.existsSync(inc)) {
+      removedIncoming = fs.readdirSync(inc).length;
+      fs.rmSync(inc, { recursive: true, force: true });
+    }
+    fs.rmSync(trashDir(this.home), { recursive: true, force: true });
+    const removedLocks: string[] = [];
+    for (const project of safeReaddir(reposRoot(this.home))) {
+      if (project.startsWith(".")) continue;
+      for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) {
+        removedLocks.push(...sweepLocks(path.join(reposRoot(this.home), project, repo)));
+      }
+    }
+    return { removedIncoming, removedLocks };
+  }
+
+  readFingerprint(id: RepoId): string | undefined {
+    try {
+      return fs.readFileSync(path.join(this.dir(id), FINGERPRINT_FILE), "utf8").trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Fetch the primary's refs into the mirror (creating it on first sync). */
+  async fetch(id: RepoId, url: string, env: NodeJS.ProcessEnv, signal: AbortSignal, headTarget?: string): Promise<FetchOutcome> {
+    const created = !this.exists(id);
+    const target = created ? this.makeIncoming(id) : this.dir(id);
+    if (created) await git(["init", "--bare", "--quiet", target], { env, signal });
+    else sweepLocks(target); // only our own killed children can have left them (per-repo jobs are serialized)
+    const before = packBytes(target);
+    const args = [
+      "-c", "fetch.writeCommitGraph=false",
+      "-c", "gc.auto=0",
+      "-c", "core.fsync=committed",
+      "fetch", "--atomic", "--prune", "--no-write-fetch-head", "--quiet", "--no-auto-maintenance",
+      url, ...mirrorRefspecs(this.excludeRefs),
+    ];
+    try {
+      await git(args, { cwd: target, env, signal });
+      if (headTarget) await setHead(target, headTarget, env);
+    } catch (e) {
+      if (created) fs.rmSync(target, { recursive: true, force: true });
+      else sweepLocks(target);
+      throw e;
+    }
+    if (created) {
+      fs.mkdirSync(path.dirname(this.dir(id)), { recursive: true });
+      fs.renameSync(target, this.dir(id));
+    }
+    return { bytes: Math.max(0, packBytes(this.dir(id)) - before), created };
+  }
+
+  async localRefs(id: RepoId, env: NodeJS.ProcessEnv): Promise<LocalRefs> {
+    const dir = this.dir(id);
+    const r = await git(["for-each-ref", "--format=%(objectname) %(refname)"], { cwd: dir, env, captureStdout: true });
+    const refs = new Map<string, string>();
+    for (const line of r.stdout.split("\n")) {
+      const sp = line.indexOf(" ");
+      if (sp > 0) refs.set(line.slice(sp + 1), line.slice(0, sp));
+    }
+    let headTarget: string | undefined;
+    try {
+      const head = fs.readFileSync(path.join(dir, "HEAD"), "utf8").trim();
+      if (head.startsWith("ref: ")) headTarget = head.slice(5);
+    } catch {
+      /* no HEAD: fingerprint will differ and force a fetch */
+    }
+    return { refs, headTarget };
+  }
+
+  /** Record what the repository now holds (written atomically after the refs changed). */
+  writeFingerprint(id: RepoId, fp: string): void {
+    const file = path.join(this.dir(id), FINGERPRINT_FILE);
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, fp + "\n");
+    fs.renameSync(tmp, file);
+  }
+
+  /** Move a repository out of service (purge or reclone): atomic rename, then delete. */
+  remove(id: RepoId): void {
+    const dir = this.dir(id);
+    if (!fs.existsSync(dir)) return;
+    const trash = path.join(trashDir(this.home), `${id.project}.${id.slug}.${Date.now()}.${process.pid}`);
+    fs.mkdirSync(trashDir(this.home), { recursive: true });
+    fs.renameSync(dir, trash);
+    fs.rmSync(trash, { recursive: true, force: true });
+    const projectDir = path.dirname(dir);
+    if (safeReaddir(projectDir).length === 0) fs.rmSync(projectDir, { recursive: true, force: true });
+  }
+
+  /** Repositories present on disk (for purge decisions). */
+  listLocal(): RepoId[] {
+    const out: RepoId[] = [];
+    for (const project of safeReaddir(reposRoot(this.home))) {
+      if (project.startsWith(".")) continue;
+      for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) {
+        if (repo.endsWith(".git")) out.push({ project, slug: repo.slice(0, -4) });
+      }
+    }
+    return out;
+  }
+
+  /** Full connectivity and object check; returns git's complaint, or undefined when clean. */
+  async fsck(id: RepoId, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<string | undefined> {
+    const r = await runGit(["fsck", "--no-progress", "--no-dangling"], { cwd: this.dir(id), env, signal });
+    return r.code === 0 ? undefined : r.stderrTail || `git fsck exit ${r.code ?? r.signal}`;
+  }
+
+  /** Repack into one pack with a bitmap and write the commit-graph: fast clones and fetches. */
+  async maintain(id: RepoId, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<void> {
+    const dir = this.dir(id);
+    await git(["-c", "pack.writeBitmapHashCache=true", "repack", "-a", "-d", "-b", "--quiet"], { cwd: dir, env, signal });
+    await git(["commit-graph", "write", "--reachable", "--no-progress"], { cwd: dir, env, signal });
+    await git(["pack-refs", "--all"], { cwd: dir, env, signal });
+  }
+
+  private makeIncoming(id: RepoId): string {
+    const inc = incomingDir(this.home);
+    fs.mkdirSync(inc, { recursive: true });
+    return fs.mkdtempSync(path.join(inc, `${id.project}.${id.slug}.`));
+  }
+}
+
+async function setHead(dir: string, target: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const current = fs.readFileSync(path.join(dir, "HEAD"), "utf8").trim();
+  if (current !== `ref: ${target}`) await git(["symbolic-ref", "HEAD", target], { cwd: dir, env });
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Sizes of pack files: the bytes a fetch added are the difference. */
+function packBytes(dir: string): number {
+  let total = 0;
+  const packDir = path.join(dir, "objects", "pack");
+  for (const f of safeReaddir(packDir)) {
+    if (f.endsWith(".pack")) total += fs.statSync(path.join(packDir, f)).size;
+  }
+  return total;
+}
+
+/** Remove git lock files left by a killed git process. Returns what was removed. */
+export function sweepLocks(dir: string): string[] {
+  const removed: string[] = [];
+  const walk = (d: string, depth: number) => {
+    for (const e of safeReaddirEntries(d)) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (depth < 12 && e.name !== "pack") walk(p, depth + 1);
+      } else if (e.name.endsWith(".lock")) {
+        fs.rmSync(p, { force: true });
+        removed.push(p);
+      }
+    }
+  };
+  for (const top of ["HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock", "index.lock"]) {
+    const p = path.join(dir, top);
+    if (fs.existsSync(p)) {
+      fs.rmSync(p, { force: true });
+      removed.push(p);
+    }
+  }
+  walk(path.join(dir, "refs"), 0);
+  walk(path.join(dir, "objects", "info"), 0);
+  return removed;
+}
+
+function safeReaddirEntries(dir: string): fs.Dirent[] {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
+export { GitError };

@@ -1,0 +1,77 @@
+/**
+ * A thin shell around `git` for the operations that must stream, be killed as a group, or
+ * report precisely: fetches and clones (which run ssh children), fsck, repack.
+ * Output is never held beyond a bounded tail: packs go from the network straight to disk.
+ */
+import { spawn } from "node:child_process";
+
+export interface GitResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Last part of stderr (bounded), for error messages. */
+  stderrTail: string;
+  stdout: string;
+}
+
+export class GitError extends Error {
+  override name = "GitError";
+  constructor(message: string, readonly result: GitResult) {
+    super(message);
+  }
+}
+
+export interface RunGitOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  /** Keep stdout (only for small outputs like for-each-ref); default false. */
+  captureStdout?: boolean;
+  maxStdoutBytes?: number;
+}
+
+/** Runs git in its own process group; abort kills the group (git, ssh, index-pack) with SIGKILL. */
+export function runGit(args: string[], o: RunGitOptions = {}): Promise<GitResult> {
+  return new Promise((resolve, reject) => {
+    if (o.signal?.aborted) return reject(new Error(`git ${args[0]} aborted before start`));
+    const child = spawn("git", args, {
+      cwd: o.cwd,
+      env: o.env ?? process.env,
+      stdio: ["ignore", o.captureStdout ? "pipe" : "ignore", "pipe"],
+      detached: true,
+    });
+    let stderrTail = "";
+    let stdout = "";
+    const maxOut = o.maxStdoutBytes ?? 64 * 1024 * 1024;
+    child.stderr!.on("data", (d: Buffer) => {
+      stderrTail = (stderrTail + d.toString("utf8")).slice(-4096);
+    });
+    child.stdout?.on("data", (d: Buffer) => {
+      if (stdout.length < maxOut) stdout += d.toString("utf8");
+    });
+    const kill = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    };
+    o.signal?.addEventListener("abort", kill, { once: true });
+    child.on("error", (e) => {
+      o.signal?.removeEventListener("abort", kill);
+      reject(new Error(`cannot run git: ${e.message} (is the git package installed?)`));
+    });
+    child.on("close", (code, signal) => {
+      o.signal?.removeEventListener("abort", kill);
+      resolve({ code, signal, stderrTail: stderrTail.trim(), stdout });
+    });
+  });
+}
+
+export async function git(args: string[], o: RunGitOptions = {}): Promise<GitResult> {
+  const r = await runGit(args, o);
+  if (r.code !== 0) {
+    const why = o.signal?.aborted ? `aborted (${String(o.signal.reason ?? "timeout")})` : r.stderrTail || `exit ${r.code ?? r.signal}`;
+    throw new GitError(`git ${args.filter((a) => !a.startsWith("-c")).slice(0, 2).join(" ")} failed: ${why}`, r);
+  }
+  return r;
+}

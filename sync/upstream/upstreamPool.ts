@@ -1,0 +1,203 @@
+/**
+ * Long-lived SSH connections to the primary (ssh2), used to read ref advertisements cheaply:
+ * one `git-upload-pack` channel per repository over already-authenticated connections,
+ * instead of one TCP + SSH handshake per repository. Host keys are pinned: a mismatch fails
+ * the handshake, and nothing is sent.
+ */
+import { Client, ClientChannel, ConnectConfig } from "ssh2";
+import { Advertisement, parseAdvertisement, PktLineReader } from "./advertisement";
+import { describeMismatch, matchesPinned, PinnedKey } from "./hostKeys";
+
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+  user: string;
+  privateKey: Buffer;
+  pinned: readonly PinnedKey[];
+}
+
+export interface PoolOptions {
+  /** Connections kept open. */
+  connections: number;
+  /** Channels per connection; OpenSSH's server allows 10 (MaxSessions) by default. */
+  channelsPerConnection: number;
+  /** Handshake timeout. */
+  connectTimeoutMs: number;
+  /** A ref scan taking longer than this fails (the channel is closed). */
+  scanTimeoutMs: number;
+}
+
+export class HostKeyMismatchError extends Error {
+  override name = "HostKeyMismatchError";
+}
+
+/** The path the primary serves a repository at: Bitbucket's `/<PROJECT>/<slug>.git`. */
+export function upstreamPath(project: string, slug: string): string {
+  return `/${project}/${slug}.git`;
+}
+
+/** The command an SSH Git server expects; the path is single-quoted as git itself does. */
+export function uploadPackCommand(path: string): string {
+  return `git-upload-pack '${path.replace(/'/g, "'\\''")}'`;
+}
+
+interface Conn {
+  client: Client;
+  ready: Promise<void>;
+  busy: number;
+  dead: boolean;
+}
+
+export class UpstreamPool {
+  private conns: Conn[] = [];
+  private waiters: Array<() => void> = [];
+  private closed = false;
+
+  constructor(private readonly target: UpstreamTarget, private readonly opts: PoolOptions) {}
+
+  /** Read the advertisement of one repository; rejects on host key mismatch, missing repo, timeout. */
+  async scan(path: string): Promise<Advertisement> {
+    const conn = await this.acquire();
+    try {
+      return await this.scanOn(conn, path);
+    } finally {
+      conn.busy--;
+      this.waiters.shift()?.();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.conns) c.client.end();
+    this.conns = [];
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private async acquire(): Promise<Conn> {
+    while (true) {
+      if (this.closed) throw new Error("upstream pool closed");
+      this.conns = this.conns.filter((c) => !c.dead);
+      const free = this.conns.find((c) => c.busy < this.opts.channelsPerConnection);
+      if (free && (free.busy === 0 || this.conns.length >= this.opts.connections)) {
+        free.busy++;
+        try {
+          await free.ready;
+        } catch (e) {
+          free.busy--;
+          throw e;
+        }
+        return free;
+      }
+      if (this.conns.length < this.opts.connections) {
+        const c = this.connect();
+        c.busy++;
+        this.conns.push(c);
+        try {
+          await c.ready;
+        } catch (e) {
+          c.busy--;
+          throw e;
+        }
+        return c;
+      }
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  private connect(): Conn {
+    const client = new Client();
+    const t = this.target;
+    let mismatch: string | undefined;
+    const conn: Conn = { client, busy: 0, dead: false, ready: Promise.resolve() };
+    conn.ready = new Promise<void>((resolve, reject) => {
+      const cfg: ConnectConfig = {
+        host: t.host,
+        port: t.port,
+        username: t.user,
+        privateKey: t.privateKey,
+        readyTimeout: this.opts.connectTimeoutMs,
+        keepaliveInterval: 15000,
+        keepaliveCountMax: 4,
+        // Only negotiate key types we have pinned, so the server shows us a key we can check.
+        algorithms: { serverHostKey: [...new Set(t.pinned.map((k) => k.type))] as never },
+        hostVerifier: (key: Buffer) => {
+          if (matchesPinned(key, t.pinned)) return true;
+          mismatch = describeMismatch(key, t.pinned, t.host, t.port);
+          return false;
+        },
+      };
+      client.once("ready", () => resolve());
+      client.once("error", (err: Error) => {
+        conn.dead = true;
+        reject(mismatch ? new HostKeyMismatchError(mismatch) : new Error(`cannot connect to the primary ${t.user}@${t.host}:${t.port}: ${err.message}`));
+      });
+      client.connect(cfg);
+    });
+    conn.ready.catch(() => undefined);
+    client.on("close", () => {
+      conn.dead = true;
+      this.waiters.shift()?.();
+    });
+    client.on("error", () => {
+      conn.dead = true;
+    });
+    return conn;
+  }
+
+  private scanOn(conn: Conn, path: string): Promise<Advertisement> {
+    return new Promise((resolve, reject) => {
+      let channel: ClientChannel | undefined;
+      let settled = false;
+      const finish = (err: Error | undefined, adv?: Advertisement) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) {
+          channel?.close();
+          reject(err);
+        } else resolve(adv!);
+      };
+      const timer = setTimeout(() => finish(new Error(`ref scan of ${path} timed out after ${this.opts.scanTimeoutMs} ms`)), this.opts.scanTimeoutMs);
+      conn.client.exec(uploadPackCommand(path), (err, ch) => {
+        if (err) {
+          // The connection may be at its channel limit or broken: mark it so a fresh one is made.
+          conn.dead = true;
+          conn.client.end();
+          return finish(new Error(`cannot open a channel to the primary: ${err.message}`));
+        }
+        channel = ch;
+        const reader = new PktLineReader();
+        const lines: Buffer[] = [];
+        let stderr = "";
+        let done = false;
+        ch.stderr.on("data", (d: Buffer) => {
+          stderr = (stderr + d.toString()).slice(-2000);
+        });
+        ch.on("data", (chunk: Buffer) => {
+          if (done) return;
+          try {
+            for (const pkt of reader.push(chunk)) {
+              if (pkt === null) {
+                done = true;
+                const adv = parseAdvertisement(lines);
+                // Tell upload-pack we want nothing: it exits cleanly.
+                ch.end("0000");
+                finish(undefined, adv);
+                return;
+              }
+              lines.push(pkt);
+            }
+          } catch (e) {
+            finish(e as Error);
+          }
+        });
+        ch.on("close", (code: number | null) => {
+          if (!done) {
+            const why = stderr.trim() || `exit code ${code}`;
+            finish(new Error(`primary did not advertise refs for ${path}: ${why}`));
+          }
+        });
+      });
+    });
+  }
+}
