@@ -1,0 +1,290 @@
+/**
+ * The daemon's lifecycle: take the home lock, recover from whatever a crash left, then keep
+ * the mirror converged — webhooks trigger single repositories, a full reconcile every
+ * interval is the safety net. Stop drains running fetches and releases everything.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as os from "node:os";
+import { listRepos } from "../catalog/bitbucketRest";
+import { decidePurge, selectRepos } from "../catalog/select";
+import { Scheduler, SchedulerEvent } from "../scheduler/scheduler";
+import { gitEnv } from "../store/gitEnv";
+import { RepoStore } from "../store/repoStore";
+import { parseRepoKey, RepoId, RepoKey, repoKey, SyncReason } from "../types";
+import { knownHostsText } from "../upstream/hostKeys";
+import { makeRefFilter } from "../upstream/refFilter";
+import { HostKeyMismatchError, UpstreamPool } from "../upstream/upstreamPool";
+import { SyncEngine, SyncOutcome } from "./engine";
+import { acquireHomeLock } from "./lock";
+import { DaemonSettings } from "./settings";
+
+/** What the daemon reports to (the status board, metrics, logs). */
+export interface DaemonObserver {
+  catalogChanged(keys: RepoKey[]): void;
+  syncStarted(key: RepoKey, reason: SyncReason): void;
+  syncSucceeded(key: RepoKey, reason: SyncReason, durationMs: number, outcome: SyncOutcome): void;
+  syncFailed(key: RepoKey, reason: SyncReason, error: Error, durationMs: number, retryInMs: number | undefined): void;
+  /** The primary has changes for `key` that we do not hold yet (seen by a scan). */
+  behind(key: RepoKey, sinceMs: number): void;
+  primaryReachable(reachable: boolean, error?: string): void;
+  reconcileDone(r: { durationMs: number; checked: number; changed: number; error?: string }): void;
+  log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
+}
+
+export class Daemon {
+  readonly scheduler: Scheduler;
+  private readonly store: RepoStore;
+  private readonly pool: UpstreamPool;
+  private readonly engine: SyncEngine;
+  private readonly env: NodeJS.ProcessEnv;
+  private catalog = new Map<RepoKey, RepoId>();
+  private releaseLock?: () => void;
+  private timer?: NodeJS.Timeout;
+  private reconciling?: Promise<void>;
+  private stopped = false;
+  private readonly controlPath: string;
+
+  constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
+    this.store = new RepoStore(s.home, s.excludeRefs);
+    this.controlPath = controlPathFor(s.home);
+    this.env = gitEnv(process.env, {
+      keyFile: s.upstream.keyFile,
+      knownHostsFile: knownHostsPath(s.home),
+      controlPath: this.controlPath,
+      controlPersistSec: 600,
+      connectTimeoutSec: 15,
+    });
+    this.pool = new UpstreamPool(
+      { host: s.upstream.host, port: s.upstream.port, user: s.upstream.user, privateKey: fs.readFileSync(s.upstream.keyFile), pinned: s.upstream.pinned },
+      { connections: s.scanConnections, channelsPerConnection: 8, connectTimeoutMs: 15000, scanTimeoutMs: 60000 },
+    );
+    this.engine = new SyncEngine({
+      store: this.store,
+      scanner: this.pool,
+      keep: makeRefFilter(s.excludeRefs),
+      env: this.env,
+      sshBase: `ssh://${s.upstream.user}@${s.upstream.host}:${s.upstream.port}`,
+      maintenance: s.maintenance,
+    });
+    this.scheduler = new Scheduler({
+      sync: (key, reason, signal) => this.runJob(key, reason, signal),
+      concurrency: s.concurrency,
+      timeoutMs: s.timeoutMs,
+      backoff: s.backoff,
+      onEvent: (e) => this.onSchedulerEvent(e),
+    });
+  }
+
+  /** Take the lock, recover, and start syncing. Resolves once the first reconcile was started. */
+  async start(): Promise<void> {
+    this.releaseLock = acquireHomeLock(this.s.home);
+    const rec = this.store.recover();
+    if (rec.removedIncoming > 0 || rec.removedLocks.length > 0) {
+      this.obs.log("warn", "recovered from an unclean stop", { discardedFirstClones: rec.removedIncoming, staleLocks: rec.removedLocks.length });
+    }
+    writeFileAtomic(knownHostsPath(this.s.home), knownHostsText(this.s.upstream.host, this.s.upstream.port, this.s.upstream.pinned), 0o644);
+    // Until the primary answers, serve (and count) what is on disk.
+    for (const id of this.store.listLocal()) this.catalog.set(repoKey(id), id);
+    this.obs.catalogChanged([...this.catalog.keys()]);
+    this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
+    this.timer = setInterval(() => {
+      if (!this.reconciling && !this.stopped) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
+    }, this.s.intervalMs);
+    this.timer.unref();
+  }
+
+  /** A webhook said this repository changed on the primary. */
+  refsChanged(key: RepoKey): "queued" | "unknown" {
+    if (this.catalog.has(key)) {
+      this.scheduler.trigger(key, "webhook");
+      return "queued";
+    }
+    // A repository we don't know yet (new on the primary): refresh the catalog now.
+    if (!this.reconciling && !this.stopped) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
+    return "unknown";
+  }
+
+  isServed(key: RepoKey): boolean {
+    return this.catalog.has(key) && this.store.exists(parseRepoKey(key));
+  }
+
+  repoDir(key: RepoKey): string {
+    return this.store.dir(parseRepoKey(key));
+  }
+
+  catalogKeys(): RepoKey[] {
+    return [...this.catalog.keys()];
+  }
+
+  async idle(): Promise<void> {
+    while (this.reconciling) await this.reconciling;
+    await this.scheduler.idle();
+  }
+
+  async stop(graceMs = 10000): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.scheduler.drain(graceMs);
+    this.pool.close();
+    await this.reconciling?.catch(() => undefined);
+    await closeControlMaster(this.controlPath, this.env);
+    this.releaseLock?.();
+  }
+
+  /** Catalog refresh, purge, then a scan of every repository; changed ones get a sync job. */
+  async reconcile(): Promise<void> {
+    const t0 = Date.now();
+    let checked = 0;
+    let changed = 0;
+    try {
+      await this.refreshCatalog();
+      const ids = [...this.catalog.values()];
+      await forEachLimit(ids, this.s.scanParallelism, async (id) => {
+        if (this.stopped) return;
+        const key = repoKey(id);
+        try {
+          const { fp } = await this.engine.scan(id);
+          checked++;
+          if (this.engine.differs(id, fp)) {
+            changed++;
+            this.obs.behind(key, Date.now());
+            this.scheduler.trigger(key, this.store.exists(id) ? "reconcile" : "initial");
+          } else if (this.engine.maintenanceDue(id)) {
+            this.scheduler.trigger(key, "reconcile");
+          }
+        } catch (e) {
+          if (e instanceof HostKeyMismatchError) throw e;
+          if (isConnectionError(e)) throw e;
+          // One repository failing its scan is that repository's problem: let its job record it.
+          this.scheduler.trigger(key, this.store.exists(id) ? "reconcile" : "initial");
+        }
+      });
+      this.obs.primaryReachable(true);
+      this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed });
+    } catch (e) {
+      const msg = (e as Error).message;
+      this.obs.primaryReachable(false, msg);
+      this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed, error: msg });
+      this.obs.log("error", "reconcile failed; keeping the last good copies", { error: msg });
+    }
+  }
+
+  private async refreshCatalog(): Promise<void> {
+    const c = this.s.catalog;
+    const all = c.kind === "static" ? c.repos : await listRepos({ baseUrl: c.baseUrl, token: c.token, ca: c.ca });
+    const selected = selectRepos(all, this.s.projects);
+    const selectionChanged = this.recordSelection();
+    const decision = decidePurge(this.store.listLocal(), selected, { ...this.s.purge, selectionChanged });
+    if (decision.refused) this.obs.log("warn", "purge refused", { why: decision.refused });
+    const next = new Map<RepoKey, RepoId>(selected.map((id) => [repoKey(id), id]));
+    // Refused purges keep the repos in service: a wrong catalog must not make clones fail.
+    if (decision.refused) for (const id of this.store.listLocal()) if (!next.has(repoKey(id))) next.set(repoKey(id), id);
+    for (const id of decision.remove) {
+      this.scheduler.forget(repoKey(id));
+      this.store.remove(id);
+      this.obs.log("info", "removed repository no longer on the primary", { repo: repoKey(id) });
+    }
+    for (const key of this.catalog.keys()) if (!next.has(key)) this.scheduler.forget(key);
+    this.catalog = next;
+    this.obs.catalogChanged([...next.keys()]);
+  }
+
+  /** Remember the project selection; a change is an intended shrink that the purge guard allows. */
+  private recordSelection(): boolean {
+    const file = path.join(this.s.home, "data", "selection.json");
+    const now = JSON.stringify(this.s.projects);
+    let before: string | undefined;
+    try {
+      before = fs.readFileSync(file, "utf8");
+    } catch {
+      /* first start */
+    }
+    if (before !== now) writeFileAtomic(file, now, 0o644);
+    return before !== undefined && before !== now;
+  }
+
+  private async runJob(key: RepoKey, reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
+    const id = this.catalog.get(key) ?? parseRepoKey(key);
+    const outcome = await this.engine.sync(id, reason, signal);
+    this.outcomes.set(key, outcome);
+    return outcome;
+  }
+
+  private readonly outcomes = new Map<RepoKey, SyncOutcome>();
+
+  private onSchedulerEvent(e: SchedulerEvent): void {
+    switch (e.type) {
+      case "started":
+        this.obs.syncStarted(e.key, e.reason);
+        break;
+      case "succeeded": {
+        const outcome = this.outcomes.get(e.key) ?? { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
+        this.outcomes.delete(e.key);
+        this.obs.syncSucceeded(e.key, e.reason, e.durationMs, outcome);
+        if (!outcome.converged) this.scheduler.trigger(e.key, "retry");
+        break;
+      }
+      case "failed":
+        this.outcomes.delete(e.key);
+        if (e.error instanceof HostKeyMismatchError || isConnectionError(e.error)) this.obs.primaryReachable(false, e.error.message);
+        this.obs.syncFailed(e.key, e.reason, e.error, e.durationMs, e.retryInMs);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+function isConnectionError(e: unknown): boolean {
+  return e instanceof Error && /cannot connect to the primary|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|Connection (refused|closed|reset)|Timed out while waiting for handshake/i.test(e.message);
+}
+
+async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  });
+  await Promise.all(workers);
+}
+
+export function knownHostsPath(home: string): string {
+  return path.join(home, "data", "known_hosts");
+}
+
+/** ControlPath must fit a unix socket path (~104 bytes): fall back to a short private dir. */
+export function controlPathFor(home: string): string {
+  const p = path.join(home, "run", "cm-%C");
+  if (p.length + 40 <= 100) return p;
+  const short = path.join(os.tmpdir(), `smcm-${createHash("sha256").update(home).digest("hex").slice(0, 12)}`);
+  fs.mkdirSync(short, { recursive: true, mode: 0o700 });
+  return path.join(short, "%C");
+}
+
+function closeControlMaster(controlPath: string, env: NodeJS.ProcessEnv): Promise<void> {
+  // `ssh -O exit` needs a destination; any will do since ControlPath's %C is already expanded per host.
+  const dir = path.dirname(controlPath);
+  let sockets: string[] = [];
+  try {
+    sockets = fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(controlPath).replace("%C", "")));
+  } catch {
+    return Promise.resolve();
+  }
+  return Promise.all(
+    sockets.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          execFile("ssh", ["-F", "/dev/null", "-o", `ControlPath=${path.join(dir, s)}`, "-O", "exit", "mirror-upstream"], { env, timeout: 5000 }, () => resolve());
+        }),
+    ),
+  ).then(() => undefined);
+}
+
+function writeFileAtomic(file: string, content: string, mode: number): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, content, { mode });
+  fs.renameSync(tmp, file);
+}

@@ -1,0 +1,144 @@
+/**
+ * One repository's sync, start to end: scan the primary's refs over a pooled SSH connection,
+ * compare fingerprints, fetch only if something changed, record what we now hold, and do
+ * maintenance when it is due. Everything the daemon does to one repository happens inside
+ * one scheduler job, so fetches and maintenance of a repository never overlap.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { RepoStore } from "../store/repoStore";
+import { GitError } from "../store/runGit";
+import { RepoId, SyncReason } from "../types";
+import { Advertisement } from "../upstream/advertisement";
+import { fingerprint } from "../upstream/refFilter";
+import { upstreamPath } from "../upstream/upstreamPool";
+import { dueTasks, recordRun } from "./maintenance";
+
+export interface Scanner {
+  scan(path: string): Promise<Advertisement>;
+}
+
+export interface EngineDeps {
+  store: RepoStore;
+  scanner: Scanner;
+  keep: (ref: string) => boolean;
+  env: NodeJS.ProcessEnv;
+  /** ssh://user@host:port — repositories are at `${sshBase}/${PROJECT}/${slug}.git`. */
+  sshBase: string;
+  maintenance: { repackIntervalMs: number; fsckIntervalMs: number };
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface SyncOutcome {
+  /** True when a fetch ran (the fingerprints differed or the repo was new). */
+  fetched: boolean;
+  created: boolean;
+  bytes: number;
+  /** Fingerprint of what the mirror now holds equals the primary's at scan time. */
+  converged: boolean;
+  recloned: boolean;
+  maintenance: string[];
+}
+
+/** Errors from git that mean the local repository is damaged: the cure is a fresh clone. */
+export function looksCorrupt(message: string): boolean {
+  return /corrupt|bad object|missing (blob|tree|commit|object)|did not send all necessary objects|fatal: (loose object|packfile)|unable to read|invalid (sha1|object)|broken link|not a git repository|index-pack failed|bad packed object/i.test(message);
+}
+
+export class SyncEngine {
+  constructor(private readonly d: EngineDeps) {}
+
+  url(id: RepoId): string {
+    return `${this.d.sshBase}${upstreamPath(id.project, id.slug)}`;
+  }
+
+  /** Fingerprint of the primary's state, or throws (unreachable, host key, missing repo). */
+  async scan(id: RepoId): Promise<{ adv: Advertisement; fp: string }> {
+    const adv = await this.d.scanner.scan(upstreamPath(id.project, id.slug));
+    return { adv, fp: fingerprint(adv.refs, adv.headTarget, this.d.keep) };
+  }
+
+  /** Cheap check used by reconcile: does the mirror differ from the primary's advertisement? */
+  differs(id: RepoId, remoteFp: string): boolean {
+    return !this.d.store.exists(id) || this.d.store.readFingerprint(id) !== remoteFp;
+  }
+
+  maintenanceDue(id: RepoId): boolean {
+    return this.d.store.exists(id) && dueTasks(this.d.store.dir(id), this.d.maintenance, this.now()).length > 0;
+  }
+
+  async sync(id: RepoId, _reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
+    const { adv, fp } = await this.scan(id);
+    signal.throwIfAborted();
+    const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
+    if (this.differs(id, fp)) {
+      await this.fetchWithReclone(id, adv, signal, out);
+      const local = await this.d.store.localRefs(id, this.d.env);
+      const localFp = fingerprint(local.refs, local.headTarget, this.d.keep);
+      this.d.store.writeFingerprint(id, localFp);
+      // The primary may have moved between our scan and our fetch: we hold something newer
+      // than the scan, and the next trigger (or reconcile) converges.
+      out.converged = localFp === fp;
+    }
+    if (out.created) this.spreadSchedule(id);
+    await this.maintain(id, signal, out);
+    return out;
+  }
+
+  private async fetchWithReclone(id: RepoId, adv: Advertisement, signal: AbortSignal, out: SyncOutcome): Promise<void> {
+    try {
+      const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
+      Object.assign(out, { fetched: true, created: r.created, bytes: r.bytes });
+    } catch (e) {
+      if (signal.aborted || !(e instanceof GitError) || !looksCorrupt(e.message) || !this.d.store.exists(id)) throw e;
+      // A damaged local copy: move it out of service and clone afresh (grokmirror's reclone).
+      this.d.store.remove(id);
+      const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
+      Object.assign(out, { fetched: true, created: true, bytes: r.bytes, recloned: true });
+    }
+  }
+
+  private async maintain(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
+    const dir = this.d.store.dir(id);
+    for (const task of dueTasks(dir, this.d.maintenance, this.now())) {
+      signal.throwIfAborted();
+      if (task === "repack") {
+        await this.d.store.maintain(id, this.d.env, signal);
+      } else {
+        const problem = await this.d.store.fsck(id, this.d.env, signal);
+        if (problem !== undefined) {
+          if (signal.aborted) throw new Error(`fsck of ${id.project}/${id.slug} aborted`);
+          this.d.store.remove(id);
+          const { adv } = await this.scan(id);
+          await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
+          const local = await this.d.store.localRefs(id, this.d.env);
+          this.d.store.writeFingerprint(id, fingerprint(local.refs, local.headTarget, this.d.keep));
+          out.recloned = true;
+          out.maintenance.push(`fsck failed (${problem.split("\n")[0]}): recloned`);
+          this.spreadSchedule(id);
+          return;
+        }
+      }
+      recordRun(this.d.store.dir(id), task, this.now());
+      out.maintenance.push(task);
+    }
+  }
+
+  /**
+   * A fresh clone is already packed well and was just checked by index-pack: mark both tasks
+   * as done at a random point in the last interval, so a fleet's schedules spread out.
+   */
+  private spreadSchedule(id: RepoId): void {
+    const dir = this.d.store.dir(id);
+    const rnd = this.d.random ?? Math.random;
+    const now = this.now();
+    recordRun(dir, "repack", now - rnd() * this.d.maintenance.repackIntervalMs * 0.9);
+    recordRun(dir, "fsck", now - rnd() * this.d.maintenance.fsckIntervalMs * 0.9);
+    fs.mkdirSync(path.join(dir, "objects", "info"), { recursive: true });
+  }
+
+  private now(): number {
+    return (this.d.now ?? Date.now)();
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * When a repository is due for repack/commit-graph or fsck. The last run is recorded as the
+ * mtime of a marker file inside the repository, so it survives restarts and costs one stat.
+ * New repositories get a random offset so 10,000 first clones don't all repack on one day.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export type MaintenanceKind = "repack" | "fsck";
+
+const MARKER: Record<MaintenanceKind, string> = { repack: "smart-mirror.repacked", fsck: "smart-mirror.fscked" };
+
+/** Pure: is a task due, given when it last ran (undefined = never) and its interval. */
+export function isDue(lastRunMs: number | undefined, intervalMs: number, nowMs: number): boolean {
+  return lastRunMs === undefined || nowMs - lastRunMs >= intervalMs;
+}
+
+export function lastRun(repoDir: string, kind: MaintenanceKind): number | undefined {
+  try {
+    return fs.statSync(path.join(repoDir, MARKER[kind])).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Record a run at `whenMs` (backdated on first clone to spread the fleet's schedule). */
+export function recordRun(repoDir: string, kind: MaintenanceKind, whenMs: number): void {
+  const file = path.join(repoDir, MARKER[kind]);
+  fs.writeFileSync(file, "");
+  const t = new Date(whenMs);
+  fs.utimesSync(file, t, t);
+}
+
+export function dueTasks(repoDir: string, o: { repackIntervalMs: number; fsckIntervalMs: number }, nowMs: number): MaintenanceKind[] {
+  const due: MaintenanceKind[] = [];
+  if (isDue(lastRun(repoDir, "repack"), o.repackIntervalMs, nowMs)) due.push("repack");
+  if (isDue(lastRun(repoDir, "fsck"), o.fsckIntervalMs, nowMs)) due.push("fsck");
+  return due;
+}

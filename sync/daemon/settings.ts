@@ -1,0 +1,32 @@
+/**
+ * What the daemon needs to run, independent of where it came from (the properties file in
+ * production, a test in tests). main.ts maps the validated config onto this.
+ */
+import { ProjectSelection } from "../catalog/select";
+import { BackoffPolicy } from "../scheduler/backoff";
+import { RepoId } from "../types";
+import { PinnedKey } from "../upstream/hostKeys";
+
+export type CatalogSource =
+  | { kind: "rest"; baseUrl: string; token?: string; ca?: string }
+  | { kind: "static"; repos: RepoId[] };
+
+export interface DaemonSettings {
+  home: string;
+  upstream: { host: string; port: number; user: string; keyFile: string; pinned: PinnedKey[] };
+  catalog: CatalogSource;
+  projects: ProjectSelection;
+  /** Full reconcile period (the safety net behind webhooks). */
+  intervalMs: number;
+  concurrency: number;
+  /** Per-repository sync timeout. */
+  timeoutMs: number;
+  excludeRefs: string[];
+  backoff: BackoffPolicy;
+  purge: { enabled: boolean; protectPercent: number };
+  maintenance: { repackIntervalMs: number; fsckIntervalMs: number };
+  /** Ref scans in flight at once during a reconcile (spread over the pooled connections). */
+  scanParallelism: number;
+  /** SSH connections kept to the primary for scans. */
+  scanConnections: number;
+}
