@@ -9,6 +9,6 @@ module.exports = {
   globalTeardown: "<rootDir>/test/bench/globalTeardown.ts",
   projects: [
     { ...common, displayName: "unit", testMatch: ["<rootDir>/{components,sync,infra}/**/*.test.ts"] },
-    { ...common, displayName: "bench-fixtures", testMatch: ["<rootDir>/test/**/*.test.ts"], testTimeout: 120000 },
+    { ...common, displayName: "integration", testMatch: ["<rootDir>/test/**/*.test.ts"], testTimeout: 120000 },
   ],
 };

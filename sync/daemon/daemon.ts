@@ -239,7 +239,7 @@ export class Daemon {
 }
 
 function isConnectionError(e: unknown): boolean {
-  return e instanceof Error && /cannot connect to the primary|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|Connection (refused|closed|reset)|Timed out while waiting for handshake/i.test(e.message);
+  return e instanceof Error && /cannot connect to the primary|cannot open a channel to the primary|Not connected|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|Connection (refused|closed|reset)|Timed out while waiting for handshake/i.test(e.message);
 }
 
 async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -14,6 +14,9 @@ import { fingerprint } from "../upstream/refFilter";
 import { upstreamPath } from "../upstream/upstreamPool";
 import { dueTasks, recordRun } from "./maintenance";
 
+/** Beyond this many packs (one per fetch), merge them: serving slows with many packs. */
+const MAX_PACKS = 32;
+
 export interface Scanner {
   scan(path: string): Promise<Advertisement>;
 }
@@ -90,6 +93,10 @@ export class SyncEngine {
     try {
       const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
       Object.assign(out, { fetched: true, created: r.created, bytes: r.bytes });
+      if (r.packs > MAX_PACKS) {
+        await this.d.store.consolidate(id, this.d.env, signal);
+        out.maintenance.push("consolidate");
+      }
     } catch (e) {
       if (signal.aborted || !(e instanceof GitError) || !looksCorrupt(e.message) || !this.d.store.exists(id)) throw e;
       // A damaged local copy: move it out of service and clone afresh (grokmirror's reclone).

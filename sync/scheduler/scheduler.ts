@@ -35,7 +35,7 @@ export const realClock: SchedulerClock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
-    t.unref?.();
+    
     return t;
   },
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
@@ -132,9 +132,9 @@ export class SyncCancelledError extends Error {
   override readonly name = "SyncCancelledError";
   constructor(
     readonly key: RepoKey,
-    readonly cause: CancelCause,
+    readonly cancelledBy: CancelCause,
   ) {
-    super(cause === "drain" ? `sync of ${key} aborted: scheduler draining` : `sync of ${key} aborted: repository forgotten`);
+    super(cancelledBy === "drain" ? `sync of ${key} aborted: scheduler draining` : `sync of ${key} aborted: repository forgotten`);
   }
 }
 
@@ -248,18 +248,12 @@ export class Scheduler {
   forget(key: RepoKey): boolean {
     const entry = this.entries.get(key);
     if (!entry) return false;
-    if (entry.queued) {
-      const reason = entry.queued.reason;
-      this.dequeue(entry);
-      this.emit({ type: "cancelled", key, reason, cause: "forget", wasRunning: false });
-    }
-    this.cancelRetry(entry);
-    if (entry.consecutiveFailures > 0) this.failingCount--;
-    entry.consecutiveFailures = 0;
-    entry.lastError = undefined;
-    entry.lastDelayMs = undefined;
-    entry.followUp = undefined;
+    if (entry.queued) this.emit({ type: "cancelled", key, reason: entry.queued.reason, cause: "forget", wasRunning: false });
     if (entry.run) {
+      // Keep the entry until the run settles, so a re-trigger meanwhile becomes a follow-up
+      // instead of a second, overlapping run of the same repository.
+      this.clearRecord(entry);
+      entry.followUp = undefined;
       entry.forgetWhenDone = true;
       this.abortRun(entry, entry.run, "forget");
     } else {
@@ -291,6 +285,7 @@ export class Scheduler {
       this.cancelRetry(entry);
       entry.followUp = undefined;
     }
+    this.checkIdle();
     const done = this.idle();
     if (this.running.size > 0) {
       const timer = this.clock.setTimeout(() => {
@@ -441,7 +436,7 @@ export class Scheduler {
   }
 
   /** Abort a run once; false if it was already aborted (the first cause wins). */
-  private abortRun(entry: Entry, run: Run, cause: Run["abortedBy"] & string): boolean {
+  private abortRun(entry: Entry, run: Run, cause: "timeout" | CancelCause): boolean {
     if (run.abortedBy !== undefined || entry.run !== run) return false;
     run.abortedBy = cause;
     run.controller.abort(cause === "timeout" ? new SyncTimeoutError(entry.key, this.timeoutMs) : new SyncCancelledError(entry.key, cause));
@@ -453,18 +448,21 @@ export class Scheduler {
     entry.run = undefined;
     this.running.delete(entry);
     const durationMs = this.clock.now() - run.startedAt;
-    const { key, reason } = { key: entry.key, reason: run.reason };
+    const key = entry.key;
+    const reason = run.reason;
 
     // Once the scheduler aborted a run, what the job did after that does not count: a timeout
     // is a failure even if the job then resolved, and drain/forget are not the repo's fault.
-    if (run.abortedBy === "drain" || run.abortedBy === "forget") {
-      this.emit({ type: "cancelled", key, reason, cause: run.abortedBy, wasRunning: true });
+    // A repo forgotten mid-run gets no record at all, whatever the run did.
+    const cancelledBy = entry.forgetWhenDone ? "forget" : run.abortedBy === "timeout" ? undefined : run.abortedBy;
+    if (cancelledBy !== undefined) {
+      this.emit({ type: "cancelled", key, reason, cause: cancelledBy, wasRunning: true });
     } else if (run.abortedBy === "timeout") {
       this.recordFailure(entry, reason, new SyncTimeoutError(key, this.timeoutMs), durationMs);
     } else if (error) {
       this.recordFailure(entry, reason, error, durationMs);
     } else {
-      this.recordSuccess(entry);
+      this.clearRecord(entry);
       this.emit({ type: "succeeded", key, reason, durationMs });
     }
 
@@ -482,19 +480,12 @@ export class Scheduler {
     this.checkIdle();
   }
 
-  private recordSuccess(entry: Entry): void {
-    if (entry.consecutiveFailures > 0) this.failingCount--;
-    entry.consecutiveFailures = 0;
-    entry.lastError = undefined;
-    entry.lastDelayMs = undefined;
-  }
-
   private recordFailure(entry: Entry, reason: SyncReason, error: Error, durationMs: number): void {
     if (entry.consecutiveFailures === 0) this.failingCount++;
     entry.consecutiveFailures++;
     entry.lastError = error.message;
     let retryInMs: number | undefined;
-    if (!this.draining && !entry.forgetWhenDone) {
+    if (!this.draining) {
       retryInMs = backoffDelay(entry.consecutiveFailures, this.backoff, this.random, entry.lastDelayMs);
       entry.lastDelayMs = retryInMs;
       const timer = this.clock.setTimeout(() => {
@@ -514,10 +505,23 @@ export class Scheduler {
     if (!entry.removed && !entry.run && !entry.queued && !entry.retry && entry.consecutiveFailures === 0) this.remove(entry);
   }
 
+  /** Forget everything about an entry that is not running; keeps the counters exact. */
   private remove(entry: Entry): void {
+    if (entry.queued) this.dequeue(entry);
+    this.clearRecord(entry);
+    entry.followUp = undefined;
     entry.removed = true;
     entry.forgetWhenDone = false;
     if (this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
+  }
+
+  /** Drop the failure record and any pending retry. */
+  private clearRecord(entry: Entry): void {
+    this.cancelRetry(entry);
+    if (entry.consecutiveFailures > 0) this.failingCount--;
+    entry.consecutiveFailures = 0;
+    entry.lastError = undefined;
+    entry.lastDelayMs = undefined;
   }
 
   private isIdle(): boolean {

@@ -21,6 +21,8 @@ export interface FetchOutcome {
   bytes: number;
   /** True when this fetch created the repository. */
   created: boolean;
+  /** Pack files in the repository after the fetch. */
+  packs: number;
 }
 
 export interface LocalRefs {
@@ -81,6 +83,9 @@ export class RepoStore {
       "-c", "fetch.writeCommitGraph=false",
       "-c", "gc.auto=0",
       "-c", "core.fsync=committed",
+      // Keep what arrives as a pack (like servers' receive.unpackLimit=1): the bytes are countable
+      // and no loose objects pile up; consolidate() merges packs when there are too many.
+      "-c", "fetch.unpackLimit=1",
       "fetch", "--atomic", "--prune", "--no-write-fetch-head", "--quiet", "--no-auto-maintenance",
       url, ...mirrorRefspecs(this.excludeRefs),
     ];
@@ -96,7 +101,12 @@ export class RepoStore {
       fs.mkdirSync(path.dirname(this.dir(id)), { recursive: true });
       fs.renameSync(target, this.dir(id));
     }
-    return { bytes: Math.max(0, packBytes(this.dir(id)) - before), created };
+    return { bytes: Math.max(0, packBytes(this.dir(id)) - before), created, packs: packCount(this.dir(id)) };
+  }
+
+  /** Merge small packs geometrically (cheap, unlike a full repack) and keep a bitmap. */
+  async consolidate(id: RepoId, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<void> {
+    await git(["repack", "-d", "--geometric=2", "--write-midx", "--write-bitmap-index", "--quiet"], { cwd: this.dir(id), env, signal });
   }
 
   async localRefs(id: RepoId, env: NodeJS.ProcessEnv): Promise<LocalRefs> {
@@ -191,6 +201,10 @@ function packBytes(dir: string): number {
     if (f.endsWith(".pack")) total += fs.statSync(path.join(packDir, f)).size;
   }
   return total;
+}
+
+function packCount(dir: string): number {
+  return safeReaddir(path.join(dir, "objects", "pack")).filter((f) => f.endsWith(".pack")).length;
 }
 
 /** Remove git lock files left by a killed git process. Returns what was removed. */

@@ -31,6 +31,11 @@ export class HostKeyMismatchError extends Error {
   override name = "HostKeyMismatchError";
 }
 
+/** The connection could not open a channel: it is broken or at the server's session limit. */
+export class ChannelOpenError extends Error {
+  override name = "ChannelOpenError";
+}
+
 /** The path the primary serves a repository at: Bitbucket's `/<PROJECT>/<slug>.git`. */
 export function upstreamPath(project: string, slug: string): string {
   return `/${project}/${slug}.git`;
@@ -57,12 +62,18 @@ export class UpstreamPool {
 
   /** Read the advertisement of one repository; rejects on host key mismatch, missing repo, timeout. */
   async scan(path: string): Promise<Advertisement> {
-    const conn = await this.acquire();
-    try {
-      return await this.scanOn(conn, path);
-    } finally {
-      conn.busy--;
-      this.waiters.shift()?.();
+    // A pooled connection may have died without us noticing yet (the primary restarted):
+    // then the channel cannot open, and one retry on a fresh connection tells the truth.
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.acquire();
+      try {
+        return await this.scanOn(conn, path);
+      } catch (e) {
+        if (!(e instanceof ChannelOpenError) || attempt >= 1) throw e;
+      } finally {
+        conn.busy--;
+        this.waiters.shift()?.();
+      }
     }
   }
 
@@ -163,7 +174,7 @@ export class UpstreamPool {
           // The connection may be at its channel limit or broken: mark it so a fresh one is made.
           conn.dead = true;
           conn.client.end();
-          return finish(new Error(`cannot open a channel to the primary: ${err.message}`));
+          return finish(new ChannelOpenError(`cannot open a channel to the primary: ${err.message}`));
         }
         channel = ch;
         const reader = new PktLineReader();

@@ -6,8 +6,9 @@
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
-import { spawnTracked, tempDir, TrackedProcess, waitFor, waitForPort } from "./resources";
+import { spawnTracked, tempDir, TrackedProcess } from "./resources";
 
 export const NGINX_BIN = "/usr/sbin/nginx";
 
@@ -173,6 +174,17 @@ function cmdline(pid: number): string {
   }
 }
 
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
 const readOr = (p: string) => (fs.existsSync(p) ? fs.readFileSync(p, "utf8") : "");
 
 export async function startNginx(confBody: string | ((ctx: NginxContext) => string), opts: NginxOptions = {}): Promise<NginxHandle> {
@@ -201,18 +213,28 @@ export async function startNginx(confBody: string | ((ctx: NginxContext) => stri
   const failure = (why: string) => new Error(`nginx ${why}\n--- error.log ---\n${logs().error.slice(-4000)}\n--- output ---\n${proc.output()}`);
 
   const targets = opts.waitFor ?? listenAddresses(conf).filter((a): a is { host: string; port: number } => "port" in a);
-  const ready = (async () => {
-    for (const t of targets) await waitForPort(t.port, t.host, timeoutMs);
+  // Our own poll loop rather than waitForPort: it must stop at once if nginx exits (e.g. a
+  // port already in use, which `nginx -t` cannot see).
+  const deadline = Date.now() + timeoutMs;
+  let pending = [...targets];
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
+  while (true) {
+    if (exited) {
+      const err = failure(`exited during startup (code ${String(await proc.exited)})`);
+      await proc.stop();
+      throw err;
+    }
+    const accepting = await Promise.all(pending.map((t) => accepts(t.host, t.port)));
+    pending = pending.filter((_, i) => !accepting[i]);
     // Wait for a worker too: the master binds before forking them.
-    await waitFor("an nginx worker", () => proc.child.pid !== undefined && childPids(proc.child.pid).length > 0, timeoutMs);
-    return "ready" as const;
-  })();
-  const outcome = await Promise.race([ready.catch((e: unknown) => e), proc.exited.then((code) => ({ exited: code }))]);
-  if (outcome !== "ready") {
-    const why = outcome && typeof outcome === "object" && "exited" in outcome ? `exited during startup (code ${String(outcome.exited)})` : `did not start: ${String(outcome)}`;
-    const err = failure(why);
-    await proc.stop();
-    throw err;
+    if (pending.length === 0 && proc.child.pid !== undefined && childPids(proc.child.pid).length > 0) break;
+    if (Date.now() > deadline) {
+      const err = failure(`did not accept on ${pending.map((t) => `${t.host}:${t.port}`).join(", ") || "(workers)"} within ${timeoutMs} ms`);
+      await proc.stop();
+      throw err;
+    }
+    await new Promise((r) => setTimeout(r, 25));
   }
   const pid = proc.child.pid as number;
 

@@ -33,7 +33,7 @@ export interface TestCa {
    * IP SANs too, so `issueServerCert(["localhost", "127.0.0.1"])` does what it says.
    */
   issueServerCert(hostnames: string[], ips?: string[]): Promise<ServerCert>;
-  /** Environment that makes git, curl and node trust this CA (merge into a child's env). */
+  /** Environment that makes git, curl, node and OpenSSL-default clients trust this CA (merge into a child's env). */
   clientEnv(): Record<string, string>;
 }
 
@@ -133,6 +133,9 @@ export async function createCa(name = "smart-mirror bench CA"): Promise<TestCa> 
       CURL_CA_BUNDLE: certPath,
       // Added to node's bundled roots rather than replacing them.
       NODE_EXTRA_CA_CERTS: certPath,
+      // OpenSSL's default verify file (openssl s_client, python, ...). Replaces the system
+      // roots for that child, which costs nothing on an offline bench.
+      SSL_CERT_FILE: certPath,
     }),
   };
 }

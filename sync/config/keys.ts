@@ -1,0 +1,377 @@
+/**
+ * THE table of bitbucket.properties keys the daemon reads. The README's configuration
+ * reference (renderKeyTable), the unknown-key warnings (closestKey), the defaults and the
+ * "file missing" example (minimalExample) all come from here, so they cannot drift apart.
+ *
+ * Naming contract (shared/DESIGN.md): Bitbucket's automated-setup / mirroring key where
+ * Bitbucket has one for the setting, our own keys under `mirror.`.
+ *
+ * Sources for the Bitbucket keys:
+ * - setup.displayName, setup.baseUrl, plugin.mirroring.upstream.url: the values Bitbucket's
+ *   mirror setup takes ("Set up a mirror", automated setup:
+ *   https://confluence.atlassian.com/display/BITBUCKETSERVER0810/Set+up+a+mirror); the same
+ *   names appear in real mirror property files next to application.mode=mirror. That page also
+ *   states the rules we enforce: the primary must have HTTPS with a CA-signed certificate
+ *   ("cannot be bypassed"), and mirrors sync over SSH, never HTTP or HTTPS.
+ *   Bitbucket applies setup values on the first start only (see setupRecord.ts).
+ * - plugin.mirroring.synchronization.interval: "controls how frequently a full synchronization
+ *   with the upstream server should run", default 3 minutes (Atlassian KB "About Bitbucket
+ *   Smart Mirrors", https://confluence.atlassian.com/bitbucketserverkb/informational-about-bitbucket-smart-mirrors-1416822816.html,
+ *   which points to the config properties page, section Mirroring:
+ *   https://confluence.atlassian.com/bitbucketserver/configuration-properties-776640155.html).
+ *   We could not confirm the unit Bitbucket assumes for a bare number, so we document ours
+ *   (seconds) and recommend an explicit unit ("3m"); a bare "3" is refused as too short
+ *   rather than silently taken as 3 seconds.
+ * We deliberately do not take over plugin.mirroring.farm.* (mirror-farm clustering) or the
+ * diagnostics keys: a smart-mirror host is a single node and has no such settings.
+ */
+import { DURATION_GRAMMAR } from "./duration";
+import { closestName } from "./suggest";
+
+export interface Condition {
+  key: string;
+  equals: string;
+}
+
+export interface KeySpec {
+  name: string;
+  origin: "bitbucket" | "smart-mirror";
+  /** Human-readable type, as the reference shows it. */
+  type: string;
+  /** Default as written in the file; "DIR" stands for the mirror home (--home DIR). */
+  default?: string;
+  /** true, false, or required only when another key has a value. */
+  required: boolean | Condition;
+  /** The key only matters when this holds; setting it otherwise earns a warning. */
+  usedWhen?: Condition;
+  description: string;
+  /** A valid value, used in the reference and in "missing key" fixes. */
+  example: string;
+  /** The key names a file holding a secret: its content is never read into messages. */
+  secretFile?: boolean;
+}
+
+// A real (throwaway) ed25519 public key, so the example passes validation. Pinning it would
+// simply fail closed: no primary holds its private half.
+const EXAMPLE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMLSLrCXW0pcoxGUW/EJTuGUPZLoE6StPXIw8GBCqaZE";
+
+export const KEYS: readonly KeySpec[] = [
+  {
+    name: "setup.displayName",
+    origin: "bitbucket",
+    type: "string",
+    required: true,
+    description: "The mirror's name, shown in /status and logs. Bitbucket automated-setup key; a later change is applied with a warning.",
+    example: "Sydney mirror",
+  },
+  {
+    name: "setup.baseUrl",
+    origin: "bitbucket",
+    type: "https URL",
+    required: true,
+    description:
+      "The mirror's own public URL (what users clone from: <baseUrl>/scm/PROJECT/repo.git). Bitbucket automated-setup key: recorded on first start (DIR/data/setup.json); a later change is refused until reverted or the record is deliberately deleted.",
+    example: "https://mirror-syd.example.com",
+  },
+  {
+    name: "plugin.mirroring.upstream.url",
+    origin: "bitbucket",
+    type: "https URL",
+    required: true,
+    description:
+      "The primary's HTTPS base URL (REST catalog, user authentication). Must be https:// — as in Bitbucket, HTTPS with a valid certificate is required and cannot be bypassed.",
+    example: "https://bitbucket.example.com",
+  },
+  {
+    name: "plugin.mirroring.synchronization.interval",
+    origin: "bitbucket",
+    type: "duration (10s..1d)",
+    default: "3m",
+    required: false,
+    description:
+      "How often a full reconcile with the primary runs (catches missed webhooks, new and deleted repositories). Bitbucket's key and default (3 minutes). Write the unit: a bare number is seconds here.",
+    example: "3m",
+  },
+  {
+    name: "mirror.upstream.sshUrl",
+    origin: "smart-mirror",
+    type: "ssh://user@host[:port]",
+    required: true,
+    description:
+      "The primary's SSH address; repositories are fetched from <sshUrl>/<PROJECT>/<slug>.git. Sync runs over SSH only, never HTTP(S). No repository path, no scp-like syntax.",
+    example: "ssh://git@bitbucket.example.com:7999",
+  },
+  {
+    name: "mirror.upstream.hostKeys",
+    origin: "smart-mirror",
+    type: "list of SSH public keys",
+    required: true,
+    description:
+      "The primary's SSH host keys, pinned: any other key is refused. Entries 'type base64' (or ssh-keyscan's 'host type base64'), separated by commas or newlines. Get them with `ssh-keyscan -p PORT host` and verify the fingerprints out of band.",
+    example: EXAMPLE_HOST_KEY,
+  },
+  {
+    name: "mirror.upstream.keyFile",
+    origin: "smart-mirror",
+    type: "path",
+    default: "DIR/shared/ssh/id_ed25519",
+    required: false,
+    description:
+      "The mirror's SSH private key; its public half must have read access on the primary (\"approve the mirror\"). Must not be group/world accessible (chmod 600). Relative paths are relative to DIR.",
+    example: "DIR/shared/ssh/id_ed25519",
+    secretFile: true,
+  },
+  {
+    name: "mirror.upstream.caFile",
+    origin: "smart-mirror",
+    type: "path",
+    required: false,
+    description:
+      "Extra CA certificates (PEM) trusted for the primary's HTTPS, e.g. a company CA. Added to the system CAs; certificate verification is never disabled and there is no key to disable it.",
+    example: "/etc/ssl/certs/company-ca.pem",
+  },
+  {
+    name: "mirror.upstream.tokenFile",
+    origin: "smart-mirror",
+    type: "path",
+    default: "DIR/shared/secrets/upstream-token",
+    required: false,
+    usedWhen: { key: "mirror.catalog", equals: "rest" },
+    description:
+      "File holding a Bitbucket HTTP access token with read access to the mirrored projects, used by the REST catalog. Needed with mirror.catalog=rest: anonymously the primary lists only public repositories. chmod 600.",
+    example: "DIR/shared/secrets/upstream-token",
+    secretFile: true,
+  },
+  {
+    name: "mirror.catalog",
+    origin: "smart-mirror",
+    type: "rest | static",
+    default: "rest",
+    required: false,
+    description:
+      "Where the list of repositories comes from: rest = the primary's REST API (/rest/api/1.0/projects, .../repos); static = mirror.catalog.repos (for SSH Git hosts that are not Bitbucket).",
+    example: "rest",
+  },
+  {
+    name: "mirror.catalog.repos",
+    origin: "smart-mirror",
+    type: "list of PROJECT/slug",
+    required: { key: "mirror.catalog", equals: "static" },
+    usedWhen: { key: "mirror.catalog", equals: "static" },
+    description: "The repositories to mirror when mirror.catalog=static, separated by commas.",
+    example: "PROJ/repo, PROJ/other",
+  },
+  {
+    name: "mirror.projects",
+    origin: "smart-mirror",
+    type: "ALL | list of project keys",
+    default: "ALL",
+    required: false,
+    description:
+      "Which projects to mirror: ALL, or project keys separated by commas. Unlike Bitbucket, going back from ALL to a list is allowed (repositories no longer selected are purged, within mirror.purge.protect).",
+    example: "PROJ, OPS",
+  },
+  {
+    name: "mirror.sync.concurrency",
+    origin: "smart-mirror",
+    type: "integer 1..64",
+    default: "8",
+    required: false,
+    description: "How many repositories are fetched at the same time.",
+    example: "8",
+  },
+  {
+    name: "mirror.sync.timeout",
+    origin: "smart-mirror",
+    type: "duration (1s..1d)",
+    default: "10m",
+    required: false,
+    description: "A single repository fetch taking longer than this is aborted and retried with backoff.",
+    example: "10m",
+  },
+  {
+    name: "mirror.sync.excludeRefs",
+    origin: "smart-mirror",
+    type: "list of ref patterns",
+    default: "refs/pull-requests/*",
+    required: false,
+    description:
+      "Refs not mirrored (git ref patterns, one * each). Default: Bitbucket's pull-request refs — primary-side bookkeeping whose merge refs are rewritten whenever a target branch moves, so mirroring them costs fetches and churn for refs clients do not clone (Gitea's pull mirrors skip refs/pull for the same reason). Set it empty (mirror.sync.excludeRefs=) to mirror every ref.",
+    example: "refs/pull-requests/*, refs/changes/*",
+  },
+  {
+    name: "mirror.sync.retryMax",
+    origin: "smart-mirror",
+    type: "duration (1s..1d)",
+    default: "10m",
+    required: false,
+    description: "Cap of the exponential backoff between retries of a failing repository.",
+    example: "10m",
+  },
+  {
+    name: "mirror.webhook.secretFile",
+    origin: "smart-mirror",
+    type: "path",
+    required: false,
+    description:
+      "File holding the HMAC secret of the primary's repo:refs_changed webhook (X-Hub-Signature). Without it the webhook endpoint is disabled and changes arrive with the next reconcile (plugin.mirroring.synchronization.interval). chmod 600.",
+    example: "DIR/shared/secrets/webhook-secret",
+    secretFile: true,
+  },
+  {
+    name: "mirror.purge.enabled",
+    origin: "smart-mirror",
+    type: "boolean",
+    default: "true",
+    required: false,
+    description: "Delete local repositories that the primary (or the project selection) no longer has.",
+    example: "true",
+  },
+  {
+    name: "mirror.purge.protect",
+    origin: "smart-mirror",
+    type: "percent 0..100",
+    default: "5",
+    required: false,
+    description:
+      "Refuse to delete more than this share of the mirrored repositories in one reconcile (as grokmirror's purgeprotect, default 5): a catalog glitch must not wipe the mirror. 100 turns the protection off.",
+    example: "5",
+  },
+  {
+    name: "mirror.maintenance.repackInterval",
+    origin: "smart-mirror",
+    type: "duration (1h..365d, 0 = off)",
+    default: "1d",
+    required: false,
+    description: "How often each repository is repacked (git maintenance) to keep clones fast.",
+    example: "1d",
+  },
+  {
+    name: "mirror.maintenance.fsckInterval",
+    origin: "smart-mirror",
+    type: "duration (1h..365d, 0 = off)",
+    default: "7d",
+    required: false,
+    description: "How often each repository is checked with git fsck; a corrupt repository is re-cloned.",
+    example: "7d",
+  },
+  {
+    name: "mirror.serve.listen",
+    origin: "smart-mirror",
+    type: "unix:PATH | HOST:PORT",
+    default: "unix:DIR/run/smart-mirror.sock",
+    required: false,
+    description: "Where the daemon serves smart HTTP, /status and /metrics for nginx (which terminates TLS in front of it).",
+    example: "127.0.0.1:7990",
+  },
+  {
+    name: "mirror.serve.auth",
+    origin: "smart-mirror",
+    type: "primary | anonymous | tokens",
+    default: "primary",
+    required: false,
+    description:
+      "Who may clone: primary = the user's credentials are checked against the primary (like a Bitbucket mirror); anonymous = anyone who can reach the mirror; tokens = bearer tokens from mirror.serve.tokensFile.",
+    example: "primary",
+  },
+  {
+    name: "mirror.serve.tokensFile",
+    origin: "smart-mirror",
+    type: "path",
+    required: { key: "mirror.serve.auth", equals: "tokens" },
+    usedWhen: { key: "mirror.serve.auth", equals: "tokens" },
+    description: "File of access tokens accepted when mirror.serve.auth=tokens. chmod 600.",
+    example: "DIR/shared/secrets/clone-tokens",
+    secretFile: true,
+  },
+  {
+    name: "mirror.serve.authCacheTtl",
+    origin: "smart-mirror",
+    type: "duration (0..1d)",
+    default: "5m",
+    required: false,
+    description: "How long a successful check against the primary is cached per user and repository (0 = no cache).",
+    example: "5m",
+  },
+  {
+    name: "mirror.log.level",
+    origin: "smart-mirror",
+    type: "fatal | error | warn | info | debug | trace | silent",
+    default: "info",
+    required: false,
+    description: "Log level (pino).",
+    example: "info",
+  },
+];
+
+export type KeyName = (typeof KEYS)[number]["name"];
+
+const BY_NAME = new Map(KEYS.map((k) => [k.name, k]));
+
+export function keySpec(name: string): KeySpec {
+  const spec = BY_NAME.get(name);
+  if (!spec) throw new Error(`no such configuration key: ${name}`);
+  return spec;
+}
+
+export function isKnownKey(name: string): boolean {
+  return BY_NAME.has(name);
+}
+
+/** A default or example with DIR replaced by the actual home. */
+export function withHome(text: string, home: string): string {
+  return text.replace(/(^|unix:)DIR(?=\/|$)/, `$1${home}`);
+}
+
+// Keys a Bitbucket mirror's bitbucket.properties commonly holds that this daemon has no use
+// for (database, license, server connector, mirror-farm and other mirroring internals).
+// They are reported as ignored rather than as typos.
+const BITBUCKET_ONLY = [/^application\.mode$/, /^setup\.(license|sysadmin\..*)$/, /^jdbc\./, /^server\./, /^plugin\.mirroring\./, /^hazelcast\./, /^feature\./];
+
+export function isBitbucketOnlyKey(name: string): boolean {
+  return BITBUCKET_ONLY.some((re) => re.test(name));
+}
+
+/** The known key an unknown one most likely meant, if any is close enough. */
+export function closestKey(unknown: string): string | undefined {
+  return closestName(unknown, KEYS.map((k) => k.name));
+}
+
+/** Smallest file that passes validation: every always-required key with its example. */
+export function minimalExample(home = "DIR"): string {
+  return KEYS.filter((k) => k.required === true)
+    .map((k) => `${k.name}=${withHome(k.example, home)}`)
+    .join("\n");
+}
+
+// Markdown table cells: escape the separator, and angle brackets so "<baseUrl>" is not taken for HTML.
+function cell(s: string): string {
+  return s.replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\n/g, " ");
+}
+
+function requiredText(k: KeySpec): string {
+  if (k.required === true) return "yes";
+  if (k.required === false) return "no";
+  return `when \`${k.required.key}=${k.required.equals}\``;
+}
+
+/** The configuration reference, as a markdown table (README). */
+export function renderKeyTable(): string {
+  const head = "| Key | Type | Default | Required | Description | Example |\n|---|---|---|---|---|---|\n";
+  const rows = KEYS.map(
+    (k) =>
+      `| \`${k.name}\` | ${cell(k.type)} | ${k.default === undefined ? "—" : `\`${cell(k.default)}\``} | ${requiredText(k)} | ${cell(k.description)} | \`${cell(k.example)}\` |`,
+  );
+  return head + rows.join("\n") + "\n\n" + REFERENCE_NOTES;
+}
+
+/** The grammar shared by all keys, printed under the table. */
+export const REFERENCE_NOTES = [
+  `The file is \`DIR/shared/bitbucket.properties\`, Java properties syntax (\`key=value\`, \`key: value\`, \`#\` comments, \`\\\` continuation lines), UTF-8. Values are trimmed.`,
+  `Durations: ${DURATION_GRAMMAR}. Lists: separated by commas (or newlines). Relative paths are relative to DIR.`,
+  "Unknown keys are reported as warnings naming the closest known key; keys of a Bitbucket mirror that smart-mirror does not use (application.mode, jdbc.*, server.*, ...) are reported as ignored.",
+  "Secrets never go in this file: the *File keys name files, and the secret ones (SSH key, tokens, webhook secret) must be chmod 600.",
+  "`smart-mirror check --home DIR` validates all of this (and the files named) without writing anything.",
+]
+  .map((l) => `- ${l}`)
+  .join("\n") + "\n";

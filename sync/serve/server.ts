@@ -1,0 +1,79 @@
+/**
+ * The daemon's HTTP server: observation (/status, /status/repos, /status/delayed, /metrics,
+ * /healthz) and trigger (/webhook) routes on a Router that other handlers (Git smart HTTP under
+ * /scm/) are mounted on. Listening is separate (see listen.ts) so the caller picks unix socket
+ * or TCP and owns the lifecycle.
+ *
+ * GET /status answers 200 while anything can be served and 503 while STARTING or in ERROR
+ * (nothing synced and nothing getting better) — like Bitbucket's own /status, which answers
+ * {"state":"STARTING"} with 503 while the application starts (Atlassian KB "How to monitor if
+ * Bitbucket Server is up and running", confluence.atlassian.com/bitbucketserverkb/
+ * how-to-monitor-if-bitbucket-server-is-up-and-running-975014635.html). A load balancer can
+ * use it as a readiness check; /healthz is the liveness check (200 while the process answers).
+ */
+import * as http from "node:http";
+import { StatusBoard } from "../state/statusBoard";
+import { statusHttpCode } from "../state/mirrorState";
+import { sendError, sendJson } from "./respond";
+import { Log, Router, silentLog } from "./router";
+import { delayedDocument, page, parseRepoQuery, repoDocument, statusDocument } from "./statusDocument";
+import { webhookHandler, WebhookOptions } from "./webhookHandler";
+
+export interface ServeOptions {
+  board: StatusBoard;
+  /** Omit (or give no secret) to disable the webhook: POST /webhook then answers 404. */
+  webhook?: WebhookOptions;
+  log?: Log;
+  /** Add the routes to this router (e.g. one that already has /scm/ mounted); else a new one. */
+  router?: Router;
+}
+
+/** Register the observation and webhook routes on `router`. */
+export function addObservationRoutes(router: Router, opts: ServeOptions): Router {
+  const { board } = opts;
+  const log = opts.log ?? silentLog;
+
+  router.route("/status", {
+    GET: (ctx) => {
+      const snap = board.snapshot();
+      sendJson(ctx, statusHttpCode(snap.state), statusDocument(snap));
+    },
+  });
+  router.route("/status/repos", {
+    GET: (ctx) => {
+      const q = parseRepoQuery(ctx.query);
+      if ("error" in q) return sendError(ctx, 400, "bad_request", q.error);
+      const { values, matched } = board.listRepos(q);
+      sendJson(ctx, 200, { ...(q.state ? { state: q.state } : {}), ...page(values.map(repoDocument), matched, q.start, q.limit) });
+    },
+  });
+  router.route("/status/delayed", {
+    GET: (ctx) => {
+      const delayed = board.delayed();
+      sendJson(ctx, 200, { thresholdMs: board.delayedThresholdMs, size: delayed.length, values: delayed.map(delayedDocument) });
+    },
+  });
+  router.route("/metrics", {
+    GET: async (ctx) => {
+      const { contentType, body } = await board.metrics.exposition();
+      ctx.res.writeHead(200, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body), "Cache-Control": "no-store" });
+      ctx.res.end(body);
+    },
+  });
+  router.route("/healthz", {
+    GET: (ctx) => sendJson(ctx, 200, { ok: true }),
+  });
+  router.route("/webhook", {
+    POST: webhookHandler(opts.webhook, { count: (r) => board.metrics.webhook(r), log }),
+  });
+  return router;
+}
+
+/** An http.Server serving the routes; call listen(server, "unix:/path" | "host:port") to start it. */
+export function createServer(opts: ServeOptions): http.Server {
+  const router = addObservationRoutes(opts.router ?? new Router({ log: opts.log }), opts);
+  const server = http.createServer(router.handle);
+  // Slowloris guard for the small requests handled here; clone traffic sits behind nginx.
+  server.headersTimeout = 30_000;
+  return server;
+}

@@ -1,0 +1,96 @@
+/**
+ * Pure rendering of the status documents from a board snapshot (no I/O, no clock).
+ *
+ * GET /status keeps the shape of a Bitbucket mirror's /status — `state`, `syncedRepos`,
+ * `totalRepos` — as shown in Atlassian's KB "Mirror node does not appear synchronized in the
+ * Bitbucket UI" (support.atlassian.com/bitbucket-data-center/kb/mirror-node-does-not-appear-
+ * synchronized-in-the-bitbucket-ui-although-the…): `{"state": "SYNCHRONIZED", ..., "syncedRepos":
+ * 0, "totalRepos": 0}`. Everything else is ours and additive, so tools that read Bitbucket's
+ * fields keep working. Times are ISO-8601 strings (UTC); durations are milliseconds (`...Ms`).
+ *
+ * The paged lists use Bitbucket's REST paging fields (size, limit, start, isLastPage,
+ * nextPageStart, values) so scripts written against Bitbucket page through ours the same way.
+ */
+import { RepoStatus } from "../types";
+import type { BoardSnapshot, DelayedRepo, RepoFilter } from "../state/statusBoard";
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
+  return {
+    state: s.state,
+    syncedRepos: s.facts.everSynced,
+    totalRepos: s.facts.totalRepos,
+    displayName: s.info.displayName ?? null,
+    baseUrl: s.info.baseUrl ?? null,
+    ...(s.info.version ? { version: s.info.version } : {}),
+    startedAt: iso(s.startedAt),
+    initialSync: {
+      done: s.initialSync.done,
+      total: s.initialSync.total,
+      complete: s.initialSync.complete,
+      completedAt: iso(s.initialSync.completedAt),
+    },
+    primary: {
+      url: s.info.upstreamUrl ?? null,
+      reachable: s.primary.reachable ?? null,
+      checkedAt: iso(s.primary.checkedAt),
+      lastError: s.primary.lastError ?? null,
+      lastErrorAt: iso(s.primary.lastErrorAt),
+    },
+    lastReconcile: s.lastReconcile
+      ? {
+          at: iso(s.lastReconcile.at),
+          result: s.lastReconcile.result,
+          durationMs: s.lastReconcile.durationMs,
+          checked: s.lastReconcile.checked,
+          changed: s.lastReconcile.changed,
+          ...(s.lastReconcile.error ? { error: s.lastReconcile.error } : {}),
+        }
+      : null,
+    // Counts by RepoStatus.state (they add up to totalRepos) plus the delayed-sync list's size.
+    repos: { ...s.byState, delayed: s.delayed },
+    syncLagMaxMs: s.maxLagMs,
+  };
+}
+
+export function repoDocument(r: RepoStatus): Record<string, unknown> {
+  return {
+    key: r.key,
+    state: r.state,
+    lastSyncedAt: iso(r.lastSyncedAt),
+    behindSince: iso(r.behindSince),
+    consecutiveFailures: r.consecutiveFailures,
+    lastError: r.lastError ?? null,
+    nextRetryAt: iso(r.nextRetryAt),
+  };
+}
+
+export function delayedDocument(d: DelayedRepo): Record<string, unknown> {
+  return { ...repoDocument(d), reason: d.reason, lagMs: d.lagMs ?? null };
+}
+
+export function page<T>(values: T[], matched: number, start: number, limit: number): Record<string, unknown> {
+  const isLastPage = start + values.length >= matched;
+  return { size: values.length, limit, start, isLastPage, ...(isLastPage ? {} : { nextPageStart: start + values.length }), total: matched, values };
+}
+
+export const REPO_FILTERS: readonly RepoFilter[] = ["new", "syncing", "synced", "failing"];
+export const DEFAULT_PAGE_LIMIT = 1000;
+export const MAX_PAGE_LIMIT = 10000;
+
+/** `?state=&start=&limit=` for /status/repos, or what is wrong with them (-> 400). */
+export function parseRepoQuery(q: URLSearchParams): { state?: RepoFilter; start: number; limit: number } | { error: string } {
+  const state = q.get("state");
+  if (state !== null && !(REPO_FILTERS as readonly string[]).includes(state)) return { error: `state must be one of ${REPO_FILTERS.join(", ")}` };
+  const start = intParam(q.get("start"), 0);
+  const limit = intParam(q.get("limit"), DEFAULT_PAGE_LIMIT);
+  if (start === undefined || start < 0) return { error: "start must be a non-negative integer" };
+  if (limit === undefined || limit < 1 || limit > MAX_PAGE_LIMIT) return { error: `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}` };
+  return { ...(state !== null ? { state: state as RepoFilter } : {}), start, limit };
+}
+
+function intParam(v: string | null, dflt: number): number | undefined {
+  if (v === null || v === "") return dflt;
+  return /^\d{1,9}$/.test(v) ? Number(v) : undefined;
+}

@@ -1,0 +1,69 @@
+/**
+ * Pure decisions about the mirror's health: the daemon-wide MirrorState and whether one
+ * repository counts as "delayed". The StatusBoard gathers the facts; these functions only
+ * judge them, so every rule here is table-tested without clocks or I/O.
+ */
+import { MirrorState, RepoStatus } from "../types";
+
+/** What mirrorState() needs to know; the StatusBoard computes it in one pass over the repos. */
+export interface MirrorFacts {
+  /** The catalog (which repos exist on the primary) has been read at least once. */
+  catalogKnown: boolean;
+  totalRepos: number;
+  /** Repos synced successfully at least once (their content can be served). */
+  everSynced: number;
+  /** Repos whose latest attempt failed, including ones being retried right now. */
+  failing: number;
+  /** Repos in the delayed-sync list (see delayReason). */
+  delayed: number;
+  /** Latched: every repo of the catalog was synced once. Repos added later do not undo it. */
+  initialSyncComplete: boolean;
+  /** undefined until the first probe of the primary answered one way or the other. */
+  primaryReachable: boolean | undefined;
+}
+
+/**
+ * The order of the rules is the contract (first match wins):
+ *
+ * 1. Catalog never read: ERROR if the primary is known to be unreachable, else STARTING.
+ * 2. ERROR ("nothing works"): repos exist, none was ever synced, and either the primary is
+ *    unreachable or every repo's latest attempt failed (e.g. the mirror's key is not approved).
+ *    Nothing can be served and nothing is getting better by itself.
+ * 3. DEGRADED: the primary is unreachable (we serve what we have, possibly stale), or some
+ *    repos are failing or delayed. This wins over INITIAL_SYNC: a repo that keeps failing
+ *    would otherwise hide behind "still syncing" forever.
+ * 4. INITIAL_SYNC: until every repo of the catalog has been synced once.
+ * 5. SYNCHRONIZED.
+ */
+export function mirrorState(f: MirrorFacts): MirrorState {
+  if (!f.catalogKnown) return f.primaryReachable === false ? "ERROR" : "STARTING";
+  const nothingServable = f.totalRepos > 0 && f.everSynced === 0;
+  if (nothingServable && (f.primaryReachable === false || f.failing >= f.totalRepos)) return "ERROR";
+  if (f.primaryReachable === false || f.failing > 0 || f.delayed > 0) return "DEGRADED";
+  if (!f.initialSyncComplete && f.everSynced < f.totalRepos) return "INITIAL_SYNC";
+  return "SYNCHRONIZED";
+}
+
+/** Why a repo is in the delayed-sync list. */
+export type DelayReason = "failing" | "behind";
+
+/**
+ * A repo is delayed (Bitbucket's "delayed sync" view) when
+ * - its latest attempt failed (consecutiveFailures > 0, also while the retry runs), or
+ * - the primary has had changes we do not have for at least `thresholdMs` (measured from
+ *   behindSince, the moment the change was first seen, not from the last sync: a repo synced an
+ *   hour ago and pushed to a second ago is not late).
+ * A never-synced repo is not "behind" while the initial sync is still running: the initial
+ * sync progress reports it, and counting it here would turn a long first sync into DEGRADED.
+ */
+export function delayReason(r: RepoStatus, now: number, thresholdMs: number, initialSyncComplete: boolean): DelayReason | undefined {
+  if (r.consecutiveFailures > 0) return "failing";
+  if (r.behindSince === undefined) return undefined;
+  if (r.lastSyncedAt === undefined && !initialSyncComplete) return undefined;
+  return now - r.behindSince >= thresholdMs ? "behind" : undefined;
+}
+
+/** HTTP status for GET /status: 503 when nothing can be served (so load balancers skip us). */
+export function statusHttpCode(state: MirrorState): 200 | 503 {
+  return state === "STARTING" || state === "ERROR" ? 503 : 200;
+}
