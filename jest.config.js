@@ -5,10 +5,12 @@ const common = { testEnvironment: "node", transform, setupFilesAfterEnv: ["<root
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // testTimeout is a global option (ignored inside projects); integration tests start real servers.
+  testTimeout: 120000,
   globalSetup: "<rootDir>/test/bench/globalSetup.ts",
   globalTeardown: "<rootDir>/test/bench/globalTeardown.ts",
   projects: [
     { ...common, displayName: "unit", testMatch: ["<rootDir>/{components,sync,infra}/**/*.test.ts"] },
-    { ...common, displayName: "integration", testMatch: ["<rootDir>/test/**/*.test.ts"], testTimeout: 120000 },
+    { ...common, displayName: "integration", testMatch: ["<rootDir>/test/**/*.test.ts"] },
   ],
 };

@@ -103,8 +103,13 @@ export class Daemon {
       return "queued";
     }
     // A repository we don't know yet (new on the primary): refresh the catalog now.
-    if (!this.reconciling && !this.stopped) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
+    this.refreshSoon();
     return "unknown";
+  }
+
+  /** Start a reconcile now unless one is running (a renamed or new repository on the primary). */
+  refreshSoon(): void {
+    if (!this.reconciling && !this.stopped) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
   }
 
   isServed(key: RepoKey): boolean {

@@ -10,8 +10,9 @@ export type MaintenanceKind = "repack" | "fsck";
 
 const MARKER: Record<MaintenanceKind, string> = { repack: "smart-mirror.repacked", fsck: "smart-mirror.fscked" };
 
-/** Pure: is a task due, given when it last ran (undefined = never) and its interval. */
+/** Pure: is a task due, given when it last ran (undefined = never) and its interval (0 = off). */
 export function isDue(lastRunMs: number | undefined, intervalMs: number, nowMs: number): boolean {
+  if (intervalMs <= 0) return false;
   return lastRunMs === undefined || nowMs - lastRunMs >= intervalMs;
 }
 

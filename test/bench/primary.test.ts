@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { gitSshCommand, knownHostsName, missingPrerequisites, Primary, renderSshdConfig, startPrimary } from "./primary";
 import { ensureLargeRepo } from "./largeRepo";
 import { assertSameRefsAndObjects, git, GitError, initBare, listRefs, workingClone } from "./repos";
-import { netnsPrefix, onCleanup, tempDir } from "./resources";
+import { cleanupAll, netnsPrefix, onCleanup, tempDir } from "./resources";
 
 // Real sshd and git on a shared 2-core machine: generous, and not relying on the project config
 // (jest reads testTimeout from the global config only).
@@ -276,6 +276,28 @@ describe("primary inside a network namespace (wrap)", () => {
     expect(outside.code).toBe(255);
     expect(outside.stderr).toMatch(/Connection refused/);
     await p.stop();
+  });
+});
+
+describe("cleanup", () => {
+  // Last in the file: cleanupAll() ends every fixture of this file.
+  test("cleanupAll ends a primary's open sessions too (sshd puts each in its own session)", async () => {
+    const p = await startPrimary();
+    await p.createRepo("C", "r");
+    const session = spawn("ssh", [...p.sshArgs(), "git-upload-pack '/C/r.git'"], { stdio: ["pipe", "pipe", "pipe"] });
+    await new Promise<void>((resolve) => session.stdout.once("data", () => resolve()));
+    const closed = new Promise<number | null>((resolve) => session.on("close", resolve));
+    await cleanupAll();
+    await closed;
+    const left = fs.readdirSync("/proc").filter((pid) => {
+      try {
+        return /^\d+$/.test(pid) && fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(p.reposRoot);
+      } catch {
+        return false;
+      }
+    });
+    expect(left).toEqual([]);
+    expect(fs.existsSync(p.dir)).toBe(false);
   });
 });
 

@@ -434,29 +434,34 @@ export async function startPrimary(opts: PrimaryOptions = {}): Promise<Primary> 
     ),
   ]);
 
-  let proc: TrackedProcess | undefined;
-  const isUp = () => proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null;
+  let proc: { sshd: TrackedProcess; killSessions: () => Promise<void> } | undefined;
+  const isUp = () => proc !== undefined && proc.sshd.child.exitCode === null && proc.sshd.child.signalCode === null;
 
   const stop = async () => {
     if (!proc) return;
-    const p = proc;
+    const { sshd, killSessions } = proc;
     proc = undefined;
-    if (p.child.pid !== undefined) killTree(p.child.pid);
-    await p.stop();
+    await killSessions();
+    await sshd.stop();
   };
 
   const start = async () => {
     const argv = [SSHD, "-D", "-e", "-f", configPath];
     const [cmd, ...args] = [...(opts.wrap ?? []), ...argv];
-    const p = spawnTracked(cmd, args);
-    proc = p;
+    const sshd = spawnTracked(cmd, args);
+    // Registered after spawnTracked's own cleanup, so it runs first (cleanups run last first):
+    // sessions are found while sshd still is their ancestor.
+    const killSessions = onCleanup(() => {
+      if (!process.env.NOKILL && sshd.child.pid !== undefined && sshd.child.exitCode === null && sshd.child.signalCode === null) killTree(sshd.child.pid);
+    });
+    proc = { sshd, killSessions };
     // "Server listening on ..." is logged once the socket is bound; it also works inside a
     // network namespace, where the test process cannot probe the port.
     await waitFor(
       `sshd of primary ${dir} to listen`,
       () => {
-        if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`sshd exited: ${p.output().trim()}`);
-        return p.output().includes("Server listening on");
+        if (sshd.child.exitCode !== null || sshd.child.signalCode !== null) throw new Error(`sshd exited: ${sshd.output().trim()}`);
+        return sshd.output().includes("Server listening on");
       },
       20000,
       10,
@@ -466,8 +471,6 @@ export async function startPrimary(opts: PrimaryOptions = {}): Promise<Primary> 
     });
   };
 
-  // Runs before spawnTracked's own cleanup (cleanups run last-first), so sessions die too.
-  onCleanup(stop);
   await start();
 
   const repoPath = (project: string, slug: string) => {

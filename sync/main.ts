@@ -1,0 +1,128 @@
+/**
+ * The `smart-mirror` command: run the daemon, check a configuration. Bundled by esbuild into
+ * dist/smart-mirror.js, which runs with plain `node` on the mirror host.
+ */
+import { Command } from "commander";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import pino from "pino";
+import { applySetup, formatProblems, formatWarnings, loadConfig, runCheck } from "./config";
+import { Daemon } from "./daemon/daemon";
+import { settingsFromConfig } from "./daemon/fromConfig";
+import { boardObserver } from "./daemon/observer";
+import { HomeLockedError } from "./daemon/lock";
+import { listen } from "./serve/listen";
+import { createServer } from "./serve/server";
+import { StatusBoard } from "./state/statusBoard";
+
+const VERSION = "0.1.0";
+
+async function run(home: string): Promise<number> {
+  home = path.resolve(home);
+  const loaded = loadConfig(home);
+  if (loaded.warnings.length > 0) process.stderr.write(formatWarnings(loaded.warnings) + "\n");
+  if (!loaded.ok) {
+    process.stderr.write(`smart-mirror: cannot start, ${loaded.problems.length} problem(s) in ${path.join(home, "shared", "bitbucket.properties")}:\n${formatProblems(loaded.problems)}\n`);
+    return 1;
+  }
+  const config = loaded.config;
+  const setup = applySetup(config);
+  if (!setup.ok) {
+    process.stderr.write(`smart-mirror: cannot start:\n${formatProblems(setup.problems)}\n`);
+    return 1;
+  }
+  if (setup.warnings.length > 0) process.stderr.write(formatWarnings(setup.warnings) + "\n");
+
+  const log = pino({ level: config.log.level, base: { svc: "smart-mirror" }, timestamp: pino.stdTimeFunctions.isoTime });
+  const board = new StatusBoard({ info: { displayName: config.setup.displayName, baseUrl: config.setup.baseUrl, upstreamUrl: config.upstream.url, version: VERSION } });
+  const daemon = new Daemon(settingsFromConfig(config), boardObserver(board, log));
+  const secret = config.webhook.secretFile ? fs.readFileSync(config.webhook.secretFile, "utf8").trim() : undefined;
+  const server = createServer({
+    board,
+    log,
+    webhook: secret
+      ? {
+          secret,
+          onRefsChanged: (key) => {
+            board.markBehind(key);
+            daemon.refsChanged(key);
+          },
+          onCatalogChanged: () => {
+            daemon.refreshSoon();
+          },
+        }
+      : undefined,
+  });
+  try {
+    await daemon.start();
+  } catch (e) {
+    if (e instanceof HomeLockedError) {
+      process.stderr.write(`smart-mirror: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  const listenSpec = config.serve.listen.kind === "unix" ? `unix:${config.serve.listen.path}` : `${config.serve.listen.host}:${config.serve.listen.port}`;
+  const addr = await listen(server, listenSpec);
+  log.info({ listen: listenSpec, addr, repos: daemon.catalogKeys().length, version: VERSION }, "smart-mirror started");
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, "stopping: draining running syncs");
+      server.close();
+      server.closeAllConnections?.();
+      daemon
+        .stop(15000)
+        .then(() => {
+          if (addr.kind === "unix") fs.rmSync(addr.path, { force: true });
+          log.info("stopped");
+          resolve(0);
+        })
+        .catch((e) => {
+          log.error({ error: String(e) }, "unclean stop");
+          resolve(1);
+        });
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+export function buildCli(): Command {
+  const program = new Command();
+  program
+    .name("smart-mirror")
+    .description("Read-only Git mirror of a Bitbucket Data Center (or any SSH Git) primary.\nConfiguration: DIR/shared/bitbucket.properties; see the README's config reference.")
+    .version(VERSION);
+  program
+    .command("run")
+    .description("run the sync daemon and its HTTP endpoints (/status, /metrics, /webhook)")
+    .requiredOption("--home <dir>", "mirror home (holds shared/bitbucket.properties, repos/, data/, run/)")
+    .action(async (o: { home: string }) => {
+      process.exitCode = await run(o.home);
+      // pino writes synchronously to stdout; nothing is left to flush.
+      process.exit(process.exitCode);
+    });
+  program
+    .command("check")
+    .description("validate the configuration; prints every problem with its fix; exit 1 if any")
+    .requiredOption("--home <dir>", "mirror home")
+    .action((o: { home: string }) => {
+      const r = runCheck(path.resolve(o.home));
+      (r.exitCode === 0 ? process.stdout : process.stderr).write(r.text.endsWith("\n") ? r.text : r.text + "\n");
+      process.exitCode = r.exitCode;
+    });
+  return program;
+}
+
+if (require.main === module) {
+  buildCli()
+    .parseAsync(process.argv)
+    .catch((e: unknown) => {
+      process.stderr.write(`smart-mirror: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    });
+}
