@@ -72,6 +72,12 @@ async function run(home: string): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, "stopping: draining running syncs");
+      // A ref'd deadline: keeps the event loop alive while draining (every other timer of the
+      // daemon is unref'd) and bounds a stop that hangs.
+      setTimeout(() => {
+        log.error("stop did not finish in 30 s; exiting");
+        process.exit(1);
+      }, 30000);
       server.close();
       server.closeAllConnections?.();
       daemon

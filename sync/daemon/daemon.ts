@@ -23,7 +23,8 @@ import { DaemonSettings } from "./settings";
 
 /** What the daemon reports to (the status board, metrics, logs). */
 export interface DaemonObserver {
-  catalogChanged(keys: RepoKey[]): void;
+  /** `lastSyncedAt` tells when a repository already on disk was last synced (restarts). */
+  catalogChanged(keys: RepoKey[], lastSyncedAt: (key: RepoKey) => number | undefined): void;
   syncStarted(key: RepoKey, reason: SyncReason): void;
   syncSucceeded(key: RepoKey, reason: SyncReason, durationMs: number, outcome: SyncOutcome): void;
   syncFailed(key: RepoKey, reason: SyncReason, error: Error, durationMs: number, retryInMs: number | undefined): void;
@@ -86,9 +87,10 @@ export class Daemon {
       this.obs.log("warn", "recovered from an unclean stop", { discardedFirstClones: rec.removedIncoming, staleLocks: rec.removedLocks.length });
     }
     writeFileAtomic(knownHostsPath(this.s.home), knownHostsText(this.s.upstream.host, this.s.upstream.port, this.s.upstream.pinned), 0o644);
-    // Until the primary answers, serve (and count) what is on disk.
+    // Until the primary answers, serve (and count) what is on disk. With nothing on disk the
+    // catalog stays unknown (status STARTING) until the first catalog arrives.
     for (const id of this.store.listLocal()) this.catalog.set(repoKey(id), id);
-    this.obs.catalogChanged([...this.catalog.keys()]);
+    if (this.catalog.size > 0) this.obs.catalogChanged([...this.catalog.keys()], (k) => this.lastSyncedAt(k));
     this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
     this.timer = setInterval(() => {
       if (!this.reconciling && !this.stopped) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
@@ -110,6 +112,11 @@ export class Daemon {
   /** Start a reconcile now unless one is running (a renamed or new repository on the primary). */
   refreshSoon(): void {
     if (!this.reconciling && !this.stopped) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
+  }
+
+  /** When the copy on disk was last synced: the fingerprint is written after every sync. */
+  private lastSyncedAt(key: RepoKey): number | undefined {
+    return this.store.fingerprintTime(parseRepoKey(key));
   }
 
   isServed(key: RepoKey): boolean {
@@ -194,7 +201,7 @@ export class Daemon {
     }
     for (const key of this.catalog.keys()) if (!next.has(key)) this.scheduler.forget(key);
     this.catalog = next;
-    this.obs.catalogChanged([...next.keys()]);
+    this.obs.catalogChanged([...next.keys()], (k) => this.lastSyncedAt(k));
   }
 
   /** Remember the project selection; a change is an intended shrink that the purge guard allows. */

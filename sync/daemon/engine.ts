@@ -18,7 +18,7 @@ import { dueTasks, recordRun } from "./maintenance";
 const MAX_PACKS = 32;
 
 export interface Scanner {
-  scan(path: string): Promise<Advertisement>;
+  scan(path: string, signal?: AbortSignal): Promise<Advertisement>;
 }
 
 export interface EngineDeps {
@@ -57,8 +57,8 @@ export class SyncEngine {
   }
 
   /** Fingerprint of the primary's state, or throws (unreachable, host key, missing repo). */
-  async scan(id: RepoId): Promise<{ adv: Advertisement; fp: string }> {
-    const adv = await this.d.scanner.scan(upstreamPath(id.project, id.slug));
+  async scan(id: RepoId, signal?: AbortSignal): Promise<{ adv: Advertisement; fp: string }> {
+    const adv = await this.d.scanner.scan(upstreamPath(id.project, id.slug), signal);
     return { adv, fp: fingerprint(adv.refs, adv.headTarget, this.d.keep) };
   }
 
@@ -72,7 +72,7 @@ export class SyncEngine {
   }
 
   async sync(id: RepoId, _reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
-    const { adv, fp } = await this.scan(id);
+    const { adv, fp } = await this.scan(id, signal);
     signal.throwIfAborted();
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
     if (this.differs(id, fp)) {
@@ -117,7 +117,7 @@ export class SyncEngine {
         if (problem !== undefined) {
           if (signal.aborted) throw new Error(`fsck of ${id.project}/${id.slug} aborted`);
           this.d.store.remove(id);
-          const { adv } = await this.scan(id);
+          const { adv } = await this.scan(id, signal);
           await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
           const local = await this.d.store.localRefs(id, this.d.env);
           this.d.store.writeFingerprint(id, fingerprint(local.refs, local.headTarget, this.d.keep));

@@ -26,8 +26,8 @@ export function boardObserver(board: StatusBoard, log: Logger): DaemonObserver {
     }
   };
   return {
-    catalogChanged: (keys: RepoKey[]) => {
-      board.setCatalog(keys);
+    catalogChanged: (keys: RepoKey[], lastSyncedAt) => {
+      board.setCatalog(keys, { lastSyncedAt });
       total = keys.length;
       done = keys.filter((k) => board.repo(k)?.lastSyncedAt !== undefined).length;
     },

@@ -35,7 +35,7 @@ export const realClock: SchedulerClock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
-    
+    t.unref?.();
     return t;
   },
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
@@ -517,7 +517,6 @@ export class Scheduler {
 
   /** Drop the failure record and any pending retry. */
   private clearRecord(entry: Entry): void {
-    this.cancelRetry(entry);
     if (entry.consecutiveFailures > 0) this.failingCount--;
     entry.consecutiveFailures = 0;
     entry.lastError = undefined;

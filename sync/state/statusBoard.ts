@@ -131,7 +131,7 @@ export class StatusBoard implements MetricsSource {
    * a repo appearing later is marked behind (the primary has content we lack), so it shows up in
    * the delayed list if it does not get synced in time.
    */
-  setCatalog(keys: Iterable<RepoKey>): void {
+  setCatalog(keys: Iterable<RepoKey>, opts: { lastSyncedAt?: (key: RepoKey) => number | undefined } = {}): void {
     const now = this.now();
     const sorted = [...new Set(keys)].sort();
     const next = new Map<RepoKey, Entry>();
@@ -140,7 +140,12 @@ export class StatusBoard implements MetricsSource {
       let e = this.repos.get(key);
       if (!e) {
         e = newEntry(key);
-        if (this.initialSyncCompletedAt !== undefined) e.behindSince = now;
+        // A copy already on disk from an earlier run (the daemon restarted): it was synced then.
+        const restored = opts.lastSyncedAt?.(key);
+        if (restored !== undefined) {
+          e.lastSyncedAt = restored;
+          e.state = "synced";
+        } else if (this.initialSyncCompletedAt !== undefined) e.behindSince = now;
       }
       if (e.lastSyncedAt === undefined) neverSynced++;
       next.set(key, e);

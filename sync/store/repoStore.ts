@@ -72,6 +72,14 @@ export class RepoStore {
     }
   }
 
+  fingerprintTime(id: RepoId): number | undefined {
+    try {
+      return fs.statSync(path.join(this.dir(id), FINGERPRINT_FILE)).mtimeMs;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Fetch the primary's refs into the mirror (creating it on first sync). */
   async fetch(id: RepoId, url: string, env: NodeJS.ProcessEnv, signal: AbortSignal, headTarget?: string): Promise<FetchOutcome> {
     const created = !this.exists(id);

@@ -61,13 +61,13 @@ export class UpstreamPool {
   constructor(private readonly target: UpstreamTarget, private readonly opts: PoolOptions) {}
 
   /** Read the advertisement of one repository; rejects on host key mismatch, missing repo, timeout. */
-  async scan(path: string): Promise<Advertisement> {
+  async scan(path: string, signal?: AbortSignal): Promise<Advertisement> {
     // A pooled connection may have died without us noticing yet (the primary restarted):
     // then the channel cannot open, and one retry on a fresh connection tells the truth.
     for (let attempt = 0; ; attempt++) {
       const conn = await this.acquire();
       try {
-        return await this.scanOn(conn, path);
+        return await this.scanOn(conn, path, signal);
       } catch (e) {
         if (!(e instanceof ChannelOpenError) || attempt >= 1) throw e;
       } finally {
@@ -155,20 +155,24 @@ export class UpstreamPool {
     return conn;
   }
 
-  private scanOn(conn: Conn, path: string): Promise<Advertisement> {
+  private scanOn(conn: Conn, path: string, signal?: AbortSignal): Promise<Advertisement> {
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new Error(`ref scan of ${path} aborted`));
       let channel: ClientChannel | undefined;
       let settled = false;
       const finish = (err: Error | undefined, adv?: Advertisement) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
         if (err) {
           channel?.close();
           reject(err);
         } else resolve(adv!);
       };
       const timer = setTimeout(() => finish(new Error(`ref scan of ${path} timed out after ${this.opts.scanTimeoutMs} ms`)), this.opts.scanTimeoutMs);
+      const onAbort = () => finish(new Error(`ref scan of ${path} aborted`));
+      signal?.addEventListener("abort", onAbort, { once: true });
       conn.client.exec(uploadPackCommand(path), (err, ch) => {
         if (err) {
           // The connection may be at its channel limit or broken: mark it so a fresh one is made.

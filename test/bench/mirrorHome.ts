@@ -25,3 +25,35 @@ export async function makeMirrorHome(primary: Primary, opts: { authorize?: boole
   if (opts.authorize !== false) await primary.authorizeKey(publicKey, { readOnly: true });
   return { home, keyFile, publicKey };
 }
+
+export interface PropertiesOptions {
+  repos: Array<{ project: string; slug: string }>;
+  listen: string;
+  extra?: Record<string, string>;
+  webhookSecret?: string;
+}
+
+/** Writes DIR/shared/bitbucket.properties for a static catalog against a bench primary. */
+export function writeMirrorProperties(mh: MirrorHome, primary: Primary, o: PropertiesOptions): string {
+  const lines: Record<string, string> = {
+    "setup.displayName": "Test mirror",
+    "setup.baseUrl": "https://mirror.test",
+    "plugin.mirroring.upstream.url": "https://primary.test",
+    "mirror.upstream.sshUrl": `ssh://${primary.user}@${primary.host}:${primary.port}`,
+    "mirror.upstream.hostKeys": primary.hostKeyLine,
+    "mirror.catalog": "static",
+    "mirror.catalog.repos": o.repos.map((r) => `${r.project}/${r.slug}`).join(","),
+    "mirror.serve.listen": o.listen,
+    "mirror.serve.auth": "anonymous",
+    ...o.extra,
+  };
+  if (o.webhookSecret !== undefined) {
+    const secretFile = path.join(mh.home, "shared", "secrets", "webhook-secret");
+    fs.mkdirSync(path.dirname(secretFile), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(secretFile, o.webhookSecret, { mode: 0o600 });
+    lines["mirror.webhook.secretFile"] = secretFile;
+  }
+  const file = path.join(mh.home, "shared", "bitbucket.properties");
+  fs.writeFileSync(file, Object.entries(lines).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+  return file;
+}

@@ -24,6 +24,13 @@ function rawSsh(args: string[], command: string, input = ""): Promise<{ code: nu
   });
 }
 
+/** The promise's value, or a clear failure after ms (instead of the test's whole timeout). */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 async function gitFails(args: string[], env: Record<string, string | undefined>): Promise<string> {
   try {
     await git(args, { env });
@@ -209,7 +216,7 @@ describe("primary over real sshd", () => {
     const session = spawn("ssh", [...primary.sshArgs(), "git-upload-pack '/PRJ/repo.git'"], { stdio: ["pipe", "pipe", "pipe"] });
     const advertised = new Promise<void>((resolve) => session.stdout.once("data", () => resolve()));
     const sessionClosed = new Promise<number | null>((resolve) => session.on("close", resolve));
-    await advertised;
+    await within(30000, "the upload-pack advertisement", advertised);
     const serverSide = () =>
       fs.readdirSync("/proc").filter((p) => {
         try {
@@ -222,7 +229,7 @@ describe("primary over real sshd", () => {
 
     await primary.stop();
     expect(primary.running()).toBe(false);
-    await sessionClosed;
+    await within(15000, "the open session to end", sessionClosed);
     expect(serverSide()).toEqual([]);
     expect(await gitFails(["ls-remote", primary.sshUrl("PRJ", "repo")], primary.gitEnv())).toMatch(/Connection refused|Could not read from remote/);
 
@@ -285,10 +292,10 @@ describe("cleanup", () => {
     const p = await startPrimary();
     await p.createRepo("C", "r");
     const session = spawn("ssh", [...p.sshArgs(), "git-upload-pack '/C/r.git'"], { stdio: ["pipe", "pipe", "pipe"] });
-    await new Promise<void>((resolve) => session.stdout.once("data", () => resolve()));
+    await within(30000, "the upload-pack advertisement", new Promise<void>((resolve) => session.stdout.once("data", () => resolve())));
     const closed = new Promise<number | null>((resolve) => session.on("close", resolve));
     await cleanupAll();
-    await closed;
+    await within(15000, "the open session to end", closed);
     const left = fs.readdirSync("/proc").filter((pid) => {
       try {
         return /^\d+$/.test(pid) && fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(p.reposRoot);

@@ -426,7 +426,7 @@ export async function startPrimary(opts: PrimaryOptions = {}): Promise<Primary> 
   await Promise.all([
     fs.promises.writeFile(knownHostsPath, knownHostsLine + "\n", { mode: 0o644 }),
     fs.promises.writeFile(authorizedKeysPath, [clientPublicKey, ...(opts.authorizedKeys ?? [])].map((k) => k.trim() + "\n").join(""), { mode: 0o644 }),
-    // The primary's git: like a server (no auto gc racing the tests, filters allowed like Bitbucket).
+    // The primary's git: no auto gc racing the tests; filters allowed so partial clones can be tested.
     fs.promises.writeFile(gitConfigPath, "[receive]\n\tautogc = false\n[gc]\n\tauto = 0\n[uploadpack]\n\tallowFilter = true\n[safe]\n\tdirectory = *\n", { mode: 0o644 }),
     fs.promises.writeFile(
       configPath,
@@ -452,7 +452,7 @@ export async function startPrimary(opts: PrimaryOptions = {}): Promise<Primary> 
     // Registered after spawnTracked's own cleanup, so it runs first (cleanups run last first):
     // sessions are found while sshd still is their ancestor.
     const killSessions = onCleanup(() => {
-      if (!process.env.NOKILL && sshd.child.pid !== undefined && sshd.child.exitCode === null && sshd.child.signalCode === null) killTree(sshd.child.pid);
+      if (sshd.child.pid !== undefined && sshd.child.exitCode === null && sshd.child.signalCode === null) killTree(sshd.child.pid);
     });
     proc = { sshd, killSessions };
     // "Server listening on ..." is logged once the socket is bound; it also works inside a
