@@ -517,6 +517,7 @@ export class Scheduler {
 
   /** Drop the failure record and any pending retry. */
   private clearRecord(entry: Entry): void {
+    this.cancelRetry(entry);
     if (entry.consecutiveFailures > 0) this.failingCount--;
     entry.consecutiveFailures = 0;
     entry.lastError = undefined;

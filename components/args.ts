@@ -1,0 +1,237 @@
+/**
+ * The arguments of SmartMirror. Args that decide WHICH resources exist are plain values
+ * (`host.kind`, `tls.kind`, `dns`, `instanceType`, names that end up in URLs), so the graph is
+ * known while the program runs and validation can check them before anything is created;
+ * everything else is `pulumi.Input<T>` so it can come from other resources or secrets.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+
+/** A jump host the deploy's SSH connection goes through (pulumi-command `proxy`). */
+export interface BastionArgs {
+  host: pulumi.Input<string>;
+  /** Default 22. */
+  port?: number;
+  /** SSH user on the bastion (no default: it differs by image). */
+  user: string;
+  /** OpenSSH/PEM private key for the bastion (kept secret). */
+  privateKey: pulumi.Input<string>;
+  /** The bastion's host key ("ssh-ed25519 AAAA..."); without it the bastion is not verified. */
+  hostKey?: pulumi.Input<string>;
+}
+
+export interface SshAccessArgs {
+  /**
+   * CIDRs that may reach port 22 directly: where `pulumi up` runs (a CI runner, an office VPN).
+   * Never 0.0.0.0/0 — the deploy is the only SSH user, so port 22 stays as closed as it can.
+   */
+  adminCidrs?: string[];
+  /** Security groups that may reach port 22 (typically the bastion's). */
+  fromSecurityGroupIds?: pulumi.Input<string>[];
+  /** Deploy through this jump host to the instance's private address. */
+  bastion?: BastionArgs;
+}
+
+export interface DataVolumeArgs {
+  /** Default 200 GiB, minimum 20. Size for the mirrored repositories plus repack headroom (~2x the largest repo). */
+  sizeGiB?: number;
+  /** Default "gp3". */
+  type?: "gp3" | "gp2" | "io1" | "io2" | "st1";
+  /** gp3/io1/io2 only. */
+  iops?: number;
+  /** MiB/s, gp3 only. */
+  throughput?: number;
+  /** Default: the account's EBS default key. The volume is always encrypted. */
+  kmsKeyId?: pulumi.Input<string>;
+  /**
+   * Default true: the volume is `protect`ed (pulumi refuses to delete it) and `retainOnDelete`
+   * (even an explicit destroy leaves it in AWS). Set false for throwaway test stacks.
+   */
+  keep?: boolean;
+}
+
+/** An EC2 instance built for the mirror, with a separate encrypted data volume. */
+export interface AwsHostArgs {
+  kind: "aws";
+  /** Subnet to launch in; its VPC and availability zone are looked up from it. */
+  subnetId: pulumi.Input<string>;
+  /** Default "m6i.xlarge" (4 vCPU, 16 GiB). Minimum 2 vCPU and 4 GiB; smaller types are refused. */
+  instanceType?: string;
+  /** Image looked up when amiId is not set. Default "ubuntu-24.04". */
+  os?: "ubuntu-24.04" | "debian-12";
+  /**
+   * A pinned image. Without it the newest image of `os` is looked up once and later images are
+   * ignored (`ignoreChanges: ["ami"]`), so a new AMI never replaces the data host.
+   */
+  amiId?: string;
+  /** Root volume in GiB (OS, packages, logs). Default 20. */
+  rootVolumeGiB?: number;
+  dataVolume?: DataVolumeArgs;
+  /** Default true: a stable public address survives stop/start (instance type changes). */
+  elasticIp?: boolean;
+  /** Who may reach 443 (and 80, which only redirects). Default ["0.0.0.0/0"]: clients clone from anywhere. */
+  allowedCidrs?: string[];
+  /** IPv6 ranges for 443/80. Default none. */
+  allowedIpv6Cidrs?: string[];
+  /** How `pulumi up` reaches port 22. Required: adminCidrs, or a bastion. */
+  ssh: SshAccessArgs;
+  /** Extra security groups to attach (e.g. company-wide monitoring). */
+  extraSecurityGroupIds?: pulumi.Input<string>[];
+  tags?: Record<string, string>;
+}
+
+/** A host that already exists and is reachable over SSH (any Linux with systemd, git, nginx, node >= 18). */
+export interface ExistingHostArgs {
+  kind: "existing";
+  /** Address the deploy connects to. */
+  address: pulumi.Input<string>;
+  /** Address clients reach (what DNS points at), when it differs from `address`. */
+  publicAddress?: pulumi.Input<string>;
+  /** Default 22. */
+  port?: number;
+  /** Default "root"; another user needs passwordless sudo. */
+  user?: string;
+  /** The deploy key (kept secret). */
+  privateKey: pulumi.Input<string>;
+  /** The host's SSH host key ("ssh-ed25519 AAAA..."), pinned: the deploy carries secrets. `ssh-keyscan -t ed25519 HOST`. */
+  hostKey: string;
+  bastion?: BastionArgs;
+}
+
+export type HostArgs = AwsHostArgs | ExistingHostArgs;
+
+/** Let's Encrypt (or any ACME CA) with the DNS-01 challenge answered in Route53. */
+export interface AcmeTlsArgs {
+  kind: "acme";
+  /** Default Let's Encrypt production. Use https://acme-staging-v02.api.letsencrypt.org/directory to try things out. */
+  serverUrl?: string;
+  /** Account contact (optional; Let's Encrypt no longer sends expiry mail). */
+  email?: string;
+  /** Route53 zone for the challenge records. Default: dns.zoneId. */
+  zoneId?: pulumi.Input<string>;
+  /** Renew when fewer days remain, on the next `pulumi up`. Default 30. */
+  minDaysRemaining?: number;
+}
+
+/** A certificate from elsewhere (company CA, purchased). */
+export interface ProvidedTlsArgs {
+  kind: "provided";
+  /** The server certificate, PEM; may already hold the chain. */
+  certificatePem: pulumi.Input<string>;
+  /** Intermediate certificates, PEM, appended after the certificate. */
+  chainPem?: pulumi.Input<string>;
+  /** The private key, PEM (kept secret). */
+  privateKeyPem: pulumi.Input<string>;
+}
+
+/**
+ * A private CA made by @pulumi/tls. Only for fleets whose git clients are configured to trust
+ * the CA (its certificate is an output): Bitbucket's mirror setup requires a CA-signed
+ * certificate, and a private CA counts only if every client trusts it.
+ */
+export interface PrivateCaTlsArgs {
+  kind: "privateCa";
+  /** Must be true: confirms every client trusts the CA certificate output (caCertificatePem). */
+  clientsTrustPrivateCa: boolean;
+  /** Subject organization. Default "smart-mirror". */
+  organization?: string;
+  /** Server certificate validity, re-issued on `pulumi up` 30 days before the end. Default 365. */
+  validityDays?: number;
+}
+
+export type TlsArgs = AcmeTlsArgs | ProvidedTlsArgs | PrivateCaTlsArgs;
+
+export interface DnsArgs {
+  /** Route53 hosted zone holding `domainName` (and `globalName`). */
+  zoneId: pulumi.Input<string>;
+  /** Default 60 seconds. */
+  ttl?: number;
+  /**
+   * A shared name (e.g. git.example.com) with one latency-routed record per region, so every
+   * client reaches its nearest mirror. Requires `region`. Included in the certificate.
+   */
+  globalName?: string;
+}
+
+export interface PrimaryArgs {
+  /** The primary's HTTPS base URL (plugin.mirroring.upstream.url). Must be https://. */
+  url: string;
+  /** The primary's SSH base, e.g. ssh://git@bitbucket.example.com:7999 (mirror.upstream.sshUrl). */
+  sshUrl: string;
+  /** The primary's SSH host keys, pinned ("ssh-ed25519 AAAA..."; `ssh-keyscan -p 7999 host`). */
+  hostKeys: string[];
+  /** HTTP access token with read access, for the REST catalog (kept secret). Required unless `repos` is set. */
+  catalogToken?: pulumi.Input<string>;
+  /** Extra CA certificates (PEM) for the primary's HTTPS, e.g. a company CA. */
+  caCertificatesPem?: pulumi.Input<string>;
+  /** A fixed list of PROJECT/slug instead of the REST catalog (SSH hosts that are not Bitbucket). */
+  repos?: string[];
+}
+
+export interface MirrorSettingsArgs {
+  /** "ALL" (default) or project keys. */
+  projects?: "ALL" | string[];
+  /** Full reconcile interval (plugin.mirroring.synchronization.interval). Default "3m". */
+  syncInterval?: string;
+  /** Repositories fetched at once. Default 8. */
+  concurrency?: number;
+  /** Who may clone. Default "primary": credentials are checked against the primary. */
+  auth?: "primary" | "anonymous" | "tokens";
+  /** Clone tokens for auth "tokens" (kept secret). */
+  cloneTokens?: pulumi.Input<pulumi.Input<string>[]>;
+  /** HMAC secret of the primary's repo:refs_changed webhook (kept secret); enables /webhook. */
+  webhookSecret?: pulumi.Input<string>;
+  /** Default "info". */
+  logLevel?: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /**
+   * Further daemon keys (mirror.purge.protect, mirror.sync.excludeRefs, ...), validated with
+   * the daemon's own rules. Keys the args above manage are refused here.
+   */
+  extraProperties?: Record<string, string>;
+  /**
+   * auth "anonymous" on a host open to 0.0.0.0/0 publishes every mirrored repository to the
+   * internet; it is refused unless this is true.
+   */
+  allowAnonymousFromAnywhere?: boolean;
+}
+
+/**
+ * "Approve the mirror" through the primary's REST API: register the mirror's public key as a
+ * read-only access key (PROJECT_READ / REPO_READ). On destroy the grants are revoked.
+ */
+export interface RegisterAccessKeyArgs {
+  /** HTTP access token with PROJECT_ADMIN (or REPO_ADMIN) on the targets (kept secret; passed to the script in its environment). */
+  token: pulumi.Input<string>;
+  /** Projects to grant. Default: mirror.projects, or every project the token can see when that is ALL. */
+  projects?: string[];
+  /** Single repositories (PROJECT/slug) instead of whole projects. */
+  repos?: string[];
+}
+
+export interface DeployArgs {
+  /** The daemon bundle (`npm run build`). Default: dist/smart-mirror.js of this package. */
+  bundlePath?: string;
+  /** Mirror home on the host (and the data volume's mount point). Default /var/lib/smart-mirror. */
+  home?: string;
+  /** How long to keep trying SSH while the host boots, in seconds. Default 600. */
+  sshTimeoutSeconds?: number;
+}
+
+export interface SmartMirrorArgs {
+  /** setup.displayName: shown in /status and logs. */
+  displayName: pulumi.Input<string>;
+  /**
+   * The mirror's public DNS name (e.g. mirror-syd.example.com): base URL, certificate name and
+   * DNS record. A plain value because it decides the certificate and URLs.
+   */
+  domainName: string;
+  /** AWS region name; required with dns.globalName (the latency record's region). */
+  region?: string;
+  primary: PrimaryArgs;
+  host: HostArgs;
+  tls: TlsArgs;
+  /** Route53 records; without it, point DNS at `hostAddress` yourself. */
+  dns?: DnsArgs;
+  mirror?: MirrorSettingsArgs;
+  registerAccessKey?: RegisterAccessKeyArgs;
+  deploy?: DeployArgs;
+}
