@@ -471,6 +471,8 @@ function httpsServer(s: NginxSite): string[] {
     "proxy_buffering off;",
     "# Unbuffered answers are relayed through this one buffer: 64k means fewer, fuller TLS records than the 4k default.",
     "proxy_buffer_size 64k;",
+    "# Unused while unbuffered, but nginx checks its busy-buffer size (2 x 64k) against them.",
+    "proxy_buffers 4 64k;",
     `client_max_body_size ${s.clientMaxBodySize};`,
     `proxy_read_timeout ${s.gitTimeoutSeconds}s;`,
     `proxy_send_timeout ${s.gitTimeoutSeconds}s;`,

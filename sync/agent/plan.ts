@@ -40,7 +40,7 @@ export interface PlanDir {
   mode: number;
   /** Default: the user running apply (root in production). */
   owner?: string;
-  /** Default: the group of the user running apply. */
+  /** Default: the owner's primary group (like `chown owner:`); the applier's group without an owner. */
   group?: string;
 }
 
@@ -54,6 +54,7 @@ export interface PlanFile {
    * state. Hashed and copied as a stream. */
   sourcePath?: string;
   mode: number;
+  /** Owner and group: defaults as for PlanDir. */
   owner?: string;
   group?: string;
   /** Secret files: never logged (not even a hash prefix), mode must not grant group/other access. */

@@ -1,0 +1,144 @@
+/**
+ * One HTTP request <-> one git upload-pack process, streamed both ways with backpressure:
+ *
+ *   request body -> [gunzip] -> size limit -> sniffer -> git stdin      (stream.pipeline)
+ *   git stdout -> response                                              (pause on a full socket)
+ *
+ * Nothing is collected: a pack of any size passes through a few socket buffers.
+ *
+ * The response status is decided late: headers go out with git's first byte, so a git that
+ * fails before writing anything still gets a proper 500 (or 413 / 400 for a request body that
+ * was too large or not valid gzip), never a 200 with an empty body. After the first byte, a
+ * failure cuts the connection (git reports a broken transfer, never a silently short pack).
+ *
+ * The client going away (response 'close' before it finished), the socket idling longer than
+ * `idleTimeoutMs`, or a bad request body kill git's whole process group at once.
+ */
+import type { ChildProcess } from "node:child_process";
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { pipeline, Readable, Transform, Writable } from "node:stream";
+import { RequestTooLarge } from "./byteLimit";
+import { killGroup } from "./uploadPack";
+
+export type ExchangeResult = "ok" | "failed" | "aborted" | "too_large" | "bad_request";
+
+export interface ExchangeOutcome {
+  result: ExchangeResult;
+  /** Bytes written to the response body. */
+  bytes: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The end of git's stderr, for logs. */
+  stderr: string;
+}
+
+export interface ExchangeOptions {
+  child: ChildProcess;
+  res: ServerResponse;
+  /** Headers of the 200 answer, sent with the first byte. */
+  headers: OutgoingHttpHeaders;
+  /** Written right after the headers (the v0 info/refs service line). */
+  prefix?: Buffer;
+  /** The request body and the stages between it and git's stdin (POST only). */
+  body?: { req: IncomingMessage; stages: Transform[] };
+  idleTimeoutMs: number;
+  /** Plain-text error answer (status, message, extra headers) while no header was sent. */
+  fail(status: number, message: string, headers?: OutgoingHttpHeaders): void;
+}
+
+export function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
+  const { child, res } = o;
+  return new Promise((resolve) => {
+    let bytes = 0;
+    let aborted = false;
+    let inputError: Error | undefined;
+    let stderr = "";
+    let settled = false;
+    const stdout = child.stdout as Readable;
+
+    const abort = () => {
+      if (aborted) return;
+      aborted = true;
+      killGroup(child);
+      stdout.resume(); // let 'close' come even if we were waiting for 'drain'
+    };
+    const start = () => {
+      if (res.headersSent) return;
+      res.writeHead(200, o.headers);
+      if (o.prefix && o.prefix.length > 0) {
+        bytes += o.prefix.length;
+        res.write(o.prefix);
+      }
+    };
+
+    child.stderr?.on("data", (b: Buffer) => (stderr = (stderr + b.toString("utf8")).slice(-4096)));
+
+    stdout.on("data", (chunk: Buffer) => {
+      if (aborted) return;
+      start();
+      bytes += chunk.length;
+      if (!res.write(chunk)) {
+        stdout.pause();
+        res.once("drain", () => stdout.resume());
+      }
+    });
+
+    if (o.body && child.stdin) {
+      const stdin = child.stdin as Writable;
+      const stages = o.body.stages;
+      // Errors on git's stdin (EPIPE, premature close) mean git stopped reading: its exit code
+      // tells what happened. Errors of our own stages (limit, gzip) are the request's fault.
+      stdin.on("error", () => undefined);
+      if (stages.length > 0) {
+        pipeline([...stages, stdin] as unknown as [Transform, Writable], (err) => {
+          if (err && (err instanceof RequestTooLarge || isZlibError(err))) {
+            inputError = err;
+            killGroup(child);
+          }
+        });
+      }
+      // pipe(), not pipeline(): on a bad body the request must stay open for the 413/400 answer.
+      o.body.req.pipe(stages[0] ?? stdin);
+    }
+
+    const onClose = () => {
+      if (!res.writableFinished) abort();
+    };
+    res.on("close", onClose);
+    res.setTimeout(o.idleTimeoutMs, () => {
+      abort();
+      res.destroy();
+    });
+
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
+      const out = (result: ExchangeResult): void => resolve({ result, bytes, code, signal, stderr });
+      if (aborted) return out("aborted");
+      if (inputError) {
+        const tooLarge = inputError instanceof RequestTooLarge;
+        if (!res.headersSent) o.fail(tooLarge ? 413 : 400, tooLarge ? inputError.message : "the request body is not valid gzip", { Connection: "close" });
+        else res.destroy();
+        return out(tooLarge ? "too_large" : "bad_request");
+      }
+      if (code === 0) {
+        start();
+        res.end();
+        return out("ok");
+      }
+      if (!res.headersSent) o.fail(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });
+      else res.destroy();
+      return out("failed");
+    };
+    child.on("close", finish);
+    child.on("error", (e) => {
+      stderr += String(e);
+      finish(null, null);
+    });
+  });
+}
+
+function isZlibError(e: Error): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return typeof code === "string" && code.startsWith("Z_");
+}
