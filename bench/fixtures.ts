@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import type { Primary } from "../test/bench/primary";
 import { git, initBare, workingClone } from "../test/bench/repos";
-import { tempDir } from "../test/bench/resources";
+import { onCleanup, tempDir } from "../test/bench/resources";
 import type { RepoId } from "../sync/types";
 
 const run = promisify(execFile);
@@ -31,7 +31,7 @@ export function repoIds(n: number): RepoId[] {
 
 /**
  * A small bare repository: 6 commits on main, 2 feature branches, an annotated and a
- * lightweight tag; one pack, packed refs, no sample hooks (fewer files to copy).
+ * lightweight tag; one pack, packed refs, no sample hooks (fewer files to copy and delete).
  */
 export async function makeSeedRepo(label = "seed"): Promise<string> {
   const bare = await initBare(path.join(tempDir(label), "seed.git"));
@@ -49,9 +49,25 @@ export async function makeSeedRepo(label = "seed"): Promise<string> {
   await wc.pushAll();
   await git(["--git-dir", bare, "repack", "-a", "-d", "-q"]);
   await git(["--git-dir", bare, "pack-refs", "--all"]);
-  await fs.promises.rm(path.join(bare, "hooks"), { recursive: true, force: true });
-  await fs.promises.rm(path.join(bare, "description"), { force: true });
+  await trimBareRepo(bare);
   return bare;
+}
+
+/** Remove what git does not need to serve or fetch (sample hooks, description, info/, branches/). */
+export async function trimBareRepo(bare: string): Promise<void> {
+  for (const name of ["hooks", "description", "info", "branches"]) await fs.promises.rm(path.join(bare, name), { recursive: true, force: true });
+}
+
+/**
+ * Mount a tmpfs on `dir` (empty, existing) owned by uid:gid, unmounted at cleanup (before the
+ * temp dir holding it is removed). For tens of thousands of throwaway files: on this disk
+ * (ext4 with discard) deleting them would take minutes.
+ */
+export async function mountTmpfs(dir: string, owner: { uid: number; gid: number }, sizeMb: number): Promise<void> {
+  await run("mount", ["-t", "tmpfs", "-o", `size=${sizeMb}m,mode=755,uid=${owner.uid},gid=${owner.gid}`, "tmpfs", dir]);
+  onCleanup(async () => {
+    await run("umount", ["-l", dir]);
+  });
 }
 
 /** uid/gid of the primary's account (its repos root belongs to it). */
@@ -124,7 +140,7 @@ export async function placeOnPrimary(primary: Primary, id: RepoId, source: strin
   await fs.promises.rm(dest, { recursive: true, force: true });
   await run("cp", ["-a", source, dest]);
   const { uid, gid } = accountOf(primary);
-  await run("chown", ["-R", `${uid}:${gid}`, path.dirname(dest)]);
+  await run("chown", ["-R", `${uid}:${gid}`, dest]);
   return dest;
 }
 

@@ -63,6 +63,12 @@ export function selfCpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
+/** CPU ms of this process's children that exited and were reaped (git, ssh, and their children). */
+export function reapedChildrenCpuMs(): number {
+  const f = statFields(process.pid);
+  return f ? ((Number(f[13]) + Number(f[14])) * 1000) / TICKS_PER_SEC : 0;
+}
+
 /** Busy CPU ms of the whole machine so far (all cores; /proc/stat minus idle and iowait). */
 export function machineBusyMs(): number {
   const line = fs.readFileSync("/proc/stat", "utf8").split("\n")[0];
@@ -97,6 +103,8 @@ export interface CpuWindow {
   tree: number;
   /** CPU ms of this process. */
   self: number;
+  /** CPU ms of this process's children (git, ssh) that finished meanwhile. */
+  children: number;
   /** Busy CPU ms of the machine (all processes, all cores). */
   machine: number;
 }
@@ -106,11 +114,12 @@ export async function measureCpu<T>(treeRoot: number, fn: () => Promise<T>): Pro
   const t0 = performance.now();
   const tree0 = treeCpuMs(treeRoot);
   const self0 = selfCpuMs();
+  const c0 = reapedChildrenCpuMs();
   const m0 = machineBusyMs();
   const value = await fn();
   return {
     value,
-    cpu: { wall: performance.now() - t0, tree: treeCpuMs(treeRoot) - tree0, self: selfCpuMs() - self0, machine: machineBusyMs() - m0 },
+    cpu: { wall: performance.now() - t0, tree: treeCpuMs(treeRoot) - tree0, self: selfCpuMs() - self0, children: reapedChildrenCpuMs() - c0, machine: machineBusyMs() - m0 },
   };
 }
 

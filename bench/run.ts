@@ -85,8 +85,10 @@ async function main(): Promise<number> {
       failed++;
       log(`${b.name}: FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     } finally {
+      const tc = performance.now();
       try {
         await cleanupAll();
+        log(`${b.name}: cleaned up in ${Math.round(performance.now() - tc)} ms`);
       } catch (e) {
         failed++;
         log(`${b.name}: cleanup failed: ${String(e)}`);

@@ -110,6 +110,12 @@ export interface AcmeTlsArgs {
   zoneId?: pulumi.Input<string>;
   /** Renew when fewer days remain, on the next `pulumi up`. Default 30. */
   minDaysRemaining?: number;
+  /**
+   * Extra settings of the ACME provider's route53 challenge solver (lego), e.g.
+   * { AWS_PROFILE: "dns" } or { AWS_ASSUME_ROLE_ARN: "arn:..." }: the solver uses the AWS
+   * credentials of the `pulumi up` process, not the aws.Provider the component was given.
+   */
+  route53Config?: Record<string, pulumi.Input<string>>;
 }
 
 /** A certificate from elsewhere (company CA, purchased). */
@@ -214,6 +220,8 @@ export interface DeployArgs {
   home?: string;
   /** How long to keep trying SSH while the host boots, in seconds. Default 600. */
   sshTimeoutSeconds?: number;
+  /** Change it (any string) to run the deploy again with unchanged content, e.g. after editing files on the host by hand. */
+  revision?: string;
 }
 
 export interface SmartMirrorArgs {

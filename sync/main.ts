@@ -6,6 +6,7 @@ import { Command } from "commander";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import pino from "pino";
+import { runApplyCli } from "./agent/cli";
 import { applySetup, formatProblems, formatWarnings, loadConfig, runCheck } from "./config";
 import { Daemon } from "./daemon/daemon";
 import { settingsFromConfig } from "./daemon/fromConfig";
@@ -120,6 +121,16 @@ export function buildCli(): Command {
       const r = runCheck(path.resolve(o.home));
       (r.exitCode === 0 ? process.stdout : process.stderr).write(r.text.endsWith("\n") ? r.text : r.text + "\n");
       process.exitCode = r.exitCode;
+    });
+  program
+    .command("apply")
+    .description("lay down a deploy plan (users, dirs, files, units) and restart what changed; idempotent; JSON summary on stdout")
+    .requiredOption("--plan <file>", "the plan (JSON, from the Pulumi deploy or `npm start`); delete it afterwards, it may hold secrets")
+    .option("--root <dir>", "apply under this directory instead of / (tests, npm start); users and groups stay the host's")
+    .option("--services <manager>", "systemctl (default without --root) | exec (run units' commands directly; default with --root)")
+    .option("--dry-run", "decide and report, change nothing")
+    .action(async (o: { plan: string; root?: string; services?: string; dryRun?: boolean }) => {
+      process.exitCode = await runApplyCli(o);
     });
   return program;
 }

@@ -79,18 +79,18 @@ export function instanceShape(type: string): InstanceShape | undefined {
   return { vcpu, memoryGiB: vcpu * perVcpu, burstable: false, arch };
 }
 
-/** Why a type is refused (below the minimum, or not an instance type name at all); undefined when acceptable. */
-export function instanceTypeProblem(type: string): string | undefined {
+/** Why a type is refused (below the minimum, or not an instance type name at all) and what to use; undefined when acceptable. */
+export function instanceTypeProblem(type: string): { message: string; fix: string } | undefined {
   if (!TYPE_RE.test(type)) {
-    return `host.instanceType "${type}" is not an EC2 instance type name (family.size, e.g. ${DEFAULT_INSTANCE_TYPE})`;
+    return { message: `"${type}" is not an EC2 instance type name`, fix: `write family.size, e.g. ${DEFAULT_INSTANCE_TYPE} (the default)` };
   }
   const shape = instanceShape(type);
   if (!shape) return undefined;
   if (shape.vcpu < MINIMUM_VCPU || shape.memoryGiB < MINIMUM_MEMORY_GIB) {
-    return (
-      `host.instanceType "${type}" has ${shape.vcpu} vCPU and ${shape.memoryGiB} GiB, below the minimum of ${MINIMUM_VCPU} vCPU and ${MINIMUM_MEMORY_GIB} GiB ` +
-      `(pack generation for clones needs CPU and memory); use ${DEFAULT_INSTANCE_TYPE} (the default), or at least c6i.large / m6i.large`
-    );
+    return {
+      message: `"${type}" has ${shape.vcpu} vCPU and ${shape.memoryGiB} GiB, below the minimum of ${MINIMUM_VCPU} vCPU and ${MINIMUM_MEMORY_GIB} GiB (pack generation for clones needs CPU and memory)`,
+      fix: `use ${DEFAULT_INSTANCE_TYPE} (the default), or at least c6i.large / m6i.large`,
+    };
   }
   return undefined;
 }

@@ -457,7 +457,7 @@ function redirectServer(s: NginxSite): string[] {
       `server_name ${s.serverNames.join(" ")};`,
       "server_tokens off;",
       ...(s.accessLog !== false ? [`access_log ${s.accessLog} ${s.name}_log;`] : ["access_log off;"]),
-      `error_log ${s.errorLog};`,
+      `error_log ${s.errorLog} warn;`,
       `return 301 https://$${s.name}_https_host${port}$request_uri;`,
     ]),
   ];
@@ -509,9 +509,10 @@ function httpsServer(s: NginxSite): string[] {
         : []),
       "",
       ...(s.accessLog !== false ? [`access_log ${s.accessLog} ${s.name}_log;`] : ["access_log off;"]),
-      `error_log ${s.errorLog};`,
+      `error_log ${s.errorLog} warn;`,
       ...(s.tmpDir !== undefined ? [`client_body_temp_path ${s.tmpDir}/client_body;`, `proxy_temp_path ${s.tmpDir}/proxy;`] : []),
       "client_max_body_size 1m;",
+      // Refusals are routine, not errors; the error_log above is at warn so they are still seen.
       ...(s.rateLimit !== false ? ["limit_req_status 429;", "limit_req_log_level warn;"] : []),
       ...(s.connectionsPerClient !== false ? ["limit_conn_status 429;", "limit_conn_log_level warn;"] : []),
       "",

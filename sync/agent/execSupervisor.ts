@@ -2,7 +2,7 @@
  * A service manager without systemd: runs each unit's ExecStart as a background process (own
  * session, so it outlives apply and an SSH session), as the unit's User=/Group= with its
  * supplementary groups (setpriv --init-groups, as systemd's initgroups), with the unit's
- * Environment= on a clean environment. Tests and `npm start` use it where systemd is not PID 1.
+ * Environment= and UMask= on a clean environment. Tests and `npm start` use it where systemd is not PID 1.
  *
  * State under the apply root: run/smart-mirror-exec/UNIT.pid ({pid, startTime}: a recycled pid
  * is not mistaken for the service), logs in var/log/smart-mirror-exec/UNIT.log. Enabling makes
@@ -10,7 +10,7 @@
  * (mixed, process) or the whole group (control-group), SIGKILL for what is left after
  * TimeoutStopSec. The sandboxing directives of the unit are systemd's job and are not emulated.
  */
-import { spawn } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { lookupUser } from "./accountsIo";
@@ -124,12 +124,19 @@ export function execSupervisor(root: string): ExecSupervisor {
     fs.mkdirSync(logDir, { recursive: true, mode: 0o755 });
     const log = fs.openSync(logPath(unit), "a", 0o640);
     try {
-      const child = spawn(argv[0], argv.slice(1), {
-        detached: true,
-        stdio: ["ignore", log, log],
-        cwd: s.workingDirectory ?? "/",
-        env: { PATH: SERVICE_PATH, ...cred.env, ...s.env },
-      });
+      // The child inherits the umask at fork: set the unit's for the spawn only.
+      const previousUmask = process.umask(s.umask);
+      let child: ChildProcess;
+      try {
+        child = spawn(argv[0], argv.slice(1), {
+          detached: true,
+          stdio: ["ignore", log, log],
+          cwd: s.workingDirectory ?? "/",
+          env: { PATH: SERVICE_PATH, ...cred.env, ...s.env },
+        });
+      } finally {
+        process.umask(previousUmask);
+      }
       await new Promise<void>((resolve, reject) => {
         child.once("spawn", resolve);
         child.once("error", (e) => reject(new Error(`${unit}: cannot start ${s.start[0]}: ${e.message}`)));

@@ -83,18 +83,33 @@ async function sweepSideFiles(full: string): Promise<void> {
 }
 
 /**
+ * mkdir -p with mode 0755 for each directory it creates, whatever the umask (a deploy runs
+ * apply under umask 077; parents the service user cannot traverse would lock it out).
+ */
+export async function makeParents(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    await fsp.mkdir(d).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "EEXIST") throw e;
+    });
+    await fsp.chmod(d, 0o755);
+  }
+}
+
+/**
  * Atomically replace (or create) `full`. With `keepBackup`, the previous file stays
  * hard-linked as backupName(full) (same inode: content, mode and owner exactly as they were)
  * until commit() or rollback.
  */
 export async function writeAtomic(full: string, content: Content, o: Owned, keepBackup: boolean): Promise<void> {
-  await fsp.mkdir(path.dirname(full), { recursive: true, mode: 0o755 });
+  await makeParents(path.dirname(full));
   await sweepSideFiles(full);
   const tmp = tempName(full);
   const fh = await fsp.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
   try {
     if (content.kind === "inline") await fh.writeFile(content.data);
-    else await pipeline(fs.createReadStream(content.path), fh.createWriteStream({ autoClose: false }));
+    else for await (const chunk of fs.createReadStream(content.path)) await fh.write(chunk as Buffer);
     // chown before chmod: chown clears setuid/setgid bits.
     await fh.chown(o.uid, o.gid);
     await fh.chmod(o.mode);
@@ -116,7 +131,7 @@ export async function setMeta(full: string, o: Owned): Promise<void> {
 }
 
 export async function makeDir(full: string, o: Owned): Promise<void> {
-  await fsp.mkdir(path.dirname(full), { recursive: true, mode: 0o755 });
+  await makeParents(path.dirname(full));
   await fsp.mkdir(full, { mode: 0o700 });
   await setMeta(full, o);
 }

@@ -148,6 +148,8 @@ export interface ExecSpec {
   /** KillMode: mixed/control-group/process (none is treated as process). */
   killMode: "mixed" | "control-group" | "process";
   wantedBy: string[];
+  /** UMask= (systemd's default 0022): the service's, not the applier's (a deploy runs under 077). */
+  umask: number;
 }
 
 export function execSpec(u: UnitFile, name: string): ExecSpec {
@@ -167,6 +169,8 @@ export function execSpec(u: UnitFile, name: string): ExecSpec {
   const reloads = values(u, "Service", "ExecReload");
   const km = value(u, "Service", "KillMode") ?? "control-group";
   const wd = value(u, "Service", "WorkingDirectory");
+  const umask = value(u, "Service", "UMask") ?? "0022";
+  if (!/^0?[0-7]{3,4}$/.test(umask)) throw new Error(`${name}: UMask=${umask} is not an octal mask like 0027`);
   return {
     start: commandArgv(starts[0], env),
     reload: reloads.length > 0 ? commandArgv(reloads[reloads.length - 1], { ...env, MAINPID: "${MAINPID}" }) : undefined,
@@ -177,5 +181,6 @@ export function execSpec(u: UnitFile, name: string): ExecSpec {
     stopTimeoutMs: parseTimeSpan(value(u, "Service", "TimeoutStopSec") ?? value(u, "Service", "TimeoutSec") ?? "90s"),
     killMode: km === "mixed" ? "mixed" : km === "control-group" ? "control-group" : "process",
     wantedBy: values(u, "Install", "WantedBy").flatMap((v) => v.split(/\s+/)),
+    umask: parseInt(umask, 8),
   };
 }

@@ -19,7 +19,13 @@ export interface AuthDeps {
   graceMs?: number;
 }
 
-export function authorizerFromConfig(config: Pick<MirrorConfig, "serve" | "upstream">, deps: AuthDeps = {}): Authorizer {
+/** The parts of MirrorConfig access control depends on. */
+export interface AuthConfig {
+  serve: Pick<MirrorConfig["serve"], "auth" | "tokensFile" | "authCacheTtlMs">;
+  upstream: Pick<MirrorConfig["upstream"], "url" | "caFile">;
+}
+
+export function authorizerFromConfig(config: AuthConfig, deps: AuthDeps = {}): Authorizer {
   const { serve, upstream } = config;
   switch (serve.auth) {
     case "anonymous":

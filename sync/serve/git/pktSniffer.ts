@@ -80,7 +80,7 @@ export class PktSniffer extends Transform {
 
   private line(p: string): void {
     const s = this.summary;
-    if (p.startsWith("want ")) s.wants++;
+    if (p.startsWith("want ") || p.startsWith("want-ref ")) s.wants++;
     else if (p.startsWith("have ")) s.haves++;
     else if (p.startsWith("command=")) s.command = p.slice(8).replace(/\n$/, "").slice(0, 16);
     else if (p.startsWith("deepen")) s.shallow = true;

@@ -15,7 +15,8 @@ import { ChildProcess, spawn } from "node:child_process";
  *   away commit stays private until gc);
  * - allowReachableSHA1InWant=true: what a v0/v1 partial clone needs to fetch missing blobs later
  *   (protocol v2 accepts such wants anyway);
- * - allowRefInWant: v2 clients may ask for a ref by name (no race between ls-refs and fetch).
+ * Not uploadpack.allowRefInWant: with it, git 2.39 clients' `clone --depth 1` over v2 fails
+ * ("expected 'packfile', received 'shallow-info'"), over file:// too.
  * Order matters: git applies these in turn, and allowAnySHA1InWant=false clears the tip and
  * reachable bits too, so it comes first. Command-line config is read after every config file.
  */
@@ -24,7 +25,6 @@ export const UPLOAD_PACK_CONFIG: readonly string[] = [
   "uploadpack.allowAnySHA1InWant=false",
   "uploadpack.allowTipSHA1InWant=false",
   "uploadpack.allowReachableSHA1InWant=true",
-  "uploadpack.allowRefInWant=true",
 ];
 
 /**

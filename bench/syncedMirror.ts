@@ -1,0 +1,36 @@
+/**
+ * A mirror home that already holds n synced repositories, in seconds instead of minutes.
+ * The bench's repositories are copies of one seed, so the daemon syncs one of them and its
+ * result (objects, refs, fingerprint, maintenance records) is copied n times. Benchmarks that
+ * start from such a home must confirm it: a no-change reconcile compares every repository's
+ * fingerprint with the primary's advertisement (checked = n, changed = 0).
+ */
+import * as path from "node:path";
+import { startInProcessMirror } from "../test/bench/inProcessMirror";
+import { makeMirrorHome, MirrorHome } from "../test/bench/mirrorHome";
+import type { Primary } from "../test/bench/primary";
+import { git } from "../test/bench/repos";
+import { RepoId, repoKey } from "../sync/types";
+import { assertAllSynced } from "./benchmark";
+import { copyRepos, trimBareRepo } from "./fixtures";
+
+/** The daemon's own mirror of one seed copy; a path inside a bench temp dir. */
+export async function syncedTemplate(primary: Primary, id: RepoId): Promise<string> {
+  const m = await startInProcessMirror(primary, [id]);
+  await m.daemon.idle();
+  assertAllSynced(m, 1, "template sync");
+  await m.stop();
+  const dir = m.daemon.repoDir(repoKey(id));
+  // Fewer files to copy and delete 10,000 times: refs packed as the daemon's maintenance packs
+  // them, and git's inert extras (sample hooks, description, info/exclude) left out.
+  await git(["--git-dir", dir, "pack-refs", "--all"]);
+  await trimBareRepo(dir);
+  return dir;
+}
+
+/** A new mirror home (key authorized on the primary) holding `count` copies of the template. */
+export async function syncedMirrorHome(primary: Primary, template: string, count: number, opts: { link?: boolean } = {}): Promise<MirrorHome> {
+  const mh = await makeMirrorHome(primary);
+  await copyRepos(template, path.join(mh.home, "repos"), count, { link: opts.link });
+  return mh;
+}

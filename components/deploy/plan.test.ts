@@ -1,0 +1,129 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { applyPlan } from "../../sync/agent/apply";
+import { parsePlan } from "../../sync/agent/planSchema";
+import type { ServiceManager } from "../../sync/agent/serviceManager";
+import { tempDir } from "../../test/bench/resources";
+import { renderNginxSite } from "../render/nginx";
+import { renderDaemonUnit } from "../render/systemd";
+import { hostReadyCommand } from "./hostReady";
+import { DAEMON_USER, mirrorPaths } from "./layout";
+import { buildMirrorPlan, MirrorPlanInput, serializePlan } from "./plan";
+import { spawnSync } from "node:child_process";
+
+const SECRETS = {
+  mirrorPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nc3luYy1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n",
+  catalogToken: "BBDC-catalog-token-123",
+  webhookSecret: "whsec-0123456789abcdef",
+  cloneTokens: ["clone-token-a", "clone-token-b"],
+  tlsPrivateKeyPem: "-----BEGIN EC PRIVATE KEY-----\ndGxzLWtleQ==\n-----END EC PRIVATE KEY-----\n",
+};
+
+function input(stagedBundle = "/var/lib/smart-mirror-deploy/smart-mirror.js"): MirrorPlanInput {
+  const paths = mirrorPaths("/var/lib/smart-mirror");
+  return {
+    paths,
+    propertiesText: "setup.displayName=x\n",
+    mirrorPublicKey: "ssh-ed25519 AAAA mirror",
+    primaryCaPem: "-----BEGIN CERTIFICATE-----\nY2E=\n-----END CERTIFICATE-----",
+    tlsCertificateChainPem: "-----BEGIN CERTIFICATE-----\nbGVhZg==\n-----END CERTIFICATE-----\n",
+    nginxSite: renderNginxSite({ serverName: "mirror-syd.example.com", certPath: paths.tlsCert, keyPath: paths.tlsKey, upstreamSocket: paths.socket }),
+    daemonUnit: renderDaemonUnit({ user: DAEMON_USER, home: paths.home, bundlePath: paths.bundle }),
+    stagedBundle,
+    ...SECRETS,
+  };
+}
+
+describe("buildMirrorPlan", () => {
+  test("the agent's own parser accepts it", () => {
+    const text = serializePlan(buildMirrorPlan(input()));
+    expect(() => parsePlan(text)).not.toThrow();
+  });
+
+  test("every secret is in a 0600 file flagged secret, and nowhere else", () => {
+    const plan = buildMirrorPlan(input());
+    const secretPaths = plan.files.filter((f) => f.secret).map((f) => f.path);
+    const p = mirrorPaths("/var/lib/smart-mirror");
+    expect(secretPaths.sort()).toEqual([p.keyFile, p.catalogTokenFile, p.webhookSecretFile, p.cloneTokensFile, p.tlsKey].sort());
+    for (const f of plan.files.filter((x) => x.secret)) expect(f.mode).toBe(0o600);
+    const decoded = plan.files.filter((f) => !f.secret && f.contentBase64).map((f) => Buffer.from(f.contentBase64 as string, "base64").toString("utf8"));
+    for (const s of [SECRETS.catalogToken, SECRETS.webhookSecret, ...SECRETS.cloneTokens, "c3luYy1rZXk=", "dGxzLWtleQ=="]) {
+      for (const d of decoded) expect(d).not.toContain(s);
+    }
+    const token = plan.files.find((f) => f.path === p.catalogTokenFile);
+    expect(Buffer.from(token?.contentBase64 ?? "", "base64").toString()).toBe(`${SECRETS.catalogToken}\n`);
+    expect(Buffer.from(plan.files.find((f) => f.path === p.cloneTokensFile)?.contentBase64 ?? "", "base64").toString()).toBe("clone-token-a\nclone-token-b\n");
+  });
+
+  test("owners: the daemon's files are the daemon's, the TLS key and units root's", () => {
+    const plan = buildMirrorPlan(input());
+    const p = mirrorPaths("/var/lib/smart-mirror");
+    const owner = (x: string) => plan.files.find((f) => f.path === x)?.owner;
+    expect(owner(p.properties)).toBe(DAEMON_USER);
+    expect(owner(p.keyFile)).toBe(DAEMON_USER);
+    expect(owner(p.tlsKey)).toBe("root");
+    expect(owner(p.unitFile)).toBe("root");
+    expect(plan.files.find((f) => f.path === p.bundle)).toEqual({ path: p.bundle, sourcePath: "/var/lib/smart-mirror-deploy/smart-mirror.js", mode: 0o755, owner: "root", group: "root" });
+    expect(plan.groups).toEqual([{ name: DAEMON_USER, members: ["www-data"] }]);
+  });
+
+  test("a changed bundle or config restarts the daemon; a new certificate reloads nginx; both are checked first", () => {
+    const plan = buildMirrorPlan(input());
+    const p = mirrorPaths("/var/lib/smart-mirror");
+    const daemon = plan.services.find((s) => s.unit === "smart-mirror.service");
+    const nginx = plan.services.find((s) => s.unit === "nginx.service");
+    expect(daemon?.watches).toEqual(expect.arrayContaining([p.shared, p.bundle, p.unitFile]));
+    expect(nginx).toEqual(expect.objectContaining({ reload: true, enable: true }));
+    expect(nginx?.watches).toEqual(expect.arrayContaining([p.nginxSite, "/etc/smart-mirror/tls"]));
+    expect(plan.validate?.map((v) => v.argv[0])).toEqual(["/usr/sbin/nginx", "/usr/bin/node"]);
+    expect(plan.validate?.[1].argv).toEqual(["/usr/bin/node", p.bundle, "check", "--home", p.home]);
+  });
+
+  test("optional secrets are left out when not given", () => {
+    const i = input();
+    const plan = buildMirrorPlan({ ...i, catalogToken: undefined, webhookSecret: undefined, cloneTokens: undefined, primaryCaPem: undefined });
+    expect(plan.files.filter((f) => f.secret).map((f) => path.basename(f.path)).sort()).toEqual(["id_ed25519", "privkey.pem"]);
+  });
+
+  test("the real agent applies it (dry run under a temp root): every file would be created, nothing restarted yet", async () => {
+    const root = tempDir("plan-dry-run");
+    const staged = path.join(tempDir("plan-stage"), "smart-mirror.js");
+    fs.writeFileSync(staged, "#!/usr/bin/env node\n");
+    const plan = parsePlan(serializePlan(buildMirrorPlan(input(staged))));
+    const calls: string[] = [];
+    const services: ServiceManager = {
+      name: "recorder",
+      state: async () => ({ active: false, enabled: false }),
+      daemonReload: async () => void calls.push("daemon-reload"),
+      enable: async (u) => void calls.push(`enable ${u}`),
+      start: async (u) => void calls.push(`start ${u}`),
+      restart: async (u) => void calls.push(`restart ${u}`),
+      reload: async (u) => void calls.push(`reload ${u}`),
+    };
+    const summary = await applyPlan(plan, { root, services, dryRun: true });
+    expect(summary.ok).toBe(true);
+    expect(summary.changed).toEqual(expect.arrayContaining(plan.files.map((f) => f.path)));
+    expect(calls).toEqual([]);
+    expect(fs.readdirSync(root)).toEqual([]);
+    // Secrets never reach the summary.
+    expect(JSON.stringify(summary)).not.toContain(SECRETS.catalogToken);
+  });
+});
+
+describe("hostReadyCommand", () => {
+  test("passes on a host with git, ssh, nginx and node (this one), and names what is missing otherwise", () => {
+    const ok = spawnSync("sh", ["-c", hostReadyCommand({ home: "/", homeIsMount: true, sudo: false, nodePath: process.execPath })], { encoding: "utf8" });
+    expect(ok.stderr).toBe("");
+    expect(ok.stdout.trim()).toBe("ready");
+    const missing = spawnSync("sh", ["-c", hostReadyCommand({ home: "/", homeIsMount: false, sudo: false, nodePath: "/nonexistent/node", nginxPath: "/nonexistent/nginx" })], { encoding: "utf8" });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/missing on the host:\n\s+nginx nodejs\n.*apt-get install/);
+  });
+
+  test("refuses a data volume that is not mounted", () => {
+    const home = tempDir("not-a-mount");
+    const r = spawnSync("sh", ["-c", hostReadyCommand({ home, homeIsMount: true, sudo: false, nodePath: process.execPath })], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`the data volume is not mounted at ${home}`);
+  });
+});

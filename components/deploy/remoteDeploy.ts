@@ -1,0 +1,112 @@
+/**
+ * Ship the bundle and the plan to the host and apply it, with @pulumi/command:
+ *
+ *   wait (SSH up, cloud-init done, tools present, data volume mounted)
+ *     -> stage (0700 directory owned by the SSH user)
+ *       -> copy bundle, copy plan (remote.CopyToRemote)
+ *         -> apply (`node BUNDLE apply --plan PLAN`)
+ *
+ * Every step's `triggers` are content hashes (bundle, plan) plus the machine's identity, so a
+ * change of anything rendered redeploys, a replaced machine gets everything again, and a
+ * `pulumi up` with nothing changed runs nothing. Secrets travel only inside the plan (a
+ * secret output, copied into the private stage directory); no command text holds one.
+ *
+ * The plan is kept after apply (0600 in the 0700 stage directory, whose owner can sudo
+ * anyway): CopyToRemote does not run again when its triggers are unchanged, so a plan deleted
+ * by a failed apply could not be retried.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import type { HostResult } from "../host/hostResult";
+import { remoteApplyCommand, remoteStageCommand, stagedPaths } from "./commands";
+import { hostReadyCommand } from "./hostReady";
+import { STAGING_DIR } from "./layout";
+
+export interface DeployInput {
+  name: string;
+  host: HostResult;
+  home: string;
+  /** Local path of the daemon bundle. */
+  bundlePath: string;
+  /** The serialized plan (secret). */
+  planJson: pulumi.Output<string>;
+  sshTimeoutSeconds: number;
+  /** Bump to force a redeploy with unchanged content. */
+  revision?: string;
+  /** Resources the apply waits for (e.g. the access-key registration). */
+  dependsOn?: pulumi.Resource[];
+  parent: pulumi.Resource;
+}
+
+export interface Deployment {
+  ready: command.remote.Command;
+  stage: command.remote.Command;
+  bundle: command.remote.CopyToRemote;
+  plan: command.remote.CopyToRemote;
+  apply: command.remote.Command;
+}
+
+export const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
+
+/** The bundle's content hash; fails with the fix when the bundle was not built. */
+export function bundleHash(bundlePath: string): string {
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(bundlePath);
+  } catch (e) {
+    throw new Error(`smart-mirror: cannot read the daemon bundle ${bundlePath} (${(e as NodeJS.ErrnoException).code}); run \`npm run build\` first, or set deploy.bundlePath`);
+  }
+  return sha256(data);
+}
+
+export function deployToHost(i: DeployInput): Deployment {
+  const { name, parent, host } = i;
+  const opts = { parent };
+  const sudo = host.sshUser !== "root";
+  const staged = stagedPaths(STAGING_DIR);
+  const bundleSha = bundleHash(i.bundlePath);
+  const planSha = i.planJson.apply(sha256);
+  const triggers = [host.identity, bundleSha, planSha, i.revision ?? ""];
+
+  // The first connection waits for the machine to boot: unlimited dial attempts, bounded by
+  // the resource's own timeout.
+  const timeout = `${i.sshTimeoutSeconds}s`;
+  const ready = new command.remote.Command(
+    `${name}-ready`,
+    {
+      connection: { ...host.connection, dialErrorLimit: -1, perDialTimeout: 10 },
+      create: hostReadyCommand({ home: i.home, homeIsMount: host.homeIsMount, sudo }),
+      triggers: [host.identity],
+    },
+    { ...opts, customTimeouts: { create: timeout, update: timeout } },
+  );
+  const stage = new command.remote.Command(
+    `${name}-stage`,
+    { connection: host.connection, create: remoteStageCommand({ stageDir: STAGING_DIR, sudo }), triggers: [host.identity] },
+    { ...opts, dependsOn: [ready] },
+  );
+  const bundle = new command.remote.CopyToRemote(
+    `${name}-bundle`,
+    { connection: host.connection, source: new pulumi.asset.FileAsset(i.bundlePath), remotePath: staged.bundlePath, triggers: [host.identity, bundleSha] },
+    { ...opts, dependsOn: [stage] },
+  );
+  const plan = new command.remote.CopyToRemote(
+    `${name}-plan`,
+    { connection: host.connection, source: i.planJson.apply((t) => new pulumi.asset.StringAsset(t)), remotePath: staged.planPath, triggers },
+    { ...opts, dependsOn: [stage] },
+  );
+  const apply = new command.remote.Command(
+    `${name}-apply`,
+    {
+      connection: host.connection,
+      create: remoteApplyCommand({ bundlePath: staged.bundlePath, planPath: staged.planPath, sudo, keepPlan: true }),
+      triggers,
+      // The agent logs paths, actions and hashes of non-secret files, never secret content.
+      logging: "stdoutAndStderr",
+    },
+    { ...opts, dependsOn: [bundle, plan, ...(i.dependsOn ?? [])] },
+  );
+  return { ready, stage, bundle, plan, apply };
+}

@@ -1,0 +1,72 @@
+/**
+ * Route53 records for a mirror: its own name, and optionally one latency-routed record per
+ * region on a shared global name, so each client resolves the region nearest to it. The
+ * latency record carries a health check on the mirror's /healthz, so a region that stops
+ * answering drops out of the answers instead of swallowing its share of clients.
+ */
+import * as net from "node:net";
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { DnsArgs } from "../args";
+
+export interface DnsInput {
+  name: string;
+  dns: DnsArgs;
+  domainName: string;
+  region?: string;
+  /** Where clients connect: an IP address (A/AAAA) or a host name (CNAME). */
+  target: pulumi.Input<string>;
+  parent: pulumi.Resource;
+}
+
+export interface DnsRecords {
+  record: aws.route53.Record;
+  globalRecord?: aws.route53.Record;
+  healthCheck?: aws.route53.HealthCheck;
+}
+
+/** The record type for a target: addresses get A/AAAA, names a CNAME. */
+export function recordType(target: string): "A" | "AAAA" | "CNAME" {
+  const v = net.isIP(target);
+  return v === 4 ? "A" : v === 6 ? "AAAA" : "CNAME";
+}
+
+export function createDnsRecords(i: DnsInput): DnsRecords {
+  const { name, dns, parent } = i;
+  const target = pulumi.output(i.target);
+  const type = target.apply(recordType);
+  const ttl = dns.ttl ?? 60;
+  const record = new aws.route53.Record(`${name}-dns`, { zoneId: dns.zoneId, name: i.domainName, type, ttl, records: [target] }, { parent });
+  if (dns.globalName === undefined) return { record };
+
+  const region = i.region as string; // validation requires it with globalName
+  const healthCheck = new aws.route53.HealthCheck(
+    `${name}-health`,
+    {
+      type: "HTTPS",
+      fqdn: i.domainName,
+      port: 443,
+      resourcePath: "/healthz",
+      enableSni: true,
+      requestInterval: 30,
+      failureThreshold: 3,
+      tags: { Name: `${name} ${i.domainName}` },
+    },
+    { parent },
+  );
+  const globalRecord = new aws.route53.Record(
+    `${name}-dns-global`,
+    {
+      zoneId: dns.zoneId,
+      name: dns.globalName,
+      type,
+      ttl,
+      records: [target],
+      setIdentifier: region,
+      latencyRoutingPolicies: [{ region }],
+      healthCheckId: healthCheck.id,
+    },
+    { parent },
+  );
+  return { record, globalRecord, healthCheck };
+}

@@ -1,0 +1,33 @@
+/**
+ * The component's arguments -> the values of bitbucket.properties (pure). Shared by the
+ * component (which renders the file) and the validation (which runs the daemon's checks on
+ * the same rendering), so both see exactly the same properties.
+ */
+import type { SmartMirrorArgs } from "./args";
+import { mirrorPaths } from "./deploy/layout";
+import type { PropertiesValues } from "./render/properties";
+
+/** The properties values from the arguments (pure): what renderProperties gets. */
+export function propertiesValues(args: SmartMirrorArgs, displayName: string, home: string): PropertiesValues {
+  const p = mirrorPaths(home);
+  const m = args.mirror ?? {};
+  return {
+    displayName,
+    baseUrl: `https://${args.domainName}`,
+    upstreamUrl: args.primary.url.trim().replace(/\/+$/, ""),
+    sshUrl: args.primary.sshUrl.trim(),
+    hostKeys: args.primary.hostKeys,
+    keyFile: p.keyFile,
+    catalog: args.primary.repos ? { kind: "static", repos: args.primary.repos } : { kind: "rest", tokenFile: p.catalogTokenFile },
+    projects: m.projects ?? "ALL",
+    caFile: args.primary.caCertificatesPem !== undefined ? p.primaryCaFile : undefined,
+    syncInterval: m.syncInterval,
+    concurrency: m.concurrency,
+    webhookSecretFile: m.webhookSecret !== undefined ? p.webhookSecretFile : undefined,
+    auth: m.auth,
+    tokensFile: m.auth === "tokens" ? p.cloneTokensFile : undefined,
+    listen: `unix:${p.socket}`,
+    logLevel: m.logLevel,
+    extra: m.extraProperties,
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Git smart HTTP for the daemon's router: `mountGitRoutes(router, opts)` takes /scm/.
+ *
+ *     const router = new Router({ log });
+ *     const git = mountGitRoutes(router, gitServeOptionsFromConfig(config, {
+ *       resolve: catalogResolver((key) => (daemon.isServed(key) ? daemon.repoDir(key) : undefined)),
+ *       registry: board.metrics.registry,
+ *       log,
+ *     }));
+ *     const server = createServer({ board, log, router, webhook });
+ *     ...
+ *     git.close();   // on stop
+ */
+import * as os from "node:os";
+import { Registry } from "prom-client";
+import type { Authorizer } from "../../auth/authorizer";
+import { AuthConfig, authorizerFromConfig } from "../../auth/fromConfig";
+import { Log, Router, silentLog } from "../router";
+import { gitHandler } from "./gitHandler";
+import { GitMetrics } from "./gitMetrics";
+import { GIT_PREFIX } from "./gitPath";
+import type { RepoResolver } from "./resolver";
+import { Slots } from "./slots";
+
+export { catalogResolver } from "./resolver";
+export type { RepoResolver, ServedRepo } from "./resolver";
+export { GIT_METRIC_NAMES } from "./gitMetrics";
+
+export interface GitServeOptions {
+  /** (project, slug) -> the served repository, or undefined (not in the catalog, or not on disk yet). */
+  resolve: RepoResolver;
+  authorizer: Authorizer;
+  /** The primary's https base URL: push refusals tell users to push there. */
+  primaryUrl: string;
+  /** Where the metrics go (board.metrics.registry); default: a registry of their own. */
+  registry?: Registry;
+  log?: Log;
+  /** Concurrent git upload-pack processes (default max(4, 2 × CPUs)). */
+  maxConcurrent?: number;
+  /** Requests that may wait for a slot (default 4 × maxConcurrent), each at most queueWaitMs (default 10 s). */
+  maxQueue?: number;
+  queueWaitMs?: number;
+  /** Largest upload-pack request body after gzip decoding (default 64 MiB: wants/haves of huge repos). */
+  maxRequestBytes?: number;
+  /** Cut a transfer whose socket was idle this long (default 10 min; git sends keepalives meanwhile). */
+  idleTimeoutMs?: number;
+  gitBinary?: string;
+  /** Base environment for git (default process.env); GIT_* variables are always removed. */
+  gitEnv?: NodeJS.ProcessEnv;
+}
+
+export interface GitRoutes {
+  readonly slots: Slots;
+  readonly metrics: GitMetrics;
+  /** Release the authorizer's connections to the primary. */
+  close(): void;
+}
+
+export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+
+export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
+  const maxConcurrent = o.maxConcurrent ?? Math.max(4, 2 * os.cpus().length);
+  const slots = new Slots({ max: maxConcurrent, maxQueue: o.maxQueue, maxWaitMs: o.queueWaitMs });
+  const metrics = new GitMetrics(o.registry ?? new Registry(), () => ({ running: slots.running, waiting: slots.waiting }));
+  router.mount(
+    GIT_PREFIX,
+    gitHandler({
+      resolve: o.resolve,
+      authorizer: o.authorizer,
+      primaryUrl: o.primaryUrl,
+      slots,
+      metrics,
+      log: o.log ?? silentLog,
+      maxRequestBytes: o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
+      idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
+      gitBinary: o.gitBinary ?? "git",
+      gitEnv: o.gitEnv ?? process.env,
+    }),
+  );
+  return { slots, metrics, close: () => o.authorizer.close() };
+}
+
+export interface FromConfigDeps {
+  resolve: RepoResolver;
+  registry?: Registry;
+  log?: Log;
+}
+
+/** Options from the validated configuration (auth mode, tokens file, primary URL and CA). */
+export function gitServeOptionsFromConfig(config: AuthConfig, deps: FromConfigDeps): GitServeOptions {
+  const log = deps.log ?? silentLog;
+  const metrics = deps.registry ? new GitMetrics(deps.registry) : undefined;
+  const authorizer = authorizerFromConfig(config, {
+    warn: (message) => log.warn({}, message),
+    onPrimaryCheck: (r, repo, principal) => {
+      metrics?.primaryCheck(r.verdict);
+      if (r.verdict === "unavailable") log.warn({ repo: `${repo.project}/${repo.slug}`, principal, status: r.status, error: r.error }, "cannot check access with the primary");
+    },
+  });
+  return { resolve: deps.resolve, authorizer, primaryUrl: config.upstream.url, registry: deps.registry, log };
+}
