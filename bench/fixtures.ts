@@ -76,11 +76,14 @@ export function accountOf(primary: Primary): { uid: number; gid: number } {
   return { uid: st.uid, gid: st.gid };
 }
 
-// Copies `seed` to ROOT/PROJECT/SLUG.git for each "PROJECT/SLUG" argument. With "link",
-// files are hard links (cp -al): 10,000 copies then cost directories only. Every project
-// after the first that is full is a copy of the first full project (one cp, not 100).
+// Copies SEED to ROOT/PROJECT/repo-NNN.git for each "PROJECT:COUNT:full|part" argument. With
+// LINK=yes the first copy is a real one (hard links cannot cross into another file system, e.g.
+// a tmpfs) and every later one hard-links to it (cp -al): copies then cost directories only.
+// Every full project after the first is one copy of the first full project, not 100.
 const COPY_SCRIPT = `set -eu
-seed=$1 root=$2 flags=$3; shift 3
+seed=$1 root=$2 link=$3; shift 3
+flags=-a; [ "$link" = yes ] && flags=-al
+src=$seed
 first_full=""
 for project_spec in "$@"; do
   project=\${project_spec%%:*}
@@ -94,7 +97,13 @@ for project_spec in "$@"; do
   mkdir -p "$root/$project"
   i=0
   while [ "$i" -lt "$count" ]; do
-    cp $flags "$seed" "$root/$project/repo-$(printf %03d "$i").git"
+    dest="$root/$project/repo-$(printf %03d "$i").git"
+    if [ "$link" = yes ] && [ "$src" = "$seed" ]; then
+      cp -a "$seed" "$dest"
+      src=$dest
+    else
+      cp $flags "$src" "$dest"
+    fi
     i=$((i + 1))
   done
   if [ "$full" = full ] && [ -z "$first_full" ]; then first_full=$project; fi
@@ -120,7 +129,7 @@ export async function copyRepos(seed: string, root: string, n: number, opts: { o
     specs.push(`${ids[p * REPOS_PER_PROJECT].project}:${count}:${count === REPOS_PER_PROJECT ? "full" : "part"}`);
   }
   await fs.promises.mkdir(root, { recursive: true });
-  await run("sh", ["-c", COPY_SCRIPT, "copy-repos", source, root, opts.link ? "-al" : "-a", ...specs], { maxBuffer: 1 << 20 });
+  await run("sh", ["-c", COPY_SCRIPT, "copy-repos", source, root, opts.link ? "yes" : "no", ...specs], { maxBuffer: 1 << 20 });
   if (opts.owner) {
     // Project directories were made by mkdir/cp as root.
     for (const spec of specs) await fs.promises.chown(path.join(root, spec.split(":")[0]), opts.owner.uid, opts.owner.gid);

@@ -37,8 +37,8 @@ import { quantile, ratio, round } from "./stats";
 
 const PUSHES = 100;
 const PUSHES_WAN = 50;
-const BASELINE_PUSHES = 30;
-const BASELINE_PUSHES_WAN = 20;
+const BASELINE_PUSHES = 20;
+const BASELINE_PUSHES_WAN = 10;
 const WAN_DELAY_MS = 50;
 const SECRET = "bench-webhook-secret";
 const BRANCH = "refs/heads/main";
@@ -294,6 +294,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
     `wan50: a userspace proxy adds ${WAN_DELAY_MS} ms in each direction (100 ms round trip, TCP handshake charged) between the mirror and the primary's sshd, and in front of the webhook endpoint (the webhook crosses the same WAN). The developer's pushes go straight to the primary.`,
     `Baseline: after each of ${basePushes} (loopback) / ${basePushesWan} (wan50) pushes, \`git fetch --prune origin\` over a new SSH connection into a bare mirror clone, started the instant the push returned — a poller with zero interval, the best a fetch-based mirror can do; a cron loop adds half its interval on average. p99 of small samples is close to their maximum.`,
     `webhook_answered: push complete -> the daemon's 202 (signature checked, sync queued). breakdown: push complete -> the daemon's sync job started (webhook delivery, signature, queue), and job started -> ref visible (the job's ref scan, then its fetch); scan and controlmaster_fetch are the two steps timed on their own (a ref scan over a warm ssh2 pool; \`git fetch\` of one new commit over a warm ControlMaster), so the remainder of a job is git's local work (index-pack, ref update).`,
+    `Where the loopback p50 goes: ${results["sync_lag.breakdown.push_to_job_start_p50_ms"]} ms until the sync job starts, then ${results["sync_lag.breakdown.job_start_to_visible_p50_ms"]} ms in the job (scan ~${results["sync_lag.breakdown.scan_p50_ms"]} ms, fetch ~${results["sync_lag.breakdown.controlmaster_fetch_p50_ms"]} ms); over the WAN ${results["sync_lag_wan50.breakdown.push_to_job_start_p50_ms"]} ms + ${results["sync_lag_wan50.breakdown.job_start_to_visible_p50_ms"]} ms (scan ~${results["sync_lag_wan50.breakdown.scan_p50_ms"]} ms, fetch ~${results["sync_lag_wan50.breakdown.controlmaster_fetch_p50_ms"]} ms). The fetch is git's own protocol (ref listing and negotiation round trips, then pack-objects/index-pack, each a process: ~3-5 ms CPU per exec on this VM). What would help: a webhook-triggered job could skip its ref scan (the webhook already says the refs changed; the fetch's own ref listing tells the rest), saving about the scan time above.`,
   ].join("\n\n");
   return {
     results,

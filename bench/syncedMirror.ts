@@ -5,6 +5,7 @@
  * start from such a home must confirm it: a no-change reconcile compares every repository's
  * fingerprint with the primary's advertisement (checked = n, changed = 0).
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { startInProcessMirror } from "../test/bench/inProcessMirror";
 import { makeMirrorHome, MirrorHome } from "../test/bench/mirrorHome";
@@ -12,7 +13,7 @@ import type { Primary } from "../test/bench/primary";
 import { git } from "../test/bench/repos";
 import { RepoId, repoKey } from "../sync/types";
 import { assertAllSynced } from "./benchmark";
-import { copyRepos, trimBareRepo } from "./fixtures";
+import { copyRepos, mountTmpfs, trimBareRepo } from "./fixtures";
 
 /** The daemon's own mirror of one seed copy; a path inside a bench temp dir. */
 export async function syncedTemplate(primary: Primary, id: RepoId): Promise<string> {
@@ -29,8 +30,11 @@ export async function syncedTemplate(primary: Primary, id: RepoId): Promise<stri
 }
 
 /** A new mirror home (key authorized on the primary) holding `count` copies of the template. */
-export async function syncedMirrorHome(primary: Primary, template: string, count: number, opts: { link?: boolean } = {}): Promise<MirrorHome> {
+export async function syncedMirrorHome(primary: Primary, template: string, count: number, opts: { link?: boolean; tmpfsMb?: number } = {}): Promise<MirrorHome> {
   const mh = await makeMirrorHome(primary);
-  await copyRepos(template, path.join(mh.home, "repos"), count, { link: opts.link });
+  const repos = path.join(mh.home, "repos");
+  fs.mkdirSync(repos, { recursive: true });
+  if (opts.tmpfsMb) await mountTmpfs(repos, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, opts.tmpfsMb);
+  await copyRepos(template, repos, count, { link: opts.link });
   return mh;
 }

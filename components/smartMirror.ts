@@ -16,7 +16,8 @@ import * as tls from "@pulumi/tls";
 import type { SmartMirrorArgs } from "./args";
 import { accessKeyTargets, registerAccessKey } from "./approve/registerAccessKey";
 import { deployToHost } from "./deploy/remoteDeploy";
-import { DAEMON_USER, DEFAULT_HOME, mirrorPaths } from "./deploy/layout";
+import { stagedPaths } from "./deploy/commands";
+import { DAEMON_USER, DEFAULT_HOME, mirrorPaths, STAGING_DIR } from "./deploy/layout";
 import { buildMirrorPlan, serializePlan } from "./deploy/plan";
 import { createDnsRecords } from "./dns/records";
 import { createAwsHost } from "./host/awsHost";
@@ -58,7 +59,6 @@ export class SmartMirror extends pulumi.ComponentResource {
     // Every problem at once, before anything is registered.
     assertValidArgs(name, args);
     super(SMART_MIRROR_TYPE, name, {}, opts);
-    const parent = this;
 
     if (args.host.kind === "aws") {
       const w = instanceTypeWarning(args.host.instanceType ?? DEFAULT_INSTANCE_TYPE);
@@ -72,15 +72,15 @@ export class SmartMirror extends pulumi.ComponentResource {
 
     // ---- host
     const host: HostResult =
-      args.host.kind === "aws" ? createAwsHost({ name, args: args.host, domainName: args.domainName, home, parent }) : existingHost(args.host);
+      args.host.kind === "aws" ? createAwsHost({ name, args: args.host, domainName: args.domainName, home, parent: this }) : existingHost(args.host);
 
     // ---- the mirror's own SSH key (for the primary); only its public half leaves the state
-    const syncKey = new tls.PrivateKey(`${name}-sync-key`, { algorithm: "ED25519" }, { parent, additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem"] });
+    const syncKey = new tls.PrivateKey(`${name}-sync-key`, { algorithm: "ED25519" }, { parent: this, additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem"] });
     const syncPublicKey = syncKey.publicKeyOpenssh.apply((k) => k.trim());
 
     // ---- TLS and DNS
-    const tlsMaterial = createTls(args.tls, { name, dnsNames, zoneId: args.dns?.zoneId, parent });
-    if (args.dns) createDnsRecords({ name, dns: args.dns, domainName: args.domainName, region: args.region, target: host.publicAddress, parent });
+    const tlsMaterial = createTls(args.tls, { name, dnsNames, zoneId: args.dns?.zoneId, parent: this });
+    if (args.dns) createDnsRecords({ name, dns: args.dns, domainName: args.domainName, region: args.region, target: host.publicAddress, parent: this });
 
     // ---- rendered files
     const propertiesText = pulumi.output(args.displayName).apply((displayName) => renderProperties(propertiesValues(args, displayName, home)));
@@ -107,7 +107,7 @@ export class SmartMirror extends pulumi.ComponentResource {
               tlsPrivateKeyPem: tlsKey,
               nginxSite,
               daemonUnit,
-              stagedBundle: paths.stagedBundle,
+              stagedBundle: stagedPaths(STAGING_DIR).bundlePath,
             }),
           ),
         ),
@@ -122,7 +122,7 @@ export class SmartMirror extends pulumi.ComponentResource {
           publicKey: syncPublicKey,
           targets: accessKeyTargets(args.registerAccessKey, { projects: m.projects, repos: args.primary.repos }),
           primaryCaPem: args.primary.caCertificatesPem,
-          parent,
+          parent: this,
         })
       : undefined;
 
@@ -136,7 +136,7 @@ export class SmartMirror extends pulumi.ComponentResource {
       sshTimeoutSeconds: args.deploy?.sshTimeoutSeconds ?? 600,
       revision: args.deploy?.revision,
       dependsOn: accessKey ? [accessKey] : [],
-      parent,
+      parent: this,
     });
 
     this.mirrorUrl = pulumi.output(`https://${args.domainName}`);

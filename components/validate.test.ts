@@ -97,6 +97,12 @@ const ROWS: Row[] = [
     "host.ssh.bastion.user",
     /is required/,
   ],
+  [
+    "bastion host key damaged",
+    aws((a) => (a.host.ssh = { fromSecurityGroupIds: ["sg-1"], bastion: { host: "b", user: "ec2-user", privateKey: DEPLOY_KEY, hostKey: "ssh-ed25519 AAAA" } })),
+    "host.ssh.bastion.hostKey",
+    /ssh-keyscan -t ed25519 BASTION/,
+  ],
   ["existing host without address", existing((a) => (a.host.address = "")), "host.address", /is required/],
   ["existing host without key", existing((a) => delete a.host.privateKey), "host.privateKey", /is required/],
   ["existing host key is a public key", existing((a) => (a.host.privateKey = HOST_KEY)), "host.privateKey", /not a PEM\/OpenSSH private key/],

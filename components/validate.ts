@@ -344,6 +344,10 @@ function bastionProblems(field: string, b: BastionArgs, report: Report): void {
   if (typeof b.user !== "string" || !/^[a-z_][a-z0-9_.-]{0,31}$/.test(b.user)) report(`${field}.user`, "is required", "set the SSH user on the bastion");
   if (b.privateKey === undefined || b.privateKey === "") report(`${field}.privateKey`, "is required", "set the bastion login's private key (as a secret)");
   portProblem(`${field}.port`, b.port, report);
+  if (isPlain(b.hostKey)) {
+    const r = parseHostKeys(b.hostKey, `${field}.hostKey`);
+    if (r instanceof Invalid || r.length !== 1) report(`${field}.hostKey`, r instanceof Invalid ? r.message : "lists several keys; the connection pins exactly one", `set the bastion's ed25519 host key, "ssh-ed25519 AAAA..." (\`ssh-keyscan -t ed25519 BASTION\`, fingerprint verified)`);
+  }
 }
 
 /** A provided certificate must parse, be currently valid and cover the names clients use. */

@@ -15,7 +15,7 @@ export const DAEMON_USER = "smart-mirror";
 export const INSTALL_DIR = "/opt/smart-mirror";
 export const TLS_DIR = "/etc/smart-mirror/tls";
 
-/** Where the deploy stages the plan and bundle: 0700, owned by the SSH user (on the root disk, not the data volume). */
+/** Where the deploy stages the plan and bundle (commands.ts stagedPaths): 0700, owned by the SSH user, on the root disk. */
 export const STAGING_DIR = "/var/lib/smart-mirror-deploy";
 
 export interface MirrorPaths {
@@ -37,8 +37,6 @@ export interface MirrorPaths {
   tlsKey: string;
   nginxSite: string;
   unitFile: string;
-  stagedPlan: string;
-  stagedBundle: string;
 }
 
 export function mirrorPaths(home: string = DEFAULT_HOME): MirrorPaths {
@@ -62,7 +60,5 @@ export function mirrorPaths(home: string = DEFAULT_HOME): MirrorPaths {
     tlsKey: path.posix.join(TLS_DIR, "privkey.pem"),
     nginxSite: "/etc/nginx/conf.d/smart-mirror.conf",
     unitFile: "/etc/systemd/system/smart-mirror.service",
-    stagedPlan: path.posix.join(STAGING_DIR, "plan.json"),
-    stagedBundle: path.posix.join(STAGING_DIR, "smart-mirror.js"),
   };
 }

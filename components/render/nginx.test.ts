@@ -200,6 +200,7 @@ describe("renderNginxSite refuses bad input, naming the field and the fix", () =
     ["key path with '}'", { keyPath: "/etc/a}.key" }, "keyPath", /read as syntax/],
     ["key path with a variable", { keyPath: "/etc/$host.key" }, "keyPath", /read as syntax/],
     ["path with a newline", { errorLog: "/var/log/a\nb.log" }, "errorLog", /read as syntax/],
+    ["path with a control character", { certPath: "/etc/a\u0007.pem" }, "certPath", /read as syntax/],
     ["path with a quote", { accessLog: "/var/log/a'.log" }, "accessLog", /read as syntax/],
     ["path with '..'", { tmpDir: "/var/../etc" }, "tmpDir", /'\.\.'/],
     ["port 0", { listenHttps: 0 }, "listenHttps", /TCP port/],

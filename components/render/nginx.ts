@@ -178,6 +178,7 @@ export class NginxSiteInputError extends Error {
  * configuration.
  */
 const UNSAFE_CHARS = /[\s;{}'"\\#$`]/;
+const hasControlChar = (v: string) => [...v].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
 const NAME = /^[a-z][a-z0-9_]{0,31}$/;
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SIZE = /^(0|[1-9][0-9]{0,9}[kmg]?)$/i;
@@ -230,7 +231,7 @@ function checkAbsolutePath(field: string, v: unknown, report: Check): string | u
     report({ field, message: `must be an absolute path, got ${describe(v)}`, fix: "give the full path starting with '/', e.g. /etc/smart-mirror/tls/fullchain.pem" });
     return undefined;
   }
-  if (UNSAFE_CHARS.test(v) || /[\x00-\x1f\x7f]/.test(v)) {
+  if (UNSAFE_CHARS.test(v) || hasControlChar(v)) {
     report({
       field,
       message: `${describe(v)} contains a character nginx would read as syntax (whitespace, ; { } quotes \\ # $ or a control character)`,

@@ -226,6 +226,7 @@ export class Daemon {
   }
 
   private readonly outcomes = new Map<RepoKey, SyncOutcome>();
+  private readonly unconverged = new Map<RepoKey, number>();
 
   private onSchedulerEvent(e: SchedulerEvent): void {
     switch (e.type) {
@@ -236,7 +237,13 @@ export class Daemon {
         const outcome = this.outcomes.get(e.key) ?? { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
         this.outcomes.delete(e.key);
         this.obs.syncSucceeded(e.key, e.reason, e.durationMs, outcome);
-        if (!outcome.converged) this.scheduler.trigger(e.key, "retry");
+        // Not converged: the primary moved while we fetched. Follow up, but only a couple of
+        // times in a row, so a ref the fetch cannot store can never make a busy loop.
+        const streak = outcome.converged ? 0 : (this.unconverged.get(e.key) ?? 0) + 1;
+        if (streak === 0) this.unconverged.delete(e.key);
+        else this.unconverged.set(e.key, streak);
+        if (streak > 0 && streak <= 2) this.scheduler.trigger(e.key, "retry");
+        else if (streak > 2) this.obs.log("warn", "repository does not converge with the primary's advertisement; waiting for the next reconcile", { repo: e.key });
         break;
       }
       case "failed":

@@ -71,7 +71,8 @@ export class SyncEngine {
     return this.d.store.exists(id) && dueTasks(this.d.store.dir(id), this.d.maintenance, this.now()).length > 0;
   }
 
-  async sync(id: RepoId, _reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
+  async sync(id: RepoId, reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
+    if (reason === "webhook" && this.d.store.exists(id)) return this.syncNow(id, signal);
     const { adv, fp } = await this.scan(id, signal);
     signal.throwIfAborted();
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
@@ -85,6 +86,20 @@ export class SyncEngine {
       out.converged = localFp === fp;
     }
     if (out.created) this.spreadSchedule(id);
+    await this.maintain(id, signal, out);
+    return out;
+  }
+
+  /**
+   * The webhook fast path: the primary just told us this repository changed, so skip the ref
+   * scan (a round trip and a process on the primary) and fetch at once. HEAD's target is left
+   * as is; a default-branch change arrives with the next reconcile's scan.
+   */
+  private async syncNow(id: RepoId, signal: AbortSignal): Promise<SyncOutcome> {
+    const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
+    await this.fetchWithReclone(id, { refs: new Map() }, signal, out);
+    const local = await this.d.store.localRefs(id, this.d.env);
+    this.d.store.writeFingerprint(id, fingerprint(local.refs, local.headTarget, this.d.keep));
     await this.maintain(id, signal, out);
     return out;
   }

@@ -18,7 +18,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import { renderNginxSite, NginxSiteInput, MOZILLA_INTERMEDIATE_CIPHERS } from "../../components/render/nginx";
-import { nginxTest, NginxContext, NginxHandle, startNginx } from "../bench/nginx";
+import { nginxContext, nginxTest, NginxContext, NginxHandle, startNginx } from "../bench/nginx";
 import { freePort, onCleanup, tempDir } from "../bench/resources";
 import { createCa, ServerCert, TestCa } from "../bench/tls";
 
@@ -288,6 +288,32 @@ describe("rendered nginx site in a real nginx", () => {
     // The running config really is the rendered file (not an accident of the bench).
     expect(fs.readFileSync(site.nginx.confPath, "utf8")).toContain(`include ${site.sitePath};`);
     expect(fs.readFileSync(site.sitePath, "utf8")).toContain(`server unix:${upstream.socketPath};`);
+  });
+
+  test("nginx -t accepts the production defaults (0.0.0.0 and [::] on 80/443), two sites side by side", async () => {
+    const dir = tempDir("nginx-prod-defaults");
+    const ctx = nginxContext(dir);
+    fs.mkdirSync(ctx.logsDir, { recursive: true });
+    fs.mkdirSync(ctx.tempDir, { recursive: true });
+    const includes = ["smart_mirror", "second"].map((name, i) => {
+      const sitePath = path.join(dir, `${name}.conf`);
+      const text = renderNginxSite({
+        name,
+        serverName: i === 0 ? "mirror.eu-west-1.example.com" : "mirror.us-east-1.example.com",
+        certPath: cert.chainPath,
+        keyPath: cert.keyPath,
+        upstreamSocket: `/run/smart-mirror/${name}.sock`,
+        // The default /var/log/nginx paths would be opened by nginx -t; everything else is default.
+        accessLog: path.join(ctx.logsDir, `${name}.access.log`),
+        errorLog: path.join(ctx.logsDir, `${name}.error.log`),
+      });
+      expect(text).toContain("listen [::]:443 ssl;");
+      fs.writeFileSync(sitePath, text);
+      return sitePath;
+    });
+    const confPath = path.join(dir, "nginx.conf");
+    fs.writeFileSync(confPath, debianLikeConf(ctx, includes[0]).replace(`include ${includes[0]};`, includes.map((p) => `include ${p};`).join("\n")));
+    expect(await nginxTest(confPath, { prefix: dir })).toEqual({ ok: true, output: "" });
   });
 
   test("GET /status over verified TLS reaches the daemon with the forwarding headers; HSTS; no version token", async () => {

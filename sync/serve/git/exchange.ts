@@ -109,6 +109,8 @@ export function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
       abort();
       res.destroy();
     });
+    // Gone before we got here (between the last check and the spawn): 'close' will not come again.
+    if (res.destroyed) abort();
 
     const finish = (code: number | null, signal: NodeJS.Signals | null) => {
       if (settled) return;

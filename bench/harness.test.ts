@@ -1,0 +1,121 @@
+/**
+ * The benchmark harness's pure parts: statistics, scale, the results README, the bench
+ * layout of repository names, and the webhook payload the sync_lag benchmark sends (which
+ * must be one the daemon accepts, or the benchmark would measure nothing).
+ */
+import { decideWebhook } from "../sync/serve/webhookEvent";
+import { signBody, verifySignature } from "../sync/serve/webhookSignature";
+import { benchProperties } from "./daemonRss";
+import { repoIds } from "./fixtures";
+import { parseBashTimes } from "./profile";
+import { spreadSample } from "./reconcile";
+import { commandFor, goalMet, renderReadme, ResultDoc } from "./results";
+import { parseScale, scaled } from "./scale";
+import { median, quantile, ratio } from "./stats";
+import { refsChangedPayload } from "./syncLag";
+
+describe("stats", () => {
+  test("quantile is nearest-rank: p50 and p99 of 1..100", () => {
+    const xs = Array.from({ length: 100 }, (_, i) => 100 - i);
+    expect(quantile(xs, 0.5)).toBe(50);
+    expect(quantile(xs, 0.99)).toBe(99);
+    expect(quantile(xs, 1)).toBe(100);
+    expect(quantile([7], 0.99)).toBe(7);
+  });
+  test("median of even and odd counts; ratio rounds", () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(ratio(1000, 30)).toBe(33.3);
+    expect(() => ratio(1, 0)).toThrow(/must be > 0/);
+    expect(() => quantile([], 0.5)).toThrow();
+  });
+});
+
+describe("scale", () => {
+  test("default 1, accepts fractions, refuses nonsense with the variable's name", () => {
+    expect(parseScale(undefined)).toBe(1);
+    expect(parseScale("0.1")).toBe(0.1);
+    expect(() => parseScale("0")).toThrow(/SMART_MIRROR_BENCH_SCALE/);
+    expect(() => parseScale("fast")).toThrow(/SMART_MIRROR_BENCH_SCALE/);
+    expect(scaled(1000, 0.1)).toBe(100);
+    expect(scaled(100, 0.01, 10)).toBe(10);
+  });
+  test("the command in a result names the scale when it is not 1", () => {
+    expect(commandFor("reconcile", 1)).toBe("npm run bench -- reconcile");
+    expect(commandFor("reconcile", 0.1)).toBe("SMART_MIRROR_BENCH_SCALE=0.1 npm run bench -- reconcile");
+  });
+});
+
+describe("results README", () => {
+  const doc = (name: string, results: ResultDoc["results"], goals?: Record<string, string>): ResultDoc => ({
+    benchmark: name,
+    command: `npm run bench -- ${name}`,
+    when: "2025-01-01T00:00:00.000Z",
+    machine: "test machine",
+    results,
+    notes: `notes of ${name}`,
+    goals,
+  });
+
+  test("goals: >= and <=, unknown forms undecided", () => {
+    expect(goalMet(41, ">= 40")).toBe(true);
+    expect(goalMet(39.9, ">= 40")).toBe(false);
+    expect(goalMet(300, "<= 300")).toBe(true);
+    expect(goalMet(301, "<= 300")).toBe(false);
+    expect(goalMet("x", "<= 300")).toBeUndefined();
+    expect(goalMet(1, "about 3")).toBeUndefined();
+  });
+
+  test("one row per metric, goals marked, notes and commands per benchmark", () => {
+    const md = renderReadme([doc("reconcile", { "reconcile.speedup_vs_fetch_loop": 24.3, "reconcile.repos": 1000 }, { "reconcile.speedup_vs_fetch_loop": ">= 40" }), doc("sync_lag", { "sync_lag.p50_ms": 250 }, { "sync_lag.p50_ms": "<= 300" })]);
+    expect(md).toContain("| reconcile | `reconcile.speedup_vs_fetch_loop` | 24.3 | ≥ 40 ❌ not met |");
+    expect(md).toContain("| reconcile | `reconcile.repos` | 1000 |  |");
+    expect(md).toContain("| sync_lag | `sync_lag.p50_ms` | 250 | ≤ 300 ✅ |");
+    expect(md).toContain("Machine: test machine.");
+    expect(md).toContain("`npm run bench -- sync_lag`, 2025-01-01T00:00:00.000Z.");
+    expect(md).toContain("notes of reconcile");
+  });
+
+  test("no results yet says how to make them", () => {
+    expect(renderReadme([])).toContain("run `npm run bench`");
+  });
+});
+
+describe("bench layout", () => {
+  test("projects of 100 repositories, names the daemon accepts", () => {
+    const ids = repoIds(250);
+    expect(ids[0]).toEqual({ project: "P000", slug: "repo-000" });
+    expect(ids[99]).toEqual({ project: "P000", slug: "repo-099" });
+    expect(ids[100]).toEqual({ project: "P001", slug: "repo-000" });
+    expect(ids[249]).toEqual({ project: "P002", slug: "repo-049" });
+    expect(new Set(ids.map((i) => `${i.project}/${i.slug}`)).size).toBe(250);
+  });
+  test("spreadSample spreads over the whole list", () => {
+    const xs = Array.from({ length: 1000 }, (_, i) => i);
+    const s = spreadSample(xs, 100);
+    expect(s).toHaveLength(100);
+    expect(s[0]).toBe(0);
+    expect(s[99]).toBe(990);
+    expect(spreadSample([1, 2], 5)).toEqual([1, 2]);
+  });
+  test("bash times: the children's line", () => {
+    expect(parseBashTimes("0m0.010s 0m0.020s\n0m1.500s 0m0.250s\n").childrenCpuMs).toBeCloseTo(1750);
+    expect(() => parseBashTimes("garbage")).toThrow(/cannot parse/);
+  });
+});
+
+describe("what the benchmarks feed the daemon", () => {
+  test("the sync_lag webhook payload is a repo:refs_changed the daemon accepts, signed correctly", () => {
+    const body = refsChangedPayload({ project: "P000", slug: "repo-000" }, "refs/heads/main", "a".repeat(40), "b".repeat(40));
+    const d = decideWebhook("repo:refs_changed", Buffer.from(body));
+    expect(d).toEqual({ kind: "refs_changed", eventKey: "repo:refs_changed", repo: "P000/repo-000", changes: [{ refId: "refs/heads/main", fromHash: "a".repeat(40), toHash: "b".repeat(40), type: "UPDATE" }] });
+    expect(verifySignature(["s3cret"], Buffer.from(body), signBody("s3cret", body))).toBe(true);
+  });
+  test("the daemon_rss properties list the whole catalog and listen where the bench asks", () => {
+    const text = benchProperties({ user: "smgit", host: "127.0.0.1", port: 2222, hostKeyLine: "ssh-ed25519 AAAA" }, repoIds(3), 8080);
+    expect(text).toContain("mirror.catalog=static\n");
+    expect(text).toContain("mirror.catalog.repos=P000/repo-000,P000/repo-001,P000/repo-002\n");
+    expect(text).toContain("mirror.upstream.sshUrl=ssh://smgit@127.0.0.1:2222\n");
+    expect(text).toContain("mirror.serve.listen=127.0.0.1:8080\n");
+  });
+});
