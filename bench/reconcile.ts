@@ -45,7 +45,7 @@ interface ScanConfig {
 /** Configurations tried; the first is the production default (sync/daemon/fromConfig.ts). */
 const CONFIGS: ScanConfig[] = [
   { scanParallelism: 16, scanConnections: 2 },
-  { scanParallelism: 4, scanConnections: 1 },
+  { scanParallelism: 16, scanConnections: 16 },
   { scanParallelism: 8, scanConnections: 1 },
   { scanParallelism: 32, scanConnections: 4 },
   { scanParallelism: 64, scanConnections: 8 },

@@ -108,6 +108,16 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
+// Bench servers run in their own process groups: on Ctrl-C they would outlive us. Undo first.
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    log(`${sig}: cleaning up`);
+    void cleanupAll()
+      .catch(() => undefined)
+      .finally(() => process.exit(130));
+  });
+}
+
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {

@@ -12,6 +12,7 @@ import { tempDir } from "../test/bench/resources";
 import type { SmartMirrorArgs } from "./args";
 import { SmartMirror } from "./smartMirror";
 import { SmartMirrorArgsError } from "./validate";
+import { parsePlan } from "../sync/agent/planSchema";
 import { containsSecret, installMocks, isSecretValue, optionsRecorder, promiseOf, RecordedOptions, settled, unwrap } from "./testing/mocks";
 
 const world = installMocks();
@@ -291,6 +292,26 @@ describe("secrets stay secret", () => {
       ["umask 077", "chmod 0600 -- /var/lib/smart-mirror-deploy/plan.json || exit 1", "sudo -n /usr/bin/node /var/lib/smart-mirror-deploy/smart-mirror.js apply --plan /var/lib/smart-mirror-deploy/plan.json"].join("\n"),
     );
     expect(apply?.inputs.logging).toBe("stdoutAndStderr");
+  });
+});
+
+describe("the plan the host receives", () => {
+  test("the agent's parser accepts it; it carries the rendered properties, the secrets and the staged bundle", async () => {
+    const { mirror } = await build(awsArgs());
+    const source = unwrap(world.resources.find((r) => r.name === "syd-plan")?.inputs.source) as pulumi.asset.StringAsset;
+    const plan = parsePlan(await source.text);
+    const file = (p: string) => plan.files.find((f) => f.path === p);
+    const text = (p: string) => Buffer.from(file(p)?.contentBase64 ?? "", "base64").toString("utf8");
+    expect(text("/var/lib/smart-mirror/shared/bitbucket.properties")).toBe(await promiseOf(mirror.propertiesText));
+    expect(text("/var/lib/smart-mirror/shared/secrets/upstream-token")).toBe("BBDC-catalog-token\n");
+    expect(text("/var/lib/smart-mirror/shared/secrets/webhook-secret")).toBe("whsec-0123456789abcdef\n");
+    expect(text("/var/lib/smart-mirror/shared/ssh/id_ed25519")).toContain("OPENSSH PRIVATE KEY");
+    expect(text("/etc/smart-mirror/tls/fullchain.pem").match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    expect(text("/etc/nginx/conf.d/smart-mirror.conf")).toContain("server_name mirror-syd.example.com git.example.com;");
+    expect(text("/etc/systemd/system/smart-mirror.service")).toContain("ExecStart=/usr/bin/node /opt/smart-mirror/smart-mirror.js run --home /var/lib/smart-mirror");
+    expect(file("/opt/smart-mirror/smart-mirror.js")?.sourcePath).toBe("/var/lib/smart-mirror-deploy/smart-mirror.js");
+    expect(unwrap(world.resources.find((r) => r.name === "syd-bundle")?.inputs.remotePath)).toBe("/var/lib/smart-mirror-deploy/smart-mirror.js");
+    expect(unwrap(world.resources.find((r) => r.name === "syd-plan")?.inputs.remotePath)).toBe("/var/lib/smart-mirror-deploy/plan.json");
   });
 });
 
