@@ -34,7 +34,7 @@ const FULL_REPOS = 1000;
 const BASELINE_SAMPLE = 100;
 /** Configurations are compared on this many repositories (time is linear in the count), the
  * best and the default are then timed on all of them. */
-const TUNING_REPOS = 200;
+const TUNING_REPOS = 100;
 const RUNS = 3;
 
 interface ScanConfig {

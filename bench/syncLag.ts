@@ -18,7 +18,6 @@ import * as http from "node:http";
 import { performance } from "node:perf_hooks";
 import { startInProcessMirror, InProcessMirror } from "../test/bench/inProcessMirror";
 import { startLatencyProxy } from "../test/bench/latencyProxy";
-import { makeMirrorHome } from "../test/bench/mirrorHome";
 import { Primary, startPrimary } from "../test/bench/primary";
 import { git, GitEnv, workingClone, WorkingClone } from "../test/bench/repos";
 import { onCleanup } from "../test/bench/resources";
@@ -33,6 +32,7 @@ import { localMirrorClones, plainSshEnv, sshTarget, startControlMaster } from ".
 import { makeSeedRepo, populatePrimary } from "./fixtures";
 import { readRef, whenRefIs } from "./refWatch";
 import { scaled } from "./scale";
+import { benchMirrorHome } from "./syncedMirror";
 import { quantile, ratio, round } from "./stats";
 
 const PUSHES = 100;
@@ -228,7 +228,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const wc = await pusherClone(primary, id);
 
   ctx.log(`loopback: ${pushes} pushes, each announced by a signed webhook`);
-  const mh = await makeMirrorHome(primary);
+  const mh = await benchMirrorHome(primary);
   const m = await startInProcessMirror(primary, [id], { concurrency: 8 }, mh);
   await m.daemon.idle();
   const port = await startWebhookEndpoint(m);
@@ -243,7 +243,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
 
   ctx.log(`WAN (${WAN_DELAY_MS} ms each way): ${pushesWan} pushes`);
   const sshProxy = await startLatencyProxy({ targetHost: primary.host, targetPort: primary.port, delayMs: WAN_DELAY_MS });
-  const mhWan = await makeMirrorHome(primary);
+  const mhWan = await benchMirrorHome(primary);
   const mWan = await startInProcessMirror(
     primary,
     [id],

@@ -6,18 +6,40 @@
  * fingerprint with the primary's advertisement (checked = n, changed = 0).
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { startInProcessMirror } from "../test/bench/inProcessMirror";
 import { makeMirrorHome, MirrorHome } from "../test/bench/mirrorHome";
 import type { Primary } from "../test/bench/primary";
 import { git } from "../test/bench/repos";
+import { onCleanup } from "../test/bench/resources";
+import { controlPathFor } from "../sync/daemon/daemon";
 import { RepoId, repoKey } from "../sync/types";
 import { assertAllSynced } from "./benchmark";
 import { copyRepos, mountTmpfs, trimBareRepo } from "./fixtures";
 
+/**
+ * A mirror home for the benchmarks (makeMirrorHome), plus cleanup of the ControlMaster socket
+ * directory the daemon makes for it: a home under the bench root has a path too long for a
+ * unix socket, so the daemon uses a short /tmp/smcm-* directory (controlPathFor) and leaves it.
+ */
+export async function benchMirrorHome(primary: Primary): Promise<MirrorHome> {
+  const mh = await makeMirrorHome(primary);
+  forgetControlDir(mh.home);
+  return mh;
+}
+
+function forgetControlDir(home: string): void {
+  onCleanup(() => {
+    const dir = path.dirname(controlPathFor(home));
+    if (path.dirname(dir) === os.tmpdir() && path.basename(dir).startsWith("smcm-")) fs.rmSync(dir, { recursive: true, force: true });
+  });
+}
+
 /** The daemon's own mirror of one seed copy; a path inside a bench temp dir. */
 export async function syncedTemplate(primary: Primary, id: RepoId): Promise<string> {
-  const m = await startInProcessMirror(primary, [id]);
+  const mh = await benchMirrorHome(primary);
+  const m = await startInProcessMirror(primary, [id], {}, mh);
   await m.daemon.idle();
   assertAllSynced(m, 1, "template sync");
   await m.stop();
@@ -31,7 +53,7 @@ export async function syncedTemplate(primary: Primary, id: RepoId): Promise<stri
 
 /** A new mirror home (key authorized on the primary) holding `count` copies of the template. */
 export async function syncedMirrorHome(primary: Primary, template: string, count: number, opts: { link?: boolean; tmpfsMb?: number } = {}): Promise<MirrorHome> {
-  const mh = await makeMirrorHome(primary);
+  const mh = await benchMirrorHome(primary);
   const repos = path.join(mh.home, "repos");
   fs.mkdirSync(repos, { recursive: true });
   if (opts.tmpfsMb) await mountTmpfs(repos, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, opts.tmpfsMb);

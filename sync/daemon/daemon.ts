@@ -273,12 +273,20 @@ export function knownHostsPath(home: string): string {
   return path.join(home, "data", "known_hosts");
 }
 
-/** ControlPath must fit a unix socket path (~104 bytes): fall back to a short private dir. */
+/**
+ * ControlPath must fit a unix socket path (sun_path, 108 bytes) after OpenSSH expands %C
+ * (40 hex chars) and adds its temporary ".XXXXXXXXXXXXXXXX" suffix (17) while creating the
+ * master: fall back to a short private dir when the home is deep.
+ */
 export function controlPathFor(home: string): string {
   const p = path.join(home, "run", "cm-%C");
-  if (p.length + 40 <= 100) return p;
-  const short = path.join(os.tmpdir(), `smcm-${createHash("sha256").update(home).digest("hex").slice(0, 12)}`);
+  if (p.length - 2 + 40 + 17 < 104) return p;
+  // Per user and home; a dir someone else made (another account, an attacker) is never used.
+  const uid = process.getuid?.() ?? 0;
+  let short = path.join(os.tmpdir(), `smcm-${uid}-${createHash("sha256").update(home).digest("hex").slice(0, 12)}`);
   fs.mkdirSync(short, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(short);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) short = fs.mkdtempSync(path.join(os.tmpdir(), "smcm-"));
   return path.join(short, "%C");
 }
 

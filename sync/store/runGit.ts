@@ -67,11 +67,20 @@ export function runGit(args: string[], o: RunGitOptions = {}): Promise<GitResult
   });
 }
 
+/** The git subcommand, skipping `-c key=value` pairs, for messages. */
+function subcommand(args: string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "-c" || args[i] === "-C") i++;
+    else return args[i];
+  }
+  return "";
+}
+
 export async function git(args: string[], o: RunGitOptions = {}): Promise<GitResult> {
   const r = await runGit(args, o);
   if (r.code !== 0) {
     const why = o.signal?.aborted ? `aborted (${String(o.signal.reason ?? "timeout")})` : r.stderrTail || `exit ${r.code ?? r.signal}`;
-    throw new GitError(`git ${args.filter((a) => !a.startsWith("-c")).slice(0, 2).join(" ")} failed: ${why}`, r);
+    throw new GitError(`git ${subcommand(args)} failed: ${why}`, r);
   }
   return r;
 }

@@ -178,6 +178,16 @@ describe("Git smart HTTP (auth=anonymous)", () => {
     expect(await counter(srv.registry, GIT_METRIC_NAMES.uploadPacks, { kind: "clone", protocol: `v${v}`, result: "ok" })).toBeGreaterThanOrEqual(1);
   });
 
+  test("16 simultaneous clones through 2 upload-pack slots all succeed (they queue, nobody is refused)", async () => {
+    const narrow = await startGitServer(served, { maxConcurrent: 2 });
+    const dests = Array.from({ length: 16 }, (_, i) => path.join(tempDir("clone"), `q${i}.git`));
+    await Promise.all(dests.map((d) => ok(["clone", "--quiet", "--bare", `${narrow.base}/scm/PROJ/app.git`, d])));
+    const want = await listRefs(served.dir("PROJ/app"));
+    for (const d of dests) expect(await listRefs(d)).toEqual(want);
+    expect(await counter(narrow.registry, GIT_METRIC_NAMES.requests, { code: "503" })).toBe(0);
+    await narrow.close();
+  });
+
   test("Bitbucket's URL variants: lower-case project key, no .git", async () => {
     for (const url of [`${srv.base}/scm/proj/app.git`, `${srv.base}/scm/PROJ/app`]) {
       const dest = path.join(tempDir("clone"), "c.git");
@@ -486,8 +496,9 @@ describe("a client killed mid-clone", () => {
     await initBare(bigDir);
     served.catalog.set(bigKey, bigDir);
     const w = await workingClone(bigDir);
-    // Incompressible: the pack is as big as the blobs, far more than socket buffers hold.
-    await w.commit({ "a.bin": randomBytes(16 << 20), "b.bin": randomBytes(16 << 20) });
+    // Incompressible: the pack is as big as the blobs (48 MiB), more than socket buffers can hold
+    // (loopback here: tcp_rmem max 32 MiB, and a stopped reader's window does not grow anyway).
+    await w.commit({ "a.bin": randomBytes(16 << 20), "b.bin": randomBytes(16 << 20), "c.bin": randomBytes(16 << 20) });
     await w.push(["main"]);
 
     const logged: Record<string, unknown>[] = [];
@@ -502,8 +513,8 @@ describe("a client killed mid-clone", () => {
     onCleanup(() => killGroup(clone, "SIGKILL"));
     const exited = new Promise((r) => clone.once("exit", r));
 
-    // The POST's upload-pack (not the advertisement's) is running: stop the client from reading.
-    await waitFor("upload-pack for the big repository", () => processesOn(bigDir).some((p) => p.includes("--stateless-rpc") && !p.includes("--http-backend-info-refs")), 60_000);
+    // The fetch is running (pack-objects: not the advertisement's or ls-refs' upload-pack): stop the client from reading.
+    await waitFor("pack-objects for the big repository", () => processesOn(bigDir).some((p) => p.includes("pack-objects")), 60_000);
     killGroup(clone, "SIGSTOP");
     await new Promise((r) => setTimeout(r, 1000));
     // Still sending: backpressure holds git, nothing was collected in memory instead.

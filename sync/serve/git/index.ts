@@ -35,9 +35,14 @@ export interface GitServeOptions {
   /** Where the metrics go (board.metrics.registry); default: a registry of their own. */
   registry?: Registry;
   log?: Log;
-  /** Concurrent git upload-pack processes (default max(4, 2 × CPUs)). */
+  /** Concurrent git upload-pack processes (default max(4, 2 × CPUs): with bitmaps, serving is mostly I/O). */
   maxConcurrent?: number;
-  /** Requests that may wait for a slot (default 4 × maxConcurrent), each at most queueWaitMs (default 10 s). */
+  /**
+   * Requests that may wait for a slot (default 512), each at most queueWaitMs (default 120 s),
+   * in the spirit of Bitbucket's hosting tickets (which queue clones for up to 5 minutes): a
+   * burst of CI clones waits its turn instead of failing. A proxy in front must wait at least as
+   * long for the first byte (nginx proxy_read_timeout).
+   */
   maxQueue?: number;
   queueWaitMs?: number;
   /** Largest upload-pack request body after gzip decoding (default 64 MiB: wants/haves of huge repos). */
@@ -60,7 +65,7 @@ export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 
 export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
   const maxConcurrent = o.maxConcurrent ?? Math.max(4, 2 * os.cpus().length);
-  const slots = new Slots({ max: maxConcurrent, maxQueue: o.maxQueue, maxWaitMs: o.queueWaitMs });
+  const slots = new Slots({ max: maxConcurrent, maxQueue: o.maxQueue ?? 512, maxWaitMs: o.queueWaitMs ?? 120_000 });
   const metrics = new GitMetrics(o.registry ?? new Registry(), () => ({ running: slots.running, waiting: slots.waiting }));
   router.mount(
     GIT_PREFIX,

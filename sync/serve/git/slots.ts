@@ -2,7 +2,7 @@
  * A bound on concurrent git upload-pack processes (each may run pack-objects at full CPU): at most
  * `max` run; up to `maxQueue` more wait in FIFO order, each for at most `maxWaitMs`. Whoever does
  * not get a slot is told so (the handler answers 503 with Retry-After, which git reports as an
- * error the user can retry; a short wait absorbs bursts such as a CI fleet starting at once).
+ * error the user can retry); waiting absorbs bursts such as a CI fleet starting at once.
  * A waiter whose client went away (abort signal) leaves the queue at once.
  */
 
