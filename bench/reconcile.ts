@@ -102,7 +102,10 @@ async function sessionLayers(primary: Primary, id: RepoId): Promise<Record<strin
   const flush = path.join(dir, "flush");
   // "0000": the client wants nothing, so upload-pack advertises its refs and exits, as in a scan.
   fs.writeFileSync(flush, "0000");
-  const home = "/var/lib/" + primary.user;
+  // The account's home holds git-shell-commands/ (where git-shell finds the dispatcher).
+  const passwd = fs.readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${primary.user}:`));
+  const home = passwd?.split(":")[5];
+  if (!home) throw new Error(`no /etc/passwd entry for ${primary.user}`);
   const env = {
     ...process.env,
     FLUSH: flush,

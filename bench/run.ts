@@ -8,6 +8,7 @@
  * Exit status: 0 when every benchmark ran and nothing leaked.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import { performance } from "node:perf_hooks";
 import { deadRuns, findLeaks, isClean, LeakReport, sweep } from "../test/bench/leaks";
 import { benchRoot, benchRunId, cleanupAll } from "../test/bench/resources";
@@ -76,9 +77,13 @@ async function main(): Promise<number> {
     const ctx: BenchContext = { scale, log: (m) => log(`${b.name}: ${m}`) };
     const t0 = performance.now();
     const when = new Date().toISOString();
+    const loadBefore = os.loadavg()[0];
     try {
       const outcome = await b.run(ctx);
-      const file = writeResult({ benchmark: b.name, command: commandFor(b.name, scale), when, machine, results: outcome.results, notes: outcome.notes, ...(outcome.goals ? { goals: outcome.goals } : {}) });
+      // Other work on the machine shows in every number: say how busy it was.
+      const load = `Machine load (1-minute average) ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end, on ${os.cpus().length} cores; scale ${scale}.`;
+      const notes = `${outcome.notes.trim()}\n\n${load}`;
+      const file = writeResult({ benchmark: b.name, command: commandFor(b.name, scale), when, machine, results: outcome.results, notes, ...(outcome.goals ? { goals: outcome.goals } : {}) });
       log(`${b.name}: done in ${Math.round((performance.now() - t0) / 1000)} s, wrote ${file}`);
       for (const [k, v] of Object.entries(outcome.results)) log(`  ${k} = ${v}`);
     } catch (e) {

@@ -1,10 +1,10 @@
 /**
  * sync_lag: push on the primary -> the new ref served by the mirror, through the real
  * webhook path: a signed Bitbucket `repo:refs_changed` POST to the daemon's HTTP endpoint
- * (sync/serve/server.ts), the scheduler, a ref scan over the pooled ssh2 connection and a
- * fetch over the ControlMaster. The clock starts when `git push` has returned (the push is
- * complete on the primary) and stops when the mirror's ref file names the pushed commit
- * (inotify + 5 ms poll, no git spawned).
+ * (sync/serve/server.ts), the scheduler and a fetch over the daemon's ControlMaster (a
+ * webhook-triggered job skips the ref scan). The clock starts when `git push` has returned
+ * (the push is complete on the primary) and stops when the mirror's ref file names the pushed
+ * commit (inotify + 5 ms poll, no git spawned).
  *
  * Twice: on loopback, and with 50 ms one-way latency (test/bench/latencyProxy.ts) between the
  * mirror and the primary — both for SSH and for the webhook, which crosses the same WAN.
@@ -13,7 +13,6 @@
  * connection into a bare mirror clone, started the instant the push returned (an idealized
  * poller with zero interval; a cron loop adds half its interval on average).
  */
-import * as fs from "node:fs";
 import * as http from "node:http";
 import { performance } from "node:perf_hooks";
 import { startInProcessMirror, InProcessMirror } from "../test/bench/inProcessMirror";
@@ -26,7 +25,6 @@ import { createServer } from "../sync/serve/server";
 import { signBody } from "../sync/serve/webhookSignature";
 import { RepoId, repoKey } from "../sync/types";
 import { parsePinnedKeys } from "../sync/upstream/hostKeys";
-import { UpstreamPool, upstreamPath } from "../sync/upstream/upstreamPool";
 import { BenchContext, BenchOutcome, Benchmark } from "./benchmark";
 import { localMirrorClones, plainSshEnv, sshTarget, startControlMaster } from "./baselines";
 import { makeSeedRepo, populatePrimary } from "./fixtures";
@@ -107,7 +105,7 @@ interface LagRun {
   webhookMs: number[];
   /** push complete -> the daemon's sync job for it started (webhook delivery, checks, queue). */
   toStart: number[];
-  /** job started -> ref visible (ref scan + fetch). */
+  /** job started -> ref visible (the job's fetch). */
   startToVisible: number[];
 }
 
@@ -169,26 +167,6 @@ async function measureBaseline(wc: WorkingClone, clone: string, env: GitEnv, cou
   return lags;
 }
 
-/** p50 of a ref scan over a warm pooled ssh2 connection, as the daemon's job does first. */
-async function scanP50(primary: Primary, keyFile: string, at: { host: string; port: number }, id: RepoId, count: number): Promise<number> {
-  const pool = new UpstreamPool(
-    { host: at.host, port: at.port, user: primary.user, privateKey: fs.readFileSync(keyFile), pinned: parsePinnedKeys(primary.hostKeyLine) },
-    { connections: 1, channelsPerConnection: 8, connectTimeoutMs: 15000, scanTimeoutMs: 60000 },
-  );
-  try {
-    await pool.scan(upstreamPath(id.project, id.slug));
-    const xs: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const t0 = performance.now();
-      await pool.scan(upstreamPath(id.project, id.slug));
-      xs.push(performance.now() - t0);
-    }
-    return quantile(xs, 0.5);
-  } finally {
-    pool.close();
-  }
-}
-
 /** p50 of fetching one new commit over a warm OpenSSH ControlMaster, as the daemon's job does next. */
 async function controlMasterFetchP50(primary: Primary, wc: WorkingClone, keyFile: string, at: { host: string; port: number }, id: RepoId, count: number): Promise<number> {
   const target = sshTarget(primary, keyFile, at);
@@ -238,7 +216,6 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const target = sshTarget(primary, mh.keyFile);
   const [lanClone] = (await localMirrorClones(primary, target, [id])).values();
   const lanBase = await measureBaseline(wc, lanClone, plainSshEnv(target), basePushes, "loopback");
-  const lanScan = await scanP50(primary, mh.keyFile, primary, id, 20);
   const lanFetch = await controlMasterFetchP50(primary, wc, mh.keyFile, primary, id, 10);
 
   ctx.log(`WAN (${WAN_DELAY_MS} ms each way): ${pushesWan} pushes`);
@@ -259,7 +236,6 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const targetWan = sshTarget(primary, mhWan.keyFile, sshProxy);
   const [wanClone] = (await localMirrorClones(primary, targetWan, [id])).values();
   const wanBase = await measureBaseline(wc, wanClone, plainSshEnv(targetWan), basePushesWan, "wan50");
-  const wanScan = await scanP50(primary, mhWan.keyFile, sshProxy, id, 10);
   const wanFetch = await controlMasterFetchP50(primary, wc, mhWan.keyFile, sshProxy, id, 5);
 
   const p = (xs: number[], q: number) => Math.round(quantile(xs, q));
@@ -274,7 +250,6 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
     "sync_lag.ratio_p50_baseline_vs_ours": ratio(quantile(lanBase, 0.5), quantile(lan.lags, 0.5), 2),
     "sync_lag.breakdown.push_to_job_start_p50_ms": p(lan.toStart, 0.5),
     "sync_lag.breakdown.job_start_to_visible_p50_ms": p(lan.startToVisible, 0.5),
-    "sync_lag.breakdown.scan_p50_ms": round(lanScan, 1),
     "sync_lag.breakdown.controlmaster_fetch_p50_ms": round(lanFetch, 1),
     "sync_lag_wan50.pushes": pushesWan,
     "sync_lag_wan50.p50_ms": p(wan.lags, 0.5),
@@ -286,15 +261,14 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
     "sync_lag_wan50.ratio_p50_baseline_vs_ours": ratio(quantile(wanBase, 0.5), quantile(wan.lags, 0.5), 2),
     "sync_lag_wan50.breakdown.push_to_job_start_p50_ms": p(wan.toStart, 0.5),
     "sync_lag_wan50.breakdown.job_start_to_visible_p50_ms": p(wan.startToVisible, 0.5),
-    "sync_lag_wan50.breakdown.scan_p50_ms": round(wanScan, 1),
     "sync_lag_wan50.breakdown.controlmaster_fetch_p50_ms": round(wanFetch, 1),
   };
   const notes = [
-    `Lag = from \`git push\` returning (the push is complete on the primary) to the mirror's refs/heads/main naming the pushed commit (inotify on the ref directory plus a 5 ms poll; no git spawned). Each push is announced by a signed Bitbucket repo:refs_changed webhook (HMAC-SHA256, X-Hub-Signature) POSTed over a new connection to the daemon's real HTTP endpoint; the daemon then scans the repository over its pooled ssh2 connection and fetches over its OpenSSH ControlMaster. Pushes are one at a time, the next one after the mirror is idle again; ${pushes} pushes on loopback, ${pushesWan} with latency.`,
+    `Lag = from \`git push\` returning (the push is complete on the primary) to the mirror's refs/heads/main naming the pushed commit (inotify on the ref directory plus a 5 ms poll; no git spawned). Each push is announced by a signed Bitbucket repo:refs_changed webhook (HMAC-SHA256, X-Hub-Signature) POSTed over a new connection to the daemon's real HTTP endpoint; the daemon then fetches over its OpenSSH ControlMaster. Pushes are one at a time, the next one after the mirror is idle again; ${pushes} pushes on loopback, ${pushesWan} with latency.`,
     `wan50: a userspace proxy adds ${WAN_DELAY_MS} ms in each direction (100 ms round trip, TCP handshake charged) between the mirror and the primary's sshd, and in front of the webhook endpoint (the webhook crosses the same WAN). The developer's pushes go straight to the primary.`,
     `Baseline: after each of ${basePushes} (loopback) / ${basePushesWan} (wan50) pushes, \`git fetch --prune origin\` over a new SSH connection into a bare mirror clone, started the instant the push returned — a poller with zero interval, the best a fetch-based mirror can do; a cron loop adds half its interval on average. p99 of small samples is close to their maximum.`,
-    `webhook_answered: push complete -> the daemon's 202 (signature checked, sync queued). breakdown: push complete -> the daemon's sync job started (webhook delivery, signature, queue), and job started -> ref visible (the job's ref scan, then its fetch); scan and controlmaster_fetch are the two steps timed on their own (a ref scan over a warm ssh2 pool; \`git fetch\` of one new commit over a warm ControlMaster), so the remainder of a job is git's local work (index-pack, ref update).`,
-    `Where the loopback p50 goes: ${results["sync_lag.breakdown.push_to_job_start_p50_ms"]} ms until the sync job starts, then ${results["sync_lag.breakdown.job_start_to_visible_p50_ms"]} ms in the job (scan ~${results["sync_lag.breakdown.scan_p50_ms"]} ms, fetch ~${results["sync_lag.breakdown.controlmaster_fetch_p50_ms"]} ms); over the WAN ${results["sync_lag_wan50.breakdown.push_to_job_start_p50_ms"]} ms + ${results["sync_lag_wan50.breakdown.job_start_to_visible_p50_ms"]} ms (scan ~${results["sync_lag_wan50.breakdown.scan_p50_ms"]} ms, fetch ~${results["sync_lag_wan50.breakdown.controlmaster_fetch_p50_ms"]} ms). The fetch is git's own protocol (ref listing and negotiation round trips, then pack-objects/index-pack, each a process: ~3-5 ms CPU per exec on this VM). What would help: a webhook-triggered job could skip its ref scan (the webhook already says the refs changed; the fetch's own ref listing tells the rest), saving about the scan time above.`,
+    `webhook_answered: push complete -> the daemon's 202 (signature checked, sync queued). breakdown: push complete -> the daemon's sync job started (webhook delivery, signature check, queue), and job started -> ref visible. A webhook-triggered job fetches at once, without a ref scan first (the engine's webhook fast path), so the job is one \`git fetch\` over the ControlMaster; controlmaster_fetch times that step on its own (one new commit, warm master).`,
+    `Where the loopback p50 goes: ${results["sync_lag.breakdown.push_to_job_start_p50_ms"]} ms until the job starts, ${results["sync_lag.breakdown.job_start_to_visible_p50_ms"]} ms in it (a fetch alone: ${results["sync_lag.breakdown.controlmaster_fetch_p50_ms"]} ms). Over the WAN: ${results["sync_lag_wan50.breakdown.push_to_job_start_p50_ms"]} ms (the webhook's TCP handshake and request cross the 100 ms round trip) + ${results["sync_lag_wan50.breakdown.job_start_to_visible_p50_ms"]} ms (fetch alone ${results["sync_lag_wan50.breakdown.controlmaster_fetch_p50_ms"]} ms: a new channel on the master, upload-pack's ref advertisement, negotiation and the pack, each a round trip). The rest is git's local work (index-pack, connectivity check, ref update), a few processes at ~3-6 ms CPU per exec on this VM.`,
   ].join("\n\n");
   return {
     results,

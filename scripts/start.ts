@@ -271,7 +271,7 @@ async function verify(d: DemoPrimary, port: number, caFile: string, caPem: strin
       await check(`clone ${cloneUrl(key)} over HTTPS (TLS verified against the local CA); refs equal to the primary's`, () => {
         execFileSync("git", ["clone", "--quiet", "--mirror", cloneUrl(key), path.join(work, `${r.slug}.git`)], { env, stdio: "pipe" });
         const mirror = lsRemote(path.join(work, `${r.slug}.git`), env);
-        const primary = lsRemote(d.primary.repoPath(r.project, r.slug), env);
+        const primary = lsRemote(d.primary.sshUrl(r.project, r.slug), { ...process.env, ...d.primary.gitEnv() } as NodeJS.ProcessEnv);
         if (mirror !== primary) throw new Error("refs differ from the primary");
         return `${mirror.split("\n").length} refs`;
       });

@@ -12,7 +12,9 @@ import { Daemon } from "./daemon/daemon";
 import { settingsFromConfig } from "./daemon/fromConfig";
 import { boardObserver } from "./daemon/observer";
 import { HomeLockedError } from "./daemon/lock";
+import { catalogResolver, gitServeOptionsFromConfig, mountGitRoutes } from "./serve/git";
 import { listen } from "./serve/listen";
+import { Router } from "./serve/router";
 import { createServer } from "./serve/server";
 import { StatusBoard } from "./state/statusBoard";
 
@@ -38,9 +40,20 @@ async function run(home: string): Promise<number> {
   const board = new StatusBoard({ info: { displayName: config.setup.displayName, baseUrl: config.setup.baseUrl, upstreamUrl: config.upstream.url, version: VERSION } });
   const daemon = new Daemon(settingsFromConfig(config), boardObserver(board, log));
   const secret = config.webhook.secretFile ? fs.readFileSync(config.webhook.secretFile, "utf8").trim() : undefined;
+  // Clones: /scm/PROJECT/repo.git, only for repositories in the catalog and on disk.
+  const router = new Router({ log });
+  const gitRoutes = mountGitRoutes(
+    router,
+    gitServeOptionsFromConfig(config, {
+      resolve: catalogResolver((key) => (daemon.isServed(key) ? daemon.repoDir(key) : undefined)),
+      registry: board.metrics.registry,
+      log,
+    }),
+  );
   const server = createServer({
     board,
     log,
+    router,
     webhook: secret
       ? {
           secret,
@@ -80,6 +93,7 @@ async function run(home: string): Promise<number> {
         process.exit(1);
       }, 30000);
       server.close();
+      gitRoutes.close();
       server.closeAllConnections?.();
       daemon
         .stop(15000)

@@ -108,8 +108,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       const declared = Number(req.headers["content-length"] ?? 0);
       if (declared > d.maxRequestBytes) return reply(413, `request body larger than ${d.maxRequestBytes} bytes`);
       sniffer = new PktSniffer();
-      // The limit counts decoded bytes: a small gzip body may inflate to gigabytes. The raw
-      // (compressed) size is bounded by the same number, since gzip never shrinks below 1/1000.
+      // The limit counts decoded bytes, since a small gzip body may inflate to gigabytes; that
+      // bounds the raw bytes too (gzip adds at most a few bytes per 64 KiB to stored data).
       stages = [...(encoding === "identity" ? [] : [createGunzip()]), new ByteLimit(d.maxRequestBytes), sniffer];
     }
 
