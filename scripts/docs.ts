@@ -25,8 +25,14 @@ export function benchTable(resultsDir = path.resolve(__dirname, "..", "bench", "
   return fs.readFileSync(file, "utf8").replace(/^# .*\n/, "");
 }
 
+export function stackConfigTable(file = path.resolve(__dirname, "..", "docs", "stack-config.md")): string {
+  // docs/stack-config.md is the stack key reference (kept beside the stack files it describes).
+  return fs.readFileSync(file, "utf8").replace(/^## .*\n/, "");
+}
+
 export function renderReadme(text: string): string {
   let out = replaceSection(text, "config-keys", renderKeyTable());
+  out = replaceSection(out, "stack-config", stackConfigTable());
   out = replaceSection(out, "bench-results", benchTable());
   return out;
 }
