@@ -19,9 +19,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { startInProcessMirror, InProcessMirror } from "../test/bench/inProcessMirror";
 import { MirrorHome } from "../test/bench/mirrorHome";
+import { startLatencyProxy } from "../test/bench/latencyProxy";
 import { GIT_SHELL, Primary, startPrimary } from "../test/bench/primary";
 import { tempDir } from "../test/bench/resources";
+import type { DaemonSettings } from "../sync/daemon/settings";
 import type { RepoId } from "../sync/types";
+import { parsePinnedKeys } from "../sync/upstream/hostKeys";
 import { assertQuietReconcile, BenchContext, BenchOutcome, Benchmark } from "./benchmark";
 import { fetchLoop, localMirrorClones, plainSshEnv, sshTarget, startControlMaster } from "./baselines";
 import { makeSeedRepo, populatePrimary } from "./fixtures";
@@ -36,6 +39,13 @@ const BASELINE_SAMPLE = 100;
  * best and the default are then timed on all of them. */
 const TUNING_REPOS = 100;
 const RUNS = 3;
+const WAN_DELAY_MS = 50;
+const WAN_SAMPLE = 20;
+/** Over a WAN, more scans in flight hide more latency: the default and a wide configuration. */
+const WAN_CONFIGS: ScanConfig[] = [
+  { scanParallelism: 16, scanConnections: 2 },
+  { scanParallelism: 64, scanConnections: 8 },
+];
 
 interface ScanConfig {
   scanParallelism: number;
@@ -70,13 +80,13 @@ export function spreadSample<T>(items: readonly T[], k: number): T[] {
  * then RUNS-1 explicit daemon.reconcile() calls over the warm pool. Each must check every
  * repository and find nothing changed.
  */
-async function timeConfig(ctx: BenchContext, primary: Primary, ids: RepoId[], mh: MirrorHome, cfg: ScanConfig, sshd: number): Promise<ConfigResult> {
+async function timeConfig(ctx: BenchContext, primary: Primary, ids: RepoId[], mh: MirrorHome, cfg: ScanConfig, sshd: number, over: Partial<DaemonSettings> = {}): Promise<ConfigResult> {
   const runsMs: number[] = [];
   const cpu: CpuWindow[] = [];
   let m: InProcessMirror | undefined;
   try {
     const first = await measureCpu(sshd, async () => {
-      m = await startInProcessMirror(primary, ids, { ...cfg, concurrency: 8 }, mh);
+      m = await startInProcessMirror(primary, ids, { ...cfg, concurrency: 8, ...over }, mh);
       await m.daemon.idle();
     });
     const mirror = m as unknown as InProcessMirror;
@@ -92,7 +102,7 @@ async function timeConfig(ctx: BenchContext, primary: Primary, ids: RepoId[], mh
   } finally {
     await (m as InProcessMirror | undefined)?.stop();
   }
-  ctx.log(`  ${ids.length} repos, scanParallelism=${cfg.scanParallelism} scanConnections=${cfg.scanConnections}: ${runsMs.map(Math.round).join(", ")} ms`);
+  ctx.log(`  ${ids.length} repos${over.upstream ? ` via ${over.upstream.host}:${over.upstream.port}` : ""}, scanParallelism=${cfg.scanParallelism} scanConnections=${cfg.scanConnections}: ${runsMs.map(Math.round).join(", ")} ms`);
   return { ...cfg, repos: ids.length, runsMs, medianMs: median(runsMs), cpu };
 }
 
@@ -130,6 +140,48 @@ async function sessionLayers(primary: Primary, id: RepoId): Promise<Record<strin
     "reconcile.profile.git_shell_cpu_ms_per_exec": round(gitShell.cpuMs - dispatch.cpuMs, 2),
     "reconcile.profile.session_commands_cpu_ms_per_exec": round(gitShell.cpuMs, 2),
   };
+}
+
+/**
+ * The same comparison with 50 ms one-way latency between mirror and primary (a mirror in
+ * another region, as deployed): the fetch loop pays several round trips per repository in
+ * sequence (TCP, SSH handshake, git), while the daemon keeps many scans in flight on
+ * established connections. On the tuning set, baselines on a sample of WAN_SAMPLE.
+ */
+async function reconcileOverWan(ctx: BenchContext, primary: Primary, ids: RepoId[], mh: MirrorHome, sshd: number): Promise<{ results: Record<string, number>; note: string }> {
+  const proxy = await startLatencyProxy({ targetHost: primary.host, targetPort: primary.port, delayMs: WAN_DELAY_MS });
+  ctx.log(`WAN (${WAN_DELAY_MS} ms each way): ${RUNS} no-change reconciles of ${ids.length} repositories per configuration`);
+  const upstream = { host: proxy.host, port: proxy.port, user: primary.user, keyFile: mh.keyFile, pinned: parsePinnedKeys(primary.hostKeyLine) };
+  const configs: ConfigResult[] = [];
+  for (const cfg of WAN_CONFIGS) configs.push(await timeConfig(ctx, primary, ids, mh, cfg, sshd, { upstream }));
+  const best = configs.reduce((a, b) => (b.medianMs < a.medianMs ? b : a));
+  const sample = spreadSample(ids, Math.min(WAN_SAMPLE, ids.length));
+  ctx.log(`WAN baselines on a sample of ${sample.length}`);
+  const target = sshTarget(primary, mh.keyFile, proxy);
+  const clones = await localMirrorClones(primary, target, sample);
+  const plainMs = await fetchLoop(clones, plainSshEnv(target));
+  const cm = await startControlMaster(target);
+  let cmMs: number;
+  try {
+    cmMs = await fetchLoop(clones, cm.env);
+  } finally {
+    await cm.stop();
+  }
+  await proxy.stop();
+  const k = ids.length / sample.length;
+  const results = {
+    "reconcile_wan50.repos": ids.length,
+    "reconcile_wan50.ours_ms": Math.round(best.medianMs),
+    "reconcile_wan50.fetch_loop_ms_scaled": Math.round(plainMs * k),
+    "reconcile_wan50.controlmaster_loop_ms_scaled": Math.round(cmMs * k),
+    "reconcile_wan50.speedup_vs_fetch_loop": ratio(plainMs * k, best.medianMs),
+    "reconcile_wan50.speedup_vs_controlmaster_loop": ratio(cmMs * k, best.medianMs),
+    "reconcile_wan50.best_scan_parallelism": best.scanParallelism,
+    "reconcile_wan50.best_scan_connections": best.scanConnections,
+    "reconcile_wan50.baseline_sample_repos": sample.length,
+  };
+  const note = `reconcile_wan50: the same with ${WAN_DELAY_MS} ms one-way latency (userspace proxy, TCP handshake charged) between mirror and primary, on ${ids.length} repositories: ours ${configs.map((c) => `p${c.scanParallelism}/c${c.scanConnections} ${Math.round(c.medianMs)} ms`).join(", ")} (median of ${RUNS}); the fetch loop ${round(plainMs / sample.length, 0)} ms and the ControlMaster loop ${round(cmMs / sample.length, 0)} ms per repository (sample of ${sample.length}, scaled x${round(k, 2)}). With a round trip per step, the loops wait on the network one repository at a time, while the daemon's scans overlap: this, not loopback, is a mirror's usual position.`;
+  return { results, note };
 }
 
 async function run(ctx: BenchContext): Promise<BenchOutcome> {
@@ -172,6 +224,8 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const fetchLoopMs = plain.value * scale;
   const cmLoopMs = cmRun.value * scale;
 
+  const wan = await reconcileOverWan(ctx, primary, ids.slice(0, tuneN), mhTune, sshd);
+
   ctx.log("profiling the layers of one primary session");
   const layers = await sessionLayers(primary, ids[0]);
 
@@ -189,6 +243,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
     "reconcile.ours_ms_per_repo": round(best.medianMs / n, 2),
     "reconcile.fetch_loop_ms_per_repo": round(plain.value / sampleSize, 1),
     "reconcile.controlmaster_loop_ms_per_repo": round(cmRun.value / sampleSize, 1),
+    ...wan.results,
     "reconcile.profile.primary_cpu_ms_per_repo": perRepo(best.cpu, (c) => c.tree),
     "reconcile.profile.daemon_cpu_ms_per_repo": perRepo(best.cpu, (c) => c.self),
     "reconcile.profile.other_processes_cpu_ms_per_repo": perRepo(best.cpu, (c) => Math.max(0, c.machine - c.tree - c.self - c.children)),
@@ -210,6 +265,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
     `ours: median of ${RUNS} no-change reconciles (the one daemon.start() runs over fresh connections, then daemon.reconcile() twice over the warm ssh2 pool): every repository's refs advertised over a pooled channel and fingerprinted, nothing fetched. Scan configurations (scanParallelism/scanConnections, 8 channels per connection) compared on ${tuneN} repositories: ${tuning.map((c) => `p${c.scanParallelism}/c${c.scanConnections} ${Math.round(c.medianMs)} ms`).join(", ")}; the best, p${best.scanParallelism}/c${best.scanConnections}, then timed on all ${n} (${Math.round(best.medianMs)} ms); p16/c2 is the production default. The differences are within the noise of this shared machine: with a few channels in flight both cores are already saturated.`,
     `Baselines: \`git fetch --prune origin\` in bare --mirror clones, one repository after the other, over a new SSH connection each (fetch loop: ${r["reconcile.fetch_loop_ms_per_repo"]} ms per repository) and over one OpenSSH ControlMaster connection (${r["reconcile.controlmaster_loop_ms_per_repo"]} ms); run on an evenly spread sample of ${sampleSize} repositories and scaled x${round(scale, 2)} to ${n}.`,
     `Profile, per repository scanned (best configuration): the primary spends ${r["reconcile.profile.primary_cpu_ms_per_repo"]} ms CPU — sshd's per-session work (fork, privilege-separated session setup, exec of the login shell) ${r["reconcile.profile.sshd_session_cpu_ms_per_repo"]} ms, git-shell ${r["reconcile.profile.git_shell_cpu_ms_per_exec"]} ms, the bench primary's /bin/sh dispatcher ${r["reconcile.profile.dispatch_sh_cpu_ms_per_exec"]} ms, git upload-pack ${r["reconcile.profile.upload_pack_cpu_ms_per_exec"]} ms (layers timed locally with bash \`times\`; an exec of /bin/true costs ${r["reconcile.profile.exec_true_cpu_ms"]} ms CPU on this VM) — while the daemon spends ${r["reconcile.profile.daemon_cpu_ms_per_repo"]} ms (ssh2 channel, advertisement parsing, fingerprint) and other processes on the machine ${r["reconcile.profile.other_processes_cpu_ms_per_repo"]} ms. With ${cores} cores that CPU alone bounds a reconcile at ~${round(cpuBound, 1)} ms per repository (measured ${r["reconcile.ours_ms_per_repo"]} ms), i.e. a speedup of at most ~${Math.round(cpuBoundSpeedup)}x over the fetch loop on this machine, whatever the mirror does: the cost is the primary's process per session, which every SSH Git client pays once per repository. The fetch loop's primary side costs ${r["reconcile.profile.fetch_loop_primary_cpu_ms_per_repo"]} ms CPU per repository (a new sshd connection: re-exec, key exchange, auth) plus ${r["reconcile.profile.fetch_loop_client_cpu_ms_per_repo"]} ms on the client (git, ssh).`,
+    wan.note,
     `In production the primary is another machine: the mirror's own cost stays at ~${r["reconcile.profile.daemon_cpu_ms_per_repo"]} ms CPU per repository, and the primary answers the scans in flight on its own cores. What would help: a primary whose sessions are cheaper (Bitbucket's SSH server runs inside its JVM: a session costs no sshd fork and no login shell, only the git process) is bounded by git upload-pack alone; on the mirror, skipping the advertisement for repositories a webhook confirmed recently would cut sessions, at the cost of the reconcile no longer checking everything. The bench primary's dispatcher adds one /bin/sh exec per session; it is part of the primary (a real Bitbucket has its own per-session cost), so it is counted, not subtracted.`,
   ].join("\n\n");
   return {

@@ -123,28 +123,41 @@ export class SyncEngine {
 
   private async maintain(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
     const dir = this.d.store.dir(id);
-    for (const task of dueTasks(dir, this.d.maintenance, this.now())) {
+    // fsck first: repacking a damaged repository would fail (or spread the damage).
+    const tasks = dueTasks(dir, this.d.maintenance, this.now()).sort((a, b) => (a === "fsck" ? -1 : b === "fsck" ? 1 : 0));
+    for (const task of tasks) {
       signal.throwIfAborted();
-      if (task === "repack") {
-        await this.d.store.maintain(id, this.d.env, signal);
+      let problem: string | undefined;
+      if (task === "fsck") {
+        problem = await this.d.store.fsck(id, this.d.env, signal);
       } else {
-        const problem = await this.d.store.fsck(id, this.d.env, signal);
-        if (problem !== undefined) {
-          if (signal.aborted) throw new Error(`fsck of ${id.project}/${id.slug} aborted`);
-          this.d.store.remove(id);
-          const { adv } = await this.scan(id, signal);
-          await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
-          const local = await this.d.store.localRefs(id, this.d.env);
-          this.d.store.writeFingerprint(id, fingerprint(local.refs, local.headTarget, this.d.keep));
-          out.recloned = true;
-          out.maintenance.push(`fsck failed (${problem.split("\n")[0]}): recloned`);
-          this.spreadSchedule(id);
-          return;
+        try {
+          await this.d.store.maintain(id, this.d.env, signal);
+        } catch (e) {
+          if (signal.aborted || !(e instanceof GitError) || !looksCorrupt(e.message)) throw e;
+          problem = e.message;
         }
       }
-      recordRun(this.d.store.dir(id), task, this.now());
+      if (problem !== undefined) {
+        signal.throwIfAborted();
+        await this.reclone(id, signal);
+        out.recloned = true;
+        out.maintenance.push(`${task} found damage (${problem.split("\n")[0]}): recloned`);
+        return;
+      }
+      recordRun(dir, task, this.now());
       out.maintenance.push(task);
     }
+  }
+
+  /** Grokmirror's cure for a damaged copy: out of service, fresh clone, fresh fingerprint. */
+  private async reclone(id: RepoId, signal: AbortSignal): Promise<void> {
+    this.d.store.remove(id);
+    const { adv } = await this.scan(id, signal);
+    await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
+    const local = await this.d.store.localRefs(id, this.d.env);
+    this.d.store.writeFingerprint(id, fingerprint(local.refs, local.headTarget, this.d.keep));
+    this.spreadSchedule(id);
   }
 
   /**
