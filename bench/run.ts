@@ -13,6 +13,8 @@ import { performance } from "node:perf_hooks";
 import { deadRuns, findLeaks, isClean, LeakReport, sweep } from "../test/bench/leaks";
 import { benchRoot, benchRunId, cleanupAll } from "../test/bench/resources";
 import { Benchmark, BenchContext } from "./benchmark";
+import { cloneBenchmark } from "./clone";
+import { concurrentBenchmark } from "./concurrent";
 import { daemonRssBenchmark } from "./daemonRss";
 import { initialSyncBenchmark } from "./initialSync";
 import { reconcileBenchmark } from "./reconcile";
@@ -20,7 +22,7 @@ import { commandFor, machineInfo, RESULTS_DIR, writeReadme, writeResult } from "
 import { benchScale, SCALE_ENV } from "./scale";
 import { syncLagBenchmark } from "./syncLag";
 
-export const BENCHMARKS: readonly Benchmark[] = [reconcileBenchmark, syncLagBenchmark, initialSyncBenchmark, daemonRssBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [reconcileBenchmark, syncLagBenchmark, initialSyncBenchmark, daemonRssBenchmark, cloneBenchmark, concurrentBenchmark];
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);

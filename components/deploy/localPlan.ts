@@ -68,6 +68,8 @@ export function buildLocalPlan(i: LocalPlanInput): { plan: Plan; paths: MirrorPa
   const planPaths = mirrorPaths();
   const real = localPaths(i.root);
   const nginxUser = i.nginxUser ?? "www-data";
+  // The site's logs default to /var/log/nginx/, outside the root: keep them with nginx's own.
+  const nginxLogDir = path.posix.join(i.root, "var/lib/smart-mirror-nginx");
   const site = renderNginxSite({
     serverName: i.serverName,
     listenHttps: i.httpsPort,
@@ -76,6 +78,8 @@ export function buildLocalPlan(i: LocalPlanInput): { plan: Plan; paths: MirrorPa
     certPath: real.tlsCert,
     keyPath: real.tlsKey,
     upstreamSocket: real.socket,
+    accessLog: path.posix.join(nginxLogDir, "smart_mirror.access.log"),
+    errorLog: path.posix.join(nginxLogDir, "smart_mirror.error.log"),
   });
   const unit = renderDaemonUnit({ user: DAEMON_USER, home: real.home, bundlePath: real.bundle, nodePath: i.nodePath });
   const { root, serverName: _s, httpsPort: _h, httpPort: _p, listenAddresses: _l, nodePath: _n, ...rest } = i;

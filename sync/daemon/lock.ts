@@ -10,7 +10,8 @@ export class HomeLockedError extends Error {
   override name = "HomeLockedError";
 }
 
-function alive(pid: number): boolean {
+/** Is a process with this pid running (EPERM: it exists, owned by someone else)? */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -37,7 +38,7 @@ export function acquireHomeLock(home: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const pid = Number(fs.readFileSync(file, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid)) {
         throw new HomeLockedError(`another smart-mirror (pid ${pid}) is running on ${home}; stop it first (or remove ${file} if that pid is not smart-mirror)`);
       }
       fs.rmSync(file, { force: true });

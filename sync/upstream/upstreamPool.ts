@@ -84,34 +84,32 @@ export class UpstreamPool {
     for (const w of this.waiters.splice(0)) w();
   }
 
+  /**
+   * A connection with a free channel: an idle one first, then a new one while under the
+   * connection limit (spreading load), then any with room; else wait for a release.
+   */
   private async acquire(): Promise<Conn> {
     while (true) {
       if (this.closed) throw new Error("upstream pool closed");
       this.conns = this.conns.filter((c) => !c.dead);
-      const free = this.conns.find((c) => c.busy < this.opts.channelsPerConnection);
-      if (free && (free.busy === 0 || this.conns.length >= this.opts.connections)) {
-        free.busy++;
-        try {
-          await free.ready;
-        } catch (e) {
-          free.busy--;
-          throw e;
-        }
-        return free;
+      let conn = this.conns.find((c) => c.busy < this.opts.channelsPerConnection);
+      if (conn && conn.busy > 0 && this.conns.length < this.opts.connections) conn = undefined;
+      if (!conn && this.conns.length < this.opts.connections) {
+        conn = this.connect();
+        this.conns.push(conn);
       }
-      if (this.conns.length < this.opts.connections) {
-        const c = this.connect();
-        c.busy++;
-        this.conns.push(c);
-        try {
-          await c.ready;
-        } catch (e) {
-          c.busy--;
-          throw e;
-        }
-        return c;
+      if (!conn) {
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
+        continue;
       }
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      conn.busy++;
+      try {
+        await conn.ready;
+      } catch (e) {
+        conn.busy--;
+        throw e;
+      }
+      return conn;
     }
   }
 

@@ -26,6 +26,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BENCH_EPOCH, BENCH_IDENTITY, git, isolatedGitEnv, seededRandom } from "./repos";
+import { isProcessAlive as alive } from "../../sync/daemon/lock";
 
 /** Bump when the generated content changes: it is part of the cache key. */
 export const LARGE_REPO_GENERATOR_VERSION = 1;
@@ -407,14 +408,6 @@ function isFinished(bare: string): boolean {
   return fs.existsSync(path.join(bare, LARGE_REPO_INFO_FILE));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Remove temporaries whose builder process is gone (an interrupted build). */
 export function sweepStaleBuilds(cacheDir = largeRepoCacheDir()): string[] {

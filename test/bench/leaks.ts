@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { BENCH_MARKER, benchRoot, netnsPrefix } from "./resources";
+import { isProcessAlive as alive } from "../../sync/daemon/lock";
 
 export interface LeakReport {
   processes: string[];
@@ -68,14 +69,6 @@ export function sweep(r: LeakReport): void {
   for (const d of r.dirs) fs.rmSync(d, { recursive: true, force: true });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Run ids of earlier runs whose jest parent is gone (crashed or killed). */
 export function deadRuns(): string[] {

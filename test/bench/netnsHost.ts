@@ -24,6 +24,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { BENCH_MARKER, netnsPrefix, onCleanup, spawnTracked, tempDir, TrackedProcess, waitForPort } from "./resources";
+import { isProcessAlive as alive } from "../../sync/daemon/lock";
 
 export interface ExecResult {
   /** Exit code; 128 + signal number when killed by a signal, -1 when it could not start. */
@@ -129,14 +130,6 @@ async function must(cmd: string, args: string[]): Promise<string> {
 
 const ip = (...args: string[]) => must("ip", args);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** sshd_config for a namespace host; pure so the choices are visible in one place. */
 export function renderSshdConfig(p: { hostKeyPath: string; pidFile: string; authorizedKeysPath: string; extra?: string[] }): string {

@@ -191,16 +191,19 @@ async function deploy(repos: string[], syncInterval: string): Promise<DeployResu
   return { code: r.code, summary, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The nginx site's logs, under the deploy root (localPlan.ts puts them with nginx's prefix). */
+const nginxSiteLog = (kind: "access" | "error") => path.join(w.root, "var/lib/smart-mirror-nginx", `smart_mirror.${kind}.log`);
+
 function serviceLogs(): string {
-  return Object.values(UNITS)
-    .map((u) => {
+  return [...Object.values(UNITS).map((u) => w.sup.logPath(u)), nginxSiteLog("error")]
+    .map((file) => {
       let text = "(no log)";
       try {
-        text = fs.readFileSync(w.sup.logPath(u), "utf8").split("\n").slice(-30).join("\n");
+        text = fs.readFileSync(file, "utf8").split("\n").slice(-30).join("\n");
       } catch {
         /* not started */
       }
-      return `--- ${u} (last lines):\n${text}`;
+      return `--- ${path.basename(file)} (last lines):\n${text}`;
     })
     .join("\n");
 }
@@ -362,6 +365,9 @@ describe("deploy onto a network-namespace host over SSH, then use the mirror fro
     const t0 = Date.now();
     for (const repo of FIRST_REPOS) await mirrorCloneEqualsPrimary(repo);
     timings.clonesMs = since(t0);
+    // The clones went through the deployed nginx, from the root namespace's side of the bridge.
+    const access = fs.readFileSync(nginxSiteLog("access"), "utf8").split("\n");
+    for (const repo of FIRST_REPOS) expect(access.some((l) => l.startsWith(`${w.mirrorHost.gatewayAddress} `) && l.includes(`/scm/${repo}.git/`))).toBe(true);
     // The certificate is really checked: without the test CA, git refuses the mirror.
     await expect(git([...resolveArgs(), "ls-remote", cloneUrl("PROJ/repo")], { env: { ...w.clientEnv, GIT_SSL_CAINFO: "/dev/null" } })).rejects.toThrow(/certificate|SSL|TLS/i);
   });
