@@ -101,7 +101,6 @@ interface World {
   stageDir: string;
   sup: ExecSupervisor;
   mirror: PinnedName;
-  caPath: string;
   webhookSecret: string;
   mirrorKey: { privateKey: string; publicKey: string };
   tls: { chain: string; key: string };
@@ -320,7 +319,6 @@ beforeAll(async () => {
     stageDir,
     sup,
     mirror: { name: SERVER_NAME, address: mirrorHost.address, caPem: ca.certPem },
-    caPath: ca.certPath,
     webhookSecret: `e2e-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`,
     mirrorKey,
     tls: { chain: fs.readFileSync(cert.chainPath, "utf8"), key: fs.readFileSync(cert.keyPath, "utf8") },
