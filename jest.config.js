@@ -10,7 +10,7 @@ module.exports = {
   globalSetup: "<rootDir>/test/bench/globalSetup.ts",
   globalTeardown: "<rootDir>/test/bench/globalTeardown.ts",
   projects: [
-    { ...common, displayName: "unit", testMatch: ["<rootDir>/{components,sync,infra,scripts}/**/*.test.ts"] },
+    { ...common, displayName: "unit", testMatch: ["<rootDir>/{components,sync,infra,scripts,bench}/**/*.test.ts"] },
     { ...common, displayName: "integration", testMatch: ["<rootDir>/test/**/*.test.ts"] },
   ],
 };

@@ -83,7 +83,7 @@ async function main(): Promise<number> {
     try {
       const outcome = await b.run(ctx);
       // Other work on the machine shows in every number: say how busy it was.
-      const load = `Machine load (1-minute average) ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end, on ${os.cpus().length} cores; scale ${scale}.`;
+      const load = `Machine load (1-minute average, this benchmark's own processes included) ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end, on ${os.cpus().length} cores; scale ${scale}.`;
       const notes = `${outcome.notes.trim()}\n\n${load}`;
       const file = writeResult({ benchmark: b.name, command: commandFor(b.name, scale), when, machine, results: outcome.results, notes, ...(outcome.goals ? { goals: outcome.goals } : {}) });
       log(`${b.name}: done in ${Math.round((performance.now() - t0) / 1000)} s, wrote ${file}`);

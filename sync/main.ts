@@ -42,14 +42,15 @@ async function run(home: string): Promise<number> {
   const secret = config.webhook.secretFile ? fs.readFileSync(config.webhook.secretFile, "utf8").trim() : undefined;
   // Clones: /scm/PROJECT/repo.git, only for repositories in the catalog and on disk.
   const router = new Router({ log });
-  const gitRoutes = mountGitRoutes(
-    router,
-    gitServeOptionsFromConfig(config, {
+  const gitRoutes = mountGitRoutes(router, {
+    ...gitServeOptionsFromConfig(config, {
       resolve: catalogResolver((key) => (daemon.isServed(key) ? daemon.repoDir(key) : undefined)),
       registry: board.metrics.registry,
       log,
     }),
-  );
+    // Identical requests share one upload-pack run (mirror.serve.packCacheMb; off by default).
+    packCache: config.serve.packCacheBytes > 0 ? { dir: path.join(home, "cache", "packs"), maxBytes: config.serve.packCacheBytes } : undefined,
+  });
   const server = createServer({
     board,
     log,

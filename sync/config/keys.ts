@@ -294,6 +294,16 @@ export const KEYS: readonly KeySpec[] = [
     example: "5m",
   },
   {
+    name: "mirror.serve.packCacheMb",
+    origin: "smart-mirror",
+    type: "integer MiB (0..1048576, 0 = off)",
+    default: "0",
+    required: false,
+    description:
+      "Disk budget of the pack cache (DIR/cache/packs, emptied at start): identical clone/fetch requests for the same repository state share one git upload-pack run and are served from its stored response for up to 5 minutes, e.g. a CI fleet cloning the same commit at once. 0 = every request runs git.",
+    example: "2048",
+  },
+  {
     name: "mirror.log.level",
     origin: "smart-mirror",
     type: "fatal | error | warn | info | debug | trace | silent",

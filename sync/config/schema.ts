@@ -85,6 +85,8 @@ export interface MirrorConfig {
     tokensFile?: string;
     /** 0 = no caching. */
     authCacheTtlMs: number;
+    /** Pack cache disk budget in bytes; 0 = off. */
+    packCacheBytes: number;
   };
   log: { level: LogLevel };
 }
@@ -208,6 +210,7 @@ function makeSchema(home: string, sshHint?: { host: string; port: number }) {
     "mirror.serve.authCacheTtl": field("mirror.serve.authCacheTtl", (v) =>
       parseDurationIn(v, "mirror.serve.authCacheTtl", { minMs: 1000, maxMs: 86_400_000, zeroMeansOff: true, example: "5m" }),
     ),
+    "mirror.serve.packCacheMb": field("mirror.serve.packCacheMb", (v) => parseIntIn(v, "mirror.serve.packCacheMb", 0, 1_048_576, 2048)),
     "mirror.log.level": field("mirror.log.level", (v) => parseEnum(v, "mirror.log.level", LOG_LEVELS)),
   });
 }
@@ -315,6 +318,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       auth: d["mirror.serve.auth"],
       tokensFile: d["mirror.serve.auth"] === "tokens" ? d["mirror.serve.tokensFile"] : undefined,
       authCacheTtlMs: d["mirror.serve.authCacheTtl"],
+      packCacheBytes: d["mirror.serve.packCacheMb"] * 2 ** 20,
     },
     log: { level: d["mirror.log.level"] },
   };

@@ -143,6 +143,9 @@ export class Daemon {
     this.pool.close();
     await this.reconciling?.catch(() => undefined);
     await closeControlMaster(this.controlPath, this.env);
+    // The short fallback dir in /tmp is ours alone: leave nothing behind.
+    const cmDir = path.dirname(this.controlPath);
+    if (path.dirname(cmDir) === os.tmpdir() && path.basename(cmDir).startsWith("smcm-")) fs.rmSync(cmDir, { recursive: true, force: true });
     this.releaseLock?.();
   }
 
@@ -157,6 +160,13 @@ export class Daemon {
       await forEachLimit(ids, this.s.scanParallelism, async (id) => {
         if (this.stopped) return;
         const key = repoKey(id);
+        // Not on disk yet: the initial sync job scans it anyway; a scan here would cost the
+        // primary one more SSH session per new repository.
+        if (!this.store.exists(id)) {
+          changed++;
+          this.scheduler.trigger(key, "initial");
+          return;
+        }
         try {
           const { fp } = await this.engine.scan(id);
           checked++;
@@ -174,7 +184,8 @@ export class Daemon {
           this.scheduler.trigger(key, this.store.exists(id) ? "reconcile" : "initial");
         }
       });
-      this.obs.primaryReachable(true);
+      // Only a scan (or the REST catalog) actually talked to the primary.
+      if (checked > 0 || this.s.catalog.kind === "rest") this.obs.primaryReachable(true);
       this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed });
     } catch (e) {
       const msg = (e as Error).message;

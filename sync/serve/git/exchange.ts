@@ -15,7 +15,7 @@
  * `idleTimeoutMs`, or a bad request body kill git's whole process group at once.
  */
 import type { ChildProcess } from "node:child_process";
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { pipeline, Readable, Transform, Writable } from "node:stream";
 import { RequestTooLarge } from "./byteLimit";
 import { killGroup } from "./uploadPack";
@@ -39,8 +39,8 @@ export interface ExchangeOptions {
   headers: OutgoingHttpHeaders;
   /** Written right after the headers (the v0 info/refs service line). */
   prefix?: Buffer;
-  /** The request body and the stages between it and git's stdin (POST only). */
-  body?: { req: IncomingMessage; stages: Transform[] };
+  /** The request body (the request itself, or a replay of it) and the stages between it and git's stdin (POST only). */
+  body?: { req: Readable; stages: Transform[] };
   idleTimeoutMs: number;
   /** Plain-text error answer (status, message, extra headers) while no header was sent. */
   fail(status: number, message: string, headers?: OutgoingHttpHeaders): void;

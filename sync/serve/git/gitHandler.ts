@@ -19,14 +19,16 @@
  * the same: the primary is asked about the name as typed when the mirror does not have it.
  */
 import { createGunzip } from "node:zlib";
-import type { Transform } from "node:stream";
+import type { Readable, Transform } from "node:stream";
 import type { Authorizer } from "../../auth/authorizer";
 import type { Handler, Log, RequestContext } from "../router";
-import { ByteLimit } from "./byteLimit";
+import { decode, DecodedTooLarge, readUpTo, replay } from "./bufferedBody";
+import { ByteLimit, RequestTooLarge } from "./byteLimit";
 import { exchange } from "./exchange";
 import { Endpoint, GitMetrics } from "./gitMetrics";
 import { parseGitRequest } from "./gitPath";
-import { PktSniffer, classify } from "./pktSniffer";
+import { cacheKey, PackCache, refStateToken } from "./packCache";
+import { PktSniffer, RequestSummary, classify } from "./pktSniffer";
 import { advertisementPreamble, CONTENT_TYPES, parseGitProtocol } from "./protocol";
 import { authRequiredMessage, busyMessage, notFoundMessage, pushRefusedMessage, REALM, sendText, unavailableMessage } from "./replies";
 import type { RepoResolver } from "./resolver";
@@ -45,7 +47,13 @@ export interface GitHandlerDeps {
   idleTimeoutMs: number;
   gitBinary: string;
   gitEnv: NodeJS.ProcessEnv;
+  /** Share upload-pack runs between identical requests (packCache.ts); undefined: every request runs git. */
+  packCache?: PackCache;
 }
+
+/** Bodies the pack cache takes (raw, and decoded); bigger ones stream to git uncached. */
+export const CACHE_MAX_RAW_BODY = 1024 * 1024;
+export const CACHE_MAX_DECODED_BODY = 8 * 1024 * 1024;
 
 const NO_CACHE = { "Cache-Control": "no-cache" };
 
@@ -98,65 +106,128 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       return void res.end();
     }
 
-    let stages: Transform[] = [];
-    let sniffer: PktSniffer | undefined;
+    const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
     if (!advertise) {
       const type = (req.headers["content-type"] ?? "").trim().toLowerCase();
       if (type !== CONTENT_TYPES.request(service)) return reply(415, `Expected POST with Content-Type '${CONTENT_TYPES.request(service)}'`);
-      const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
       if (!["identity", "gzip", "x-gzip"].includes(encoding)) return reply(415, `unsupported Content-Encoding '${encoding}'`);
       const declared = Number(req.headers["content-length"] ?? 0);
       if (declared > d.maxRequestBytes) return reply(413, `request body larger than ${d.maxRequestBytes} bytes`);
-      sniffer = new PktSniffer();
-      // The limit counts decoded bytes, since a small gzip body may inflate to gigabytes; that
-      // bounds the raw bytes too (gzip adds at most a few bytes per 64 KiB to stored data).
-      stages = [...(encoding === "identity" ? [] : [createGunzip()]), new ByteLimit(d.maxRequestBytes), sniffer];
     }
-
-    const gone = new AbortController();
-    const onGone = () => gone.abort();
-    res.once("close", onGone);
-    const release = await d.slots.acquire(gone.signal);
-    res.off("close", onGone);
-    if (!release) {
-      if (res.destroyed) return;
+    // The request body on its way to git: the limit counts decoded bytes, since a small gzip body
+    // may inflate to gigabytes; that bounds the raw bytes too (gzip adds at most a few bytes per
+    // 64 KiB to stored data).
+    const bodyStages = (): { stages: Transform[]; sniffer: PktSniffer } => {
+      const sniffer = new PktSniffer();
+      return { sniffer, stages: [...(encoding === "identity" ? [] : [createGunzip()]), new ByteLimit(d.maxRequestBytes), sniffer] };
+    };
+    const headers = { "Content-Type": advertise ? CONTENT_TYPES.advertisement(service) : CONTENT_TYPES.result(service), ...NO_CACHE };
+    const prefix = advertise ? advertisementPreamble(service, protocol.version) : undefined;
+    const env = uploadPackEnv(d.gitEnv, protocol.env);
+    const spawnGit = () => spawnUploadPack({ dir: served.dir, advertise, env, gitBinary: d.gitBinary });
+    const logFields = (summary: RequestSummary | undefined) => ({
+      requestId,
+      repo: key,
+      principal: auth.principal,
+      endpoint,
+      kind: summary ? classify(summary) : undefined,
+      protocol: protocol.version,
+      shallow: summary?.shallow || undefined,
+      filter: summary?.filter || undefined,
+      ms: Date.now() - t0,
+    });
+    const busy = () => {
       d.log.warn({ requestId, repo: key, running: d.slots.running, waiting: d.slots.waiting }, "git request refused: all upload-pack slots busy");
       return reply(503, busyMessage(), { "Retry-After": "10" });
-    }
+    };
 
-    try {
-      const child = spawnUploadPack({ dir: served.dir, advertise, env: uploadPackEnv(d.gitEnv, protocol.env), gitBinary: d.gitBinary });
-      const outcome = await exchange({
-        child,
-        res,
-        headers: { "Content-Type": advertise ? CONTENT_TYPES.advertisement(service) : CONTENT_TYPES.result(service), ...NO_CACHE },
-        prefix: advertise ? advertisementPreamble(service, protocol.version) : undefined,
-        body: advertise ? undefined : { req, stages },
-        idleTimeoutMs: d.idleTimeoutMs,
-        fail: (status, message, headers) => sendText(res, status, message, headers),
-      });
-      d.metrics.sentBytes(endpoint, outcome.bytes);
-      d.metrics.request(endpoint, outcome.result === "aborted" ? 499 : res.statusCode);
-      const kind = sniffer ? classify(sniffer.summary) : undefined;
-      if (kind) d.metrics.uploadPack(kind, protocol.version, outcome.result);
-      const fields = {
-        requestId,
-        repo: key,
-        principal: auth.principal,
-        endpoint,
-        kind,
-        protocol: protocol.version,
-        shallow: sniffer?.summary.shallow || undefined,
-        filter: sniffer?.summary.filter || undefined,
-        result: outcome.result,
-        bytes: outcome.bytes,
-        ms: Date.now() - t0,
-        signal: outcome.signal ?? undefined, // SIGKILL: we stopped it (client gone, idle, bad body)
-      };
-      if (outcome.result === "ok" || outcome.result === "aborted") d.log.info(fields, "git upload-pack");
-      else d.log.warn({ ...fields, code: outcome.code, stderr: outcome.stderr.trim() }, "git upload-pack failed");
-    } finally {
-      release();
+    /** git upload-pack for this request alone, its body streamed from `source` (POST). */
+    const direct = async (source: Readable | undefined): Promise<void> => {
+      const body = source ? bodyStages() : undefined;
+      const gone = new AbortController();
+      const onGone = () => gone.abort();
+      res.once("close", onGone);
+      const release = await d.slots.acquire(gone.signal);
+      res.off("close", onGone);
+      if (!release) {
+        if (res.destroyed) return;
+        return busy();
+      }
+      try {
+        const outcome = await exchange({
+          child: spawnGit(),
+          res,
+          headers,
+          prefix,
+          body: source && body ? { req: source, stages: body.stages } : undefined,
+          idleTimeoutMs: d.idleTimeoutMs,
+          fail: (status, message, h) => sendText(res, status, message, h),
+        });
+        d.metrics.sentBytes(endpoint, outcome.bytes);
+        d.metrics.request(endpoint, outcome.result === "aborted" ? 499 : res.statusCode);
+        const summary = body?.sniffer.summary;
+        const kind = summary ? classify(summary) : undefined;
+        if (kind) d.metrics.uploadPack(kind, protocol.version, outcome.result);
+        const fields = {
+          ...logFields(summary),
+          result: outcome.result,
+          bytes: outcome.bytes,
+          signal: outcome.signal ?? undefined, // SIGKILL: we stopped it (client gone, idle, bad body)
+        };
+        if (outcome.result === "ok" || outcome.result === "aborted") d.log.info(fields, "git upload-pack");
+        else d.log.warn({ ...fields, code: outcome.code, stderr: outcome.stderr.trim() }, "git upload-pack failed");
+      } finally {
+        release();
+      }
+    };
+
+    const cache = d.packCache;
+    const state = cache?.enabled ? refStateToken(served.dir) : undefined;
+    if (!cache || state === undefined) return direct(advertise ? undefined : req);
+
+    // Through the pack cache: the whole (small) body first, since it is part of the key.
+    let rawBody: Buffer | undefined;
+    let input: Buffer | undefined;
+    let summary: RequestSummary | undefined;
+    if (!advertise) {
+      const raw = await readUpTo(req, CACHE_MAX_RAW_BODY);
+      if (!raw.complete) return "aborted" in raw ? undefined : direct(replay(raw.head, req));
+      rawBody = raw.raw;
+      const body = bodyStages();
+      try {
+        input = await decode(rawBody, body.stages, CACHE_MAX_DECODED_BODY);
+      } catch (e) {
+        if (e instanceof RequestTooLarge) return reply(413, e.message);
+        if (e instanceof DecodedTooLarge) return direct(replay([rawBody]));
+        return reply(400, "the request body is not valid gzip");
+      }
+      summary = body.sniffer.summary;
     }
+    const k = cacheKey({ repoDir: served.dir, state, endpoint: parsed.endpoint, protocol: protocol.env ?? "", body: input ?? Buffer.alloc(0) });
+    const cached = await cache.serve(k, res, {
+      headers,
+      prefix,
+      input,
+      idleTimeoutMs: d.idleTimeoutMs,
+      start: async (signal) => {
+        const release = await d.slots.acquire(signal);
+        return release ? { child: spawnGit(), release } : undefined;
+      },
+      stillValid: () => refStateToken(served.dir) === state,
+      fail: (f) => {
+        if (f.kind === "busy") busy();
+        else if (f.kind !== "abandoned") reply(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });
+      },
+    });
+    if (cached.result === "bypass") return direct(rawBody === undefined ? undefined : replay([rawBody]));
+    d.metrics.sentBytes(endpoint, cached.bytes);
+    if (cached.result === "aborted") d.metrics.request(endpoint, 499);
+    else if (cached.result === "ok" || res.headersSent) d.metrics.request(endpoint, res.statusCode);
+    const kind = summary ? classify(summary) : undefined;
+    const result = cached.result === "ok" ? "ok" : cached.result === "aborted" ? "aborted" : "failed";
+    if (kind) d.metrics.uploadPack(kind, protocol.version, result);
+    const fields = { ...logFields(summary), cache: cached.outcome, result, bytes: cached.bytes };
+    if (result !== "failed") d.log.info(fields, "git upload-pack");
+    else d.log.warn({ ...fields, failure: cached.failure?.kind, code: cached.failure?.code, stderr: cached.failure?.stderr?.trim() }, "git upload-pack failed");
   };
 }

@@ -19,6 +19,7 @@ import { Log, Router, silentLog } from "../router";
 import { gitHandler } from "./gitHandler";
 import { GitMetrics } from "./gitMetrics";
 import { GIT_PREFIX } from "./gitPath";
+import { PackCache } from "./packCache";
 import type { RepoResolver } from "./resolver";
 import { Slots } from "./slots";
 
@@ -52,12 +53,21 @@ export interface GitServeOptions {
   gitBinary?: string;
   /** Base environment for git (default process.env); GIT_* variables are always removed. */
   gitEnv?: NodeJS.ProcessEnv;
+  /**
+   * Share one upload-pack run between identical requests (packCache.ts): responses are kept in
+   * `dir` (emptied at start), at most maxBytes, each for at most maxAgeMs. Default: off.
+   */
+  packCache?: { dir: string; maxBytes: number; maxAgeMs?: number };
 }
+
+/** How long a finished response is served from the pack cache (GitLab's default max_age). */
+export const PACK_CACHE_MAX_AGE_MS = 5 * 60_000;
 
 export interface GitRoutes {
   readonly slots: Slots;
   readonly metrics: GitMetrics;
-  /** Release the authorizer's connections to the primary. */
+  readonly packCache?: PackCache;
+  /** Release the authorizer's connections to the primary; stop the pack cache's git runs. */
   close(): void;
 }
 
@@ -66,7 +76,10 @@ export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
   const maxConcurrent = o.maxConcurrent ?? Math.max(4, 2 * os.cpus().length);
   const slots = new Slots({ max: maxConcurrent, maxQueue: o.maxQueue ?? 512, maxWaitMs: o.queueWaitMs ?? 120_000 });
-  const metrics = new GitMetrics(o.registry ?? new Registry(), () => ({ running: slots.running, waiting: slots.waiting }));
+  const registry = o.registry ?? new Registry();
+  const metrics = new GitMetrics(registry, () => ({ running: slots.running, waiting: slots.waiting }));
+  const log = o.log ?? silentLog;
+  const packCache = o.packCache ? new PackCache({ dir: o.packCache.dir, maxBytes: o.packCache.maxBytes, maxAgeMs: o.packCache.maxAgeMs ?? PACK_CACHE_MAX_AGE_MS, registry, log }) : undefined;
   router.mount(
     GIT_PREFIX,
     gitHandler({
@@ -75,14 +88,23 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
       primaryUrl: o.primaryUrl,
       slots,
       metrics,
-      log: o.log ?? silentLog,
+      log,
       maxRequestBytes: o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
       idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
       gitBinary: o.gitBinary ?? "git",
       gitEnv: o.gitEnv ?? process.env,
+      packCache,
     }),
   );
-  return { slots, metrics, close: () => o.authorizer.close() };
+  return {
+    slots,
+    metrics,
+    packCache,
+    close: () => {
+      o.authorizer.close();
+      packCache?.close();
+    },
+  };
 }
 
 export interface FromConfigDeps {
