@@ -1,29 +1,35 @@
 /**
  * concurrent: a CI fleet starting at once — 16, then 32 simultaneous `git clone`s of the same
- * repository (largeRepo.ts's medium one: ~2,000 commits, ~28,000 objects, ~4 MB packed)
+ * repository (largeRepo.ts's medium one: ~2,000 commits, ~28,000 objects, ~3 MB packed)
  * through the mirror (TLS -> nginx -> daemon -> git upload-pack) against nginx + fcgiwrap +
  * git-http-backend serving the same directory with as many git processes at once as the
- * daemon allows (its upload-pack slots; the rest queue on both sides). Every clone must
- * succeed with the primary's refs; wall time of the whole batch, clones per second, the
- * daemon's peak memory.
+ * daemon allows (its upload-pack slots; the rest queue on both sides); and through a daemon
+ * with the pack cache on, whose batches each start from a new ref state (as right after a
+ * push reached the mirror), so the first request of each kind runs git and the others share
+ * it. Every clone must succeed with the primary's refs; wall time of the whole batch, clones
+ * per second, the daemon's peak memory.
  */
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
+import { promisify } from "node:util";
 import { listRefs } from "../test/bench/repos";
 import { tempDir } from "../test/bench/resources";
 import { BenchContext, BenchOutcome, Benchmark } from "./benchmark";
 import { rotation } from "./clone";
 import { memoryOf } from "./daemonRss";
 import { HISTORY_REPO_PARAMS } from "./initialSync";
-import { scaled } from "./scale";
-import { CloneTarget, profiledClone, sameRefs, serveClones, TargetName, timedClone, verifyTargets } from "./servedClones";
-import { median, quantile, ratio, round } from "./stats";
 import { MetricValue } from "./results";
+import { scaled } from "./scale";
+import { CloneTarget, forgetCachedResponses, PACK_CACHE_MB, profiledClone, sameRefs, ServedClones, serveClones, target, TargetName, verifyTargets } from "./servedClones";
+import { median, quantile, ratio, round } from "./stats";
+
+const run$ = promisify(execFile);
 
 const LEVELS = [16, 32] as const;
 const FULL_ROUNDS = 3;
-const TARGETS: TargetName[] = ["ours", "http_backend"];
+const TARGETS: TargetName[] = ["ours", "http_backend", "ours_pack_cache"];
 
 export interface Batch {
   wallMs: number;
@@ -33,19 +39,39 @@ export interface Batch {
   latencies: number[];
 }
 
+// Starts N clones from one small shell, all at once (forking from node costs ~10 ms each and
+// would stagger them), and records each one's exit status and start/end times.
+const BATCH_SCRIPT = `set -u
+n=$1 url=$2 dir=$3
+i=0
+while [ "$i" -lt "$n" ]; do
+  (
+    s=$(date +%s%N)
+    git clone --mirror --quiet "$url" "$dir/c$i.git" 2>"$dir/c$i.err"
+    rc=$?
+    echo "$rc $s $(date +%s%N)" > "$dir/c$i.res"
+  ) &
+  i=$((i + 1))
+done
+wait
+`;
+
 /** `n` clones of one target started together; resolves when the last one ends. */
-export async function cloneBatch(t: CloneTarget, n: number, primaryRefs: Map<string, string>, dir: string): Promise<Batch> {
-  const dests = Array.from({ length: n }, (_, i) => path.join(dir, `${t.name}-${i}.git`));
+export async function cloneBatch(t: CloneTarget, n: number, primaryRefs: Map<string, string>, parent: string): Promise<Batch> {
+  const dir = fs.mkdtempSync(path.join(parent, `${t.name}-`));
   const t0 = performance.now();
-  const runs = await Promise.all(dests.map((d) => timedClone(t, d)));
+  await run$("sh", ["-c", BATCH_SCRIPT, "clone-batch", String(n), t.url, dir], { env: t.env as NodeJS.ProcessEnv, maxBuffer: 1 << 20 });
   const wallMs = performance.now() - t0;
   const failures: string[] = [];
+  const latencies: number[] = [];
   for (let i = 0; i < n; i++) {
-    if (!runs[i].ok) failures.push(`clone ${i}: ${runs[i].error}`);
-    else if (!(await sameRefs(primaryRefs, dests[i]))) failures.push(`clone ${i}: refs differ from the primary's`);
+    const res = fs.existsSync(path.join(dir, `c${i}.res`)) ? fs.readFileSync(path.join(dir, `c${i}.res`), "utf8").trim().split(" ") : ["missing"];
+    if (res[0] !== "0") failures.push(`clone ${i}: exit ${res[0]}: ${fs.readFileSync(path.join(dir, `c${i}.err`), "utf8").trim().slice(-300)}`);
+    else if (!(await sameRefs(primaryRefs, path.join(dir, `c${i}.git`)))) failures.push(`clone ${i}: refs differ from the primary's`);
+    if (res.length === 3) latencies.push((Number(res[2]) - Number(res[1])) / 1e6);
   }
-  await Promise.all(dests.map((d) => fs.promises.rm(d, { recursive: true, force: true })));
-  return { wallMs, allOk: failures.length === 0, failures, latencies: runs.map((r) => r.ms) };
+  await fs.promises.rm(dir, { recursive: true, force: true });
+  return { wallMs, allOk: failures.length === 0, failures, latencies };
 }
 
 /** Forget a process's peak RSS (VmHWM), so the next reading is the peak from now on. */
@@ -53,13 +79,18 @@ function resetPeakRss(pid: number): void {
   fs.writeFileSync(`/proc/${pid}/clear_refs`, "5");
 }
 
+function daemonPid(s: ServedClones, name: TargetName): number | undefined {
+  if (name === "ours") return s.mirror.daemon.child.pid;
+  if (name === "ours_pack_cache") return s.cached?.daemon.child.pid;
+  return undefined;
+}
+
 async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const rounds = scaled(FULL_ROUNDS, ctx.scale, 1);
-  const s = await serveClones(HISTORY_REPO_PARAMS, ctx.log);
+  const s = await serveClones(HISTORY_REPO_PARAMS, ctx.log, { packCache: true });
   const work = tempDir("concurrent");
   await verifyTargets(s, work, TARGETS);
   const primaryRefs = await listRefs(s.primaryDir);
-  const daemonPid = s.mirror.daemon.child.pid as number;
   const prof = { ours: await profiledClone(s, "ours", path.join(work, "profile-ours.git")), http_backend: await profiledClone(s, "http_backend", path.join(work, "profile-hb.git")) };
 
   const results: Record<string, MetricValue> = {
@@ -75,20 +106,30 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   };
   const summary: string[] = [];
   for (const level of LEVELS) {
-    const batches: Record<TargetName, Batch[]> = { ours: [], http_backend: [], file: [] };
-    resetPeakRss(daemonPid);
+    const batches: Partial<Record<TargetName, Batch[]>> = {};
+    const peaks: Partial<Record<TargetName, number>> = {};
+    for (const name of TARGETS) {
+      const pid = daemonPid(s, name);
+      if (pid) resetPeakRss(pid);
+    }
     for (let r = 0; r < rounds; r++) {
       for (const name of rotation(TARGETS, r)) {
-        const b = await cloneBatch(s.targets[name], level, primaryRefs, work);
-        batches[name].push(b);
+        if (name === "ours_pack_cache") forgetCachedResponses(s);
+        const b = await cloneBatch(target(s, name), level, primaryRefs, work);
+        (batches[name] ??= []).push(b);
         ctx.log(`${level} at once, round ${r + 1}/${rounds}: ${name} ${Math.round(b.wallMs)} ms, ${b.allOk ? "all ok" : `${b.failures.length} FAILED: ${b.failures[0]}`}`);
       }
     }
-    const peak = memoryOf(daemonPid).hwmMb;
+    for (const name of TARGETS) {
+      const pid = daemonPid(s, name);
+      if (pid) peaks[name] = memoryOf(pid).hwmMb;
+    }
     const k = `concurrent${level}`;
-    const wall = (n: TargetName) => median(batches[n].map((b) => b.wallMs));
-    const all = (n: TargetName) => batches[n].every((b) => b.allOk);
-    const lat = batches.ours.flatMap((b) => b.latencies);
+    const of = (n: TargetName) => batches[n] ?? [];
+    const wall = (n: TargetName) => median(of(n).map((b) => b.wallMs));
+    const all = (n: TargetName) => of(n).every((b) => b.allOk);
+    const lat = of("ours").flatMap((b) => b.latencies);
+    const cachedLat = of("ours_pack_cache").flatMap((b) => b.latencies);
     Object.assign(results, {
       [`${k}.all_ok`]: all("ours"),
       [`${k}.http_backend_all_ok`]: all("http_backend"),
@@ -99,24 +140,32 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
       [`${k}.http_backend_clones_per_s`]: round((level * 1000) / wall("http_backend"), 2),
       [`${k}.ours_clone_p50_ms`]: Math.round(quantile(lat, 0.5)),
       [`${k}.ours_clone_max_ms`]: Math.round(Math.max(...lat)),
-      [`${k}.daemon_rss_mb`]: round(peak),
+      [`${k}.daemon_rss_mb`]: round(peaks.ours ?? 0),
+      [`${k}.pack_cache.all_ok`]: all("ours_pack_cache"),
+      [`${k}.pack_cache.wall_ms`]: Math.round(wall("ours_pack_cache")),
+      [`${k}.pack_cache.throughput_ratio_vs_http_backend`]: ratio(wall("http_backend"), wall("ours_pack_cache"), 2),
+      [`${k}.pack_cache.throughput_ratio_vs_ours_without`]: ratio(wall("ours"), wall("ours_pack_cache"), 2),
+      [`${k}.pack_cache.clones_per_s`]: round((level * 1000) / wall("ours_pack_cache"), 2),
+      [`${k}.pack_cache.clone_p50_ms`]: Math.round(quantile(cachedLat, 0.5)),
+      [`${k}.pack_cache.daemon_rss_mb`]: round(peaks.ours_pack_cache ?? 0),
     });
-    const failed = [...batches.ours, ...batches.http_backend].flatMap((b) => b.failures);
+    const failed = TARGETS.flatMap((n) => of(n).flatMap((b) => b.failures.map((f) => `${n}: ${f}`)));
     if (failed.length) summary.push(`${level} at once: ${failed.length} failed clone(s), e.g. ${failed[0]}`);
   }
 
   const p = HISTORY_REPO_PARAMS;
   const notes = [
-    `One repository made by test/bench/largeRepo.ts (${p.commits} commits, ${p.branches} branches, ${p.files} files: ${s.stats.objects} objects, ${results["concurrent.pack_mb"]} MB packed on the mirror) on a bench primary, synced by the built daemon and served from that one directory by ours (git -> TLS -> nginx with the rendered site -> unix socket -> daemon -> git upload-pack) and by nginx (same certificate, TLS and streaming settings) -> fcgiwrap -> git-http-backend. Both run at most ${s.slots} git upload-packs at once (the daemon's default slots; fcgiwrap preforks as many workers) and queue the rest.`,
-    `A batch starts N \`git clone --mirror --quiet\` at the same moment (protocol v2) and ends when the last one does; every clone must exit 0 and hold exactly the primary's refs (all_ok; http_backend_all_ok for the baseline), and each target was first checked to clone an exact copy (every object) of the primary's repository. ${rounds} batches per target and level, alternating which target goes first; medians of the batch wall times. throughput_ratio_vs_http_backend = http_backend wall / ours wall (> 1: ours clears the batch sooner). clones_per_s = N / wall.`,
-    `daemon_rss_mb: peak RSS (VmHWM, reset before each level) of the daemon process (node; git runs in its own processes). Profile: CPU ms of one clone on its own (sampled from /proc, bench/cpuSampler.ts) — server side (daemon + upload-pack + pack-objects, or fcgiwrap + git-http-backend + upload-pack + pack-objects), nginx, and the client (git, git-remote-https, index-pack). Clients and servers share the same 2 cores, so a batch's wall time is bounded by the sum of that CPU over the batch, whoever serves.`,
+    `One repository made by test/bench/largeRepo.ts (${p.commits} commits, ${p.branches} branches, ${p.files} files: ${s.stats.objects} objects, ${results["concurrent.pack_mb"]} MB packed on the mirror) on a bench primary, synced by the built daemon and served from that one directory by ours (git -> TLS -> nginx with the rendered site -> unix socket -> daemon -> git upload-pack) and by nginx (same certificate, TLS and streaming settings) -> fcgiwrap -> git-http-backend. Both run at most ${s.slots} git upload-packs at once (the daemon's default slots; fcgiwrap preforks as many workers) and queue the rest. The repository is served as the daemon leaves it after its first sync (no bitmap yet), for both.`,
+    `A batch starts N \`git clone --mirror --quiet\` at the same moment (from one shell, protocol v2) and ends when the last one does; every clone must exit 0 and hold exactly the primary's refs (all_ok; http_backend_all_ok and pack_cache.all_ok for the others), and each target was first checked to clone an exact copy (every object) of the primary's repository. ${rounds} batches per target and level, rotating which target goes first; medians of the batch wall times. throughput_ratio_vs_http_backend = http_backend wall / ours wall (> 1: ours clears the batch sooner). clones_per_s = N / wall.`,
+    `pack_cache: a second built daemon (its own synced copy of the same repository, its own nginx) with mirror.serve.packCacheMb=${PACK_CACHE_MB} (sync/serve/git/packCache.ts): identical requests for the same ref state share one git upload-pack run, whose response is written to disk as fast as git makes it and streamed to every client from there. Before each of its batches the ref-state token was changed (as after a sync), so every batch starts cold: the first info/refs, ls-refs and fetch run git, the other N-1 of each share them. Without the cache, each of the N clones runs its own upload-pack and pack-objects (counting ${s.stats.objects} objects).`,
+    `daemon_rss_mb: peak RSS (VmHWM, reset before each level) of the daemon process (node; git runs in its own processes). Profile: CPU ms of one clone on its own (sampled from /proc, bench/cpuSampler.ts) — server side (daemon + upload-pack + pack-objects, or fcgiwrap + git-http-backend + upload-pack + pack-objects), nginx, and the client (git, git-remote-https, index-pack). Clients and servers share the same 2 cores, so a batch's wall time is bounded by the sum of that CPU over the batch: the clients' index-pack is most of it, whoever serves. On a mirror whose clients are elsewhere, the server-side CPU per clone is what limits a fleet.`,
     ...summary,
   ].join("\n\n");
-  return { results, notes, goals: { "concurrent32.throughput_ratio_vs_http_backend": ">= 1" } };
+  return { results, notes, goals: { "concurrent32.throughput_ratio_vs_http_backend": ">= 1", "concurrent32.pack_cache.throughput_ratio_vs_http_backend": ">= 1" } };
 }
 
 export const concurrentBenchmark: Benchmark = {
   name: "concurrent",
-  summary: "16 and 32 simultaneous clones of one repository: ours vs nginx + git-http-backend; all ok, wall, RSS",
+  summary: "16 and 32 simultaneous clones of one repository: ours (with and without the pack cache) vs nginx + git-http-backend",
   run,
 };

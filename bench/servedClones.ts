@@ -7,6 +7,9 @@
  *   http_backend  git -> TLS -> nginx -> unix socket -> fcgiwrap -> git-http-backend -> git upload-pack
  *   file          git clone --no-local file://DIR (git's own local transport: upload-pack, no HTTP)
  *
+ * and, on request, a fourth: ours_pack_cache, a second built daemon (its own synced copy of the
+ * same repository, its own nginx) with the pack cache on (mirror.serve.packCacheMb).
+ *
  * Clones are `git clone --mirror --quiet` (every ref, no checkout: the checkout is the same
  * client-side work whoever served the pack).
  */
@@ -23,7 +26,7 @@ import { reapedChildrenCpuMs } from "./profile";
 import { warmPageCache } from "./fixtures";
 import { HttpBackend, startHttpBackend } from "./httpBackend";
 
-export type TargetName = "ours" | "http_backend" | "file";
+export type TargetName = "ours" | "http_backend" | "file" | "ours_pack_cache";
 
 export interface CloneTarget {
   name: TargetName;
@@ -41,7 +44,9 @@ export interface ServedClones {
   mirrorDir: string;
   mirror: MirrorBehindNginx;
   backend: HttpBackend;
-  targets: Record<TargetName, CloneTarget>;
+  /** The daemon with the pack cache on, when asked for. */
+  cached?: MirrorBehindNginx;
+  targets: Partial<Record<TargetName, CloneTarget>> & Record<"ours" | "http_backend" | "file", CloneTarget>;
   stats: LargeRepoStats;
   /** Size of the served repository's packs. */
   packBytes: number;
@@ -64,30 +69,65 @@ function packBytesOf(dir: string): number {
     .reduce((a, f) => a + fs.statSync(path.join(packDir, f)).size, 0);
 }
 
-export async function serveClones(params: Partial<LargeRepoParams>, log: (m: string) => void, o: { daemonProperties?: Record<string, string> } = {}): Promise<ServedClones> {
+/** Disk budget of the pack-cache daemon (MiB). */
+export const PACK_CACHE_MB = 2048;
+
+export async function serveClones(params: Partial<LargeRepoParams>, log: (m: string) => void, o: { packCache?: boolean } = {}): Promise<ServedClones> {
   const source = await ensureLargeRepo(params, { log });
   const stats = readLargeRepoInfo(source).stats;
   const primary = await startPrimary({ label: "bench-primary" });
   const primaryDir = await primary.importRepo(REPO.project, REPO.slug, source);
   log(`mirror: the built daemon behind nginx syncs ${REPO.project}/${REPO.slug} (${stats.objects} objects)`);
-  const mirror = await startMirrorBehindNginx({
-    primary,
-    repos: [REPO],
-    properties: { "mirror.log.level": "warn", ...o.daemonProperties },
-    // Production runs one worker per core (worker_processes auto).
-    workerProcesses: os.cpus().length,
-  });
-  await mirror.waitSynchronized(900_000);
+  const startMirror = async (properties: Record<string, string> = {}) => {
+    const m = await startMirrorBehindNginx({
+      primary,
+      repos: [REPO],
+      properties: { "mirror.log.level": "warn", ...properties },
+      // Production runs one worker per core (worker_processes auto).
+      workerProcesses: os.cpus().length,
+    });
+    await m.waitSynchronized(900_000);
+    return m;
+  };
+  const mirror = await startMirror();
   const mirrorDir = mirror.repoDir(REPO.project, REPO.slug);
   const slots = daemonSlots();
   const backend = await startHttpBackend({ projectRoot: path.dirname(path.dirname(mirrorDir)), ca: mirror.ca, cert: mirror.cert, workers: slots, workerProcesses: os.cpus().length });
   await warmPageCache(mirrorDir);
-  const targets: Record<TargetName, CloneTarget> = {
+  const targets: ServedClones["targets"] = {
     ours: { name: "ours", url: mirror.url(REPO.project, REPO.slug), env: mirror.gitEnv(), options: [] },
     http_backend: { name: "http_backend", url: backend.url(REPO.project, REPO.slug), env: backend.gitEnv(), options: [] },
     file: { name: "file", url: `file://${mirrorDir}`, env: isolatedGitEnv(), options: ["--no-local"] },
   };
-  return { primary, primaryDir, mirrorDir, mirror, backend, targets, stats, packBytes: packBytesOf(mirrorDir), slots };
+  let cached: MirrorBehindNginx | undefined;
+  if (o.packCache) {
+    log(`a second daemon with the pack cache on (mirror.serve.packCacheMb=${PACK_CACHE_MB}) syncs its own copy`);
+    cached = await startMirror({ "mirror.serve.packCacheMb": String(PACK_CACHE_MB) });
+    const dir = cached.repoDir(REPO.project, REPO.slug);
+    // Refs in packed-refs, so forgetCachedResponses() can change the ref-state token by a touch.
+    await git(["--git-dir", dir, "pack-refs", "--all"]);
+    await warmPageCache(dir);
+    targets.ours_pack_cache = { name: "ours_pack_cache", url: cached.url(REPO.project, REPO.slug), env: cached.gitEnv(), options: [] };
+  }
+  return { primary, primaryDir, mirrorDir, mirror, backend, cached, targets, stats, packBytes: packBytesOf(mirrorDir), slots };
+}
+
+/**
+ * Make the pack-cache daemon's next requests misses, as for a repository that just synced: a
+ * new mtime on packed-refs is a new ref-state token (sync/serve/git/packCache.ts refStateToken).
+ */
+export function forgetCachedResponses(s: ServedClones): void {
+  if (!s.cached) return;
+  const packedRefs = path.join(s.cached.repoDir(REPO.project, REPO.slug), "packed-refs");
+  const t = new Date();
+  fs.utimesSync(packedRefs, t, t);
+}
+
+/** The target, which must have been set up. */
+export function target(s: ServedClones, name: TargetName): CloneTarget {
+  const t = s.targets[name];
+  if (!t) throw new Error(`target ${name} was not set up (serveClones with packCache: true)`);
+  return t;
 }
 
 export interface CloneRun {
@@ -111,7 +151,7 @@ export async function timedClone(t: CloneTarget, dest: string): Promise<CloneRun
 export async function verifyTargets(s: ServedClones, dir: string, names: TargetName[]): Promise<void> {
   for (const name of names) {
     const dest = path.join(dir, `verify-${name}.git`);
-    const r = await timedClone(s.targets[name], dest);
+    const r = await timedClone(target(s, name), dest);
     if (!r.ok) throw new Error(`${name}: clone failed: ${r.error}`);
     await assertSameRefsAndObjects(s.primaryDir, dest);
     await fs.promises.rm(dest, { recursive: true, force: true });
@@ -140,20 +180,21 @@ export interface CloneProfile {
  * sampler polls /proc every 10 ms and costs CPU of its own).
  */
 export async function profiledClone(s: ServedClones, name: TargetName, dest: string): Promise<CloneProfile> {
+  const mirror = name === "ours_pack_cache" ? (s.cached as MirrorBehindNginx) : s.mirror;
   const roots = {
-    ours: s.mirror.daemon.child.pid as number,
-    oursNginx: s.mirror.nginx.pid,
+    ours: mirror.daemon.child.pid as number,
+    oursNginx: mirror.nginx.pid,
     backend: s.backend.fcgiwrap.child.pid as number,
     backendNginx: s.backend.nginx.pid,
   };
   const clients0 = reapedChildrenCpuMs();
   const sampler = sampleTrees(roots);
-  const r = await timedClone(s.targets[name], dest);
+  const r = await timedClone(target(s, name), dest);
   const cpu = sampler.stop();
   const client = reapedChildrenCpuMs() - clients0;
   if (!r.ok) throw new Error(`${name}: profiled clone failed: ${r.error}`);
   await fs.promises.rm(dest, { recursive: true, force: true });
-  if (name === "ours") return { ms: r.ms, serverGit: cpu.ours, nginx: cpu.oursNginx, client };
+  if (name === "ours" || name === "ours_pack_cache") return { ms: r.ms, serverGit: cpu.ours, nginx: cpu.oursNginx, client };
   if (name === "http_backend") return { ms: r.ms, serverGit: cpu.backend, nginx: cpu.backendNginx, client };
   return { ms: r.ms, serverGit: 0, nginx: 0, client };
 }

@@ -61,7 +61,7 @@ async function harness(o: Partial<PackCacheOptions> = {}): Promise<Harness> {
     busy: false,
     key: "k1",
   };
-  const server = http.createServer((req, res) => {
+  const server = http.createServer((_req, res) => {
     const script = h.script;
     void h.cache
       .serve(h.key, res, {
