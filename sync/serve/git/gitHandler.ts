@@ -15,6 +15,10 @@
  *   6. request body checks (POST)                  415 content type/encoding, 413 size
  *   7. a slot (bounded concurrent upload-packs)    503 + Retry-After when none comes in time
  *   8. git upload-pack, streamed (exchange.ts)
+ * With the pack cache on (packCache.ts) and a repository the daemon synced (it has a ref-state
+ * fingerprint), steps 7-8 become: read the (small) body, key the request, and stream the answer
+ * from the cache, from a run another identical request started, or from a new run (which takes
+ * a slot). Bodies too big to key (> CACHE_MAX_RAW_BODY) are replayed into the usual path.
  * Step 4 runs before 5 so that with credentials, too, "not on the mirror" and "not yours" look
  * the same: the primary is asked about the name as typed when the mirror does not have it.
  */
