@@ -85,7 +85,10 @@ export class SyncEngine {
       // than the scan, and the next trigger (or reconcile) converges.
       out.converged = localFp === fp;
     }
-    if (out.created) this.spreadSchedule(id);
+    if (out.created) {
+      await this.d.store.indexFirstClone(id, this.d.env, signal);
+      this.spreadSchedule(id);
+    }
     await this.maintain(id, signal, out);
     return out;
   }

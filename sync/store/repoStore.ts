@@ -112,6 +112,17 @@ export class RepoStore {
     return { bytes: Math.max(0, packBytes(this.dir(id)) - before), created, packs: packCount(this.dir(id)) };
   }
 
+  /**
+   * Right after a first clone: a multi-pack-index bitmap over the pack as it arrived and a
+   * commit-graph. Cheap (no pack rewrite), and clones are served with bitmaps from the start
+   * instead of after the first scheduled repack.
+   */
+  async indexFirstClone(id: RepoId, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<void> {
+    const dir = this.dir(id);
+    await git(["multi-pack-index", "write", "--bitmap", "--no-progress"], { cwd: dir, env, signal });
+    await git(["commit-graph", "write", "--reachable", "--no-progress"], { cwd: dir, env, signal });
+  }
+
   /** Merge small packs geometrically (cheap, unlike a full repack) and keep a bitmap. */
   async consolidate(id: RepoId, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<void> {
     await git(["repack", "-d", "--geometric=2", "--write-midx", "--write-bitmap-index", "--quiet"], { cwd: this.dir(id), env, signal });
