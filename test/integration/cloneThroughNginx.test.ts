@@ -9,7 +9,7 @@
  * primary announced by a signed webhook (itself through nginx), a refused push, hostile paths,
  * and a client killed in the middle of a clone of a bigger repository.
  */
-import { ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tls from "node:tls";
@@ -21,6 +21,10 @@ import { Primary, startPrimary } from "../bench/primary";
 import { assertSameRefsAndObjects, git, GitEnv, GitError, workingClone, WorkingClone } from "../bench/repos";
 import { onCleanup, tempDir, waitFor } from "../bench/resources";
 import { refsChangedPayload } from "../bench/webhook";
+import { processesOn, signalGroup } from "../bench/processes";
+
+/** Processes serving from the mirror home: git upload-pack / pack-objects naming it or running in it. */
+const servingOn = (home: string) => processesOn(home, /upload-pack|pack-objects/);
 
 jest.setTimeout(600_000);
 
@@ -95,29 +99,7 @@ function accessLog(m: MirrorBehindNginx): string[] {
   return fs.readFileSync(path.join(m.nginx.prefix, "logs", "site.access.log"), "utf8").split("\n").filter(Boolean);
 }
 
-/** Processes serving from the mirror home: git upload-pack / pack-objects naming it or running in it. */
-function servingProcesses(home: string): string[] {
-  const found: string[] = [];
-  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
-      const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
-      const onHome = cmd.includes(home) || cwd === home || cwd.startsWith(`${home}/`);
-      if (onHome && /upload-pack|pack-objects/.test(cmd)) found.push(`${pid} (cwd ${cwd}): ${cmd}`);
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
-}
 
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-(child.pid as number), signal);
-  } catch {
-    /* gone */
-  }
-}
 
 describe("clones through nginx + TLS in front of the built daemon", () => {
   let primary: Primary;
@@ -280,16 +262,16 @@ describe("clones through nginx + TLS in front of the built daemon", () => {
     const bigDir = m.repoDir(BIG.project, BIG.slug);
 
     // The pack is being made (pack-objects runs in the repository): stop the client from reading.
-    await waitFor("pack-objects for the big repository", () => servingProcesses(m.mh.home).some((p) => p.includes("pack-objects") && p.includes(`cwd ${bigDir})`)), 120_000, 10);
+    await waitFor("pack-objects for the big repository", () => servingOn(m.mh.home).some((p) => p.includes("pack-objects") && p.includes(`cwd ${bigDir})`)), 120_000, 10);
     signalGroup(clone, "SIGSTOP");
     await new Promise((r) => setTimeout(r, 1500));
     // Still sending: the pack is bigger than every buffer on the way, so backpressure holds git.
-    expect(servingProcesses(m.mh.home).filter((p) => p.includes("upload-pack"))).not.toEqual([]);
+    expect(servingOn(m.mh.home).filter((p) => p.includes("upload-pack"))).not.toEqual([]);
 
     signalGroup(clone, "SIGKILL");
     await exited;
-    await waitFor("no git upload-pack / pack-objects left on the mirror home", () => servingProcesses(m.mh.home).length === 0, 30_000, 50).catch((e: Error) => {
-      throw new Error(`${e.message}\nstill running:\n${servingProcesses(m.mh.home).join("\n")}`);
+    await waitFor("no git upload-pack / pack-objects left on the mirror home", () => servingOn(m.mh.home).length === 0, 30_000, 50).catch((e: Error) => {
+      throw new Error(`${e.message}\nstill running:\n${servingOn(m.mh.home).join("\n")}`);
     });
     expect(await metric(m, GIT_METRIC_NAMES.uploadPacks, { kind: "clone", result: "aborted" })).toBeGreaterThanOrEqual(1);
 

@@ -4,7 +4,7 @@
  * modes (primary against the Bitbucket REST double over real TLS), hostile paths, and a client
  * killed mid-clone.
  */
-import { ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -24,6 +24,7 @@ import { startBitbucketDouble, BitbucketDouble } from "../bench/bitbucketDouble"
 import { assertSameRefsAndObjects, git, GitError, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../bench/repos";
 import { onCleanup, tempDir, waitFor } from "../bench/resources";
 import { createCa, TestCa } from "../bench/tls";
+import { processesOn, signalGroup } from "../bench/processes";
 
 jest.setTimeout(240_000);
 
@@ -465,29 +466,6 @@ describe("Git smart HTTP (auth=tokens)", () => {
 
 // ---- a client killed mid-clone -----------------------------------------------------------------
 
-/** Processes working on `dir`: upload-pack names it, pack-objects runs inside it. */
-function processesOn(dir: string): string[] {
-  const found: string[] = [];
-  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
-      const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
-      if (cmd.includes(dir) || cwd === dir) found.push(`${pid}: ${cmd.trim()}`);
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-(child.pid as number), signal);
-  } catch {
-    /* gone */
-  }
-}
-
 describe("a client killed mid-clone", () => {
   test("leaves no git upload-pack or pack-objects behind, and frees its slot (the only one; others got 503 meanwhile)", async () => {
     const served = await makeRepos();
@@ -510,12 +488,12 @@ describe("a client killed mid-clone", () => {
       detached: true, // its own group: git, git-remote-http, index-pack
       stdio: "ignore",
     });
-    onCleanup(() => killGroup(clone, "SIGKILL"));
+    onCleanup(() => signalGroup(clone, "SIGKILL"));
     const exited = new Promise((r) => clone.once("exit", r));
 
     // The fetch is running (pack-objects: not the advertisement's or ls-refs' upload-pack): stop the client from reading.
     await waitFor("pack-objects for the big repository", () => processesOn(bigDir).some((p) => p.includes("pack-objects")), 60_000);
-    killGroup(clone, "SIGSTOP");
+    signalGroup(clone, "SIGSTOP");
     await new Promise((r) => setTimeout(r, 1000));
     // Still sending: backpressure holds git, nothing was collected in memory instead.
     expect(processesOn(bigDir).some((p) => p.includes("upload-pack"))).toBe(true);
@@ -525,7 +503,7 @@ describe("a client killed mid-clone", () => {
     expect(busy.status).toBe(503);
     expect(busy.headers["retry-after"]).toBeDefined();
 
-    killGroup(clone, "SIGKILL");
+    signalGroup(clone, "SIGKILL");
     await exited;
     await waitFor("no git process left on the big repository", () => processesOn(bigDir).length === 0, 15_000);
     expect(await counter(srv.registry, GIT_METRIC_NAMES.uploadPacks, { kind: "clone", result: "aborted" })).toBe(1);
