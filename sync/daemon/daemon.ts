@@ -89,8 +89,13 @@ export class Daemon {
     writeFileAtomic(knownHostsPath(this.s.home), knownHostsText(this.s.upstream.host, this.s.upstream.port, this.s.upstream.pinned), 0o644);
     // Until the primary answers, serve (and count) what is on disk. With nothing on disk the
     // catalog stays unknown (status STARTING) until the first catalog arrives.
-    for (const id of this.store.listLocal()) this.catalog.set(repoKey(id), id);
-    if (this.catalog.size > 0) this.obs.catalogChanged([...this.catalog.keys()], (k) => this.lastSyncedAt(k));
+    // A static catalog is known at once (no primary needed): use it, so /status never reports
+    // a partial set of repositories as SYNCHRONIZED after a restart.
+    if (this.s.catalog.kind === "static") await this.refreshCatalog();
+    else {
+      for (const id of this.store.listLocal()) this.catalog.set(repoKey(id), id);
+      if (this.catalog.size > 0) this.obs.catalogChanged([...this.catalog.keys()], (k) => this.lastSyncedAt(k));
+    }
     this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
     this.timer = setInterval(() => {
       if (!this.reconciling && !this.stopped) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));

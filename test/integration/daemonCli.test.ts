@@ -110,6 +110,7 @@ describe("smart-mirror run (subprocess)", () => {
 
     const final = runDaemon(mh.home);
     const doc: StatusDoc = await waitForState(port, ["SYNCHRONIZED"], 300000);
+    expect(doc.totalRepos).toBe(repos.length);
     expect(doc.syncedRepos).toBe(repos.length);
     final.child.kill("SIGTERM");
     expect(await final.exited).toBe(0);
