@@ -93,9 +93,13 @@ async function run(home: string): Promise<number> {
         log.error("stop did not finish in 30 s; exiting");
         process.exit(1);
       }, 30000);
-      server.close();
-      gitRoutes.close();
-      server.closeAllConnections?.();
+      try {
+        server.close();
+        gitRoutes.close();
+        server.closeAllConnections?.();
+      } catch (e) {
+        log.warn({ error: String(e) }, "closing the HTTP server failed");
+      }
       daemon
         .stop(15000)
         .then(() => {

@@ -144,13 +144,21 @@ export class Daemon {
   async stop(graceMs = 10000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.scheduler.drain(graceMs);
-    this.pool.close();
-    await this.reconciling?.catch(() => undefined);
-    await closeControlMaster(this.controlPath, this.env);
+    // Every step runs even if an earlier one fails: the lock must be released in the end.
+    const step = async (what: string, fn: () => unknown) => {
+      try {
+        await fn();
+      } catch (e) {
+        this.obs.log("warn", `stop: ${what} failed`, { error: (e as Error).message });
+      }
+    };
+    await step("drain", () => this.scheduler.drain(graceMs));
+    await step("close upstream connections", () => this.pool.close());
+    await step("wait for the reconcile", () => this.reconciling?.catch(() => undefined));
+    await step("close the ControlMaster", () => closeControlMaster(this.controlPath, this.env));
     // The short fallback dir in /tmp is ours alone: leave nothing behind.
     const cmDir = path.dirname(this.controlPath);
-    if (path.dirname(cmDir) === os.tmpdir() && path.basename(cmDir).startsWith("smcm-")) fs.rmSync(cmDir, { recursive: true, force: true });
+    if (path.dirname(cmDir) === os.tmpdir() && path.basename(cmDir).startsWith("smcm-")) await step("remove the ControlMaster dir", () => fs.rmSync(cmDir, { recursive: true, force: true }));
     this.releaseLock?.();
   }
 

@@ -113,7 +113,8 @@ describe("smart-mirror run (subprocess)", () => {
     expect(doc.totalRepos).toBe(repos.length);
     expect(doc.syncedRepos).toBe(repos.length);
     final.child.kill("SIGTERM");
-    expect(await final.exited).toBe(0);
+    const code = await final.exited;
+    if (code !== 0) throw new Error(`daemon exited ${code} on SIGTERM:\n${final.output()}`);
     for (const r of repos) {
       const dir = path.join(mh.home, "repos", r.project, `${r.slug}.git`);
       execFileSync("git", ["fsck", "--strict", "--no-dangling"], { cwd: dir, stdio: "pipe" });
