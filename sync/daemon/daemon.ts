@@ -154,7 +154,8 @@ export class Daemon {
     };
     await step("drain", () => this.scheduler.drain(graceMs));
     await step("close upstream connections", () => this.pool.close());
-    await step("wait for the reconcile", () => this.reconciling?.catch(() => undefined));
+    // Bounded: a reconcile stuck on the network must not hold the stop.
+    await step("wait for the reconcile", () => Promise.race([this.reconciling?.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]));
     await step("close the ControlMaster", () => closeControlMaster(this.controlPath, this.env));
     // The short fallback dir in /tmp is ours alone: leave nothing behind.
     const cmDir = path.dirname(this.controlPath);

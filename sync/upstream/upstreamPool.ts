@@ -136,6 +136,8 @@ export class UpstreamPool {
         },
       };
       client.once("ready", () => resolve());
+      // Closed before the handshake finished (pool.close(), server gone): settle, never hang.
+      client.once("close", () => reject(new Error(`connection to the primary ${t.user}@${t.host}:${t.port} closed before it was ready`)));
       client.once("error", (err: Error) => {
         conn.dead = true;
         reject(mismatch ? new HostKeyMismatchError(mismatch) : new Error(`cannot connect to the primary ${t.user}@${t.host}:${t.port}: ${err.message}`));

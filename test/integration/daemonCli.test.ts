@@ -137,6 +137,13 @@ describe("smart-mirror run (subprocess)", () => {
     expect(await p.exited).toBe(0);
     expect(fs.existsSync(path.join(mh.home, "run", "daemon.pid"))).toBe(false);
 
+    // SIGTERM while the first reconcile is still connecting and scanning: a prompt, clean exit.
+    const early = runDaemon(mh.home);
+    await waitFor("daemon to listen", () => getJson(port, "/healthz").then((r) => r.status === 200).catch(() => false), 30000, 10);
+    early.child.kill("SIGTERM");
+    const earlyCode = await early.exited;
+    if (earlyCode !== 0) throw new Error(`daemon exited ${earlyCode} on an early SIGTERM:\n${early.output()}`);
+
     fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("https://mirror.test", "https://other-mirror.test"));
     const again = spawnSync("node", [ensureBundle(), "run", "--home", mh.home], { encoding: "utf8", timeout: 30000 });
     expect(again.status).toBe(1);
