@@ -187,11 +187,16 @@ function localPath(loc: RepoLocation): string | undefined {
 
 /** lchown every entry under dir (and dir) whose owner differs from uid:gid. */
 export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
-  const fix = async (p: string) => {
-    const st = await fs.promises.lstat(p);
-    if (st.uid !== uid || st.gid !== gid) await fs.promises.lchown(p, uid, gid);
-    if (st.isDirectory()) {
-      for (const name of await fs.promises.readdir(p)) await fix(path.join(p, name));
+  const fix = async (p: string): Promise<void> => {
+    try {
+      const st = await fs.promises.lstat(p);
+      if (st.uid !== uid || st.gid !== gid) await fs.promises.lchown(p, uid, gid);
+      if (st.isDirectory()) {
+        for (const name of await fs.promises.readdir(p)) await fix(path.join(p, name));
+      }
+    } catch (e) {
+      // git may remove its temporary files while we walk (a concurrent push): gone is fine.
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
   };
   await fix(dir);
