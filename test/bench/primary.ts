@@ -446,6 +446,9 @@ export async function startPrimary(opts: PrimaryOptions = {}): Promise<Primary> 
   };
 
   const start = async () => {
+    // sshd refuses to start without its privilege separation dir, which boot (systemd's
+    // RuntimeDirectory) normally makes: a fresh machine or container may not have it.
+    fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
     const argv = [SSHD, "-D", "-e", "-f", configPath];
     const [cmd, ...args] = [...(opts.wrap ?? []), ...argv];
     const sshd = spawnTracked(cmd, args);
