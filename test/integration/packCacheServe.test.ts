@@ -17,7 +17,7 @@ import { listen } from "../../sync/serve/listen";
 import { Router } from "../../sync/serve/router";
 import { createServer } from "../../sync/serve/server";
 import { catalogResolver, mountGitRoutes } from "../../sync/serve/git";
-import { CACHE_MAX_RAW_BODY } from "../../sync/serve/git/gitHandler";
+import { MAX_WHOLE_RAW_BODY } from "../../sync/serve/git/gitHandler";
 import { PACK_CACHE_METRIC_NAMES } from "../../sync/serve/git/packCache";
 import { pktLine } from "../../sync/serve/git/protocol";
 import { StatusBoard } from "../../sync/state/statusBoard";
@@ -156,9 +156,9 @@ describe("git smart HTTP with the pack cache", () => {
     const before = await outcomes(srv);
     const headers = { "Content-Type": "application/x-git-upload-pack-request", "Git-Protocol": "version=2" };
     // ls-refs with > 1 MiB of ref-prefix arguments (git reads them all, then lists what matches).
-    const args = Buffer.concat(Array.from({ length: Math.ceil(CACHE_MAX_RAW_BODY / 20) + 100 }, () => pktLine("ref-prefix refs/x/\n")));
+    const args = Buffer.concat(Array.from({ length: Math.ceil(MAX_WHOLE_RAW_BODY / 20) + 100 }, () => pktLine("ref-prefix refs/x/\n")));
     const big = Buffer.concat([pktLine("command=ls-refs\n"), Buffer.from("0001"), args, pktLine("ref-prefix refs/heads/main\n"), Buffer.from("0000")]);
-    expect(big.length).toBeGreaterThan(CACHE_MAX_RAW_BODY);
+    expect(big.length).toBeGreaterThan(MAX_WHOLE_RAW_BODY);
     const r = await post(srv.port, "/scm/PROJ/app.git/git-upload-pack", headers, big);
     expect(r.status).toBe(200);
     expect(r.body).toContain(`${await wc.revParse("main")} refs/heads/main`);
@@ -167,7 +167,7 @@ describe("git smart HTTP with the pack cache", () => {
     // 2 MiB of valid arguments in ~10 KiB of gzip, against a 256 KiB limit on decoded bytes.
     const small = await start(repos, { maxRequestBytes: 256 * 1024 });
     const bomb = gzipSync(Buffer.concat([pktLine("command=ls-refs\n"), Buffer.from("0001"), Buffer.concat(Array.from({ length: 110_000 }, () => pktLine("ref-prefix refs/x/\n"))), Buffer.from("0000")]));
-    expect(bomb.length).toBeLessThan(CACHE_MAX_RAW_BODY);
+    expect(bomb.length).toBeLessThan(MAX_WHOLE_RAW_BODY);
     expect((await post(small.port, "/scm/PROJ/app.git/git-upload-pack", { ...headers, "Content-Encoding": "gzip" }, bomb)).status).toBe(413);
     expect((await post(small.port, "/scm/PROJ/app.git/git-upload-pack", { ...headers, "Content-Encoding": "gzip" }, Buffer.from("not gzip"))).status).toBe(400);
   });

@@ -466,7 +466,7 @@ describe("Git smart HTTP (auth=tokens)", () => {
 
 // ---- a client killed mid-clone -----------------------------------------------------------------
 
-describe("a client killed mid-clone", () => {
+describe("clients that leave or stall mid-clone (git writes into their socket itself: handOff.ts)", () => {
   test("leaves no git upload-pack or pack-objects behind, and frees its slot (the only one; others got 503 meanwhile)", async () => {
     const served = await makeRepos();
     const bigKey = "TEAM/big";
@@ -507,11 +507,59 @@ describe("a client killed mid-clone", () => {
     await exited;
     await waitFor("no git process left on the big repository", () => processesOn(bigDir).length === 0, 15_000);
     expect(await counter(srv.registry, GIT_METRIC_NAMES.uploadPacks, { kind: "clone", result: "aborted" })).toBe(1);
-    // Killed by the server when the client went away, not finished (or left) on its own.
-    expect(logged.filter((l) => l.result === "aborted")).toEqual([expect.objectContaining({ repo: bigKey, kind: "clone", signal: "SIGKILL" })]);
+    // Counted as the client leaving, not as a failure: git writes into the client's socket
+    // (handOff.ts), so either the server killed it on seeing the socket close (SIGKILL) or its
+    // own next write failed (SIGPIPE / broken pipe).
+    expect(logged.filter((l) => l.result === "aborted")).toEqual([expect.objectContaining({ repo: bigKey, kind: "clone" })]);
+    expect(logged.filter((l) => l.result === "failed")).toEqual([]);
 
     // The slot came back.
     const after = await ok(["ls-remote", `${srv.base}/scm/PROJ/app.git`]);
     expect(after).toContain("refs/heads/main");
+  });
+
+  test("a client that stops reading for longer than the idle timeout is cut: git killed, counted as aborted", async () => {
+    const served = await makeRepos();
+    const key = "TEAM/stalled";
+    const dir = served.dir(key);
+    await initBare(dir);
+    served.catalog.set(key, dir);
+    const w = await workingClone(dir);
+    await w.commit({ "a.bin": randomBytes(24 << 20), "b.bin": randomBytes(24 << 20) });
+    await w.push(["main"]);
+    const srv = await startGitServer(served, { idleTimeoutMs: 1500 });
+    const clone = spawn("git", ["clone", "--bare", `${srv.base}/scm/TEAM/stalled.git`, path.join(tempDir("clone"), "stalled.git")], {
+      env: isolatedGitEnv({ GIT_TERMINAL_PROMPT: "0" }) as NodeJS.ProcessEnv,
+      detached: true,
+      stdio: "ignore",
+    });
+    onCleanup(() => signalGroup(clone, "SIGKILL"));
+    await waitFor("pack-objects for the stalled repository", () => processesOn(dir).some((p) => p.includes("pack-objects")), 60_000);
+    signalGroup(clone, "SIGSTOP"); // the client stays connected but reads nothing more
+    // The daemon sees no byte of this transfer: it watches git's written bytes (/proc) instead.
+    await waitFor("git killed for idling", () => processesOn(dir).length === 0, 15_000);
+    await waitFor("the transfer counted as aborted", async () => (await counter(srv.registry, GIT_METRIC_NAMES.uploadPacks, { kind: "clone", result: "aborted" })) === 1, 5_000);
+    signalGroup(clone, "SIGKILL");
+  });
+
+  test("the bytes counted for a pack are what the client received (sampled from /proc, not relayed)", async () => {
+    const served = await makeRepos();
+    const key = "TEAM/counted";
+    const dir = served.dir(key);
+    await initBare(dir);
+    served.catalog.set(key, dir);
+    const w = await workingClone(dir);
+    await w.commit({ "r.bin": randomBytes(3 << 20) });
+    await w.push(["main"]);
+    const srv = await startGitServer(served);
+    const dest = path.join(tempDir("clone"), "counted.git");
+    await ok(["clone", "--quiet", "--bare", `${srv.base}/scm/TEAM/counted.git`, dest]);
+    const packs = fs.readdirSync(path.join(dest, "objects", "pack")).filter((f) => f.endsWith(".pack"));
+    const packBytes = packs.reduce((a, f) => a + fs.statSync(path.join(dest, "objects", "pack", f)).size, 0);
+    const sent = await counter(srv.registry, GIT_METRIC_NAMES.sentBytes, { endpoint: "upload_pack" });
+    // The pack plus its pkt-line/side-band framing (5 bytes per packet of up to 64 KiB) and the
+    // few lines around it; never less than the pack.
+    expect(sent).toBeGreaterThanOrEqual(packBytes);
+    expect(sent).toBeLessThan(packBytes * 1.01 + 64 * 1024);
   });
 });

@@ -84,21 +84,10 @@ export function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
     });
 
     if (o.body && child.stdin) {
-      const stdin = child.stdin as Writable;
-      const stages = o.body.stages;
-      // Errors on git's stdin (EPIPE, premature close) mean git stopped reading: its exit code
-      // tells what happened. Errors of our own stages (limit, gzip) are the request's fault.
-      stdin.on("error", () => undefined);
-      if (stages.length > 0) {
-        pipeline([...stages, stdin] as unknown as [Transform, Writable], (err) => {
-          if (err && (err instanceof RequestTooLarge || isZlibError(err))) {
-            inputError = err;
-            killGroup(child);
-          }
-        });
-      }
-      // pipe(), not pipeline(): on a bad body the request must stay open for the 413/400 answer.
-      o.body.req.pipe(stages[0] ?? stdin);
+      feedBody(child, o.body, (err) => {
+        inputError = err;
+        killGroup(child);
+      });
     }
 
     const onClose = () => {
@@ -138,6 +127,24 @@ export function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
       finish(null, null);
     });
   });
+}
+
+/**
+ * Stream a request body through its stages (gunzip, size limit, sniffer) into git's stdin.
+ * `onInputError` hears of errors that are the request's fault (too large, not valid gzip).
+ * Errors on git's stdin itself (EPIPE, premature close) mean git stopped reading: its exit code
+ * tells what happened, so they are swallowed here.
+ */
+export function feedBody(child: ChildProcess, body: { req: Readable; stages: Transform[] }, onInputError: (err: Error) => void): void {
+  const stdin = child.stdin as Writable;
+  stdin.on("error", () => undefined);
+  if (body.stages.length > 0) {
+    pipeline([...body.stages, stdin] as unknown as [Transform, Writable], (err) => {
+      if (err && (err instanceof RequestTooLarge || isZlibError(err))) onInputError(err);
+    });
+  }
+  // pipe(), not pipeline(): on a bad body the request must stay open for the 413/400 answer.
+  body.req.pipe(body.stages[0] ?? stdin);
 }
 
 function isZlibError(e: Error): boolean {

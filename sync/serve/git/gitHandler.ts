@@ -12,23 +12,29 @@
  *                                                  repository the mirror does not have (no leak);
  *                                                  503 when the primary cannot be asked
  *   5. the repository is served (catalog + disk)   404
- *   6. request body checks (POST)                  415 content type/encoding, 413 size
+ *   6. request body checks (POST)                  415 content type/encoding, 413 size; a body
+ *                                                  up to MAX_WHOLE_RAW_BODY is read and decoded
+ *                                                  whole here (400 not gzip, 413 too large)
  *   7. a slot (bounded concurrent upload-packs)    503 + Retry-After when none comes in time
- *   8. git upload-pack, streamed (exchange.ts)
+ *   8. git upload-pack: for info/refs and bodies too big to hold, relayed through the daemon
+ *      (exchange.ts); for a POST read whole, with the client's socket as git's stdout
+ *      (handOff.ts: the pack never passes through the daemon)
  * With the pack cache on (packCache.ts) and a repository the daemon synced (it has a ref-state
- * fingerprint), steps 7-8 become: read the (small) body, key the request, and stream the answer
- * from the cache, from a run another identical request started, or from a new run (which takes
- * a slot). Bodies too big to key (> CACHE_MAX_RAW_BODY) are replayed into the usual path.
+ * fingerprint), steps 7-8 become: key the request (the whole body is part of the key), and
+ * stream the answer from the cache, from a run another identical request started, or from a
+ * new run (which takes a slot).
  * Step 4 runs before 5 so that with credentials, too, "not on the mirror" and "not yours" look
  * the same: the primary is asked about the name as typed when the mirror does not have it.
  */
 import { createGunzip } from "node:zlib";
+import type { Socket } from "node:net";
 import type { Readable, Transform } from "node:stream";
 import type { Authorizer } from "../../auth/authorizer";
 import type { Handler, Log, RequestContext } from "../router";
 import { decode, DecodedTooLarge, readUpTo, replay } from "./bufferedBody";
 import { ByteLimit, RequestTooLarge } from "./byteLimit";
-import { exchange } from "./exchange";
+import { exchange, ExchangeOutcome } from "./exchange";
+import { handOff } from "./handOff";
 import { Endpoint, GitMetrics } from "./gitMetrics";
 import { parseGitRequest } from "./gitPath";
 import { cacheKey, PackCache, refStateToken } from "./packCache";
@@ -55,9 +61,16 @@ export interface GitHandlerDeps {
   packCache?: PackCache;
 }
 
-/** Bodies the pack cache takes (raw, and decoded); bigger ones stream to git uncached. */
-export const CACHE_MAX_RAW_BODY = 1024 * 1024;
-export const CACHE_MAX_DECODED_BODY = 8 * 1024 * 1024;
+/** Bodies read whole before git starts (raw, and decoded); bigger ones stream to git, relayed and uncached. */
+export const MAX_WHOLE_RAW_BODY = 1024 * 1024;
+export const MAX_WHOLE_DECODED_BODY = 8 * 1024 * 1024;
+
+/** What readBody holds of a POST: the raw bytes, the decoded ones, what the sniffer saw. */
+interface WholeBody {
+  raw: Buffer;
+  input: Buffer;
+  summary: RequestSummary | undefined;
+}
 
 const NO_CACHE = { "Cache-Control": "no-cache" };
 
@@ -128,7 +141,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
     const headers = { "Content-Type": advertise ? CONTENT_TYPES.advertisement(service) : CONTENT_TYPES.result(service), ...NO_CACHE };
     const prefix = advertise ? advertisementPreamble(service, protocol.version) : undefined;
     const env = uploadPackEnv(d.gitEnv, protocol.env);
-    const spawnGit = () => spawnUploadPack({ dir: served.dir, advertise, env, gitBinary: d.gitBinary });
+    const spawnGit = (stdout?: Socket) => spawnUploadPack({ dir: served.dir, advertise, env, gitBinary: d.gitBinary, stdout });
     const logFields = (summary: RequestSummary | undefined) => ({
       requestId,
       repo: key,
@@ -145,9 +158,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       return reply(503, busyMessage(), { "Retry-After": "10" });
     };
 
-    /** git upload-pack for this request alone, its body streamed from `source` (POST). */
-    const direct = async (source: Readable | undefined): Promise<void> => {
-      const body = source ? bodyStages() : undefined;
+    /** Run git for this request alone, in a slot; log and count what happened. */
+    const inSlot = async (run: () => Promise<{ outcome: ExchangeOutcome; summary?: RequestSummary }>): Promise<void> => {
       const gone = new AbortController();
       const onGone = () => gone.abort();
       res.once("close", onGone);
@@ -158,18 +170,9 @@ export function gitHandler(d: GitHandlerDeps): Handler {
         return busy();
       }
       try {
-        const outcome = await exchange({
-          child: spawnGit(),
-          res,
-          headers,
-          prefix,
-          body: source && body ? { req: source, stages: body.stages } : undefined,
-          idleTimeoutMs: d.idleTimeoutMs,
-          fail: (status, message, h) => sendText(res, status, message, h),
-        });
+        const { outcome, summary } = await run();
         d.metrics.sentBytes(endpoint, outcome.bytes);
         d.metrics.request(endpoint, outcome.result === "aborted" ? 499 : res.statusCode);
-        const summary = body?.sniffer.summary;
         const kind = summary ? classify(summary) : undefined;
         if (kind) d.metrics.uploadPack(kind, protocol.version, outcome.result);
         const fields = {
@@ -185,53 +188,89 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       }
     };
 
-    const cache = d.packCache;
-    const state = cache?.enabled ? refStateToken(served.dir) : undefined;
-    if (!cache || state === undefined) return direct(advertise ? undefined : req);
+    /** git upload-pack relayed through the daemon (exchange.ts), its body streamed from `source` (POST). */
+    const relayed = (source: Readable | undefined): Promise<void> =>
+      inSlot(async () => {
+        const body = source ? bodyStages() : undefined;
+        const outcome = await exchange({
+          child: spawnGit(),
+          res,
+          headers,
+          prefix,
+          body: source && body ? { req: source, stages: body.stages } : undefined,
+          idleTimeoutMs: d.idleTimeoutMs,
+          fail: (status, message, h) => sendText(res, status, message, h),
+        });
+        return { outcome, summary: body?.sniffer.summary };
+      });
 
-    // Through the pack cache: the whole (small) body first, since it is part of the key.
-    let rawBody: Buffer | undefined;
-    let input: Buffer | undefined;
-    let summary: RequestSummary | undefined;
-    if (!advertise) {
-      const raw = await readUpTo(req, CACHE_MAX_RAW_BODY);
-      if (!raw.complete) return "aborted" in raw ? undefined : direct(replay(raw.head, req));
-      rawBody = raw.raw;
+    /** A POST read whole first: git writes its answer straight into the socket (handOff.ts). */
+    const handedOff = (body: WholeBody): Promise<void> =>
+      inSlot(async () => ({
+        outcome: await handOff({ res, headers, input: body.input, idleTimeoutMs: d.idleTimeoutMs, spawn: (stdout) => spawnGit(stdout) }),
+        summary: body.summary,
+      }));
+
+    /**
+     * The POST body, read whole and decoded when small (a clone's and most fetches' are a few KB
+     * of want/have lines), so a bad one gets its 400/413 before any 200 goes out. `stream`: too
+     * big to hold, to be streamed from where reading stopped; undefined: answered or gone.
+     */
+    const readBody = async (): Promise<WholeBody | { stream: Readable } | undefined> => {
+      const raw = await readUpTo(req, MAX_WHOLE_RAW_BODY);
+      if (!raw.complete) return "aborted" in raw ? undefined : { stream: replay(raw.head, req) };
       const body = bodyStages();
       try {
-        input = await decode(rawBody, body.stages, CACHE_MAX_DECODED_BODY);
+        const input = await decode(raw.raw, body.stages, MAX_WHOLE_DECODED_BODY);
+        return { raw: raw.raw, input, summary: body.sniffer.summary };
       } catch (e) {
-        if (e instanceof RequestTooLarge) return reply(413, e.message);
-        if (e instanceof DecodedTooLarge) return direct(replay([rawBody]));
-        return reply(400, "the request body is not valid gzip");
+        if (e instanceof RequestTooLarge) return void reply(413, e.message);
+        if (e instanceof DecodedTooLarge) return { stream: replay([raw.raw]) };
+        return void reply(400, "the request body is not valid gzip");
       }
-      summary = body.sniffer.summary;
+    };
+
+    /** Through the pack cache (the whole body is part of the key). */
+    const fromCache = async (cache: PackCache, state: string, body: WholeBody | undefined): Promise<void> => {
+      const summary = body?.summary;
+      const k = cacheKey({ repoDir: served.dir, state, endpoint: parsed.endpoint, protocol: protocol.env ?? "", body: body?.input ?? Buffer.alloc(0) });
+      const cached = await cache.serve(k, res, {
+        headers,
+        prefix,
+        input: body?.input,
+        idleTimeoutMs: d.idleTimeoutMs,
+        start: async (signal) => {
+          const release = await d.slots.acquire(signal);
+          return release ? { child: spawnGit(), release } : undefined;
+        },
+        stillValid: () => refStateToken(served.dir) === state,
+        fail: (f) => {
+          if (f.kind === "busy") busy();
+          else if (f.kind !== "abandoned") reply(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });
+        },
+      });
+      if (cached.result === "bypass") return body ? handedOff(body) : relayed(undefined);
+      d.metrics.sentBytes(endpoint, cached.bytes);
+      if (cached.result === "aborted") d.metrics.request(endpoint, 499);
+      else if (cached.result === "ok" || res.headersSent) d.metrics.request(endpoint, res.statusCode);
+      const kind = summary ? classify(summary) : undefined;
+      const result = cached.result === "ok" ? "ok" : cached.result === "aborted" ? "aborted" : "failed";
+      if (kind) d.metrics.uploadPack(kind, protocol.version, result);
+      const fields = { ...logFields(summary), cache: cached.outcome, result, bytes: cached.bytes };
+      if (result !== "failed") d.log.info(fields, "git upload-pack");
+      else d.log.warn({ ...fields, failure: cached.failure?.kind, code: cached.failure?.code, stderr: cached.failure?.stderr?.trim() }, "git upload-pack failed");
+    };
+
+    const cache = d.packCache;
+    const cacheState = () => (cache?.enabled ? refStateToken(served.dir) : undefined);
+    if (advertise) {
+      const state = cacheState();
+      return cache && state !== undefined ? fromCache(cache, state, undefined) : relayed(undefined);
     }
-    const k = cacheKey({ repoDir: served.dir, state, endpoint: parsed.endpoint, protocol: protocol.env ?? "", body: input ?? Buffer.alloc(0) });
-    const cached = await cache.serve(k, res, {
-      headers,
-      prefix,
-      input,
-      idleTimeoutMs: d.idleTimeoutMs,
-      start: async (signal) => {
-        const release = await d.slots.acquire(signal);
-        return release ? { child: spawnGit(), release } : undefined;
-      },
-      stillValid: () => refStateToken(served.dir) === state,
-      fail: (f) => {
-        if (f.kind === "busy") busy();
-        else if (f.kind !== "abandoned") reply(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });
-      },
-    });
-    if (cached.result === "bypass") return direct(rawBody === undefined ? undefined : replay([rawBody]));
-    d.metrics.sentBytes(endpoint, cached.bytes);
-    if (cached.result === "aborted") d.metrics.request(endpoint, 499);
-    else if (cached.result === "ok" || res.headersSent) d.metrics.request(endpoint, res.statusCode);
-    const kind = summary ? classify(summary) : undefined;
-    const result = cached.result === "ok" ? "ok" : cached.result === "aborted" ? "aborted" : "failed";
-    if (kind) d.metrics.uploadPack(kind, protocol.version, result);
-    const fields = { ...logFields(summary), cache: cached.outcome, result, bytes: cached.bytes };
-    if (result !== "failed") d.log.info(fields, "git upload-pack");
-    else d.log.warn({ ...fields, failure: cached.failure?.kind, code: cached.failure?.code, stderr: cached.failure?.stderr?.trim() }, "git upload-pack failed");
+    const body = await readBody();
+    if (body === undefined) return;
+    if ("stream" in body) return relayed(body.stream);
+    const state = cacheState();
+    return cache && state !== undefined ? fromCache(cache, state, body) : handedOff(body);
   };
 }

@@ -6,6 +6,7 @@
  * SIGKILL is fine: upload-pack only reads the repository.
  */
 import { ChildProcess, spawn } from "node:child_process";
+import type { Socket } from "node:net";
 
 /**
  * Server-side settings of every upload-pack run, as -c options (they win over the repository's
@@ -58,6 +59,8 @@ export interface SpawnOptions {
   advertise: boolean;
   env: NodeJS.ProcessEnv;
   gitBinary?: string;
+  /** Git's stdout: the client's socket (handOff.ts); default a pipe to the daemon. */
+  stdout?: Socket;
 }
 
 export function spawnUploadPack(o: SpawnOptions): ChildProcess {
@@ -65,7 +68,7 @@ export function spawnUploadPack(o: SpawnOptions): ChildProcess {
     cwd: o.dir,
     env: o.env,
     detached: true, // own process group: see killGroup
-    stdio: [o.advertise ? "ignore" : "pipe", "pipe", "pipe"],
+    stdio: [o.advertise ? "ignore" : "pipe", o.stdout ?? "pipe", "pipe"],
   });
 }
 
