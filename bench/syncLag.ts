@@ -217,28 +217,20 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const wanBase = await measureBaseline(wc, wanClone, plainSshEnv(targetWan), basePushesWan, "wan50");
 
   const p = (xs: number[], q: number) => Math.round(quantile(xs, q));
-  const results = {
-    "sync_lag.pushes": pushes,
-    "sync_lag.p50_ms": p(lan.lags, 0.5),
-    "sync_lag.p99_ms": p(lan.lags, 0.99),
-    "sync_lag.max_ms": p(lan.lags, 1),
-    "sync_lag.webhook_answered_p50_ms": round(quantile(lan.webhookMs, 0.5), 1),
-    "sync_lag.baseline_fetch_p50_ms": p(lanBase, 0.5),
-    "sync_lag.baseline_fetch_p99_ms": p(lanBase, 0.99),
-    "sync_lag.ratio_p50_baseline_vs_ours": ratio(quantile(lanBase, 0.5), quantile(lan.lags, 0.5), 2),
-    "sync_lag.breakdown.push_to_job_start_p50_ms": p(lan.toStart, 0.5),
-    "sync_lag.breakdown.job_start_to_visible_p50_ms": p(lan.startToVisible, 0.5),
-    "sync_lag_wan50.pushes": pushesWan,
-    "sync_lag_wan50.p50_ms": p(wan.lags, 0.5),
-    "sync_lag_wan50.p99_ms": p(wan.lags, 0.99),
-    "sync_lag_wan50.max_ms": p(wan.lags, 1),
-    "sync_lag_wan50.webhook_answered_p50_ms": round(quantile(wan.webhookMs, 0.5), 1),
-    "sync_lag_wan50.baseline_fetch_p50_ms": p(wanBase, 0.5),
-    "sync_lag_wan50.baseline_fetch_p99_ms": p(wanBase, 0.99),
-    "sync_lag_wan50.ratio_p50_baseline_vs_ours": ratio(quantile(wanBase, 0.5), quantile(wan.lags, 0.5), 2),
-    "sync_lag_wan50.breakdown.push_to_job_start_p50_ms": p(wan.toStart, 0.5),
-    "sync_lag_wan50.breakdown.job_start_to_visible_p50_ms": p(wan.startToVisible, 0.5),
-  };
+  /** One setting's numbers, under its prefix (sync_lag or sync_lag_wan50). */
+  const resultsOf = (prefix: string, n: number, m: LagRun, base: number[]) => ({
+    [`${prefix}.pushes`]: n,
+    [`${prefix}.p50_ms`]: p(m.lags, 0.5),
+    [`${prefix}.p99_ms`]: p(m.lags, 0.99),
+    [`${prefix}.max_ms`]: p(m.lags, 1),
+    [`${prefix}.webhook_answered_p50_ms`]: round(quantile(m.webhookMs, 0.5), 1),
+    [`${prefix}.baseline_fetch_p50_ms`]: p(base, 0.5),
+    [`${prefix}.baseline_fetch_p99_ms`]: p(base, 0.99),
+    [`${prefix}.ratio_p50_baseline_vs_ours`]: ratio(quantile(base, 0.5), quantile(m.lags, 0.5), 2),
+    [`${prefix}.breakdown.push_to_job_start_p50_ms`]: p(m.toStart, 0.5),
+    [`${prefix}.breakdown.job_start_to_visible_p50_ms`]: p(m.startToVisible, 0.5),
+  });
+  const results: Record<string, number> = { ...resultsOf("sync_lag", pushes, lan, lanBase), ...resultsOf("sync_lag_wan50", pushesWan, wan, wanBase) };
   const notes = [
     `Lag = from \`git push\` returning (the push is complete on the primary) to the mirror's refs/heads/main naming the pushed commit (inotify on the ref directory plus a 5 ms poll; no git spawned). Each push is announced by a signed Bitbucket repo:refs_changed webhook (HMAC-SHA256, X-Hub-Signature) POSTed over a new connection to the daemon's real HTTP endpoint; the daemon then fetches over its OpenSSH ControlMaster. Pushes are one at a time, the next one after the mirror is idle again; ${pushes} pushes on loopback, ${pushesWan} with latency.`,
     `wan50: a userspace proxy adds ${WAN_DELAY_MS} ms in each direction (100 ms round trip, TCP handshake charged) between the mirror and the primary's sshd, and in front of the webhook endpoint (the webhook crosses the same WAN). The developer's pushes go straight to the primary.`,

@@ -258,25 +258,19 @@ async function applyLocked(plan: Plan, root: string, dryRun: boolean, log: (l: s
       log("daemon-reload");
       await services.daemonReload();
     }
-    for (const u of svc.enable) {
-      log(`enable ${u}`);
-      await services.enable(u);
-      summary.enabled.push(u);
-    }
-    for (const u of svc.restart) {
-      log(`restart ${u}`);
-      await services.restart(u);
-      summary.restarted.push(u);
-    }
-    for (const u of svc.reload) {
-      log(`reload ${u}`);
-      await services.reload(u);
-      summary.reloaded.push(u);
-    }
-    for (const u of svc.start) {
-      log(`start ${u}`);
-      await services.start(u);
-      summary.started.push(u);
+    // In this order: a unit is enabled before it starts, restarted/reloaded units take the new files.
+    const steps = [
+      ["enable", svc.enable, summary.enabled],
+      ["restart", svc.restart, summary.restarted],
+      ["reload", svc.reload, summary.reloaded],
+      ["start", svc.start, summary.started],
+    ] as const;
+    for (const [action, units, done] of steps) {
+      for (const u of units) {
+        log(`${action} ${u}`);
+        await services[action](u);
+        done.push(u);
+      }
     }
   } catch (e) {
     throw new ApplyError((e as Error).message, fail(summary, e));

@@ -44,6 +44,14 @@ export interface SyncOutcome {
   maintenance: string[];
 }
 
+/**
+ * A first clone at least this big gets its bitmap and commit-graph at once (repoStore.ts
+ * indexFirstClone); a smaller one waits for its scheduled maintenance. Below ~1 MiB packed
+ * (a few thousand objects) git counts a clone's objects in milliseconds without a bitmap, while
+ * the two extra git runs would make up a good part of a small repository's initial sync.
+ */
+export const FIRST_CLONE_INDEX_MIN_BYTES = 1024 * 1024;
+
 /** Errors from git that mean the local repository is damaged: the cure is a fresh clone. */
 export function looksCorrupt(message: string): boolean {
   return /corrupt|bad object|missing (blob|tree|commit|object)|did not send all necessary objects|fatal: (loose object|packfile)|unable to read|invalid (sha1|object)|broken link|not a git repository|index-pack failed|bad packed object/i.test(message);
@@ -86,7 +94,7 @@ export class SyncEngine {
       out.converged = localFp === fp;
     }
     if (out.created) {
-      await this.d.store.indexFirstClone(id, this.d.env, signal);
+      if (out.bytes >= FIRST_CLONE_INDEX_MIN_BYTES) await this.d.store.indexFirstClone(id, this.d.env, signal);
       this.spreadSchedule(id);
     }
     await this.maintain(id, signal, out);

@@ -2,13 +2,47 @@
  * Maintenance on schedule: repack with a bitmap and a commit-graph; fsck on its cadence,
  * and a corrupt repository is re-cloned from the primary.
  */
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { startInProcessMirror } from "../bench/inProcessMirror";
 import { startPrimary } from "../bench/primary";
 import { assertSameRefsAndObjects, git, workingClone } from "../bench/repos";
+import { FIRST_CLONE_INDEX_MIN_BYTES } from "../../sync/daemon/engine";
 
 jest.setTimeout(180_000);
+
+test("a big first clone gets a multi-pack-index bitmap and commit-graph at once; a small one waits for maintenance", async () => {
+  const primary = await startPrimary();
+  await primary.createRepo("PROJ", "big");
+  await primary.createRepo("PROJ", "small");
+  const big = await workingClone(primary.remote("PROJ", "big"));
+  // Incompressible, so the pack is past FIRST_CLONE_INDEX_MIN_BYTES.
+  await big.commit({ "blob.bin": randomBytes(FIRST_CLONE_INDEX_MIN_BYTES + 64 * 1024) });
+  await big.pushAll();
+  const small = await workingClone(primary.remote("PROJ", "small"));
+  await small.commit({ "a.txt": "a\n" });
+  await small.pushAll();
+  const m = await startInProcessMirror(primary, [
+    { project: "PROJ", slug: "big" },
+    { project: "PROJ", slug: "small" },
+  ]);
+  await m.daemon.idle();
+  const indexed = (key: string) => {
+    const objects = path.join(m.daemon.repoDir(key), "objects");
+    const packFiles = fs.readdirSync(path.join(objects, "pack"));
+    return {
+      midxBitmap: packFiles.some((f) => /^multi-pack-index-[0-9a-f]+\.bitmap$/.test(f)),
+      commitGraph: fs.existsSync(path.join(objects, "info", "commit-graph")),
+    };
+  };
+  expect(indexed("PROJ/big")).toEqual({ midxBitmap: true, commitGraph: true });
+  expect(indexed("PROJ/small")).toEqual({ midxBitmap: false, commitGraph: false });
+  // The bitmap is usable: git loads it and checks it against a full walk (fails without one).
+  await git(["rev-list", "--test-bitmap", "HEAD"], { cwd: m.daemon.repoDir("PROJ/big") });
+  await assertSameRefsAndObjects(primary.repoPath("PROJ", "big"), m.daemon.repoDir("PROJ/big"));
+  await m.stop();
+});
 
 test("due repack writes a bitmap and commit-graph; a corrupt repository is re-cloned by fsck", async () => {
   const primary = await startPrimary();

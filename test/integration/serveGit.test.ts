@@ -24,6 +24,7 @@ import { startBitbucketDouble, BitbucketDouble } from "../bench/bitbucketDouble"
 import { assertSameRefsAndObjects, git, GitError, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../bench/repos";
 import { onCleanup, tempDir, waitFor } from "../bench/resources";
 import { createCa, TestCa } from "../bench/tls";
+import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../bench/hostilePaths";
 import { processesOn, signalGroup } from "../bench/processes";
 
 jest.setTimeout(240_000);
@@ -67,6 +68,17 @@ async function makeRepos(): Promise<Served & { app: WorkingClone }> {
 
   await add("PROJ/empty");
   return { root, catalog, dir, app };
+}
+
+/** A repository with one commit of `files` on main, added to the catalog; its directory. */
+async function addRepo(served: Served, key: string, files: Record<string, string | Buffer>): Promise<string> {
+  const dir = served.dir(key);
+  await initBare(dir);
+  served.catalog.set(key, dir);
+  const w = await workingClone(dir);
+  await w.commit(files);
+  await w.push(["main"]);
+  return dir;
 }
 
 interface GitServer {
@@ -295,40 +307,15 @@ describe("Git smart HTTP (auth=anonymous)", () => {
 
   test("traversal, encodings and junk get 4xx and never a file from disk", async () => {
     // A file a traversal would reach, with a recognisable content.
-    fs.writeFileSync(path.join(served.root, "PROJ", "secret.txt"), "TOP-SECRET-CONTENT\n");
+    fs.writeFileSync(path.join(served.root, "PROJ", "secret.txt"), SECRET_FILE_CONTENT);
     const targets = [
-      "/scm/PROJ/app.git/HEAD",
-      "/scm/PROJ/app.git/config",
-      "/scm/PROJ/app.git/objects/info/packs",
-      "/scm/PROJ/app.git/info/refs",
-      "/scm/PROJ/app.git/packed-refs",
-      "/scm/PROJ/../PROJ/app.git/info/refs?service=git-upload-pack",
-      "/scm/PROJ/app.git/../secret.txt",
-      "/scm/PROJ/%2e%2e/PROJ/app.git/info/refs?service=git-upload-pack",
-      "/scm/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-      "/scm/PROJ/secret.txt",
-      "/scm/PROJ/app.git%2f..%2fsecret.txt/info/refs?service=git-upload-pack",
-      "/scm//PROJ/app.git/info/refs?service=git-upload-pack",
+      ...HOSTILE_PATHS,
+      // Kept apart from HOSTILE_PATHS: nginx merges the slashes (and then rightly serves it).
       "/scm/PROJ//app.git/info/refs?service=git-upload-pack",
-      "/scm/PROJ/app.git/info/refs?service=git-upload-archive",
-      "/scm/PROJ/app.git/info/refs?service=git-upload-pack&service=git-receive-pack",
-      "/scm/PROJ/app%00.git/info/refs?service=git-upload-pack",
-      "/scm/PROJ/app\0.git/info/refs?service=git-upload-pack",
-      "/scm/PROJ\\..\\app.git/info/refs?service=git-upload-pack",
-      "/scm/PROJ/nope.git/info/refs?service=git-upload-pack",
-      "/scm/NOPE/app.git/info/refs?service=git-upload-pack",
-      "/scm/PROJ/app.git.git/info/refs?service=git-upload-pack",
-      "/scm/PROJ/app.git/git-upload-pack",
-      "/scm/",
     ];
-    for (const t of targets) {
-      const r = await rawRequest(srv.port, t);
-      expect({ t, status: r.status >= 400 && r.status < 500 }).toEqual({ t, status: true });
-      expect(r.text).not.toContain("TOP-SECRET-CONTENT");
-      expect(r.text).not.toContain("ref: refs/heads");
-      expect(r.text).not.toContain("[core]");
-      expect(r.text).not.toContain("root:x:0:0");
-    }
+    const problems: string[] = [];
+    for (const t of targets) problems.push(...leaks(t, await rawRequest(srv.port, t)));
+    expect(problems).toEqual([]);
   });
 });
 
@@ -470,14 +457,9 @@ describe("clients that leave or stall mid-clone (git writes into their socket it
   test("leaves no git upload-pack or pack-objects behind, and frees its slot (the only one; others got 503 meanwhile)", async () => {
     const served = await makeRepos();
     const bigKey = "TEAM/big";
-    const bigDir = served.dir(bigKey);
-    await initBare(bigDir);
-    served.catalog.set(bigKey, bigDir);
-    const w = await workingClone(bigDir);
     // Incompressible: the pack is as big as the blobs (48 MiB), more than socket buffers can hold
     // (loopback here: tcp_rmem max 32 MiB, and a stopped reader's window does not grow anyway).
-    await w.commit({ "a.bin": randomBytes(16 << 20), "b.bin": randomBytes(16 << 20), "c.bin": randomBytes(16 << 20) });
-    await w.push(["main"]);
+    const bigDir = await addRepo(served, bigKey, { "a.bin": randomBytes(16 << 20), "b.bin": randomBytes(16 << 20), "c.bin": randomBytes(16 << 20) });
 
     const logged: Record<string, unknown>[] = [];
     const log = { info: (o: object) => void logged.push({ ...o }), warn: (o: object) => void logged.push({ ...o }), error: (o: object) => void logged.push({ ...o }) };
@@ -520,13 +502,7 @@ describe("clients that leave or stall mid-clone (git writes into their socket it
 
   test("a client that stops reading for longer than the idle timeout is cut: git killed, counted as aborted", async () => {
     const served = await makeRepos();
-    const key = "TEAM/stalled";
-    const dir = served.dir(key);
-    await initBare(dir);
-    served.catalog.set(key, dir);
-    const w = await workingClone(dir);
-    await w.commit({ "a.bin": randomBytes(24 << 20), "b.bin": randomBytes(24 << 20) });
-    await w.push(["main"]);
+    const dir = await addRepo(served, "TEAM/stalled", { "a.bin": randomBytes(24 << 20), "b.bin": randomBytes(24 << 20) });
     const srv = await startGitServer(served, { idleTimeoutMs: 1500 });
     const clone = spawn("git", ["clone", "--bare", `${srv.base}/scm/TEAM/stalled.git`, path.join(tempDir("clone"), "stalled.git")], {
       env: isolatedGitEnv({ GIT_TERMINAL_PROMPT: "0" }) as NodeJS.ProcessEnv,
@@ -544,13 +520,7 @@ describe("clients that leave or stall mid-clone (git writes into their socket it
 
   test("the bytes counted for a pack are what the client received (sampled from /proc, not relayed)", async () => {
     const served = await makeRepos();
-    const key = "TEAM/counted";
-    const dir = served.dir(key);
-    await initBare(dir);
-    served.catalog.set(key, dir);
-    const w = await workingClone(dir);
-    await w.commit({ "r.bin": randomBytes(3 << 20) });
-    await w.push(["main"]);
+    await addRepo(served, "TEAM/counted", { "r.bin": randomBytes(3 << 20) });
     const srv = await startGitServer(served);
     const dest = path.join(tempDir("clone"), "counted.git");
     await ok(["clone", "--quiet", "--bare", `${srv.base}/scm/TEAM/counted.git`, dest]);
