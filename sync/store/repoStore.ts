@@ -84,7 +84,9 @@ export class RepoStore {
   async fetch(id: RepoId, url: string, env: NodeJS.ProcessEnv, signal: AbortSignal, headTarget?: string): Promise<FetchOutcome> {
     const created = !this.exists(id);
     const target = created ? this.makeIncoming(id) : this.dir(id);
-    if (created) await git(["init", "--bare", "--quiet", target], { env, signal });
+    // HEAD named at init when the primary's is a branch: no `symbolic-ref` run after the fetch.
+    const initialBranch = headTarget?.startsWith("refs/heads/") ? ["--initial-branch", headTarget.slice("refs/heads/".length)] : [];
+    if (created) await git(["init", "--bare", "--quiet", ...initialBranch, target], { env, signal });
     else sweepLocks(target); // only our own killed children can have left them (per-repo jobs are serialized)
     const before = packBytes(target);
     const args = [
