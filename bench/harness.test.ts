@@ -11,7 +11,7 @@ import { parseBashTimes } from "./profile";
 import { spreadSample } from "./reconcile";
 import { commandFor, goalMet, renderReadme, ResultDoc } from "./results";
 import { parseScale, scaled } from "./scale";
-import { median, quantile, ratio } from "./stats";
+import { median, pairedRatio, quantile, ratio } from "./stats";
 import { refsChangedPayload } from "./syncLag";
 
 describe("stats", () => {
@@ -28,6 +28,14 @@ describe("stats", () => {
     expect(ratio(1000, 30)).toBe(33.3);
     expect(() => ratio(1, 0)).toThrow(/must be > 0/);
     expect(() => quantile([], 0.5)).toThrow();
+  });
+
+  test("paired ratio: the median of per-round ratios, so one slow round moves neither side alone", () => {
+    // Per round: 1.11, 0.97 (a slow round for both), 1.1.
+    expect(pairedRatio([100, 300, 110], [90, 310, 100])).toBe(1.1);
+    expect(pairedRatio([100, 200, 100, 200], [100, 100, 200, 200])).toBe(1);
+    expect(() => pairedRatio([1, 2], [1])).toThrow(/equally many rounds/);
+    expect(() => pairedRatio([], [])).toThrow();
   });
 });
 

@@ -30,6 +30,16 @@ export function ratio(baseline: number, ours: number, digits = 1): number {
   return round(baseline / ours, digits);
 }
 
+/**
+ * Median of per-round ratios baseline[i] / ours[i] (pure): each round ran both back to back,
+ * so a slow minute of a shared machine weighs on both sides of one ratio instead of on one
+ * side of a ratio of medians.
+ */
+export function pairedRatio(baseline: readonly number[], ours: readonly number[], digits = 2): number {
+  if (baseline.length !== ours.length || baseline.length === 0) throw new Error(`pairedRatio: need equally many rounds of each (got ${baseline.length} and ${ours.length})`);
+  return round(median(baseline.map((b, i) => b / ours[i])), digits);
+}
+
 /** Milliseconds since `t0` (a performance.now() value). */
 export function since(t0: number): number {
   return performance.now() - t0;
