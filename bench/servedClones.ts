@@ -69,7 +69,7 @@ function packBytesOf(dir: string): number {
     .reduce((a, f) => a + fs.statSync(path.join(packDir, f)).size, 0);
 }
 
-/** Disk budget of the pack-cache daemon (MiB). */
+/** Disk budget of the pack-cache daemon (MiB): the shipped default of mirror.serve.packCacheMb. */
 export const PACK_CACHE_MB = 2048;
 
 export async function serveClones(params: Partial<LargeRepoParams>, log: (m: string) => void, o: { packCache?: boolean } = {}): Promise<ServedClones> {
@@ -89,7 +89,8 @@ export async function serveClones(params: Partial<LargeRepoParams>, log: (m: str
     await m.waitSynchronized(900_000);
     return m;
   };
-  const mirror = await startMirror();
+  // ours: every request runs git (the pack cache, on by default, is turned off here).
+  const mirror = await startMirror({ "mirror.serve.packCacheMb": "0" });
   const mirrorDir = mirror.repoDir(REPO.project, REPO.slug);
   const slots = daemonSlots();
   const backend = await startHttpBackend({ projectRoot: path.dirname(path.dirname(mirrorDir)), ca: mirror.ca, cert: mirror.cert, workers: slots, workerProcesses: os.cpus().length });
@@ -101,8 +102,8 @@ export async function serveClones(params: Partial<LargeRepoParams>, log: (m: str
   };
   let cached: MirrorBehindNginx | undefined;
   if (o.packCache) {
-    log(`a second daemon with the pack cache on (mirror.serve.packCacheMb=${PACK_CACHE_MB}) syncs its own copy`);
-    cached = await startMirror({ "mirror.serve.packCacheMb": String(PACK_CACHE_MB) });
+    log(`a second daemon as shipped (pack cache on: mirror.serve.packCacheMb=${PACK_CACHE_MB}, scope clones) syncs its own copy`);
+    cached = await startMirror();
     const dir = cached.repoDir(REPO.project, REPO.slug);
     // Refs in packed-refs, so forgetCachedResponses() can change the ref-state token by a touch.
     await git(["--git-dir", dir, "pack-refs", "--all"]);

@@ -48,8 +48,8 @@ async function run(home: string): Promise<number> {
       registry: board.metrics.registry,
       log,
     }),
-    // Identical requests share one upload-pack run (mirror.serve.packCacheMb; off by default).
-    packCache: config.serve.packCacheBytes > 0 ? { dir: path.join(home, "cache", "packs"), maxBytes: config.serve.packCacheBytes } : undefined,
+    // Identical requests share one upload-pack run (mirror.serve.packCacheMb, packCacheScope).
+    packCache: config.serve.packCacheBytes > 0 ? { dir: path.join(home, "cache", "packs"), maxBytes: config.serve.packCacheBytes, scope: config.serve.packCacheScope } : undefined,
   });
   const server = createServer({
     board,

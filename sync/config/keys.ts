@@ -297,11 +297,21 @@ export const KEYS: readonly KeySpec[] = [
     name: "mirror.serve.packCacheMb",
     origin: "smart-mirror",
     type: "integer MiB (0..1048576, 0 = off)",
-    default: "0",
+    default: "2048",
     required: false,
     description:
-      "Disk budget of the pack cache (DIR/cache/packs, emptied at start): identical clone/fetch requests for the same repository state share one git upload-pack run and are served from its stored response for up to 5 minutes, e.g. a CI fleet cloning the same commit at once. 0 = every request runs git.",
+      "Disk budget of the pack cache (DIR/cache/packs, emptied at start), on by default like Bitbucket's SCM cache: identical requests for the same repository state share one git upload-pack run and are answered from its stored response for up to 5 minutes, e.g. a CI fleet cloning the same commit. What is cached: mirror.serve.packCacheScope. 0 = every request runs git.",
     example: "2048",
+  },
+  {
+    name: "mirror.serve.packCacheScope",
+    origin: "smart-mirror",
+    type: "clones | all",
+    default: "clones",
+    required: false,
+    description:
+      "Which responses the pack cache keeps: clones = ref advertisements, ls-refs and clones (requests without haves, shallow and partial ones too), which fleets repeat byte for byte; all = incremental fetches too (each fetch's haves make its own key, so they rarely repeat).",
+    example: "clones",
   },
   {
     name: "mirror.log.level",

@@ -32,6 +32,8 @@ import {
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const SERVE_AUTH = ["primary", "anonymous", "tokens"] as const;
+export const PACK_CACHE_SCOPES = ["clones", "all"] as const;
+export type PackCacheScope = (typeof PACK_CACHE_SCOPES)[number];
 export type ServeAuth = (typeof SERVE_AUTH)[number];
 export const CATALOGS = ["rest", "static"] as const;
 
@@ -87,6 +89,7 @@ export interface MirrorConfig {
     authCacheTtlMs: number;
     /** Pack cache disk budget in bytes; 0 = off. */
     packCacheBytes: number;
+    packCacheScope: PackCacheScope;
   };
   log: { level: LogLevel };
 }
@@ -211,6 +214,7 @@ function makeSchema(home: string, sshHint?: { host: string; port: number }) {
       parseDurationIn(v, "mirror.serve.authCacheTtl", { minMs: 1000, maxMs: 86_400_000, zeroMeansOff: true, example: "5m" }),
     ),
     "mirror.serve.packCacheMb": field("mirror.serve.packCacheMb", (v) => parseIntIn(v, "mirror.serve.packCacheMb", 0, 1_048_576, 2048)),
+    "mirror.serve.packCacheScope": field("mirror.serve.packCacheScope", (v) => parseEnum(v, "mirror.serve.packCacheScope", PACK_CACHE_SCOPES)),
     "mirror.log.level": field("mirror.log.level", (v) => parseEnum(v, "mirror.log.level", LOG_LEVELS)),
   });
 }
@@ -319,6 +323,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       tokensFile: d["mirror.serve.auth"] === "tokens" ? d["mirror.serve.tokensFile"] : undefined,
       authCacheTtlMs: d["mirror.serve.authCacheTtl"],
       packCacheBytes: d["mirror.serve.packCacheMb"] * 2 ** 20,
+      packCacheScope: d["mirror.serve.packCacheScope"],
     },
     log: { level: d["mirror.log.level"] },
   };

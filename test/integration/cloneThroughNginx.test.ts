@@ -124,7 +124,15 @@ describe("clones through nginx + TLS in front of the built daemon", () => {
     await app.pushAll();
     await primary.importRepo(BIG.project, BIG.slug, await ensureLargeRepo(KILL_REPO_PARAMS));
 
-    m = await startMirrorBehindNginx({ primary, repos: [APP, BIG], webhookSecret: SECRET });
+    m = await startMirrorBehindNginx({
+      primary,
+      repos: [APP, BIG],
+      webhookSecret: SECRET,
+      // Every request runs git here, so the killed-client test sees git held by backpressure;
+      // the pack cache (on by default) has its own suite (packCacheServe.test.ts), and e2e and
+      // `npm start -- --verify` clone through nginx with the defaults.
+      properties: { "mirror.serve.packCacheMb": "0" },
+    });
     await m.waitSynchronized();
   });
 

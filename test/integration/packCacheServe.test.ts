@@ -39,7 +39,7 @@ function writeFingerprint(dir: string): void {
   fs.writeFileSync(path.join(dir, FINGERPRINT_FILE), `${Date.now()}-${Math.random()}\n`);
 }
 
-async function start(repos: Map<string, string>, o: { maxBytes?: number; maxRequestBytes?: number } = {}): Promise<Srv> {
+async function start(repos: Map<string, string>, o: { maxBytes?: number; maxRequestBytes?: number; scope?: "clones" | "all" } = {}): Promise<Srv> {
   const board = new StatusBoard({ info: { displayName: "test mirror" }, defaultMetrics: false });
   const router = new Router();
   const registry = board.metrics.registry;
@@ -50,7 +50,8 @@ async function start(repos: Map<string, string>, o: { maxBytes?: number; maxRequ
     primaryUrl: "https://primary.example.com",
     gitEnv: isolatedGitEnv() as NodeJS.ProcessEnv,
     registry,
-    packCache: { dir: cacheDir, maxBytes: o.maxBytes ?? 64 << 20 },
+    // Every request through the cache unless a test asks for the default scope.
+    packCache: { dir: cacheDir, maxBytes: o.maxBytes ?? 64 << 20, scope: o.scope ?? "all" },
     maxRequestBytes: o.maxRequestBytes,
   });
   const server = createServer({ board, router });
@@ -124,6 +125,25 @@ describe("git smart HTTP with the pack cache", () => {
     expect(o.hit + o.shared).toBe(33);
     // The cache holds those three answers, nothing half-written.
     expect(fs.readdirSync(fresh.cacheDir)).toHaveLength(3);
+  });
+
+  test("the default scope (clones): clones are shared, an incremental fetch runs git and is served exactly", async () => {
+    const fresh = await start(repos, { scope: "clones" });
+    const url = `${fresh.base}/scm/PROJ/app.git`;
+    const a = path.join(tempDir("clone"), "scope-a.git");
+    const b = path.join(tempDir("clone"), "scope-b.git");
+    await git(["clone", "--quiet", "--mirror", url, a]);
+    await git(["clone", "--quiet", "--mirror", url, b]);
+    expect(await outcomes(fresh)).toEqual({ miss: 3, hit: 3, shared: 0 });
+    // A sync brings a commit; b fetches it: its haves make a request the cache leaves alone.
+    await wc.commit({ "scope.txt": "scope\n" });
+    await wc.pushAll();
+    writeFingerprint(dir);
+    await git(["--git-dir", b, "fetch", "--quiet", "--prune", "origin"]);
+    await assertSameRefsAndObjects(dir, b);
+    // The fetch's info/refs and ls-refs went through the cache (new state: misses), its POST did not.
+    expect(await outcomes(fresh)).toEqual({ miss: 5, hit: 3, shared: 0 });
+    expect(fs.readdirSync(fresh.cacheDir)).toHaveLength(5);
   });
 
   test("after a sync (new refs, new fingerprint) clients get the new state, never the cached old one", async () => {

@@ -19,10 +19,11 @@
  *   8. git upload-pack: for info/refs and bodies too big to hold, relayed through the daemon
  *      (exchange.ts); for a POST read whole, with the client's socket as git's stdout
  *      (handOff.ts: the pack never passes through the daemon)
- * With the pack cache on (packCache.ts) and a repository the daemon synced (it has a ref-state
- * fingerprint), steps 7-8 become: key the request (the whole body is part of the key), and
- * stream the answer from the cache, from a run another identical request started, or from a
- * new run (which takes a slot).
+ * With the pack cache on (packCache.ts, the default), a repository the daemon synced (it has a
+ * ref-state fingerprint) and a request in the cache's scope (cachesTheRequest: by default ref
+ * advertisements, ls-refs and clones), steps 7-8 become: key the request (the whole body is
+ * part of the key), and stream the answer from the cache, from a run another identical
+ * request started, or from a new run (which takes a slot).
  * Step 4 runs before 5 so that with credentials, too, "not on the mirror" and "not yours" look
  * the same: the primary is asked about the name as typed when the mirror does not have it.
  */
@@ -30,6 +31,7 @@ import { createGunzip } from "node:zlib";
 import type { Socket } from "node:net";
 import type { Readable, Transform } from "node:stream";
 import type { Authorizer } from "../../auth/authorizer";
+import type { PackCacheScope } from "../../config/schema";
 import type { Handler, Log, RequestContext } from "../router";
 import { decode, DecodedTooLarge, readUpTo, replay } from "./bufferedBody";
 import { ByteLimit, RequestTooLarge } from "./byteLimit";
@@ -59,6 +61,8 @@ export interface GitHandlerDeps {
   gitEnv: NodeJS.ProcessEnv;
   /** Share upload-pack runs between identical requests (packCache.ts); undefined: every request runs git. */
   packCache?: PackCache;
+  /** Which requests go through the pack cache: see mirror.serve.packCacheScope. */
+  packCacheScope: PackCacheScope;
 }
 
 /** Bodies read whole before git starts (raw, and decoded); bigger ones stream to git, relayed and uncached. */
@@ -270,7 +274,19 @@ export function gitHandler(d: GitHandlerDeps): Handler {
     const body = await readBody();
     if (body === undefined) return;
     if ("stream" in body) return relayed(body.stream);
-    const state = cacheState();
+    const state = cachesTheRequest(d.packCacheScope, body.summary) ? cacheState() : undefined;
     return cache && state !== undefined ? fromCache(cache, state, body) : handedOff(body);
   };
+}
+
+/**
+ * Does a POST go through the pack cache under `scope`? (Pure.) "clones": ls-refs and requests
+ * without haves (clones, shallow and partial ones too), which fleets repeat byte for byte; an
+ * incremental fetch carries its own haves and rarely repeats. "all": every request.
+ */
+export function cachesTheRequest(scope: PackCacheScope, summary: RequestSummary | undefined): boolean {
+  if (scope === "all") return true;
+  if (!summary) return false;
+  const kind = classify(summary);
+  return kind === "clone" || kind === "ls-refs";
 }

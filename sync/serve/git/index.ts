@@ -15,6 +15,7 @@ import * as os from "node:os";
 import { Registry } from "prom-client";
 import type { Authorizer } from "../../auth/authorizer";
 import { AuthConfig, authorizerFromConfig } from "../../auth/fromConfig";
+import type { PackCacheScope } from "../../config/schema";
 import { Log, Router, silentLog } from "../router";
 import { gitHandler } from "./gitHandler";
 import { GitMetrics } from "./gitMetrics";
@@ -55,9 +56,11 @@ export interface GitServeOptions {
   gitEnv?: NodeJS.ProcessEnv;
   /**
    * Share one upload-pack run between identical requests (packCache.ts): responses are kept in
-   * `dir` (emptied at start), at most maxBytes, each for at most maxAgeMs. Default: off.
+   * `dir` (emptied at start), at most maxBytes, each for at most maxAgeMs; scope "clones"
+   * (default) keeps ref advertisements, ls-refs and clones, "all" incremental fetches too.
+   * Default: off.
    */
-  packCache?: { dir: string; maxBytes: number; maxAgeMs?: number };
+  packCache?: { dir: string; maxBytes: number; maxAgeMs?: number; scope?: PackCacheScope };
 }
 
 /** How long a finished response is served from the pack cache (GitLab's default max_age). */
@@ -94,6 +97,7 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
       gitBinary: o.gitBinary ?? "git",
       gitEnv: o.gitEnv ?? process.env,
       packCache,
+      packCacheScope: o.packCache?.scope ?? "clones",
     }),
   );
   return {

@@ -1,6 +1,7 @@
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { pktLine, FLUSH_PKT } from "./protocol";
+import { cachesTheRequest } from "./gitHandler";
 import { classify, PktSniffer } from "./pktSniffer";
 
 const OID = "0123456789abcdef0123456789abcdef01234567";
@@ -43,5 +44,23 @@ describe("PktSniffer", () => {
     const { summary, out } = await sniff(junk, 3);
     expect(out.equals(junk)).toBe(true);
     expect(summary.wants).toBe(0);
+  });
+});
+
+describe("cachesTheRequest (mirror.serve.packCacheScope)", () => {
+  const req = (o: Partial<{ command: string; wants: number; haves: number; shallow: boolean; filter: boolean }>) => ({ wants: 0, haves: 0, shallow: false, filter: false, ...o });
+  test.each([
+    ["clones", req({ command: "fetch", wants: 3 }), true], // a clone
+    ["clones", req({ wants: 3 }), true], // a v0 clone
+    ["clones", req({ command: "fetch", wants: 1, shallow: true }), true], // --depth 1
+    ["clones", req({ command: "fetch", wants: 1, filter: true }), true], // --filter=blob:none
+    ["clones", req({ command: "ls-refs" }), true],
+    ["clones", req({ command: "fetch", wants: 1, haves: 5 }), false], // an incremental fetch
+    ["clones", req({ command: "object-info" }), false],
+    ["clones", undefined, false],
+    ["all", req({ command: "fetch", wants: 1, haves: 5 }), true],
+    ["all", undefined, true],
+  ] as const)("%s: %j -> %s", (scope, summary, want) => {
+    expect(cachesTheRequest(scope, summary)).toBe(want);
   });
 });
