@@ -16,9 +16,9 @@
  *                                                  up to MAX_WHOLE_RAW_BODY is read and decoded
  *                                                  whole here (400 not gzip, 413 too large)
  *   7. a slot (bounded concurrent upload-packs)    503 + Retry-After when none comes in time
- *   8. git upload-pack: for info/refs and bodies too big to hold, relayed through the daemon
- *      (exchange.ts); for a POST read whole, with the client's socket as git's stdout
- *      (handOff.ts: the pack never passes through the daemon)
+ *   8. git upload-pack: for a POST that wants objects (read whole), with the client's socket
+ *      as git's stdout (handOff.ts: the pack never passes through the daemon); for info/refs,
+ *      ls-refs and bodies too big to hold, relayed through the daemon (exchange.ts)
  * With the pack cache on (packCache.ts, the default), a repository the daemon synced (it has a
  * ref-state fingerprint) and a request in the cache's scope (cachesTheRequest: by default ref
  * advertisements, ls-refs and clones), steps 7-8 become: key the request (the whole body is
@@ -208,12 +208,18 @@ export function gitHandler(d: GitHandlerDeps): Handler {
         return { outcome, summary: body?.sniffer.summary };
       });
 
-    /** A POST read whole first: git writes its answer straight into the socket (handOff.ts). */
-    const handedOff = (body: WholeBody): Promise<void> =>
-      inSlot(async () => ({
-        outcome: await handOff({ res, headers, input: body.input, idleTimeoutMs: d.idleTimeoutMs, spawn: (stdout) => spawnGit(stdout) }),
-        summary: body.summary,
-      }));
+    /**
+     * A POST read whole first. One that asks for a pack: git writes its answer straight into the
+     * socket (handOff.ts). Anything else (ls-refs, object-info): a small answer, relayed, so the
+     * connection stays open for the next request (a hand-off has to close it).
+     */
+    const direct = (body: WholeBody): Promise<void> =>
+      body.summary && body.summary.wants > 0
+        ? inSlot(async () => ({
+            outcome: await handOff({ res, headers, input: body.input, idleTimeoutMs: d.idleTimeoutMs, spawn: (stdout) => spawnGit(stdout) }),
+            summary: body.summary,
+          }))
+        : relayed(replay([body.raw]));
 
     /**
      * The POST body, read whole and decoded when small (a clone's and most fetches' are a few KB
@@ -253,7 +259,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
           else if (f.kind !== "abandoned") reply(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });
         },
       });
-      if (cached.result === "bypass") return body ? handedOff(body) : relayed(undefined);
+      if (cached.result === "bypass") return body ? direct(body) : relayed(undefined);
       d.metrics.sentBytes(endpoint, cached.bytes);
       if (cached.result === "aborted") d.metrics.request(endpoint, 499);
       else if (cached.result === "ok" || res.headersSent) d.metrics.request(endpoint, res.statusCode);
@@ -275,7 +281,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
     if (body === undefined) return;
     if ("stream" in body) return relayed(body.stream);
     const state = cachesTheRequest(d.packCacheScope, body.summary) ? cacheState() : undefined;
-    return cache && state !== undefined ? fromCache(cache, state, body) : handedOff(body);
+    return cache && state !== undefined ? fromCache(cache, state, body) : direct(body);
   };
 }
 
