@@ -351,6 +351,8 @@ async function fastImport(bare: string, p: LargeRepoParams): Promise<LargeRepoSt
   const child = spawn("git", ["--git-dir", bare, "fast-import", "--quiet", "--done"], { env: isolatedGitEnv() as NodeJS.ProcessEnv, stdio: ["pipe", "ignore", "pipe"] });
   let err = "";
   child.stderr.on("data", (b: Buffer) => (err = (err + b.toString()).slice(-8192)));
+  // EPIPE if fast-import dies mid-stream: the write rejects and its exit code and stderr tell why.
+  child.stdin.on("error", () => undefined);
   const exited = new Promise<number | null>((resolve) => {
     child.on("error", (e) => ((err += String(e)), resolve(-1)));
     child.on("close", resolve);

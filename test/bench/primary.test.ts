@@ -314,6 +314,7 @@ function rawSshVia(cmd: string[], args: string[], command: string): Promise<{ co
     let stderr = "";
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
     child.stdout.resume();
+    child.stdin.on("error", () => undefined); // a refused session may close before reading
     child.stdin.end("0000");
     child.on("close", (code) => resolve({ code, stderr }));
   });

@@ -26,6 +26,7 @@ function runCmd(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.en
       const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+    child.stdin?.on("error", () => undefined); // EPIPE when the command exits before reading: its exit code tells
     child.stdin?.end(input ?? "");
   });
 }
