@@ -32,9 +32,9 @@ import {
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const SERVE_AUTH = ["primary", "anonymous", "tokens"] as const;
+export type ServeAuth = (typeof SERVE_AUTH)[number];
 export const PACK_CACHE_SCOPES = ["clones", "all"] as const;
 export type PackCacheScope = (typeof PACK_CACHE_SCOPES)[number];
-export type ServeAuth = (typeof SERVE_AUTH)[number];
 export const CATALOGS = ["rest", "static"] as const;
 
 /** The validated configuration: camelCase, durations in ms, absolute paths, lists parsed. */

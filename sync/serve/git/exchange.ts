@@ -135,7 +135,7 @@ export function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
  * Errors on git's stdin itself (EPIPE, premature close) mean git stopped reading: its exit code
  * tells what happened, so they are swallowed here.
  */
-export function feedBody(child: ChildProcess, body: { req: Readable; stages: Transform[] }, onInputError: (err: Error) => void): void {
+function feedBody(child: ChildProcess, body: { req: Readable; stages: Transform[] }, onInputError: (err: Error) => void): void {
   const stdin = child.stdin as Writable;
   stdin.on("error", () => undefined);
   if (body.stages.length > 0) {

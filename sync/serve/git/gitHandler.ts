@@ -39,7 +39,7 @@ import { exchange, ExchangeOutcome } from "./exchange";
 import { handOff } from "./handOff";
 import { Endpoint, GitMetrics } from "./gitMetrics";
 import { parseGitRequest } from "./gitPath";
-import { cacheKey, PackCache, refStateToken } from "./packCache";
+import { cacheKey, cachesTheRequest, PackCache, refStateToken } from "./packCache";
 import { PktSniffer, RequestSummary, classify } from "./pktSniffer";
 import { advertisementPreamble, CONTENT_TYPES, parseGitProtocol } from "./protocol";
 import { authRequiredMessage, busyMessage, notFoundMessage, pushRefusedMessage, REALM, sendText, unavailableMessage } from "./replies";
@@ -69,9 +69,8 @@ export interface GitHandlerDeps {
 export const MAX_WHOLE_RAW_BODY = 1024 * 1024;
 export const MAX_WHOLE_DECODED_BODY = 8 * 1024 * 1024;
 
-/** What readBody holds of a POST: the raw bytes, the decoded ones, what the sniffer saw. */
+/** What readBody holds of a POST: the decoded bytes, and what the sniffer saw. */
 interface WholeBody {
-  raw: Buffer;
   input: Buffer;
   summary: RequestSummary | undefined;
 }
@@ -192,21 +191,22 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       }
     };
 
-    /** git upload-pack relayed through the daemon (exchange.ts), its body streamed from `source` (POST). */
-    const relayed = (source: Readable | undefined): Promise<void> =>
+    /**
+     * git upload-pack relayed through the daemon (exchange.ts). A POST's body is either a stream
+     * still to be decoded on its way to git, or one readBody already decoded whole.
+     */
+    const relayed = (source: Readable | WholeBody | undefined): Promise<void> =>
       inSlot(async () => {
+        if (source && "input" in source) {
+          const outcome = await relay({ req: replay([source.input]), stages: [] });
+          return { outcome, summary: source.summary };
+        }
         const body = source ? bodyStages() : undefined;
-        const outcome = await exchange({
-          child: spawnGit(),
-          res,
-          headers,
-          prefix,
-          body: source && body ? { req: source, stages: body.stages } : undefined,
-          idleTimeoutMs: d.idleTimeoutMs,
-          fail: (status, message, h) => sendText(res, status, message, h),
-        });
+        const outcome = await relay(source && body ? { req: source, stages: body.stages } : undefined);
         return { outcome, summary: body?.sniffer.summary };
       });
+    const relay = (body: { req: Readable; stages: Transform[] } | undefined) =>
+      exchange({ child: spawnGit(), res, headers, prefix, body, idleTimeoutMs: d.idleTimeoutMs, fail: (status, message, h) => sendText(res, status, message, h) });
 
     /**
      * A POST read whole first. One that asks for a pack: git writes its answer straight into the
@@ -219,7 +219,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
             outcome: await handOff({ res, headers, input: body.input, idleTimeoutMs: d.idleTimeoutMs, spawn: (stdout) => spawnGit(stdout) }),
             summary: body.summary,
           }))
-        : relayed(replay([body.raw]));
+        : relayed(body);
 
     /**
      * The POST body, read whole and decoded when small (a clone's and most fetches' are a few KB
@@ -232,7 +232,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       const body = bodyStages();
       try {
         const input = await decode(raw.raw, body.stages, MAX_WHOLE_DECODED_BODY);
-        return { raw: raw.raw, input, summary: body.sniffer.summary };
+        return { input, summary: body.sniffer.summary };
       } catch (e) {
         if (e instanceof RequestTooLarge) return void reply(413, e.message);
         if (e instanceof DecodedTooLarge) return { stream: replay([raw.raw]) };
@@ -285,14 +285,3 @@ export function gitHandler(d: GitHandlerDeps): Handler {
   };
 }
 
-/**
- * Does a POST go through the pack cache under `scope`? (Pure.) "clones": ls-refs and requests
- * without haves (clones, shallow and partial ones too), which fleets repeat byte for byte; an
- * incremental fetch carries its own haves and rarely repeats. "all": every request.
- */
-export function cachesTheRequest(scope: PackCacheScope, summary: RequestSummary | undefined): boolean {
-  if (scope === "all") return true;
-  if (!summary) return false;
-  const kind = classify(summary);
-  return kind === "clone" || kind === "ls-refs";
-}

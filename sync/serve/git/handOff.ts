@@ -4,17 +4,18 @@
  *   request body (read and checked first, see gitHandler.ts) -> git stdin
  *   git stdout = the HTTP connection's socket itself                 (no copy in the daemon)
  *
- * Why: upload-pack sends a pack as 8 KiB side-band packets. Relayed through the event loop
- * (exchange.ts), a 20 MB clone costs the daemon ~2,500 reads and chunked writes, ~200 ms CPU:
- * more than nginx + fcgiwrap + git-http-backend spend on their whole side. With the socket as
- * git's stdout the kernel moves the bytes, as it does for git-http-backend.
+ * Why: relayed through the event loop (exchange.ts), a 20 MB clone cost the daemon ~200 ms CPU
+ * (measured with --cpu-prof: hundreds of pipe reads and chunked socket writes), as much as
+ * nginx + fcgiwrap + git-http-backend spend on their whole side. With the socket as git's
+ * stdout the kernel moves the bytes, as it does for git-http-backend.
  *
  * The HTTP framing that allows: the 200 and its headers go first, then git's bytes until the
  * connection closes (`Connection: close`, no length, no chunking: valid HTTP/1.1, and what nginx
  * expects from an upstream that cannot know the length). So the status is decided before git
  * runs, as git-http-backend does: a git that fails later cuts the connection and the client
- * reports a broken transfer, never a silently short pack. Only the POST is served this way;
- * info/refs (small, and where most failures show) keeps exchange.ts's late status.
+ * reports a broken transfer, never a silently short pack. Only POSTs that want objects are
+ * served this way; info/refs and ls-refs (small, and where most failures show) keep
+ * exchange.ts's late status and the connection.
  *
  * What the daemon no longer sees, it watches from /proc instead: the bytes git wrote
  * (wchar in /proc, sampled every second and as git exits) and progress, so a

@@ -34,9 +34,11 @@ import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import * as path from "node:path";
 import type { Readable } from "node:stream";
 import { Counter, Gauge, Registry } from "prom-client";
+import type { PackCacheScope } from "../../config/schema";
 import { FINGERPRINT_FILE } from "../../store/layout";
 import type { Log } from "../router";
 import { silentLog } from "../router";
+import { classify, RequestSummary } from "./pktSniffer";
 import { killGroup } from "./uploadPack";
 
 export const PACK_CACHE_METRIC_NAMES = {
@@ -484,4 +486,16 @@ export class PackCache {
       res.off("close", onClose);
     }
   }
+}
+
+/**
+ * Does a POST go through the pack cache under `scope`? (Pure.) "clones": ls-refs and requests
+ * without haves (clones, shallow and partial ones too), which fleets repeat byte for byte; an
+ * incremental fetch carries its own haves and rarely repeats. "all": every request.
+ */
+export function cachesTheRequest(scope: PackCacheScope, summary: RequestSummary | undefined): boolean {
+  if (scope === "all") return true;
+  if (!summary) return false;
+  const kind = classify(summary);
+  return kind === "clone" || kind === "ls-refs";
 }

@@ -1,7 +1,7 @@
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { pktLine, FLUSH_PKT } from "./protocol";
-import { cachesTheRequest } from "./gitHandler";
+import { cachesTheRequest } from "./packCache";
 import { classify, PktSniffer } from "./pktSniffer";
 
 const OID = "0123456789abcdef0123456789abcdef01234567";
