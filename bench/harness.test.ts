@@ -11,7 +11,7 @@ import { parseBashTimes } from "./profile";
 import { spreadSample } from "./reconcile";
 import { commandFor, goalMet, renderReadme, ResultDoc } from "./results";
 import { parseScale, scaled } from "./scale";
-import { median, pairedRatio, quantile, ratio } from "./stats";
+import { median, medianInterval, pairedRatio, pairedRatioInterval, quantile, ratio } from "./stats";
 import { refsChangedPayload } from "./syncLag";
 
 describe("stats", () => {
@@ -36,6 +36,20 @@ describe("stats", () => {
     expect(pairedRatio([100, 200, 100, 200], [100, 100, 200, 200])).toBe(1);
     expect(() => pairedRatio([1, 2], [1])).toThrow(/equally many rounds/);
     expect(() => pairedRatio([], [])).toThrow();
+  });
+
+  test("median interval: the sign test's order statistics (n=9: 2nd and 8th; n=15: 4th and 12th), none below n=6", () => {
+    const xs = (n: number) => Array.from({ length: n }, (_, i) => n - i); // n..1
+    // P(Bin(9, .5) <= 1) = 10/512 = 0.0195 <= 0.025; P(<= 2) = 46/512 = 0.0898 > 0.025.
+    expect(medianInterval(xs(9))).toEqual([2, 8]);
+    // P(Bin(15, .5) <= 3) = 576/32768 = 0.0176; P(<= 4) = 1941/32768 = 0.059.
+    expect(medianInterval(xs(15))).toEqual([4, 12]);
+    expect(medianInterval(xs(6))).toEqual([1, 6]); // P(<= 0) = 1/64 = 0.016; P(<= 1) = 7/64
+    expect(medianInterval(xs(5))).toBeUndefined(); // P(<= 0) = 1/32 = 0.031 > 0.025
+    // n=8: P(<= 0) = 0.004, P(<= 1) = 9/256 = 0.035, P(<= 2) = 0.145: k = 1 at 95%, 2 at 90%.
+    expect(medianInterval(xs(8))).toEqual([1, 8]);
+    expect(medianInterval(xs(8), 0.9)).toEqual([2, 7]);
+    expect(pairedRatioInterval([110, 100, 90, 105, 95, 120, 80], [100, 100, 100, 100, 100, 100, 100])).toEqual([0.8, 1.2]);
   });
 });
 

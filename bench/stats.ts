@@ -40,6 +40,36 @@ export function pairedRatio(baseline: readonly number[], ours: readonly number[]
   return round(median(baseline.map((b, i) => b / ours[i])), digits);
 }
 
+/**
+ * A distribution-free confidence interval for the median of `samples` (pure): the k-th smallest
+ * and k-th largest sample, k the largest rank with P(Binomial(n, 1/2) < k) <= (1 - level) / 2
+ * (the sign test's interval). Undefined when n is too small for any interval at that level
+ * (n < 6 at 95%).
+ */
+export function medianInterval(samples: readonly number[], level = 0.95): [number, number] | undefined {
+  const n = samples.length;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const tail = (1 - level) / 2;
+  let k = 0;
+  let below = 0; // P(X < k+1) = P(X <= k), built up term by term
+  let term = 0.5 ** n; // C(n, 0) / 2^n
+  for (let j = 0; j < n; j++) {
+    below += term;
+    if (below > tail) break;
+    k = j + 1;
+    term = (term * (n - j)) / (j + 1);
+  }
+  if (k === 0) return undefined;
+  return [sorted[k - 1], sorted[n - k]];
+}
+
+/** pairedRatio's per-round ratios' 95% interval (medianInterval), rounded like it. */
+export function pairedRatioInterval(baseline: readonly number[], ours: readonly number[], digits = 2): [number, number] | undefined {
+  if (baseline.length !== ours.length) throw new Error("pairedRatioInterval: need equally many rounds of each");
+  const ci = medianInterval(baseline.map((b, i) => b / ours[i]));
+  return ci && [round(ci[0], digits), round(ci[1], digits)];
+}
+
 /** Milliseconds since `t0` (a performance.now() value). */
 export function since(t0: number): number {
   return performance.now() - t0;

@@ -300,7 +300,7 @@ export const KEYS: readonly KeySpec[] = [
     default: "2048",
     required: false,
     description:
-      "Disk budget of the pack cache (DIR/cache/packs, emptied at start), on by default like Bitbucket's SCM cache: identical requests for the same repository state share one git upload-pack run and are answered from its stored response for up to 5 minutes, e.g. a CI fleet cloning the same commit. What is cached: mirror.serve.packCacheScope. 0 = every request runs git.",
+      "Disk budget of the pack cache (DIR/cache/packs, emptied at start), on by default like Bitbucket's SCM cache: identical requests for the same repository state share one git upload-pack run and are answered from its stored response for up to 5 minutes, e.g. a CI fleet cloning the same commit. What is cached: mirror.serve.packCacheScope. A repository whose packs are larger than the budget is served without the cache. Answers being written take disk beside the budget, one per running upload-pack. 0 = every request runs git.",
     example: "2048",
   },
   {

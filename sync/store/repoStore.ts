@@ -14,6 +14,7 @@ import * as path from "node:path";
 import { RepoId } from "../types";
 import { mirrorRefspecs } from "../upstream/refFilter";
 import { FINGERPRINT_FILE, incomingDir, repoDir, reposRoot, trashDir } from "./layout";
+import { packBytes, packCount } from "./packFiles";
 import { git, GitError, runGit } from "./runGit";
 
 export interface FetchOutcome {
@@ -212,20 +213,6 @@ function safeReaddir(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** Sizes of pack files: the bytes a fetch added are the difference. */
-function packBytes(dir: string): number {
-  let total = 0;
-  const packDir = path.join(dir, "objects", "pack");
-  for (const f of safeReaddir(packDir)) {
-    if (f.endsWith(".pack")) total += fs.statSync(path.join(packDir, f)).size;
-  }
-  return total;
-}
-
-function packCount(dir: string): number {
-  return safeReaddir(path.join(dir, "objects", "pack")).filter((f) => f.endsWith(".pack")).length;
 }
 
 /** Remove git lock files left by a killed git process. Returns what was removed. */

@@ -22,6 +22,7 @@ import { PACK_CACHE_METRIC_NAMES } from "../../sync/serve/git/packCache";
 import { pktLine } from "../../sync/serve/git/protocol";
 import { StatusBoard } from "../../sync/state/statusBoard";
 import { FINGERPRINT_FILE } from "../../sync/store/layout";
+import { packBytes } from "../../sync/store/packFiles";
 import { assertSameRefsAndObjects, git, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../bench/repos";
 import { onCleanup, tempDir, waitFor } from "../bench/resources";
 
@@ -144,6 +145,21 @@ describe("git smart HTTP with the pack cache", () => {
     // The fetch's info/refs and ls-refs went through the cache (new state: misses), its POST did not.
     expect(await outcomes(fresh)).toEqual({ miss: 5, hit: 3, shared: 0 });
     expect(fs.readdirSync(fresh.cacheDir)).toHaveLength(5);
+  });
+
+  test("a repository whose packs exceed the budget: its clones are exact, served by git directly (too_large); its ref listings are still cached", async () => {
+    await git(["--git-dir", dir, "repack", "-a", "-d", "-q"]);
+    const packs = packBytes(dir);
+    expect(packs).toBeGreaterThan(2_000); // room below it for the ref listings (a few hundred bytes)
+    const fresh = await start(repos, { maxBytes: packs - 1, scope: "clones" });
+    for (const n of [1, 2]) {
+      const dest = path.join(tempDir("clone"), `too-large-${n}.git`);
+      await git(["clone", "--quiet", "--mirror", `${fresh.base}/scm/PROJ/app.git`, dest]);
+      await assertSameRefsAndObjects(dir, dest);
+    }
+    // v2: info/refs and ls-refs missed once, then hit; both fetches went around the cache.
+    expect(await outcomes(fresh)).toEqual({ miss: 2, hit: 2, shared: 0, too_large: 2 });
+    expect(fs.readdirSync(fresh.cacheDir)).toHaveLength(2);
   });
 
   test("after a sync (new refs, new fingerprint) clients get the new state, never the cached old one", async () => {

@@ -39,6 +39,7 @@ import { exchange, ExchangeOutcome } from "./exchange";
 import { handOff } from "./handOff";
 import { Endpoint, GitMetrics } from "./gitMetrics";
 import { parseGitRequest } from "./gitPath";
+import { packBytes } from "../../store/packFiles";
 import { cacheKey, cachesTheRequest, PackCache, refStateToken } from "./packCache";
 import { PktSniffer, RequestSummary, classify } from "./pktSniffer";
 import { advertisementPreamble, CONTENT_TYPES, parseGitProtocol } from "./protocol";
@@ -254,6 +255,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
           return release ? { child: spawnGit(), release } : undefined;
         },
         stillValid: () => refStateToken(served.dir) === state,
+        // A pack is coming (not a ref listing): at most about what the repository holds.
+        expectedBytes: summary && classify(summary) !== "ls-refs" ? () => packBytes(served.dir) : undefined,
         fail: (f) => {
           if (f.kind === "busy") busy();
           else if (f.kind !== "abandoned") reply(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });

@@ -95,7 +95,9 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
       maxRequestBytes: o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
       idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
       gitBinary: o.gitBinary ?? "git",
-      gitEnv: o.gitEnv ?? process.env,
+      // A plain copy, taken once: every read of process.env goes through a native interceptor,
+      // and copying it per request cost ~0.8 ms of the event loop (a CPU profile's 4th entry).
+      gitEnv: { ...(o.gitEnv ?? process.env) },
       packCache,
       packCacheScope: o.packCache?.scope ?? "clones",
     }),

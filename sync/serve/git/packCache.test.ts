@@ -45,6 +45,8 @@ interface Harness {
   valid: boolean;
   busy: boolean;
   key: string;
+  /** The size estimate the next request gives (expectedBytes), if any. */
+  expected?: number;
 }
 
 async function harness(o: Partial<PackCacheOptions> = {}): Promise<Harness> {
@@ -75,13 +77,18 @@ async function harness(o: Partial<PackCacheOptions> = {}): Promise<Harness> {
           return { child: sh(script), release: () => undefined };
         },
         stillValid: () => h.valid,
+        expectedBytes: h.expected === undefined ? undefined : () => h.expected as number,
         fail: (f) => {
           h.failures.push(f);
           res.writeHead(f.kind === "busy" ? 503 : 500, { Connection: "close" });
           res.end(f.kind);
         },
       })
-      .then((r) => h.results.push(r));
+      .then((r) => {
+        // As the daemon's handler does: a request the cache did not take is served directly.
+        if (r.result === "bypass") res.end("direct");
+        h.results.push(r);
+      });
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -277,6 +284,28 @@ test("bounded: least recently used entries are evicted; one bigger than the budg
   expect(fs.readdirSync(path.join(tmp, "cache")).length).toBe(h.cache.size.entries);
 });
 
+test("an answer expected to exceed the budget bypasses the cache: no generation, no file; within it, a normal miss", async () => {
+  const h = await harness({ maxBytes: 1000 });
+  h.expected = 1001;
+  expect(await get(h)).toEqual({ status: 200, body: "direct", cut: false });
+  await settled(h, 1);
+  expect(h.results[0]).toEqual({ result: "bypass", outcome: "too_large", bytes: 0 });
+  expect(h.starts).toBe(0);
+  expect(fs.readdirSync(path.join(tmp, "cache"))).toEqual([]);
+  expect(await counter(h, "too_large")).toBe(1);
+  expect(h.cache.enabled).toBe(true); // not a disk error
+  h.expected = 1000;
+  expect((await get(h)).body).toBe("P:hello");
+  expect((await get(h)).body).toBe("P:hello");
+  await settled(h, 3);
+  expect(h.results.slice(1).map((r) => r.outcome)).toEqual(["miss", "hit"]);
+  // A running or finished answer is shared whatever the estimate says now.
+  h.expected = 5000;
+  await get(h);
+  await settled(h, 4);
+  expect(h.results[3].outcome).toBe("hit");
+});
+
 test("entries expire after maxAgeMs", async () => {
   let now = 1_000_000;
   const h = await harness({ maxAgeMs: 1000, now: () => now });
@@ -297,16 +326,10 @@ test("the directory is emptied at start; a directory that cannot be written turn
   expect(fs.readdirSync(dir)).toEqual([]);
   fs.rmSync(dir, { recursive: true });
   fs.writeFileSync(dir, "not a directory");
-  await new Promise<void>((resolve) => {
-    const req = http.get({ host: "127.0.0.1", port: h.port, path: "/", agent: false, timeout: 2000 });
-    req.on("error", () => resolve());
-    req.on("timeout", () => {
-      req.destroy();
-      resolve();
-    });
-  });
+  expect(await get(h)).toEqual({ status: 200, body: "direct", cut: false });
   await settled(h, 1);
   expect(h.results[0].result).toBe("bypass");
+  expect(h.starts).toBe(0);
   expect(h.cache.enabled).toBe(false);
 });
 

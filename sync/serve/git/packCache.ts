@@ -21,8 +21,12 @@
  * away, git is killed and the file discarded. A generation that fails cuts its readers the way
  * an uncached failure would (500 before any byte, a cut connection after).
  *
- * Bounds: finished files total at most maxBytes (least recently used evicted first; a file
- * larger than that is served to its readers and never kept) and are used for at most maxAgeMs.
+ * Bounds: finished files total at most maxBytes (least recently used evicted first) and are
+ * used for at most maxAgeMs. An answer expected to be larger than maxBytes (a clone of a
+ * repository whose packs exceed it) does not go through the cache at all; one that turns out
+ * larger anyway is served to its readers and never kept. So the disk holds at most maxBytes of
+ * finished files plus, while they run, one file per running generation (at most one per
+ * upload-pack slot), each no bigger than about maxBytes.
  * Eviction only unlinks: readers with the file open read on. The directory is emptied at start
  * (the index lives in memory). A disk error turns the cache off for a minute (requests then run
  * git directly) instead of failing clone after clone.
@@ -47,8 +51,11 @@ export const PACK_CACHE_METRIC_NAMES = {
   entries: "smart_mirror_git_pack_cache_entries",
 } as const;
 
-/** hit: a finished response; shared: joined a running generation; miss: started one. */
-export type CacheOutcome = "hit" | "shared" | "miss";
+/**
+ * hit: a finished response; shared: joined a running generation; miss: started one;
+ * too_large: the answer could not be kept within the budget, so git serves it directly.
+ */
+export type CacheOutcome = "hit" | "shared" | "miss" | "too_large";
 
 export interface PackCacheOptions {
   /** A directory for the cache alone: emptied at start. */
@@ -138,6 +145,12 @@ export interface ServeOptions {
   stillValid(): boolean;
   /** Answer with an error while no header was sent. */
   fail(failure: Failure): void;
+  /**
+   * An upper estimate of the answer's size (a clone's is about the repository's packs). A miss
+   * estimated above the budget bypasses the cache: it could never be kept, and its file would
+   * only take disk beside the budget while it ran.
+   */
+  expectedBytes?: () => number;
 }
 
 export interface ServeResult {
@@ -203,7 +216,7 @@ export class PackCache {
     if (registry) {
       this.requests =
         (registry.getSingleMetric(PACK_CACHE_METRIC_NAMES.requests) as Counter<"outcome"> | undefined) ??
-        new Counter({ name: PACK_CACHE_METRIC_NAMES.requests, help: "Upload-pack responses served through the pack cache: hit (finished response), shared (joined a running generation), miss (started one).", labelNames: ["outcome"], registers: [registry] });
+        new Counter({ name: PACK_CACHE_METRIC_NAMES.requests, help: "Upload-pack responses through the pack cache: hit (finished response), shared (joined a running generation), miss (started one), too_large (bigger than the budget: served by git directly).", labelNames: ["outcome"], registers: [registry] });
       if (!registry.getSingleMetric(PACK_CACHE_METRIC_NAMES.bytes)) {
         const self = () => this;
         new Gauge({ name: PACK_CACHE_METRIC_NAMES.bytes, help: "Bytes of finished responses kept in the pack cache.", registers: [registry], collect() { this.set(self().completeBytes); } });
@@ -228,7 +241,10 @@ export class PackCache {
     let entry = this.findComplete(key);
     if (entry) outcome = "hit";
     else if ((entry = this.generating.get(key))) outcome = "shared";
-    else {
+    else if (o.expectedBytes && o.expectedBytes() > this.o.maxBytes) {
+      this.requests?.inc({ outcome: "too_large" });
+      return { result: "bypass", outcome: "too_large", bytes: 0 };
+    } else {
       outcome = "miss";
       entry = this.begin(key, o);
       if (!entry) return { result: "bypass", outcome, bytes: 0 };

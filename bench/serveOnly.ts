@@ -1,0 +1,82 @@
+/**
+ * The server's half of a clone alone: the protocol v2 fetch a `git clone --mirror` sends (every
+ * ref wanted, no haves, done), POSTed with curl through the same TLS front, the answer read to
+ * the end and thrown away. No index-pack at the other end, so this is what a mirror host sees
+ * when its clients are other machines: how fast it gets a whole clone's answer out.
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import { performance } from "node:perf_hooks";
+import { FLUSH_PKT, pktLine } from "../sync/serve/git/protocol";
+import { git } from "../test/bench/repos";
+import type { CloneTarget } from "./servedClones";
+
+/** The request body (pure): what git 2.39's fetch-pack sends for a clone of these objects. */
+export function cloneFetchRequest(wants: readonly string[]): Buffer {
+  if (wants.length === 0) throw new Error("cloneFetchRequest: nothing to want");
+  return Buffer.concat([
+    pktLine("command=fetch\n"),
+    pktLine("agent=git/2.39.5\n"),
+    pktLine("object-format=sha1\n"),
+    Buffer.from("0001", "ascii"), // delimiter: capabilities end, arguments begin
+    pktLine("thin-pack\n"),
+    pktLine("no-progress\n"),
+    pktLine("ofs-delta\n"),
+    ...[...new Set(wants)].map((w) => pktLine(`want ${w}\n`)),
+    pktLine("done\n"),
+    FLUSH_PKT,
+  ]);
+}
+
+/** Every ref's object in a repository: what a mirror clone wants. */
+export async function allRefObjects(dir: string): Promise<string[]> {
+  const out = await git(["--git-dir", dir, "for-each-ref", "--format=%(objectname)"]);
+  return out.split("\n").filter((l) => l !== "");
+}
+
+export interface ServeRun {
+  ms: number;
+  bytes: number;
+}
+
+/**
+ * POST `body` to the target's git-upload-pack and read the answer to the end. Throws unless
+ * the answer is a 200 of at least `minBytes` (a refusal or an error is a few bytes).
+ */
+export async function timedServe(t: CloneTarget, bodyFile: string, minBytes: number): Promise<ServeRun> {
+  const url = new URL(`${t.url}/git-upload-pack`);
+  const ca = t.env.GIT_SSL_CAINFO;
+  if (!ca) throw new Error(`${t.name}: no CA in the target's git environment`);
+  const args = [
+    "--silent", "--show-error", "--output", "/dev/null",
+    "--write-out", "%{http_code} %{size_download}",
+    "--resolve", `${url.hostname}:${url.port}:127.0.0.1`,
+    "--cacert", ca,
+    "-H", "Git-Protocol: version=2",
+    "-H", "Content-Type: application/x-git-upload-pack-request",
+    "-H", "Accept: application/x-git-upload-pack-result",
+    "--data-binary", `@${bodyFile}`,
+    url.href,
+  ];
+  const t0 = performance.now();
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn("curl", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+    child.on("error", reject);
+    child.on("close", (c) => resolve({ code: c, stdout, stderr }));
+  });
+  const ms = performance.now() - t0;
+  const [status, size] = stdout.trim().split(" ").map(Number);
+  if (code !== 0 || status !== 200 || !(size >= minBytes)) {
+    throw new Error(`${t.name}: serve-only fetch got HTTP ${status}, ${size} bytes (want >= ${minBytes}), curl exit ${code}: ${stderr.trim()}`);
+  }
+  return { ms, bytes: size };
+}
+
+/** Write the clone request for `dir` where curl can read it. */
+export async function writeCloneRequest(dir: string, file: string): Promise<void> {
+  await fs.promises.writeFile(file, cloneFetchRequest(await allRefObjects(dir)));
+}
