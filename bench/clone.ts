@@ -24,6 +24,7 @@ import { CloneProfile, forgetCachedResponses, PACK_CACHE_MB, profiledClone, Serv
 import { median, pairedRatio, pairedRatioInterval, ratio, round } from "./stats";
 import { clonePhases } from "./clientTrace";
 import { timedServe, writeCloneRequest } from "./serveOnly";
+import { settle } from "./fixtures";
 
 /** Rounds: the two servers differ by a few percent at most, clone to clone by ~10% on a shared
  * machine; 15 paired rounds give the median a 95% interval between the 4th and 12th ratio. */
@@ -63,6 +64,7 @@ async function rounds(s: ServedClones, kinds: Kind[], runs: number, work: string
       const trace = path.join(work, `${k.label}-${r}.trace2.json`);
       const t = target(s, k.name);
       k.before?.();
+      await settle();
       const res = await timedClone({ ...t, env: { ...t.env, GIT_TRACE2_EVENT: trace } }, dest);
       if (!res.ok) throw new Error(`${k.label}: clone ${r + 1} failed: ${res.error}`);
       const phases = clonePhases(await fs.promises.readFile(trace, "utf8"));
@@ -85,7 +87,10 @@ async function serveRounds(s: ServedClones, names: TargetName[], runs: number, w
   for (const name of names) await timedServe(target(s, name), body, minBytes); // warm
   const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   for (let r = 0; r < runs; r++) {
-    for (const name of rotation(names, r)) times[name].push((await timedServe(target(s, name), body, minBytes)).ms);
+    for (const name of rotation(names, r)) {
+      await settle();
+      times[name].push((await timedServe(target(s, name), body, minBytes)).ms);
+    }
   }
   log(`serve-only: ${names.map((n) => `${n} ${Math.round(median(times[n]))} ms`).join(", ")} (medians of ${runs})`);
   return times;
@@ -205,7 +210,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const p = params;
   const notes = [
     `One repository made by test/bench/largeRepo.ts (${p.commits} commits on main, ${p.branches} branches, ${p.files} files, a tag every ${p.tagEvery} commits: ${s.stats.objects} objects, ${results["clone.pack_mb"]} MB packed on the mirror) on a bench primary, synced by the built daemon (node dist/smart-mirror.js run) and served from that one directory three ways: ours = git -> TLS -> nginx (the site components/render/nginx.ts renders, worker_processes = cores) -> unix socket -> daemon -> git upload-pack; http_backend = git -> TLS -> nginx (same certificate, TLS and streaming settings) -> unix socket -> fcgiwrap (${s.slots} workers, the daemon's slot count) -> git-http-backend -> git upload-pack; file = \`git clone --no-local file://\` of the directory (git's local transport: upload-pack over a pipe, no HTTP, no TLS).`,
-    `Each run is \`git clone --mirror --quiet\` (all refs, no checkout) into a fresh directory, protocol v2 (the client's default); ${runs} rounds, the order rotating each round; medians reported (min/max for ours and http_backend beside them). Every target was first checked to clone an exact copy (refs, HEAD, every object) of the primary's repository. ratio_vs_http_backend = the median over rounds of that round's http_backend time / ours (>= 1: ours is not slower; each round clones from both back to back, so the ratio pairs clones made under the same machine load); ratio_vs_http_backend_ci95 = the 95% confidence interval of that median (the sign test's order statistics of the per-round ratios, bench/stats.ts medianInterval; with 15 rounds the 4th and 12th smallest): where it spans 1.0, the two servers are not told apart by this many clones on this machine; ratio_of_medians_vs_http_backend = http_backend_ms / ours_ms, for comparison; ratio_vs_file = file_ms / ours_ms.`,
+    `Each run is \`git clone --mirror --quiet\` (all refs, no checkout) into a fresh directory, protocol v2 (the client's default), started after \`sync\` and a 250 ms pause (bench/fixtures.ts settle: the previous run's dirty pages are written back before, not during, the next); ${runs} rounds, the order rotating each round; medians reported (min/max for ours and http_backend beside them). Every target was first checked to clone an exact copy (refs, HEAD, every object) of the primary's repository. ratio_vs_http_backend = the median over rounds of that round's http_backend time / ours (>= 1: ours is not slower; each round clones from both back to back, so the ratio pairs clones made under the same machine load); ratio_vs_http_backend_ci95 = the 95% confidence interval of that median (the sign test's order statistics of the per-round ratios, bench/stats.ts medianInterval; with 15 rounds the 4th and 12th smallest): where it spans 1.0, the two servers are not told apart by this many clones on this machine; ratio_of_medians_vs_http_backend = http_backend_ms / ours_ms, for comparison; ratio_vs_file = file_ms / ours_ms.`,
     `The main numbers serve the repository as the daemon leaves it after its first sync: the pack as fetched, plus the multi-pack-index bitmap and commit-graph the daemon writes right after a first clone (sync/store/repoStore.ts indexFirstClone), so git counts a clone's objects from the bitmap instead of walking ${s.stats.objects} objects. after_maintenance: the same after what the daemon's scheduled maintenance does (repack -a -d -b, commit-graph, pack-refs: one pack with its own bitmap), for both servers.`,
     `ours runs with the pack cache off (mirror.serve.packCacheMb=0): every clone runs git upload-pack, like git-http-backend. pack_cache: a second built daemon as shipped (the pack cache is on by default: mirror.serve.packCacheMb=${PACK_CACHE_MB}, mirror.serve.packCacheScope=clones; sync/serve/git/packCache.ts: identical requests for the same ref state share one upload-pack run, answered from its stored response, as Bitbucket's SCM cache does). pack_cache_miss = the first clone after the ref state changed (it runs git and fills the cache; the ref-state token was changed before each such run); pack_cache_hit = a repeated clone of the same state, answered without starting git: what a CI fleet cloning one commit gets.`,
     `Where a clone's time goes (each timed clone ran with GIT_TRACE2_EVENT; bench/clientTrace.ts): received = from the clone's start until git-remote-https (file://: upload-pack) exits, i.e. until the last byte of the pack is in. Everything a server can speed up or slow down happens inside that window; the rest (client_after_last_byte: index-pack resolving deltas and hashing objects, then writing refs) is the client alone, the same for any server that sends the same pack, and on this machine its clone-to-clone spread alone is larger than the whole serving difference. received.ratio_vs_http_backend = paired median, as above.`,

@@ -24,6 +24,8 @@ import { MetricValue } from "./results";
 import { scaled } from "./scale";
 import { CloneTarget, forgetCachedResponses, PACK_CACHE_MB, profiledClone, sameRefs, ServedClones, serveClones, target, TargetName, verifyTargets } from "./servedClones";
 import { median, quantile, ratio, round } from "./stats";
+import { ServeBatch, serveBatch, writeCloneRequest } from "./serveOnly";
+import { settle } from "./fixtures";
 
 const run$ = promisify(execFile);
 
@@ -91,6 +93,9 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const work = tempDir("concurrent");
   await verifyTargets(s, work, TARGETS);
   const primaryRefs = await listRefs(s.primaryDir);
+  const requestBody = path.join(work, "clone-request");
+  await writeCloneRequest(s.mirrorDir, requestBody);
+  const minBytes = Math.floor(s.packBytes * 0.9); // the pack plus framing; an error is a few bytes
   const prof = { ours: await profiledClone(s, "ours", path.join(work, "profile-ours.git")), http_backend: await profiledClone(s, "http_backend", path.join(work, "profile-hb.git")) };
 
   const results: Record<string, MetricValue> = {
@@ -115,6 +120,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
     for (let r = 0; r < rounds; r++) {
       for (const name of rotation(TARGETS, r)) {
         if (name === "ours_pack_cache") forgetCachedResponses(s);
+        await settle();
         const b = await cloneBatch(target(s, name), level, primaryRefs, work);
         (batches[name] ??= []).push(b);
         ctx.log(`${level} at once, round ${r + 1}/${rounds}: ${name} ${Math.round(b.wallMs)} ms, ${b.allOk ? "all ok" : `${b.failures.length} FAILED: ${b.failures[0]}`}`);
@@ -149,15 +155,40 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
       [`${k}.pack_cache.clone_p50_ms`]: Math.round(quantile(cachedLat, 0.5)),
       [`${k}.pack_cache.daemon_rss_mb`]: round(peaks.ours_pack_cache ?? 0),
     });
-    const failed = TARGETS.flatMap((n) => of(n).flatMap((b) => b.failures.map((f) => `${n}: ${f}`)));
+    // The same fleet with clients elsewhere: N serve-only fetches at once (no index-pack here).
+    const serves: Partial<Record<TargetName, ServeBatch[]>> = {};
+    for (let r = 0; r < rounds; r++) {
+      for (const name of rotation(TARGETS, r)) {
+        if (name === "ours_pack_cache") forgetCachedResponses(s);
+        await settle();
+        const b = await serveBatch(target(s, name), level, requestBody, minBytes, work);
+        (serves[name] ??= []).push(b);
+        ctx.log(`${level} serve-only at once, round ${r + 1}/${rounds}: ${name} ${Math.round(b.wallMs)} ms, ${b.allOk ? "all ok" : `${b.failures.length} FAILED: ${b.failures[0]}`}`);
+      }
+    }
+    const served = (n: TargetName) => serves[n] ?? [];
+    const serveWall = (n: TargetName) => median(served(n).map((b) => b.wallMs));
+    Object.assign(results, {
+      [`${k}.serve.all_ok`]: TARGETS.every((n) => served(n).every((b) => b.allOk)),
+      [`${k}.serve.ours_wall_ms`]: Math.round(serveWall("ours")),
+      [`${k}.serve.http_backend_wall_ms`]: Math.round(serveWall("http_backend")),
+      [`${k}.serve.pack_cache_wall_ms`]: Math.round(serveWall("ours_pack_cache")),
+      [`${k}.serve.throughput_ratio_vs_http_backend`]: ratio(serveWall("http_backend"), serveWall("ours"), 2),
+      [`${k}.serve.pack_cache_throughput_ratio_vs_http_backend`]: ratio(serveWall("http_backend"), serveWall("ours_pack_cache"), 2),
+    });
+    const failed = [
+      ...TARGETS.flatMap((n) => of(n).flatMap((b) => b.failures.map((f) => `${n}: ${f}`))),
+      ...TARGETS.flatMap((n) => served(n).flatMap((b) => b.failures.map((f) => `${n} serve-only: ${f}`))),
+    ];
     if (failed.length) summary.push(`${level} at once: ${failed.length} failed clone(s), e.g. ${failed[0]}`);
   }
 
   const p = HISTORY_REPO_PARAMS;
   const notes = [
     `One repository made by test/bench/largeRepo.ts (${p.commits} commits, ${p.branches} branches, ${p.files} files: ${s.stats.objects} objects, ${results["concurrent.pack_mb"]} MB packed on the mirror) on a bench primary, synced by the built daemon and served from that one directory by ours (git -> TLS -> nginx with the rendered site -> unix socket -> daemon -> git upload-pack) and by nginx (same certificate, TLS and streaming settings) -> fcgiwrap -> git-http-backend. Both run at most ${s.slots} git upload-packs at once (the daemon's default slots; fcgiwrap preforks as many workers) and queue the rest. The repository is served as the daemon leaves it after its first sync (its pack plus the multi-pack-index bitmap and commit-graph a first clone past 1 MiB gets), for both. The daemon hands each POST's connection to git as its stdout (sync/serve/git/handOff.ts): packs do not pass through it.`,
-    `A batch starts N \`git clone --mirror --quiet\` at the same moment (from one shell, protocol v2) and ends when the last one does; every clone must exit 0 and hold exactly the primary's refs (all_ok; http_backend_all_ok and pack_cache.all_ok for the others), and each target was first checked to clone an exact copy (every object) of the primary's repository. ${rounds} batches per target and level, rotating which target goes first; medians of the batch wall times. throughput_ratio_vs_http_backend = http_backend wall / ours wall (> 1: ours clears the batch sooner). clones_per_s = N / wall.`,
+    `A batch starts N \`git clone --mirror --quiet\` at the same moment (from one shell, protocol v2) and ends when the last one does; every clone must exit 0 and hold exactly the primary's refs (all_ok; http_backend_all_ok and pack_cache.all_ok for the others), and each target was first checked to clone an exact copy (every object) of the primary's repository. ${rounds} batches per target and level, rotating which target goes first, each after \`sync\` and a 250 ms pause (bench/fixtures.ts settle); medians of the batch wall times. throughput_ratio_vs_http_backend = http_backend wall / ours wall (> 1: ours clears the batch sooner). clones_per_s = N / wall.`,
     `ours runs with the pack cache off (mirror.serve.packCacheMb=0): each of the N clones runs git. pack_cache: a second built daemon (its own synced copy of the same repository, its own nginx) as shipped, with the pack cache on (mirror.serve.packCacheMb=${PACK_CACHE_MB}, scope clones; sync/serve/git/packCache.ts): identical requests for the same ref state share one git upload-pack run, whose response is written to disk as fast as git makes it and streamed to every client from there. Before each of its batches the ref-state token was changed (as after a sync), so every batch starts cold: the first info/refs, ls-refs and fetch run git, the other N-1 of each share them. Without the cache, each of the N clones runs its own upload-pack and pack-objects (counting ${s.stats.objects} objects).`,
+    `serve: the same fleet with its clients on other machines, as far as one machine can show it: N serve-only fetches at once (bench/serveOnly.ts: the protocol v2 fetch a mirror clone sends, POSTed with curl through the same TLS front, the answer read to the end and thrown away, so no index-pack competes for the cores), ${rounds} batches per target and level, the pack-cache daemon's each from a new ref state. Every answer must be a 200 of at least 90% of the pack's size (serve.all_ok). throughput ratios = http_backend wall / wall.`,
     `daemon_rss_mb: peak RSS (VmHWM, reset before each level) of the daemon process (node; git runs in its own processes). Profile: CPU ms of one clone on its own (sampled from /proc, bench/cpuSampler.ts) — server side (daemon + upload-pack + pack-objects, or fcgiwrap + git-http-backend + upload-pack + pack-objects), nginx, and the client (git, git-remote-https, index-pack). Clients and servers share the same 2 cores, so a batch's wall time is bounded by the sum of that CPU over the batch: the clients' index-pack is most of it, whoever serves. On a mirror whose clients are elsewhere, the server-side CPU per clone is what limits a fleet.`,
     ...summary,
   ].join("\n\n");

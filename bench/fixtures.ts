@@ -157,3 +157,13 @@ export async function placeOnPrimary(primary: Primary, id: RepoId, source: strin
 export async function warmPageCache(dir: string): Promise<void> {
   await run("sh", ["-c", 'find "$1" -type f -exec cat {} + > /dev/null', "warm", dir], { maxBuffer: 1 << 20 });
 }
+
+/**
+ * Let the machine settle before a timed run: write back dirty pages (the last clone's pack,
+ * a pack cache file) now rather than in the middle of the next run, then a short pause for
+ * whatever the previous run left (a daemon logging, a process exiting) to finish.
+ */
+export async function settle(pauseMs = 250): Promise<void> {
+  await run("sync", []);
+  await new Promise((r) => setTimeout(r, pauseMs));
+}

@@ -80,3 +80,55 @@ export async function timedServe(t: CloneTarget, bodyFile: string, minBytes: num
 export async function writeCloneRequest(dir: string, file: string): Promise<void> {
   await fs.promises.writeFile(file, cloneFetchRequest(await allRefObjects(dir)));
 }
+
+// Starts N curls from one small shell, all at once (as concurrent.ts starts its clones), each
+// recording its exit status, HTTP status and size.
+const SERVE_BATCH_SCRIPT = `set -u
+n=$1 url=$2 body=$3 ca=$4 resolve=$5 dir=$6
+i=0
+while [ "$i" -lt "$n" ]; do
+  (
+    out=$(curl --silent --show-error --output /dev/null --write-out '%{http_code} %{size_download}' \\
+      --resolve "$resolve" --cacert "$ca" \\
+      -H 'Git-Protocol: version=2' -H 'Content-Type: application/x-git-upload-pack-request' \\
+      -H 'Accept: application/x-git-upload-pack-result' --data-binary "@$body" "$url" 2>"$dir/s$i.err")
+    echo "$? $out" > "$dir/s$i.res"
+  ) &
+  i=$((i + 1))
+done
+wait
+`;
+
+export interface ServeBatch {
+  wallMs: number;
+  /** Every answer was a 200 of at least minBytes. */
+  allOk: boolean;
+  failures: string[];
+}
+
+/** `n` serve-only fetches of one target started together; resolves when the last one ends. */
+export async function serveBatch(t: CloneTarget, n: number, bodyFile: string, minBytes: number, parent: string): Promise<ServeBatch> {
+  const url = new URL(`${t.url}/git-upload-pack`);
+  const ca = t.env.GIT_SSL_CAINFO;
+  if (!ca) throw new Error(`${t.name}: no CA in the target's git environment`);
+  const dir = await fs.promises.mkdtemp(`${parent}/serve-${t.name}-`);
+  const args = ["-c", SERVE_BATCH_SCRIPT, "serve-batch", String(n), url.href, bodyFile, ca, `${url.hostname}:${url.port}:127.0.0.1`, dir];
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn("sh", args, { stdio: "ignore" });
+    child.on("error", reject);
+    child.on("close", () => resolve());
+  });
+  const wallMs = performance.now() - t0;
+  const failures: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const res = await fs.promises.readFile(`${dir}/s${i}.res`, "utf8").catch(() => "missing");
+    const [rc, status, size] = res.trim().split(" ");
+    if (rc !== "0" || status !== "200" || !(Number(size) >= minBytes)) {
+      const err = await fs.promises.readFile(`${dir}/s${i}.err`, "utf8").catch(() => "");
+      failures.push(`fetch ${i}: curl exit ${rc}, HTTP ${status}, ${size} bytes (want >= ${minBytes}) ${err.trim().slice(-200)}`);
+    }
+  }
+  await fs.promises.rm(dir, { recursive: true, force: true });
+  return { wallMs, allOk: failures.length === 0, failures };
+}
