@@ -79,11 +79,15 @@ describe("results README", () => {
     goals,
   });
 
-  test("goals: >= and <=, unknown forms undecided", () => {
+  test("goals: >=, <= and == true/false; unknown forms undecided", () => {
     expect(goalMet(41, ">= 40")).toBe(true);
     expect(goalMet(39.9, ">= 40")).toBe(false);
     expect(goalMet(300, "<= 300")).toBe(true);
     expect(goalMet(301, "<= 300")).toBe(false);
+    expect(goalMet(true, "== true")).toBe(true);
+    expect(goalMet(false, "== true")).toBe(false);
+    expect(goalMet(1, "== true")).toBeUndefined();
+    expect(goalMet(true, ">= 1")).toBeUndefined();
     expect(goalMet("x", "<= 300")).toBeUndefined();
     expect(goalMet(1, "about 3")).toBeUndefined();
   });
