@@ -40,11 +40,18 @@ export interface HandOffOptions {
   res: ServerResponse;
   /** Headers of the 200 answer (Connection: close is added). */
   headers: OutgoingHttpHeaders;
-  /** Start git with `stdout` as its standard output (stdin and stderr piped). */
+  /** Start the writer (git) with `stdout` as its standard output, stderr piped, in its own process group. */
   spawn(stdout: Socket): ChildProcess;
-  /** The whole request body, decoded and checked (the status goes out before git reads it). */
-  input: Buffer;
+  /** Written to the writer's stdin when that is a pipe: for git, the whole request body, decoded and checked (the status goes out before git reads it). */
+  input?: Buffer;
   idleTimeoutMs: number;
+  /**
+   * The writer cannot handle a non-blocking stdout (cat: "write error: Resource temporarily
+   * unavailable" on EAGAIN). The daemon then stops reading the socket and leaves it blocking
+   * until the writer exits; a client that leaves is seen by the writer (EPIPE), or by the idle
+   * watchdog.
+   */
+  blockingWriter?: boolean;
 }
 
 /** The socket's file description back to non-blocking (see the module comment). */
@@ -84,14 +91,18 @@ export async function handOff(o: HandOffOptions): Promise<ExchangeOutcome> {
   // Git must not write before the headers are out: both go into the same socket.
   if (!(await flushed(socket)) || res.destroyed) return outcome("aborted");
 
+  const handle = (socket as unknown as { _handle?: BlockingHandle })._handle;
+  // With reading stopped, the event loop never touches the descriptor while it blocks.
+  if (o.blockingWriter) socket.pause();
   let child: ChildProcess;
   try {
     child = o.spawn(socket);
   } catch (e) {
+    handle?.setBlocking?.(false);
     res.destroy();
     return outcome("failed", 0, null, null, String(e));
   }
-  (socket as unknown as { _handle?: BlockingHandle })._handle?.setBlocking?.(false);
+  if (!o.blockingWriter) handle?.setBlocking?.(false);
 
   return new Promise((resolve) => {
     let aborted = false;
@@ -130,10 +141,12 @@ export async function handOff(o: HandOffOptions): Promise<ExchangeOutcome> {
     child.stderr?.on("data", (b: Buffer) => (stderr = (stderr + b.toString("utf8")).slice(-4096)));
     // Git closed its stderr: it is exiting, and not reaped yet, so /proc still has its counters.
     child.stderr?.on("end", sample);
-    const stdin = child.stdin as Writable;
-    // EPIPE: git stopped reading; its exit code tells why.
-    stdin.on("error", () => undefined);
-    stdin.end(o.input);
+    const stdin: Writable | null = child.stdin;
+    if (stdin) {
+      // EPIPE: git stopped reading; its exit code tells why.
+      stdin.on("error", () => undefined);
+      stdin.end(o.input ?? Buffer.alloc(0));
+    }
 
     const onClose = () => {
       if (!res.writableFinished) abort();
@@ -144,6 +157,7 @@ export async function handOff(o: HandOffOptions): Promise<ExchangeOutcome> {
     const finish = (code: number | null, signal: NodeJS.Signals | null) => {
       if (settled) return;
       settled = true;
+      if (o.blockingWriter) handle?.setBlocking?.(false);
       clearInterval(watchdog);
       res.off("close", onClose);
       const out = (result: ExchangeResult) => resolve(outcome(result, bytes, code, signal, stderr));

@@ -9,7 +9,7 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Registry } from "prom-client";
-import { cacheKey, Failure, PACK_CACHE_METRIC_NAMES, PackCache, PackCacheOptions, refStateToken, ServeResult } from "./packCache";
+import { cacheKey, Failure, HAND_OFF_MIN_BYTES, PACK_CACHE_METRIC_NAMES, PackCache, PackCacheOptions, refStateToken, ServeResult } from "./packCache";
 
 jest.setTimeout(60_000);
 
@@ -233,6 +233,80 @@ test("the last reader leaving stops the generator (its process group is killed) 
   expect(alive(pid)).toBe(false);
   expect(h.cache.size.entries).toBe(0);
   expect(fs.readdirSync(path.join(tmp, "cache"))).toEqual([]);
+});
+
+/** One GET on a keep-alive connection: status, the Connection header, the body. */
+function getKeepAlive(h: Harness, agent: http.Agent): Promise<{ status: number; connection: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: "127.0.0.1", port: h.port, path: "/", agent }, (res) => {
+        let body = "";
+        res.setEncoding("latin1");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body }));
+      })
+      .on("error", reject);
+  });
+}
+
+/** Children of this process running `cat` (the pack cache's senders of finished answers). */
+function catChildren(): number[] {
+  const out: number[] = [];
+  for (const p of fs.readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      const status = fs.readFileSync(`/proc/${p}/status`, "utf8");
+      if (/^Name:\s+cat$/m.test(status) && new RegExp(`^PPid:\\s+${process.pid}$`, "m").test(status)) out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+test(`a finished answer of ${HAND_OFF_MIN_BYTES} bytes or more goes out through cat, byte for byte, on a closed connection; smaller hits keep theirs`, async () => {
+  const h = await harness({ maxBytes: 64 << 20 });
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    const big = HAND_OFF_MIN_BYTES + 12345;
+    h.script = `head -c ${big} /dev/zero | tr '\\0' x`;
+    const miss = await getKeepAlive(h, agent);
+    const hit = await getKeepAlive(h, agent);
+    expect(hit.status).toBe(200);
+    expect(hit.body.length).toBe(big + 2);
+    expect(hit.body).toBe(miss.body);
+    expect(hit.body.startsWith("P:xxx")).toBe(true);
+    expect(hit.connection).toBe("close");
+    await settled(h, 2);
+    expect(h.results[1]).toEqual({ result: "ok", outcome: "hit", bytes: big + 2 });
+    expect(h.starts).toBe(1);
+    // A small answer: relayed by the daemon, and the connection is kept for the next request.
+    h.key = "small";
+    h.script = "printf hello";
+    await getKeepAlive(h, agent);
+    const small = await getKeepAlive(h, agent);
+    expect(small).toEqual({ status: 200, connection: "keep-alive", body: "P:hello" });
+  } finally {
+    agent.destroy();
+  }
+});
+
+test("a client that leaves during a handed-off hit takes cat with it; the entry stays", async () => {
+  const h = await harness({ maxBytes: 128 << 20 });
+  h.script = "head -c 67108864 /dev/zero";
+  await get(h); // the miss: generated and kept
+  // The hit, on a client that reads the first bytes and then stops reading and hangs up.
+  await get(h, (req) => {
+    expect(catChildren().length).toBe(1);
+    req.destroy();
+  });
+  await settled(h, 2);
+  expect(h.results[1].outcome).toBe("hit");
+  expect(h.results[1].result).toBe("aborted");
+  expect(h.results[1].bytes).toBeLessThan(64 << 20);
+  const deadline = Date.now() + 10_000;
+  while (catChildren().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  expect(catChildren()).toEqual([]);
+  expect(h.cache.size.entries).toBe(1);
 });
 
 test("a reader leaving while another still reads does not stop the generation", async () => {
