@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { git, isolatedGitEnv } from "../test/bench/repos";
 import { tempDir } from "../test/bench/resources";
 import { clonePhases } from "./clientTrace";
-import { allRefObjects, cloneFetchRequest } from "./serveOnly";
+import { allRefObjects, answerProblem, cloneFetchRequest } from "./serveOnly";
 
 async function smallRepo(): Promise<string> {
   const dir = path.join(tempDir("trace"), "src");
@@ -66,5 +66,15 @@ describe("cloneFetchRequest", () => {
     expect(at).toBeGreaterThan(0);
     expect(out.readUInt32BE(at + 8)).toBe(10);
     expect(() => cloneFetchRequest([])).toThrow(/nothing to want/);
+  });
+});
+
+describe("answerProblem", () => {
+  test("only a 200 of at least the pack's size from a curl that exited 0 passes", () => {
+    expect(answerProblem(0, "200 5000", 4000)).toBeUndefined();
+    expect(answerProblem("0", "200 4000\n", 4000)).toBeUndefined();
+    expect(answerProblem(0, "200 120", 4000)).toBe("curl exit 0, HTTP 200, 120 bytes (want >= 4000)");
+    expect(answerProblem(0, "503 80", 4000)).toMatch(/HTTP 503/);
+    expect(answerProblem(56, "200 4500", 4000)).toMatch(/curl exit 56/);
   });
 });

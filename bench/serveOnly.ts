@@ -39,15 +39,12 @@ export interface ServeRun {
   bytes: number;
 }
 
-/**
- * POST `body` to the target's git-upload-pack and read the answer to the end. Throws unless
- * the answer is a 200 of at least `minBytes` (a refusal or an error is a few bytes).
- */
-export async function timedServe(t: CloneTarget, bodyFile: string, minBytes: number): Promise<ServeRun> {
+/** curl's arguments for one serve-only fetch of `t` (pure): the answer is discarded, "STATUS SIZE" printed. */
+export function serveCurlArgs(t: CloneTarget, bodyFile: string): string[] {
   const url = new URL(`${t.url}/git-upload-pack`);
   const ca = t.env.GIT_SSL_CAINFO;
   if (!ca) throw new Error(`${t.name}: no CA in the target's git environment`);
-  const args = [
+  return [
     "--silent", "--show-error", "--output", "/dev/null",
     "--write-out", "%{http_code} %{size_download}",
     "--resolve", `${url.hostname}:${url.port}:127.0.0.1`,
@@ -58,6 +55,21 @@ export async function timedServe(t: CloneTarget, bodyFile: string, minBytes: num
     "--data-binary", `@${bodyFile}`,
     url.href,
   ];
+}
+
+/** What is wrong with one fetch's answer (curl's exit code and its "STATUS SIZE"), or undefined. Pure. */
+export function answerProblem(exitCode: string | number | null, written: string, minBytes: number): string | undefined {
+  const [status, size] = written.trim().split(" ");
+  if (String(exitCode) === "0" && status === "200" && Number(size) >= minBytes) return undefined;
+  return `curl exit ${exitCode}, HTTP ${status}, ${size} bytes (want >= ${minBytes})`;
+}
+
+/**
+ * POST `body` to the target's git-upload-pack and read the answer to the end. Throws unless
+ * the answer is a 200 of at least `minBytes` (a refusal or an error is a few bytes).
+ */
+export async function timedServe(t: CloneTarget, bodyFile: string, minBytes: number): Promise<ServeRun> {
+  const args = serveCurlArgs(t, bodyFile);
   const t0 = performance.now();
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn("curl", args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -69,11 +81,9 @@ export async function timedServe(t: CloneTarget, bodyFile: string, minBytes: num
     child.on("close", (c) => resolve({ code: c, stdout, stderr }));
   });
   const ms = performance.now() - t0;
-  const [status, size] = stdout.trim().split(" ").map(Number);
-  if (code !== 0 || status !== 200 || !(size >= minBytes)) {
-    throw new Error(`${t.name}: serve-only fetch got HTTP ${status}, ${size} bytes (want >= ${minBytes}), curl exit ${code}: ${stderr.trim()}`);
-  }
-  return { ms, bytes: size };
+  const problem = answerProblem(code, stdout, minBytes);
+  if (problem) throw new Error(`${t.name}: serve-only fetch: ${problem}: ${stderr.trim()}`);
+  return { ms, bytes: Number(stdout.trim().split(" ")[1]) };
 }
 
 /** Write the clone request for `dir` where curl can read it. */
@@ -81,17 +91,15 @@ export async function writeCloneRequest(dir: string, file: string): Promise<void
   await fs.promises.writeFile(file, cloneFetchRequest(await allRefObjects(dir)));
 }
 
-// Starts N curls from one small shell, all at once (as concurrent.ts starts its clones), each
-// recording its exit status, HTTP status and size.
+// Starts N curls (arguments after the first two) from one small shell, all at once (as
+// concurrent.ts starts its clones), each recording its exit status and "STATUS SIZE".
 const SERVE_BATCH_SCRIPT = `set -u
-n=$1 url=$2 body=$3 ca=$4 resolve=$5 dir=$6
+n=$1 dir=$2
+shift 2
 i=0
 while [ "$i" -lt "$n" ]; do
   (
-    out=$(curl --silent --show-error --output /dev/null --write-out '%{http_code} %{size_download}' \\
-      --resolve "$resolve" --cacert "$ca" \\
-      -H 'Git-Protocol: version=2' -H 'Content-Type: application/x-git-upload-pack-request' \\
-      -H 'Accept: application/x-git-upload-pack-result' --data-binary "@$body" "$url" 2>"$dir/s$i.err")
+    out=$(curl "$@" 2>"$dir/s$i.err")
     echo "$? $out" > "$dir/s$i.res"
   ) &
   i=$((i + 1))
@@ -108,11 +116,9 @@ export interface ServeBatch {
 
 /** `n` serve-only fetches of one target started together; resolves when the last one ends. */
 export async function serveBatch(t: CloneTarget, n: number, bodyFile: string, minBytes: number, parent: string): Promise<ServeBatch> {
-  const url = new URL(`${t.url}/git-upload-pack`);
-  const ca = t.env.GIT_SSL_CAINFO;
-  if (!ca) throw new Error(`${t.name}: no CA in the target's git environment`);
+  const curlArgs = serveCurlArgs(t, bodyFile);
   const dir = await fs.promises.mkdtemp(`${parent}/serve-${t.name}-`);
-  const args = ["-c", SERVE_BATCH_SCRIPT, "serve-batch", String(n), url.href, bodyFile, ca, `${url.hostname}:${url.port}:127.0.0.1`, dir];
+  const args = ["-c", SERVE_BATCH_SCRIPT, "serve-batch", String(n), dir, ...curlArgs];
   const t0 = performance.now();
   await new Promise<void>((resolve, reject) => {
     const child = spawn("sh", args, { stdio: "ignore" });
@@ -123,10 +129,11 @@ export async function serveBatch(t: CloneTarget, n: number, bodyFile: string, mi
   const failures: string[] = [];
   for (let i = 0; i < n; i++) {
     const res = await fs.promises.readFile(`${dir}/s${i}.res`, "utf8").catch(() => "missing");
-    const [rc, status, size] = res.trim().split(" ");
-    if (rc !== "0" || status !== "200" || !(Number(size) >= minBytes)) {
+    const space = res.indexOf(" ");
+    const problem = space < 0 ? `no result (${res.trim()})` : answerProblem(res.slice(0, space), res.slice(space + 1), minBytes);
+    if (problem) {
       const err = await fs.promises.readFile(`${dir}/s${i}.err`, "utf8").catch(() => "");
-      failures.push(`fetch ${i}: curl exit ${rc}, HTTP ${status}, ${size} bytes (want >= ${minBytes}) ${err.trim().slice(-200)}`);
+      failures.push(`fetch ${i}: ${problem} ${err.trim().slice(-200)}`);
     }
   }
   await fs.promises.rm(dir, { recursive: true, force: true });

@@ -78,6 +78,11 @@ interface WholeBody {
 
 const NO_CACHE = { "Cache-Control": "no-cache" };
 
+/** A POST whose answer carries a pack (a fetch with wants), not a ref listing or object info. */
+function asksForPack(summary: RequestSummary | undefined): boolean {
+  return summary !== undefined && summary.wants > 0;
+}
+
 export function gitHandler(d: GitHandlerDeps): Handler {
   return async (ctx: RequestContext) => {
     const { req, res, requestId } = ctx;
@@ -215,7 +220,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
      * connection stays open for the next request (a hand-off has to close it).
      */
     const direct = (body: WholeBody): Promise<void> =>
-      body.summary && body.summary.wants > 0
+      asksForPack(body.summary)
         ? inSlot(async () => ({
             outcome: await handOff({ res, headers, input: body.input, idleTimeoutMs: d.idleTimeoutMs, spawn: (stdout) => spawnGit(stdout) }),
             summary: body.summary,
@@ -244,6 +249,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
     /** Through the pack cache (the whole body is part of the key). */
     const fromCache = async (cache: PackCache, state: string, body: WholeBody | undefined): Promise<void> => {
       const summary = body?.summary;
+      const kind = summary ? classify(summary) : undefined;
       const k = cacheKey({ repoDir: served.dir, state, endpoint: parsed.endpoint, protocol: protocol.env ?? "", body: body?.input ?? Buffer.alloc(0) });
       const cached = await cache.serve(k, res, {
         headers,
@@ -255,8 +261,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
           return release ? { child: spawnGit(), release } : undefined;
         },
         stillValid: () => refStateToken(served.dir) === state,
-        // A pack is coming (not a ref listing): at most about what the repository holds.
-        expectedBytes: summary && classify(summary) !== "ls-refs" ? () => packBytes(served.dir) : undefined,
+        // A pack is coming: at most about what the repository holds.
+        expectedBytes: asksForPack(summary) ? () => packBytes(served.dir) : undefined,
         fail: (f) => {
           if (f.kind === "busy") busy();
           else if (f.kind !== "abandoned") reply(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });
@@ -266,7 +272,6 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       d.metrics.sentBytes(endpoint, cached.bytes);
       if (cached.result === "aborted") d.metrics.request(endpoint, 499);
       else if (cached.result === "ok" || res.headersSent) d.metrics.request(endpoint, res.statusCode);
-      const kind = summary ? classify(summary) : undefined;
       const result = cached.result === "ok" ? "ok" : cached.result === "aborted" ? "aborted" : "failed";
       if (kind) d.metrics.uploadPack(kind, protocol.version, result);
       const fields = { ...logFields(summary), cache: cached.outcome, result, bytes: cached.bytes };

@@ -26,7 +26,8 @@
  * One libuv detail: spawning a child with a socket as stdout clears O_NONBLOCK on the socket's
  * file description, which the daemon shares; a blocking socket would stall the event loop on
  * its next read. The flag is set back right after the spawn (git copes with a non-blocking
- * stdout: its writes poll on EAGAIN).
+ * stdout: its writes poll on EAGAIN). The pack cache also sends finished answers this way,
+ * with `cat` as the writer, which does not cope: see `blockingWriter`.
  */
 import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
