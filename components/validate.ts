@@ -16,7 +16,8 @@ import { validateEntries } from "../sync/config/schema";
 import { Invalid } from "../sync/config/problems";
 import { parseDurationIn, parseHostKeys, parseHttpsUrl, parseIntIn, parseProjects, parseRepoList, parseSshBase } from "../sync/config/values";
 import type { BastionArgs, SmartMirrorArgs } from "./args";
-import { instanceTypeProblem, DEFAULT_INSTANCE_TYPE } from "./host/instanceTypes";
+import { instanceTypeProblem, instanceTypeWarning, DEFAULT_INSTANCE_TYPE } from "./host/instanceTypes";
+import { healthCheckerWarning } from "./dns/healthCheckers";
 import { MANAGED_KEYS, renderProperties } from "./render/properties";
 import { DEFAULT_HOME } from "./deploy/layout";
 import { propertiesValues } from "./propertiesFromArgs";
@@ -369,6 +370,12 @@ function certificateProblems(pem: string, names: string[], report: Report): void
   for (const n of names) {
     if (cert.checkHost(n) === undefined) report("tls.certificatePem", `does not cover ${n} (subject ${cert.subject.replace(/\n/g, ", ")}${cert.subjectAltName ? `; ${cert.subjectAltName}` : ""})`, `issue a certificate with ${n} in its subject alternative names`);
   }
+}
+
+/** What is allowed but probably not meant (pulumi.log.warn in the component), each with its fix. */
+export function validationWarnings(args: SmartMirrorArgs): string[] {
+  if (args.host?.kind !== "aws") return [];
+  return [instanceTypeWarning(args.host.instanceType ?? DEFAULT_INSTANCE_TYPE), healthCheckerWarning(args.dns?.globalName, args.host.allowedCidrs)].filter((w): w is string => w !== undefined);
 }
 
 /**
