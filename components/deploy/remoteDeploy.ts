@@ -15,11 +15,10 @@
  * anyway): CopyToRemote does not run again when its triggers are unchanged, so a plan deleted
  * by a failed apply could not be retried.
  */
-import { createHash } from "node:crypto";
-import * as fs from "node:fs";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostResult } from "../host/hostResult";
+import { sha256, stableBundle } from "./bundleAsset";
 import { remoteApplyCommand, remoteStageCommand, stagedPaths } from "./commands";
 import { hostReadyCommand } from "./hostReady";
 import { STAGING_DIR } from "./layout";
@@ -48,25 +47,13 @@ export interface Deployment {
   apply: command.remote.Command;
 }
 
-export const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
-
-/** The bundle's content hash; fails with the fix when the bundle was not built. */
-export function bundleHash(bundlePath: string): string {
-  let data: Buffer;
-  try {
-    data = fs.readFileSync(bundlePath);
-  } catch (e) {
-    throw new Error(`smart-mirror: cannot read the daemon bundle ${bundlePath} (${(e as NodeJS.ErrnoException).code}); run \`npm run build\` first, or set deploy.bundlePath`);
-  }
-  return sha256(data);
-}
-
 export function deployToHost(i: DeployInput): Deployment {
   const { name, parent, host } = i;
   const opts = { parent };
   const sudo = host.sshUser !== "root";
   const staged = stagedPaths(STAGING_DIR);
-  const bundleSha = bundleHash(i.bundlePath);
+  // A content-addressed copy: the same inputs from every checkout path (bundleAsset.ts).
+  const { sha: bundleSha, assetPath } = stableBundle(i.bundlePath);
   const planSha = i.planJson.apply(sha256);
   const triggers = [host.identity, bundleSha, planSha, i.revision ?? ""];
 
@@ -89,7 +76,7 @@ export function deployToHost(i: DeployInput): Deployment {
   );
   const bundle = new command.remote.CopyToRemote(
     `${name}-bundle`,
-    { connection: host.connection, source: new pulumi.asset.FileAsset(i.bundlePath), remotePath: staged.bundlePath, triggers: [host.identity, bundleSha] },
+    { connection: host.connection, source: new pulumi.asset.FileAsset(assetPath), remotePath: staged.bundlePath, triggers: [host.identity, bundleSha] },
     { ...opts, dependsOn: [stage] },
   );
   const plan = new command.remote.CopyToRemote(
