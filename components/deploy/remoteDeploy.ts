@@ -20,6 +20,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HostResult } from "../host/hostResult";
 import { sha256, stableBundle } from "./bundleAsset";
 import { remoteApplyCommand, remoteStageCommand, stagedPaths } from "./commands";
+import { growFsCommand } from "./growFs";
 import { hostReadyCommand } from "./hostReady";
 import { STAGING_DIR } from "./layout";
 
@@ -45,6 +46,8 @@ export interface Deployment {
   bundle: command.remote.CopyToRemote;
   plan: command.remote.CopyToRemote;
   apply: command.remote.Command;
+  /** EC2 data volume: grows the filesystem when the volume's size changed. */
+  growFs?: command.remote.Command;
 }
 
 export function deployToHost(i: DeployInput): Deployment {
@@ -95,5 +98,21 @@ export function deployToHost(i: DeployInput): Deployment {
     },
     { ...opts, dependsOn: [bundle, plan, ...(i.dependsOn ?? [])] },
   );
-  return { ready, stage, bundle, plan, apply };
+  // The EBS volume grows in place when sizeGiB is raised; its filesystem does not by itself.
+  // After the volume's modification (dependsOn), grow it online; again whenever the size or
+  // the machine changes (a no-op when it already fills the device).
+  const growFs =
+    host.dataVolume && host.dataVolumeGiB !== undefined
+      ? new command.remote.Command(
+          `${name}-grow-fs`,
+          {
+            connection: host.connection,
+            create: growFsCommand({ mountPoint: i.home, expectedBytes: host.dataVolumeGiB * 1024 ** 3, sudo }),
+            triggers: [host.identity, host.dataVolumeGiB],
+            logging: "stdoutAndStderr",
+          },
+          { ...opts, dependsOn: [ready, host.dataVolume] },
+        )
+      : undefined;
+  return { ready, stage, bundle, plan, apply, growFs };
 }

@@ -102,6 +102,7 @@ export function createAwsHost(i: AwsHostInput): HostResult {
     `${name}-data`,
     {
       availabilityZone: subnet.availabilityZone,
+      // Growing it is an in-place modification; the deploy's grow step then grows the filesystem.
       size: dv.sizeGiB ?? DEFAULT_DATA_VOLUME_GIB,
       type: dv.type ?? "gp3",
       iops: dv.iops,
@@ -167,5 +168,6 @@ export function createAwsHost(i: AwsHostInput): HostResult {
     homeIsMount: true,
     instance,
     dataVolume: volume,
+    dataVolumeGiB: dv.sizeGiB ?? DEFAULT_DATA_VOLUME_GIB,
   };
 }

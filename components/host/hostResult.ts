@@ -21,6 +21,8 @@ export interface HostResult {
   homeIsMount: boolean;
   instance?: aws.ec2.Instance;
   dataVolume?: aws.ebs.Volume;
+  /** The data volume's size as asked (GiB): the deploy grows the filesystem to it. */
+  dataVolumeGiB?: number;
 }
 
 export function proxyConnection(b: BastionArgs): command.types.input.remote.ProxyConnectionArgs {
