@@ -7,7 +7,7 @@ import { tempDir } from "../../test/bench/resources";
 import { renderNginxSite } from "../render/nginx";
 import { renderDaemonUnit } from "../render/systemd";
 import { hostReadyCommand } from "./hostReady";
-import { DAEMON_USER, mirrorPaths } from "./layout";
+import { DAEMON_GID, DAEMON_UID, DAEMON_USER, mirrorPaths } from "./layout";
 import { buildMirrorPlan, MirrorPlanInput, serializePlan } from "./plan";
 import { spawnSync } from "node:child_process";
 
@@ -64,7 +64,9 @@ describe("buildMirrorPlan", () => {
     expect(owner(p.tlsKey)).toBe("root");
     expect(owner(p.unitFile)).toBe("root");
     expect(plan.files.find((f) => f.path === p.bundle)).toEqual({ path: p.bundle, sourcePath: "/var/lib/smart-mirror-deploy/smart-mirror.js", mode: 0o755, owner: "root", group: "root" });
-    expect(plan.groups).toEqual([{ name: DAEMON_USER, members: ["www-data"] }]);
+    expect(plan.groups).toEqual([{ name: DAEMON_USER, gid: DAEMON_GID, members: ["www-data"] }]);
+    // The same ids on every host: a replaced machine's daemon owns the kept data volume's files.
+    expect(plan.users).toEqual([{ name: DAEMON_USER, home: p.home, group: DAEMON_USER, uid: DAEMON_UID }]);
   });
 
   test("a changed bundle or config restarts the daemon; a new certificate reloads nginx; both are checked first", () => {
