@@ -19,10 +19,10 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostResult } from "../host/hostResult";
 import { sha256, stableBundle } from "./bundleAsset";
-import { remoteApplyCommand, remoteStageCommand, stagedPaths } from "./commands";
+import { remoteApplyCommand, remoteRemoveCommand, RemoveArgs, remoteStageCommand, stagedPaths } from "./commands";
 import { growFsCommand } from "./growFs";
 import { hostReadyCommand } from "./hostReady";
-import { STAGING_DIR } from "./layout";
+import { MirrorPaths, mirrorPaths, STAGING_DIR } from "./layout";
 
 export interface DeployInput {
   name: string;
@@ -48,6 +48,17 @@ export interface Deployment {
   apply: command.remote.Command;
   /** EC2 data volume: grows the filesystem when the volume's size changed. */
   growFs?: command.remote.Command;
+  /** Existing hosts: the delete step (stop the daemon, remove its secrets). */
+  remove?: command.remote.Command;
+}
+
+/** What the delete step removes: every file that holds a secret or serves with one. */
+export function removalTargets(paths: MirrorPaths): Pick<RemoveArgs, "files" | "dirs" | "unit"> {
+  return {
+    unit: "smart-mirror.service",
+    files: [paths.keyFile, paths.tlsKey, paths.tlsCert, paths.nginxSite, paths.unitFile],
+    dirs: [paths.secretsDir, STAGING_DIR],
+  };
 }
 
 export function deployToHost(i: DeployInput): Deployment {
@@ -114,5 +125,10 @@ export function deployToHost(i: DeployInput): Deployment {
           { ...opts, dependsOn: [ready, host.dataVolume] },
         )
       : undefined;
-  return { ready, stage, bundle, plan, apply, growFs };
+  // An existing host outlives the stack: on delete, stop the daemon and take its secrets
+  // away. (An EC2 host is terminated; its kept data volume is covered in the README.)
+  const remove = host.removeOnDelete
+    ? new command.remote.Command(`${name}-remove`, { connection: host.connection, delete: remoteRemoveCommand({ ...removalTargets(mirrorPaths(i.home)), sudo }) }, { ...opts, dependsOn: [apply] })
+    : undefined;
+  return { ready, stage, bundle, plan, apply, growFs, remove };
 }
