@@ -212,7 +212,7 @@ describe("SmartMirror on AWS", () => {
     expect(global?.inputs).toEqual(
       expect.objectContaining({ name: "git.example.com", type: "A", records: ["198.51.100.7"], setIdentifier: "ap-southeast-2", latencyRoutingPolicies: [{ region: "ap-southeast-2" }], healthCheckId: "syd-health-id" }),
     );
-    expect(one("aws:route53/healthCheck:HealthCheck").inputs).toEqual(expect.objectContaining({ fqdn: "mirror-syd.example.com", type: "HTTPS", resourcePath: "/healthz" }));
+    expect(one("aws:route53/healthCheck:HealthCheck").inputs).toEqual(expect.objectContaining({ fqdn: "mirror-syd.example.com", type: "HTTPS", resourcePath: "/status" }));
   });
 
   test("ACME: DNS-01 in the zone, both names on the certificate", async () => {
@@ -220,7 +220,7 @@ describe("SmartMirror on AWS", () => {
     const cert = one("acme:index/certificate:Certificate");
     expect(cert.inputs.commonName).toBe("mirror-syd.example.com");
     expect(cert.inputs.subjectAlternativeNames).toEqual(["git.example.com"]);
-    expect(cert.inputs.dnsChallenges).toEqual([{ provider: "route53", config: { AWS_HOSTED_ZONE_ID: "Z0123456789" } }]);
+    expect(cert.inputs.dnsChallenges).toEqual([{ provider: "route53", config: { AWS_REGION: "ap-southeast-2", AWS_HOSTED_ZONE_ID: "Z0123456789" } }]);
     expect(one("pulumi:providers:acme").inputs.serverUrl).toBe("https://acme-v02.api.letsencrypt.org/directory");
     expect(cert.provider).toMatch(/pulumi:providers:acme::syd-acme::/);
   });
