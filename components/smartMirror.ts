@@ -22,13 +22,12 @@ import { buildMirrorPlan, serializePlan } from "./deploy/plan";
 import { createDnsRecords } from "./dns/records";
 import { createAwsHost } from "./host/awsHost";
 import { existingHost, HostResult } from "./host/hostResult";
-import { DEFAULT_INSTANCE_TYPE, instanceTypeWarning } from "./host/instanceTypes";
 import { renderNginxSite } from "./render/nginx";
 import { renderProperties } from "./render/properties";
 import { propertiesValues } from "./propertiesFromArgs";
 import { renderDaemonUnit } from "./render/systemd";
 import { createTls } from "./tls/certificate";
-import { assertValidArgs } from "./validate";
+import { assertValidArgs, validationWarnings } from "./validate";
 
 export const SMART_MIRROR_TYPE = "smart-mirror:index:SmartMirror";
 
@@ -60,10 +59,7 @@ export class SmartMirror extends pulumi.ComponentResource {
     assertValidArgs(name, args);
     super(SMART_MIRROR_TYPE, name, {}, opts);
 
-    if (args.host.kind === "aws") {
-      const w = instanceTypeWarning(args.host.instanceType ?? DEFAULT_INSTANCE_TYPE);
-      if (w) pulumi.log.warn(w, this);
-    }
+    for (const w of validationWarnings(args)) pulumi.log.warn(w, this);
 
     const home = args.deploy?.home ?? DEFAULT_HOME;
     const paths = mirrorPaths(home);
@@ -79,7 +75,7 @@ export class SmartMirror extends pulumi.ComponentResource {
     const syncPublicKey = syncKey.publicKeyOpenssh.apply((k) => k.trim());
 
     // ---- TLS and DNS
-    const tlsMaterial = createTls(args.tls, { name, dnsNames, zoneId: args.dns?.zoneId, parent: this });
+    const tlsMaterial = createTls(args.tls, { name, dnsNames, zoneId: args.dns?.zoneId, region: args.region ?? new pulumi.Config("aws").get("region"), parent: this });
     if (args.dns) createDnsRecords({ name, dns: args.dns, domainName: args.domainName, region: args.region, target: host.publicAddress, parent: this });
 
     // ---- rendered files
