@@ -5,6 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { ensureBundle, getJson, runDaemon, StatusDoc, waitForState } from "../bench/daemonProcess";
 import { runKillCampaign } from "../bench/killCampaign";
@@ -102,11 +103,18 @@ describe("smart-mirror run (subprocess)", () => {
     await clones[0].commit({ "down.txt": "pushed while the mirror was down\n" });
     await clones[0].push(["main"]);
     await primary.stop();
+    // In its place, a port that accepts and never answers: the first reconcile hangs in the
+    // SSH handshake, so the daemon is observably "started, not reconciled yet".
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((sock) => sockets.push(sock));
+    await new Promise<void>((resolve) => silent.listen(primary.port, primary.host, resolve));
     const p = runDaemon(mh.home);
     try {
       await waitFor("daemon to listen", () => getJson(port, "/healthz").then((r) => r.status === 200).catch(() => false), 30000, 20);
       const early = (await getJson(port, "/status")).body as StatusDoc;
-      expect(early.state).not.toBe("SYNCHRONIZED");
+      expect(early).toMatchObject({ state: "INITIAL_SYNC", syncedRepos: few.length, totalRepos: few.length });
+      for (const sock of sockets) sock.destroy();
+      await new Promise((resolve) => silent.close(resolve));
       await primary.restart();
       const doc = await waitForState(port, ["SYNCHRONIZED"], 120000);
       expect(doc.syncedRepos).toBe(few.length);

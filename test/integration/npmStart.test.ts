@@ -60,7 +60,15 @@ function startRun(root: string, port: number, piped: boolean): StartRun {
 }
 
 async function running(run: StartRun): Promise<ProcInfo[]> {
-  await waitFor("npm start to say the mirror is running", () => run.output().includes("smart-mirror is running") || (run.output().includes("npm start:") && Promise.reject(new Error(run.output())))), 180_000, 100);
+  await waitFor(
+    "npm start to say the mirror is running",
+    () => {
+      if (/npm start:|apply failed/.test(run.output())) throw new Error(run.output());
+      return run.output().includes("smart-mirror is running");
+    },
+    180_000,
+    100,
+  );
   const procs = runProcesses(run.root);
   const has = (re: RegExp) => procs.some((p) => re.test(p.cmdline));
   // The three kinds of process a run starts, so "none left" below is not vacuous.

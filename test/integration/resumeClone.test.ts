@@ -12,6 +12,7 @@ import { leftoverTempFiles } from "../bench/killCampaign";
 import { makeMirrorHome, writeMirrorProperties } from "../bench/mirrorHome";
 import { Primary, startPrimary } from "../bench/primary";
 import { assertSameRefsAndObjects, workingClone } from "../bench/repos";
+import { startLatencyProxy } from "../bench/latencyProxy";
 import { freePort, tempDir, waitFor } from "../bench/resources";
 
 jest.setTimeout(300_000);
@@ -58,7 +59,11 @@ describe("resumable first clone", () => {
     const mh = await makeMirrorHome(primary);
     const port = await freePort();
     const repos = [{ project: "BIG", slug: "hist" }];
-    writeMirrorProperties(mh, primary, { repos, listen: `127.0.0.1:${port}`, extra: { "mirror.sync.firstCloneStepMb": "1" } });
+    // A slow link (about 8 MB/s: 128 KiB in flight per 16 ms), as a WAN is: the 1 MiB switch
+    // to steps is seen long before the whole clone could arrive, on any machine.
+    const link = await startLatencyProxy({ targetHost: primary.host, targetPort: primary.port, delayMs: 8, maxInFlightBytes: 128 * 1024 });
+    const sshUrl = `ssh://${primary.user}@${link.host}:${link.port}`;
+    writeMirrorProperties(mh, primary, { repos, listen: `127.0.0.1:${port}`, extra: { "mirror.sync.firstCloneStepMb": "1", "mirror.upstream.sshUrl": sshUrl } });
     const incoming = path.join(mh.home, "repos", ".incoming", "BIG.hist.git");
 
     const first = runDaemon(mh.home);
@@ -75,6 +80,7 @@ describe("resumable first clone", () => {
       await waitForState(port, ["SYNCHRONIZED"], 120_000);
       const line = await waitFor("the synced log line", () => syncedLine(second.output(), "BIG/hist"), 10_000);
       // The second attempt started from the kept packs and fetched only the rest.
+      console.log(`resume: full clone ${fullBytes} B; kept at the kill ${kept} B; second attempt ${String(line.bytes)} B (steps ${JSON.stringify(line.steps)})`);
       expect(line.resumedFromBytes).toBe(kept);
       expect(line.bytes as number).toBeLessThan(fullBytes);
       expect((line.bytes as number) + kept).toBeGreaterThanOrEqual(fullBytes * 0.9);
