@@ -57,7 +57,7 @@ const killSection: ReliabilitySection = {
       "reliability.campaign_s": Math.round((Date.now() - t0) / 1000),
     };
     const notes =
-      `kills: ${r.kills} rounds; each pushes a 3 MB incompressible commit to BIG/bulk and rewrites a small repository on the primary, every 5th adds a copy of a ~12 MB largeRepo.ts repository (binary assets), then starts the daemon (mirror.sync.firstCloneStepMb=2, so large first clones go in resumable steps), waits until a pack streams into the mirror (objects/pack/tmp_pack_*) and kill -9s its whole process tree 0-60 ms later. ` +
+      `kills: ${r.kills} rounds; each pushes a 3 MB incompressible commit to BIG/bulk and rewrites a small repository on the primary, every 5th adds a copy of a ~12 MB largeRepo.ts repository (binary assets), then starts the daemon (mirror.sync.firstCloneStepMb=2, so large first clones go in resumable steps), waits until a pack streams into the mirror (objects/pack/tmp_pack_*) and kill -9s its whole process tree 0-60 ms (half the rounds) or up to 1.5 s later. ` +
       `${r.killsDuringFetch} kills landed with a pack streaming in (${r.killsDuringFirstClone} of them into a first clone in repos/.incoming). After every kill, git fsck --strict of every repository in service (${r.fsckRuns} runs in all): ${r.corruptRepos} failed. ` +
       `Then one more start: ${r.convergeMs} ms to /status SYNCHRONIZED with all ${r.repos} repositories synced (said only after the first reconcile round since the start), refs and objects equal to the primary's: ${r.refsEqual}; temporary files left (tmp_pack/tmp_idx, locks, atomic-write temporaries, .incoming, .trash): ${r.leftovers.length}.` +
       (r.problems.length > 0 ? ` Problems: ${r.problems.slice(0, 5).join("; ")}` : "");

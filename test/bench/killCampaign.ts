@@ -179,7 +179,9 @@ export async function runKillCampaign(primary: Primary, o: KillCampaignOptions):
       await new Promise((r) => setTimeout(r, 5));
     }
     if (p.child.exitCode !== null) throw new Error(`daemon exited during kill round ${i}:\n${p.output()}`);
-    await new Promise((r) => setTimeout(r, Math.floor(rnd() * 60)));
+    // Half the kills at once, half up to 1.5 s later: steps of a first clone complete (so it
+    // progresses across kills and later rounds kill update fetches too).
+    await new Promise((r) => setTimeout(r, Math.floor(rnd() < 0.5 ? rnd() * 60 : rnd() * 1500)));
     kind = streaming(mh.home);
     killTree9(p.child.pid!);
     await p.exited;
