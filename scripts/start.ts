@@ -4,13 +4,19 @@
  * laid down by the same `smart-mirror apply` agent and the same rendered files as `pulumi up`,
  * supervised directly (systemd is not required). Ctrl-C stops everything.
  *
+ * Stopping is robust to what terminals do: SIGINT (also sent to the whole pipeline by Ctrl-C
+ * under `npm start | tee log`, whose reader may die first: writes to a closed pipe are then
+ * dropped, never fatal), SIGHUP (terminal closed) and SIGTERM all stop the daemon, nginx and the
+ * demo primary, at any phase of the start. A next start first stops whatever an earlier run left
+ * (its pid files, then any process running from its directories), before it checks ports.
+ *
  * `npm start -- --verify` does the same non-interactively, then clones through the mirror,
  * pushes to the demo primary, sends the primary's webhook, waits for the change on the mirror,
  * prints what it checked and exits 0 or 1.
  */
 import { Command } from "commander";
 import { execFileSync, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as net from "node:net";
@@ -23,15 +29,25 @@ import { execSupervisor } from "../sync/agent/execSupervisor";
 import { signBody } from "../sync/serve/webhookSignature";
 import { parsePinnedKeys } from "../sync/upstream/hostKeys";
 import { createCa } from "../test/bench/tls";
-import { cleanupAll, freePort } from "../test/bench/resources";
+import { benchRoot, cleanupAll, freePort } from "../test/bench/resources";
 import { refsChangedPayload } from "../test/bench/webhook";
 import { DEMO_REPOS, DemoPrimary, startDemoPrimary } from "./start/demoPrimary";
+import { stopLeftovers } from "./start/leftovers";
 import { describeMissing, missingRequirements } from "./start/prerequisites";
 
 const REPO_ROOT = path.resolve(__dirname, "..");
 const BUNDLE = path.join(REPO_ROOT, "dist", "smart-mirror.js");
-const ROOT = path.join(os.tmpdir(), "smart-mirror-local");
+/** The local host's root; SMART_MIRROR_LOCAL_ROOT moves it (tests run starts side by side). */
+const ROOT = path.resolve(process.env.SMART_MIRROR_LOCAL_ROOT ?? path.join(os.tmpdir(), "smart-mirror-local"));
 const UNITS = ["smart-mirror.service", "nginx.service"];
+// The demo primary lives in the test bench's dirs; a run id fixed per ROOT makes them a known
+// place, so a next start finds (and stops) what an earlier one left there.
+process.env.SMART_MIRROR_BENCH_RUN = `local-${createHash("sha256").update(ROOT).digest("hex").slice(0, 8)}`;
+const DEMO_ROOT = benchRoot();
+
+// A closed pipe (`npm start | tee log`, tee gone first) must not kill us before we cleaned up.
+let outputGone = false;
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => (outputGone = true));
 
 interface Options {
   primary?: string;
@@ -44,7 +60,9 @@ interface Options {
   verify?: boolean;
 }
 
-const say = (s = "") => process.stdout.write(s + "\n");
+const say = (s = "") => {
+  if (!outputGone) process.stdout.write(s + "\n");
+};
 
 function has(command: string): boolean {
   if (command.startsWith("/")) return fs.existsSync(command);
@@ -118,14 +136,16 @@ async function main(o: Options): Promise<number> {
     return 1;
   }
 
+  // A fresh local host each run: stop what an earlier run left (before looking at ports: it
+  // may hold ours), then start from nothing.
+  const sup = execSupervisor(ROOT);
+  await stopEverything(sup);
+  fs.rmSync(ROOT, { recursive: true, force: true });
+  fs.rmSync(DEMO_ROOT, { recursive: true, force: true });
+  fs.mkdirSync(ROOT, { recursive: true, mode: 0o755 });
+  onStopSignal(() => stopAll(sup));
   const { port, note } = await pickPort(Number(o.port));
   if (note) say(`note: ${note}`);
-
-  // A fresh local host each run: stop what an earlier run left, then start from nothing.
-  const sup = execSupervisor(ROOT);
-  for (const u of UNITS) await sup.stop(u).catch(() => undefined);
-  fs.rmSync(ROOT, { recursive: true, force: true });
-  fs.mkdirSync(ROOT, { recursive: true, mode: 0o755 });
 
   let demoPrimary: DemoPrimary | undefined;
   if (demo) {
@@ -234,13 +254,8 @@ async function main(o: Options): Promise<number> {
     return ok ? 0 : 1;
   }
 
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
-  });
-  say("\nstopping...");
-  await stopAll(sup);
-  say("stopped.");
+  // Runs until a signal: the handler stops everything and exits.
+  await new Promise<never>(() => undefined);
   return 0;
 }
 
@@ -309,8 +324,39 @@ async function verify(d: DemoPrimary, port: number, caFile: string, caPem: strin
 }
 
 async function stopAll(sup: ReturnType<typeof execSupervisor>): Promise<void> {
-  for (const u of UNITS) await sup.stop(u).catch(() => undefined);
+  await stopEverything(sup);
   await cleanupAll().catch(() => undefined);
+}
+
+/** The units by their pid files, then anything still running from this run's directories. */
+async function stopEverything(sup: ReturnType<typeof execSupervisor>): Promise<void> {
+  for (const u of UNITS) await sup.stop(u).catch(() => undefined);
+  await stopLeftovers([ROOT, DEMO_ROOT]).catch(() => undefined);
+}
+
+let stopping: Promise<void> | undefined;
+let stopper: () => Promise<void> = () => cleanupAll().catch(() => undefined);
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+
+/** From now on a stop signal stops what `fn` knows of (before: the bench's own cleanups). */
+function onStopSignal(fn: () => Promise<void>): void {
+  stopper = fn;
+}
+
+// Installed first thing: a signal at any phase (demo primary starting, apply running, waiting
+// for SYNCHRONIZED) stops what was started so far. Repeated signals (Ctrl-C twice, the group's
+// SIGINT then the pipe's SIGHUP) do not interrupt the stop.
+for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
+  process.on(sig, () => {
+    if (stopping) return;
+    say("\nstopping...");
+    stopping = stopper()
+      .catch(() => undefined)
+      .then(() => {
+        say("stopped.");
+        process.exit(SIGNAL_EXIT[sig]);
+      });
+  });
 }
 
 const program = new Command()

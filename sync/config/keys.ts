@@ -190,6 +190,16 @@ export const KEYS: readonly KeySpec[] = [
     example: "10m",
   },
   {
+    name: "mirror.sync.firstCloneStepMb",
+    origin: "smart-mirror",
+    type: "integer 1..65536 (MiB)",
+    default: "64",
+    required: false,
+    description:
+      "A first clone that receives more than this continues in resumable steps (--depth=1, then --deepen steps of about this size), so a kill, timeout or lost connection loses at most one step instead of the whole clone. Smaller repositories are fetched in one go.",
+    example: "64",
+  },
+  {
     name: "mirror.sync.excludeRefs",
     origin: "smart-mirror",
     type: "list of ref patterns",

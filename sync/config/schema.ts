@@ -67,6 +67,7 @@ export interface MirrorConfig {
     concurrency: number;
     timeoutMs: number;
     retryMaxMs: number;
+    firstCloneStepBytes: number;
     excludeRefs: string[];
   };
   webhook: {
@@ -197,6 +198,7 @@ function makeSchema(home: string, sshHint?: { host: string; port: number }) {
     "mirror.sync.concurrency": field("mirror.sync.concurrency", (v) => parseIntIn(v, "mirror.sync.concurrency", 1, 64, 8)),
     "mirror.sync.timeout": field("mirror.sync.timeout", (v) => parseDurationIn(v, "mirror.sync.timeout", { minMs: 1000, maxMs: 86_400_000, example: "10m" })),
     "mirror.sync.excludeRefs": field("mirror.sync.excludeRefs", (v) => parseRefPatterns(v, "mirror.sync.excludeRefs"), { allowEmpty: true }),
+    "mirror.sync.firstCloneStepMb": field("mirror.sync.firstCloneStepMb", (v) => parseIntIn(v, "mirror.sync.firstCloneStepMb", 1, 65536, 64)),
     "mirror.sync.retryMax": field("mirror.sync.retryMax", (v) => parseDurationIn(v, "mirror.sync.retryMax", { minMs: 1000, maxMs: 86_400_000, example: "10m" })),
     "mirror.webhook.secretFile": optional("mirror.webhook.secretFile", p),
     "mirror.purge.enabled": field("mirror.purge.enabled", (v) => parseBool(v, "mirror.purge.enabled")),
@@ -312,6 +314,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       concurrency: d["mirror.sync.concurrency"],
       timeoutMs: d["mirror.sync.timeout"],
       retryMaxMs: d["mirror.sync.retryMax"],
+      firstCloneStepBytes: d["mirror.sync.firstCloneStepMb"] * 1024 * 1024,
       excludeRefs: d["mirror.sync.excludeRefs"],
     },
     webhook: { secretFile: d["mirror.webhook.secretFile"] },

@@ -49,7 +49,7 @@ export class Daemon {
   private readonly controlPath: string;
 
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
-    this.store = new RepoStore(s.home, s.excludeRefs);
+    this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
     this.controlPath = controlPathFor(s.home);
     this.env = gitEnv(process.env, {
       keyFile: s.upstream.keyFile,
@@ -83,8 +83,8 @@ export class Daemon {
   async start(): Promise<void> {
     this.releaseLock = acquireHomeLock(this.s.home);
     const rec = this.store.recover();
-    if (rec.removedIncoming > 0 || rec.removedLocks.length > 0) {
-      this.obs.log("warn", "recovered from an unclean stop", { discardedFirstClones: rec.removedIncoming, staleLocks: rec.removedLocks.length });
+    if (rec.removedIncoming > 0 || rec.keptIncoming > 0 || rec.removedLocks.length > 0 || rec.removedTemp.length > 0) {
+      this.obs.log("warn", "recovered from an unclean stop", { discardedFirstClones: rec.removedIncoming, resumableFirstClones: rec.keptIncoming, staleLocks: rec.removedLocks.length, packTempFiles: rec.removedTemp.length });
     }
     writeFileAtomic(knownHostsPath(this.s.home), knownHostsText(this.s.upstream.host, this.s.upstream.port, this.s.upstream.pinned), 0o644);
     // Until the primary answers, serve (and count) what is on disk. With nothing on disk the

@@ -42,6 +42,10 @@ export interface SyncOutcome {
   converged: boolean;
   recloned: boolean;
   maintenance: string[];
+  /** A first clone that continued what earlier (killed or failed) attempts received. */
+  resumedFromBytes?: number;
+  /** A first clone's fetches (resumableClone.ts), when it took more than one. */
+  steps?: string[];
 }
 
 /**
@@ -119,6 +123,8 @@ export class SyncEngine {
     try {
       const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
       Object.assign(out, { fetched: true, created: r.created, bytes: r.bytes });
+      if (r.resumedFromBytes > 0) out.resumedFromBytes = r.resumedFromBytes;
+      if (r.steps && r.steps.length > 1) out.steps = r.steps;
       if (r.packs > MAX_PACKS) {
         await this.d.store.consolidate(id, this.d.env, signal);
         out.maintenance.push("consolidate");

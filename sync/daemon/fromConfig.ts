@@ -29,6 +29,7 @@ export function settingsFromConfig(c: MirrorConfig, read: (file: string) => stri
     intervalMs: c.sync.reconcileIntervalMs,
     concurrency: c.sync.concurrency,
     timeoutMs: c.sync.timeoutMs,
+    firstCloneStepBytes: c.sync.firstCloneStepBytes,
     excludeRefs: c.sync.excludeRefs,
     backoff: { baseMs: 2000, maxMs: c.sync.retryMaxMs },
     purge: c.purge,

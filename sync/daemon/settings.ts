@@ -29,4 +29,6 @@ export interface DaemonSettings {
   scanParallelism: number;
   /** SSH connections kept to the primary for scans. */
   scanConnections: number;
+  /** A first clone receiving more than this continues in resumable steps (default 64 MiB). */
+  firstCloneStepBytes?: number;
 }

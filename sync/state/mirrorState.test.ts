@@ -2,7 +2,7 @@ import { RepoStatus } from "../types";
 import { describeError, failureKind } from "./failureKind";
 import { delayReason, MirrorFacts, mirrorState, statusHttpCode } from "./mirrorState";
 
-const base: MirrorFacts = { catalogKnown: true, totalRepos: 10, everSynced: 10, failing: 0, delayed: 0, initialSyncComplete: true, primaryReachable: true };
+const base: MirrorFacts = { catalogKnown: true, totalRepos: 10, everSynced: 10, failing: 0, delayed: 0, initialSyncComplete: true, primaryReachable: true, caughtUp: true };
 
 describe("mirrorState", () => {
   test.each<[string, Partial<MirrorFacts>, string]>([
@@ -14,6 +14,9 @@ describe("mirrorState", () => {
     ["half synced, primary not probed", { everSynced: 5, initialSyncComplete: false, primaryReachable: undefined }, "INITIAL_SYNC"],
     ["all synced", {}, "SYNCHRONIZED"],
     ["empty catalog", { totalRepos: 0, everSynced: 0 }, "SYNCHRONIZED"],
+    ["restarted, every copy on disk, first reconcile round not done", { caughtUp: false }, "INITIAL_SYNC"],
+    ["restarted, first round not done, a repo failing", { caughtUp: false, failing: 1, delayed: 1 }, "DEGRADED"],
+    ["restarted, first round not done, primary unreachable", { caughtUp: false, primaryReachable: false }, "DEGRADED"],
     ["initial sync done, a repo added later not synced yet", { totalRepos: 11, everSynced: 10 }, "SYNCHRONIZED"],
     ["primary unreachable after sync", { primaryReachable: false }, "DEGRADED"],
     ["empty catalog, primary unreachable", { totalRepos: 0, everSynced: 0, primaryReachable: false }, "DEGRADED"],

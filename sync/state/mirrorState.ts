@@ -20,6 +20,12 @@ export interface MirrorFacts {
   initialSyncComplete: boolean;
   /** undefined until the first probe of the primary answered one way or the other. */
   primaryReachable: boolean | undefined;
+  /**
+   * Latched: since this start, a reconcile completed and every repository it found behind (or
+   * never synced, or syncing) has finished a sync since. Until then the copies on disk are of
+   * unknown age (the daemon may have been down for days), so the mirror is not SYNCHRONIZED.
+   */
+  caughtUp: boolean;
 }
 
 /**
@@ -32,7 +38,9 @@ export interface MirrorFacts {
  * 3. DEGRADED: the primary is unreachable (we serve what we have, possibly stale), or some
  *    repos are failing or delayed. This wins over INITIAL_SYNC: a repo that keeps failing
  *    would otherwise hide behind "still syncing" forever.
- * 4. INITIAL_SYNC: until every repo of the catalog has been synced once.
+ * 4. INITIAL_SYNC: until every repo of the catalog has been synced once, and after every start
+ *    until the first reconcile round completed (caughtUp): copies restored from disk are
+ *    served meanwhile (200), but are not claimed to be current.
  * 5. SYNCHRONIZED.
  */
 export function mirrorState(f: MirrorFacts): MirrorState {
@@ -40,7 +48,7 @@ export function mirrorState(f: MirrorFacts): MirrorState {
   const nothingServable = f.totalRepos > 0 && f.everSynced === 0;
   if (nothingServable && (f.primaryReachable === false || f.failing >= f.totalRepos)) return "ERROR";
   if (f.primaryReachable === false || f.failing > 0 || f.delayed > 0) return "DEGRADED";
-  if (!f.initialSyncComplete && f.everSynced < f.totalRepos) return "INITIAL_SYNC";
+  if (!f.caughtUp || (!f.initialSyncComplete && f.everSynced < f.totalRepos)) return "INITIAL_SYNC";
   return "SYNCHRONIZED";
 }
 

@@ -23,6 +23,7 @@ describe("StatusBoard", () => {
     expect(s.state).toBe("INITIAL_SYNC");
     expect(s.initialSync).toEqual({ done: 0, total: 2, complete: false });
     expect(b.listRepos().values.map((r) => r.key)).toEqual(["A/one", "B/two"]);
+    b.reconcileDone({ durationMs: 5, changed: 2, checked: 0 }); // queued both initial syncs
 
     b.syncStarted("A/one");
     expect(b.repo("A/one")?.state).toBe("syncing");
@@ -44,9 +45,52 @@ describe("StatusBoard", () => {
     expect(b.repo("C/three")).toMatchObject({ state: "new", behindSince: s.now });
   });
 
+  test("after a restart, copies on disk are not SYNCHRONIZED until the first reconcile round is done", () => {
+    const { b, clock, tick } = board();
+    const onDisk = clock.t - 86_400_000; // synced a day ago, then the daemon was down
+    b.setCatalog(["P/a", "P/b", "P/c"], { lastSyncedAt: () => onDisk });
+    expect(b.summary()).toMatchObject({ state: "INITIAL_SYNC", facts: { everSynced: 3, caughtUp: false } });
+    tick(200);
+    // The first reconcile finds P/b behind the primary; P/c's sync started meanwhile (a webhook).
+    b.markBehind("P/b");
+    b.syncStarted("P/c");
+    b.reconcileDone({ durationMs: 150, changed: 1, checked: 3 });
+    expect(b.summary().state).toBe("INITIAL_SYNC");
+    b.syncStarted("P/b");
+    tick(10);
+    b.syncSucceeded("P/b", { durationMs: 10, changed: true });
+    expect(b.summary().state).toBe("INITIAL_SYNC"); // P/c still running
+    b.syncSucceeded("P/c", { durationMs: 220, changed: true });
+    expect(b.summary()).toMatchObject({ state: "SYNCHRONIZED", facts: { caughtUp: true } });
+    // Latched: later pushes and reconciles do not send it back.
+    b.markBehind("P/a");
+    b.reconcileDone({ durationMs: 150, changed: 1, checked: 3 });
+    expect(b.summary().state).toBe("SYNCHRONIZED");
+  });
+
+  test("after a restart: a failed reconcile does not count; a repo that fails ends its part of the round", () => {
+    const { b, clock } = board();
+    b.setCatalog(["P/a", "P/b"], { lastSyncedAt: () => clock.t - 1000 });
+    b.reconcileDone({ durationMs: 20, changed: 0, checked: 0, error: new Error("Connection refused") });
+    expect(b.summary().facts.caughtUp).toBe(false);
+    b.markBehind("P/a");
+    b.reconcileDone({ durationMs: 20, changed: 1, checked: 2 });
+    expect(b.summary().state).toBe("INITIAL_SYNC");
+    b.syncFailed("P/a", new Error("fatal: bad object"));
+    expect(b.summary()).toMatchObject({ state: "DEGRADED", facts: { caughtUp: true } });
+    // A repo dropped from the catalog before it synced no longer holds the round either.
+    const { b: b2 } = board();
+    b2.setCatalog(["P/a", "P/gone"], { lastSyncedAt: (k) => (k === "P/a" ? 1 : undefined) });
+    b2.reconcileDone({ durationMs: 20, changed: 1, checked: 1 });
+    expect(b2.summary().state).toBe("INITIAL_SYNC");
+    b2.setCatalog(["P/a"]);
+    expect(b2.summary().state).toBe("SYNCHRONIZED");
+  });
+
   test("a failing repo degrades the mirror, shows its error and retry, and recovers", () => {
     const { b, tick } = board();
     b.setCatalog(["P/a", "P/b"]);
+    b.reconcileDone({ durationMs: 5, changed: 2, checked: 0 });
     b.syncSucceeded("P/a", { durationMs: 10, changed: true });
     b.syncSucceeded("P/b", { durationMs: 10, changed: true });
     b.syncStarted("P/b");
@@ -119,6 +163,7 @@ describe("StatusBoard", () => {
   test("catalog changes: removed repos are forgotten, updates for unknown repos are ignored", () => {
     const { b } = board();
     b.setCatalog(["P/a", "P/b"]);
+    b.reconcileDone({ durationMs: 5, changed: 2, checked: 0 });
     b.syncSucceeded("P/a", { durationMs: 1, changed: true });
     b.setCatalog(["P/a"]);
     expect(b.snapshot()).toMatchObject({ state: "SYNCHRONIZED", initialSync: { done: 1, total: 1, complete: true } });

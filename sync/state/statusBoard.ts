@@ -112,6 +112,10 @@ export class StatusBoard implements MetricsSource {
   private initialSyncCompletedAt: number | undefined;
   private primary: PrimaryFacts = { reachable: undefined };
   private lastReconcile: ReconcileRecord | undefined;
+  /** See MirrorFacts.caughtUp. */
+  private caughtUp = false;
+  /** After the first good reconcile of this start: the repos it left to sync (see firstRound*). */
+  private firstRound: Set<RepoKey> | undefined;
 
   constructor(opts: StatusBoardOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -154,6 +158,7 @@ export class StatusBoard implements MetricsSource {
     this.neverSynced = neverSynced;
     this.catalogKnown = true;
     this.latchInitialSync(now);
+    if (this.firstRound) for (const key of this.firstRound) if (!next.has(key)) this.firstRoundDone(key);
   }
 
   syncStarted(key: RepoKey): void {
@@ -187,6 +192,8 @@ export class StatusBoard implements MetricsSource {
       this.neverSynced--;
       this.latchInitialSync(now);
     }
+    // Still behind: a push arrived during this fetch; the follow-up sync finishes the round.
+    if (e.behindSince === undefined) this.firstRoundDone(key);
   }
 
   /** `kind` overrides the classification of `error` (see failureKind). */
@@ -199,6 +206,8 @@ export class StatusBoard implements MetricsSource {
     e.lastError = describeError(error);
     e.nextRetryAt = r.nextRetryAt;
     e.startedAt = undefined;
+    // A failure ends the repo's part of the round: it is reported as failing (DEGRADED) instead.
+    this.firstRoundDone(key);
   }
 
   /** The primary has changes for `key` since `since` (webhook or reconcile); the earliest wins. */
@@ -223,6 +232,23 @@ export class StatusBoard implements MetricsSource {
     this.lastReconcile = { at, durationMs: r.durationMs, changed: r.changed, checked: r.checked, result };
     if (r.error !== undefined) this.lastReconcile.error = describeError(r.error);
     this.metrics.reconciled(result, r.durationMs, at);
+    if (result === "ok" && !this.caughtUp && this.firstRound === undefined) {
+      // The reconcile compared every repo with the primary and queued a sync for each one that
+      // differs (marked behind) or is missing (never synced); running ones may predate it.
+      this.firstRound = new Set();
+      for (const e of this.repos.values()) if (e.lastSyncedAt === undefined || e.behindSince !== undefined || e.state === "syncing") this.firstRound.add(e.key);
+      this.firstRoundDone(undefined);
+    }
+  }
+
+  /** `key` finished its part of the first round after this start (undefined: just check). */
+  private firstRoundDone(key: RepoKey | undefined): void {
+    if (!this.firstRound) return;
+    if (key !== undefined) this.firstRound.delete(key);
+    if (this.firstRound.size === 0) {
+      this.firstRound = undefined;
+      this.caughtUp = true;
+    }
   }
 
   /** One repo's status (a copy), or undefined if it is not in the catalog. */
@@ -253,6 +279,7 @@ export class StatusBoard implements MetricsSource {
       delayed,
       initialSyncComplete: complete,
       primaryReachable: this.primary.reachable,
+      caughtUp: this.caughtUp,
     };
     return {
       now,

@@ -1,10 +1,11 @@
 /**
  * The mirror's bare repositories on disk. Invariants that make kill -9 at any moment safe:
  * - a repository appears under repos/ only complete: first clones are built in .incoming/
- *   and renamed into place;
+ *   and renamed into place; what a killed first clone received is kept there and the next
+ *   attempt continues from it (resumableClone.ts);
  * - refs change only through git's own lock+rename (fetch --atomic), so a killed fetch leaves
- *   the old refs, and at worst stale *.lock files and unreferenced pack temp files, which
- *   sweepLocks() and git's gc deal with;
+ *   the old refs, and at worst stale *.lock files and pack temp files, which sweepLocks() and
+ *   sweepTempPacks() remove at start and after a failed fetch;
  * - the fingerprint is written after the refs, from the refs, so it never claims more than
  *   is on disk;
  * - removal is a rename into .trash/ followed by a delete.
@@ -15,7 +16,12 @@ import { RepoId } from "../types";
 import { mirrorRefspecs } from "../upstream/refFilter";
 import { FINGERPRINT_FILE, incomingDir, repoDir, reposRoot, trashDir } from "./layout";
 import { packBytes, packCount } from "./packFiles";
+import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER, sweepTempPacks } from "./resumableClone";
 import { git, GitError, runGit } from "./runGit";
+
+/** A stepwise first clone that fails this many times in a row without progress is discarded. */
+const MAX_FAILURES_WITHOUT_PROGRESS = 3;
+const FAILURES_FILE = "smart-mirror.failures";
 
 export interface FetchOutcome {
   /** Bytes added to objects/pack by this fetch (new pack files). */
@@ -24,6 +30,15 @@ export interface FetchOutcome {
   created: boolean;
   /** Pack files in the repository after the fetch. */
   packs: number;
+  /** First clone resumed: pack bytes earlier attempts had already received (0 otherwise). */
+  resumedFromBytes: number;
+  /** First clone: the fetches this attempt ran (see resumableClone.ts). */
+  steps?: string[];
+}
+
+export interface RepoStoreOptions {
+  /** A first clone receiving more than this continues in resumable steps (resumableClone.ts). */
+  firstCloneStepBytes?: number;
 }
 
 export interface LocalRefs {
@@ -32,7 +47,7 @@ export interface LocalRefs {
 }
 
 export class RepoStore {
-  constructor(private readonly home: string, private readonly excludeRefs: readonly string[]) {}
+  constructor(private readonly home: string, private readonly excludeRefs: readonly string[], private readonly opts: RepoStoreOptions = {}) {}
 
   dir(id: RepoId): string {
     return repoDir(this.home, id);
@@ -44,25 +59,37 @@ export class RepoStore {
 
   /**
    * Startup recovery, run while holding the daemon lock (so no git of ours is running):
-   * half-built first clones are discarded, trash is emptied, stale lock files are removed.
+   * first clones in progress are kept to be resumed (their locks and pack temporaries swept),
+   * anything else in .incoming/ is discarded, trash is emptied, stale locks and pack
+   * temporaries of killed fetches are removed.
    */
-  recover(): { removedIncoming: number; removedLocks: string[] } {
+  recover(): { removedIncoming: number; keptIncoming: number; removedLocks: string[]; removedTemp: string[] } {
     fs.mkdirSync(reposRoot(this.home), { recursive: true });
     let removedIncoming = 0;
+    let keptIncoming = 0;
+    const removedLocks: string[] = [];
+    const removedTemp: string[] = [];
     const inc = incomingDir(this.home);
-    if (fs.existsSync(inc)) {
-      removedIncoming = fs.readdirSync(inc).length;
-      fs.rmSync(inc, { recursive: true, force: true });
+    for (const name of safeReaddir(inc)) {
+      const p = path.join(inc, name);
+      if (/^[^.]+\..+\.git$/.test(name) && fs.existsSync(path.join(p, "HEAD"))) {
+        keptIncoming++;
+        removedLocks.push(...sweepLocks(p));
+        removedTemp.push(...sweepTempPacks(p));
+      } else {
+        removedIncoming++;
+        fs.rmSync(p, { recursive: true, force: true });
+      }
     }
     fs.rmSync(trashDir(this.home), { recursive: true, force: true });
-    const removedLocks: string[] = [];
     for (const project of safeReaddir(reposRoot(this.home))) {
       if (project.startsWith(".")) continue;
       for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) {
         removedLocks.push(...sweepLocks(path.join(reposRoot(this.home), project, repo)));
+        removedTemp.push(...sweepTempPacks(path.join(reposRoot(this.home), project, repo)));
       }
     }
-    return { removedIncoming, removedLocks };
+    return { removedIncoming, keptIncoming, removedLocks, removedTemp };
   }
 
   readFingerprint(id: RepoId): string | undefined {
@@ -83,13 +110,6 @@ export class RepoStore {
 
   /** Fetch the primary's refs into the mirror (creating it on first sync). */
   async fetch(id: RepoId, url: string, env: NodeJS.ProcessEnv, signal: AbortSignal, headTarget?: string): Promise<FetchOutcome> {
-    const created = !this.exists(id);
-    const target = created ? this.makeIncoming(id) : this.dir(id);
-    // HEAD named at init when the primary's is a branch: no `symbolic-ref` run after the fetch.
-    const initialBranch = headTarget?.startsWith("refs/heads/") ? ["--initial-branch", headTarget.slice("refs/heads/".length)] : [];
-    if (created) await git(["init", "--bare", "--quiet", ...initialBranch, target], { env, signal });
-    else sweepLocks(target); // only our own killed children can have left them (per-repo jobs are serialized)
-    const before = packBytes(target);
     const args = [
       "-c", "fetch.writeCommitGraph=false",
       "-c", "gc.auto=0",
@@ -100,19 +120,76 @@ export class RepoStore {
       "fetch", "--atomic", "--prune", "--no-write-fetch-head", "--quiet", "--no-auto-maintenance",
       url, ...mirrorRefspecs(this.excludeRefs),
     ];
+    if (!this.exists(id)) return this.firstClone(id, args, env, signal, headTarget);
+    const target = this.dir(id);
+    sweepLocks(target); // only our own killed children can have left them (per-repo jobs are serialized)
+    const before = packBytes(target);
     try {
       await git(args, { cwd: target, env, signal });
       if (headTarget) await setHead(target, headTarget, env);
     } catch (e) {
-      if (created) fs.rmSync(target, { recursive: true, force: true });
-      else sweepLocks(target);
+      sweepLocks(target);
+      sweepTempPacks(target);
       throw e;
     }
-    if (created) {
-      fs.mkdirSync(path.dirname(this.dir(id)), { recursive: true });
-      fs.renameSync(target, this.dir(id));
+    return { bytes: Math.max(0, packBytes(target) - before), created: false, packs: packCount(target), resumedFromBytes: 0 };
+  }
+
+  /**
+   * A first clone, built in .incoming/PROJECT.slug.git and renamed into place when complete.
+   * What a failed or killed attempt received stays there for the next one (resumableClone.ts).
+   */
+  private async firstClone(id: RepoId, args: string[], env: NodeJS.ProcessEnv, signal: AbortSignal, headTarget?: string): Promise<FetchOutcome> {
+    const target = this.incomingPath(id);
+    if (!fs.existsSync(path.join(target, "HEAD"))) {
+      fs.rmSync(target, { recursive: true, force: true });
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      // HEAD named at init when the primary's is a branch: no `symbolic-ref` run after the fetch.
+      const initialBranch = headTarget?.startsWith("refs/heads/") ? ["--initial-branch", headTarget.slice("refs/heads/".length)] : [];
+      await git(["init", "--bare", "--quiet", ...initialBranch, target], { env, signal });
+    } else sweepLocks(target);
+    const before = packBytes(target);
+    let steps: string[];
+    try {
+      ({ steps } = await resumableClone({ dir: target, fetchArgs: args, env, signal, stepBytes: this.opts.firstCloneStepBytes ?? DEFAULT_FIRST_CLONE_STEP_BYTES }));
+      if (headTarget) await setHead(target, headTarget, env);
+    } catch (e) {
+      this.keepOrDiscardIncoming(target, before);
+      throw e;
     }
-    return { bytes: Math.max(0, packBytes(this.dir(id)) - before), created, packs: packCount(this.dir(id)) };
+    if (isShallow(target)) throw new Error(`first clone of ${id.project}/${id.slug} ended shallow`);
+    fs.rmSync(path.join(target, STEPWISE_MARKER), { force: true });
+    fs.rmSync(path.join(target, FAILURES_FILE), { force: true });
+    fs.mkdirSync(path.dirname(this.dir(id)), { recursive: true });
+    fs.renameSync(target, this.dir(id));
+    const after = packBytes(this.dir(id));
+    return { bytes: Math.max(0, after - before), created: true, packs: packCount(this.dir(id)), resumedFromBytes: before, steps };
+  }
+
+  /**
+   * After a failed first-clone attempt: a stepwise copy keeps what it has (the next attempt
+   * resumes) unless it failed repeatedly without getting anywhere (damaged, or a step that never
+   * fits the timeout): then it starts over. A copy without steps holds nothing worth keeping.
+   */
+  private keepOrDiscardIncoming(target: string, before: number): void {
+    sweepLocks(target);
+    sweepTempPacks(target);
+    if (!fs.existsSync(path.join(target, STEPWISE_MARKER))) {
+      fs.rmSync(target, { recursive: true, force: true });
+      return;
+    }
+    const file = path.join(target, FAILURES_FILE);
+    let failures = 0;
+    if (packBytes(target) <= before) {
+      try {
+        failures = Number(fs.readFileSync(file, "utf8").trim()) || 0;
+      } catch {
+        /* first failure */
+      }
+      failures++;
+    }
+    if (failures >= MAX_FAILURES_WITHOUT_PROGRESS) fs.rmSync(target, { recursive: true, force: true });
+    else fs.writeFileSync(file, `${failures}\n`);
   }
 
   /**
@@ -195,10 +272,10 @@ export class RepoStore {
     await git(["pack-refs", "--all"], { cwd: dir, env, signal });
   }
 
-  private makeIncoming(id: RepoId): string {
-    const inc = incomingDir(this.home);
-    fs.mkdirSync(inc, { recursive: true });
-    return fs.mkdtempSync(path.join(inc, `${id.project}.${id.slug}.`));
+  /** One stable place per repository (project keys have no "."), so a restart finds it again. */
+  private incomingPath(id: RepoId): string {
+    this.dir(id); // validates the name
+    return path.join(incomingDir(this.home), `${id.project}.${id.slug}.git`);
   }
 }
 
