@@ -333,3 +333,27 @@ export interface NormalizedSmartMirrorArgs extends Omit<SmartMirrorInputs, "host
   tls: TlsKindArgs;
   mirror?: MirrorSettingsArgs;
 }
+
+/**
+ * The inputs that hold secrets, by schema type name. The provider marks them `secret: true` in
+ * the package schema (Pulumi's analyzer has no way to say so), so generated SDKs and docs treat
+ * them as secrets; the component wraps each with pulumi.secret where it uses it.
+ */
+export const SECRET_INPUTS = {
+  Bastion: ["privateKey"],
+  ExistingHost: ["privateKey"],
+  ProvidedTls: ["privateKeyPem"],
+  // May carry AWS credentials for the DNS-01 solver (AWS_SECRET_ACCESS_KEY).
+  AcmeTls: ["route53Config"],
+  Primary: ["catalogToken"],
+  MirrorSettings: ["cloneTokens", "webhookSecret"],
+  RegisterAccessKey: ["token"],
+} as const satisfies {
+  Bastion: readonly (keyof Bastion)[];
+  ExistingHost: readonly (keyof ExistingHost)[];
+  ProvidedTls: readonly (keyof ProvidedTls)[];
+  AcmeTls: readonly (keyof AcmeTls)[];
+  Primary: readonly (keyof Primary)[];
+  MirrorSettings: readonly (keyof MirrorSettings)[];
+  RegisterAccessKey: readonly (keyof RegisterAccessKey)[];
+};
