@@ -101,3 +101,23 @@ export function normalizedOrThrow(args: SmartMirrorArgs | SmartMirrorInputs): No
   if (!n.args.host || !n.args.tls) throw new Error(n.problems.join("\n"));
   return n.args as NormalizedSmartMirrorArgs;
 }
+
+/**
+ * The `kind:` shape -> the any-language shape (the inverse of normalizeSmartMirrorArgs for
+ * host and tls; `mirror.projects: "ALL"` becomes "not set", which means all). For callers that
+ * hand TypeScript-built arguments to another language's stack, and for the tests.
+ */
+export function inputsShape(args: SmartMirrorArgs): SmartMirrorInputs {
+  const split = <T extends { kind?: string }>(v: T): Record<string, Omit<T, "kind">> | T => {
+    if (!v || typeof v !== "object" || typeof v.kind !== "string") return v;
+    const { kind, ...rest } = v;
+    return { [kind as string]: rest };
+  };
+  const { mirror, ...rest } = args;
+  const out = { ...rest, host: split(args.host as { kind?: string }), tls: split(args.tls as { kind?: string }) } as unknown as SmartMirrorInputs;
+  if (mirror) {
+    const { projects, ...m } = mirror;
+    out.mirror = projects === "ALL" ? m : { ...m, projects };
+  }
+  return out;
+}
