@@ -73,7 +73,7 @@ describe("normalizeSmartMirrorArgs", () => {
     expect(n.problems).toEqual([]);
     const expected = kindShape.mirror?.projects === "ALL" ? { ...kindShape, mirror: { ...kindShape.mirror, projects: undefined } } : kindShape;
     expect(n.args).toEqual(expected);
-    expect(n.paths).toEqual({ host: `host.${kindShape.host.kind as string}`, tls: `tls.${kindShape.tls.kind as string}` });
+    expect(n.paths).toEqual({ host: `host.${(kindShape.host as { kind: string }).kind}`, tls: `tls.${(kindShape.tls as { kind: string }).kind}` });
   });
 
   test("host and tls problems are reported together; the input is not modified", () => {
