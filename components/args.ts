@@ -268,6 +268,7 @@ export interface SmartMirrorInputs {
   domainName: string;
   /** AWS region name; required with dns.globalName (the latency record's region). */
   region?: string;
+  /** The primary Git server the mirror syncs from (Bitbucket Data Center or any SSH Git host). */
   primary: Primary;
   /** Where the mirror runs: exactly one of `aws` or `existing`. */
   host: Host;
@@ -275,8 +276,11 @@ export interface SmartMirrorInputs {
   tls: Tls;
   /** Route53 records; without it, point DNS at `hostAddress` yourself. */
   dns?: Dns;
+  /** What is mirrored, how often, and who may clone. */
   mirror?: MirrorSettings;
+  /** "Approve the mirror" through the primary's REST API: register the mirror's SSH key read-only. */
   registerAccessKey?: RegisterAccessKey;
+  /** How the daemon and its files reach the host. */
   deploy?: Deploy;
 }
 
