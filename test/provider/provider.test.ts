@@ -6,10 +6,14 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import * as yaml from "js-yaml";
 import { GetSchemaRequest, type GetSchemaResponse } from "@pulumi/pulumi/proto/provider_pb";
 import { tempDir } from "../bench/resources";
 import { SMART_MIRROR_OUTPUTS } from "../../provider/smartMirrorProvider";
 import { secretPaths, type PackageSchema } from "../../provider/schemaSecrets";
+import { validateSmartMirrorArgs } from "../../components/validate";
+import type { SchemaProperty } from "../../provider/schemaSecrets";
 import { call, PACKAGE_ROOT, startPlugin, type RunningPlugin } from "./plugin";
 
 const TOKEN = "smart-mirror:index:SmartMirror";
@@ -114,4 +118,50 @@ test("the schema is what the analyzer derives now (no stale copy): every argumen
   expect(Object.keys(schema.types).sort()).toEqual(
     ["AcmeTls", "AwsHost", "Bastion", "DataVolume", "DataVolumeType", "Deploy", "Dns", "ExistingHost", "Host", "HostOs", "LogLevel", "MirrorAuth", "MirrorSettings", "Primary", "PrivateCaTls", "ProvidedTls", "RegisterAccessKey", "SshAccess", "Tls"].map(T),
   );
+});
+
+describe("examples/yaml", () => {
+  interface YamlProgram {
+    packages: Record<string, string>;
+    resources: Record<string, { type: string; properties: Record<string, unknown> }>;
+    outputs: Record<string, string>;
+  }
+  const program = () => yaml.load(fs.readFileSync(path.join(PACKAGE_ROOT, "examples", "yaml", "Pulumi.yaml"), "utf8")) as YamlProgram;
+
+  /** Problems of `value` against a schema property: unknown keys, missing required ones, wrong kinds. */
+  function conform(where: string, value: unknown, def: SchemaProperty | undefined): string[] {
+    if (!def) return [`${where}: not in the schema`];
+    if (typeof value === "string" && value.startsWith("${")) return [];
+    if (def.$ref) {
+      const t = schema.types[def.$ref.replace(/^#\/types\//, "")];
+      if (t.enum) return t.enum.some((e) => e.value === value) ? [] : [`${where}: ${String(value)} is not one of the enum's values`];
+      if (typeof value !== "object" || value === null) return [`${where}: must be an object`];
+      const obj = value as Record<string, unknown>;
+      return [
+        ...(t.required ?? []).filter((k) => !(k in obj)).map((k) => `${where}.${k}: required`),
+        ...Object.entries(obj).flatMap(([k, v]) => conform(`${where}.${k}`, v, t.properties?.[k])),
+      ];
+    }
+    if (def.type === "array") return Array.isArray(value) ? value.flatMap((v, i) => conform(`${where}[${i}]`, v, def.items)) : [`${where}: must be a list`];
+    return typeof value === def.type ? [] : [`${where}: must be a ${def.type}`];
+  }
+
+  test("uses the package from this repository and only what the schema describes", () => {
+    const p = program();
+    expect(path.resolve(PACKAGE_ROOT, "examples", "yaml", p.packages["smart-mirror"])).toBe(PACKAGE_ROOT);
+    const r = schema.resources[TOKEN];
+    expect(p.resources.mirror.type).toBe(TOKEN);
+    const props = p.resources.mirror.properties;
+    expect((r.requiredInputs ?? []).filter((k) => !(k in props))).toEqual([]);
+    expect(Object.entries(props).flatMap(([k, v]) => conform(k, v, r.inputProperties?.[k]))).toEqual([]);
+    for (const [name, expr] of Object.entries(p.outputs)) expect([name, expr]).toEqual([name, `\${mirror.${name}}`]);
+    for (const name of Object.keys(p.outputs)) expect(r.properties).toHaveProperty(name);
+  });
+
+  test("its arguments pass the component's validation (config secrets arrive as Outputs)", () => {
+    const interpolate = (v: unknown): unknown =>
+      typeof v === "string" && /^\$\{\w+\}$/.test(v) ? pulumi.secret("from config") : Array.isArray(v) ? v.map(interpolate) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x)])) : v;
+    const args = interpolate(program().resources.mirror.properties) as Parameters<typeof validateSmartMirrorArgs>[0];
+    expect(validateSmartMirrorArgs(args)).toEqual([]);
+  });
 });
