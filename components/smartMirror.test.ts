@@ -124,6 +124,7 @@ describe("SmartMirror on AWS", () => {
         "aws:route53/record:Record syd-dns-global",
         "command:local:Command syd-access-key",
         "command:remote:Command syd-apply",
+        "command:remote:Command syd-grow-fs",
         "command:remote:Command syd-ready",
         "command:remote:Command syd-stage",
         "command:remote:CopyToRemote syd-bundle",
@@ -192,7 +193,7 @@ describe("SmartMirror on AWS", () => {
     expect(unwrap(instance.inputs.userData)).toContain("vol-0123456789abcdef0");
   });
 
-  test("throwaway stacks can let the volume go; a pinned AMI is used as is and not looked up", async () => {
+  test("throwaway stacks can let the volume go; a pinned AMI is used as is (only described, for its user and architecture)", async () => {
     const args = awsArgs();
     args.host = { kind: "aws", subnetId: "subnet-0abc", amiId: "ami-0fedcba9876543210", dataVolume: { keep: false }, ssh: { adminCidrs: ["203.0.113.7/32"] } };
     const b = await build(args);
@@ -200,7 +201,7 @@ describe("SmartMirror on AWS", () => {
     expect(optsOf(b, "syd-data").opts.retainOnDelete).toBe(false);
     expect(optsOf(b, "syd-host").opts.ignoreChanges).toEqual(["userData"]);
     expect(one("aws:ec2/instance:Instance").inputs.ami).toBe("ami-0fedcba9876543210");
-    expect(world.invokes.filter((i) => i.token === "aws:ec2/getAmi:getAmi")).toEqual([]);
+    expect(world.invokes.filter((i) => i.token === "aws:ec2/getAmi:getAmi").map((i) => i.inputs.filters)).toEqual([[{ name: "image-id", values: ["ami-0fedcba9876543210"] }]]);
   });
 
   test("instance: default size, Ubuntu lookup by Canonical's account, IMDSv2, SSM role", async () => {
@@ -224,7 +225,7 @@ describe("SmartMirror on AWS", () => {
     expect(global?.inputs).toEqual(
       expect.objectContaining({ name: "git.example.com", type: "A", records: ["198.51.100.7"], setIdentifier: "ap-southeast-2", latencyRoutingPolicies: [{ region: "ap-southeast-2" }], healthCheckId: "syd-health-id" }),
     );
-    expect(one("aws:route53/healthCheck:HealthCheck").inputs).toEqual(expect.objectContaining({ fqdn: "mirror-syd.example.com", type: "HTTPS", resourcePath: "/healthz" }));
+    expect(one("aws:route53/healthCheck:HealthCheck").inputs).toEqual(expect.objectContaining({ fqdn: "mirror-syd.example.com", type: "HTTPS", resourcePath: "/status" }));
   });
 
   test("ACME: DNS-01 in the zone, both names on the certificate", async () => {
@@ -232,7 +233,7 @@ describe("SmartMirror on AWS", () => {
     const cert = one("acme:index/certificate:Certificate");
     expect(cert.inputs.commonName).toBe("mirror-syd.example.com");
     expect(cert.inputs.subjectAlternativeNames).toEqual(["git.example.com"]);
-    expect(cert.inputs.dnsChallenges).toEqual([{ provider: "route53", config: { AWS_HOSTED_ZONE_ID: "Z0123456789" } }]);
+    expect(cert.inputs.dnsChallenges).toEqual([{ provider: "route53", config: { AWS_REGION: "ap-southeast-2", AWS_HOSTED_ZONE_ID: "Z0123456789" } }]);
     expect(one("pulumi:providers:acme").inputs.serverUrl).toBe("https://acme-v02.api.letsencrypt.org/directory");
     expect(cert.provider).toMatch(/pulumi:providers:acme::syd-acme::/);
   });

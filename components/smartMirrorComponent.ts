@@ -27,14 +27,13 @@ import { buildMirrorPlan, serializePlan } from "./deploy/plan";
 import { createDnsRecords } from "./dns/records";
 import { createAwsHost } from "./host/awsHost";
 import { existingHost, HostResult } from "./host/hostResult";
-import { DEFAULT_INSTANCE_TYPE, instanceTypeWarning } from "./host/instanceTypes";
 import { renderNginxSite } from "./render/nginx";
 import { renderProperties } from "./render/properties";
 import { propertiesValues } from "./propertiesFromArgs";
 import { renderDaemonUnit } from "./render/systemd";
 import { createTls } from "./tls/certificate";
 import { normalizedOrThrow } from "./normalize";
-import { assertValidArgs } from "./validate";
+import { assertValidArgs, validationWarnings } from "./validate";
 
 export const SMART_MIRROR_TYPE = "smart-mirror:index:SmartMirror";
 
@@ -67,10 +66,7 @@ export class SmartMirror extends pulumi.ComponentResource {
     super(SMART_MIRROR_TYPE, name, {}, opts);
     const n = normalizedOrThrow(args);
 
-    if (n.host.kind === "aws") {
-      const w = instanceTypeWarning(n.host.instanceType ?? DEFAULT_INSTANCE_TYPE);
-      if (w) pulumi.log.warn(w, this);
-    }
+    for (const w of validationWarnings(args)) pulumi.log.warn(w, this);
 
     const home = n.deploy?.home ?? DEFAULT_HOME;
     const paths = mirrorPaths(home);
@@ -86,7 +82,7 @@ export class SmartMirror extends pulumi.ComponentResource {
     const syncPublicKey = syncKey.publicKeyOpenssh.apply((k) => k.trim());
 
     // ---- TLS and DNS
-    const tlsMaterial = createTls(n.tls, { name, dnsNames, zoneId: n.dns?.zoneId, parent: this });
+    const tlsMaterial = createTls(n.tls, { name, dnsNames, zoneId: n.dns?.zoneId, region: n.region ?? new pulumi.Config("aws").get("region"), parent: this });
     if (n.dns) createDnsRecords({ name, dns: n.dns, domainName: n.domainName, region: n.region, target: host.publicAddress, parent: this });
 
     // ---- rendered files

@@ -17,7 +17,8 @@ import { Invalid } from "../sync/config/problems";
 import { parseDurationIn, parseHostKeys, parseHttpsUrl, parseIntIn, parseProjects, parseRepoList, parseSshBase } from "../sync/config/values";
 import type { BastionArgs, NormalizedSmartMirrorArgs, SmartMirrorArgs, SmartMirrorInputs } from "./args";
 import { normalizeSmartMirrorArgs, relabelProblem, type NormalizeResult } from "./normalize";
-import { instanceTypeProblem, DEFAULT_INSTANCE_TYPE } from "./host/instanceTypes";
+import { instanceTypeProblem, instanceTypeWarning, DEFAULT_INSTANCE_TYPE } from "./host/instanceTypes";
+import { healthCheckerWarning } from "./dns/healthCheckers";
 import { MANAGED_KEYS, renderProperties } from "./render/properties";
 import { DEFAULT_HOME } from "./deploy/layout";
 import { propertiesValues } from "./propertiesFromArgs";
@@ -380,6 +381,22 @@ function certificateProblems(pem: string, names: string[], report: Report): void
   for (const n of names) {
     if (cert.checkHost(n) === undefined) report("tls.certificatePem", `does not cover ${n} (subject ${cert.subject.replace(/\n/g, ", ")}${cert.subjectAltName ? `; ${cert.subjectAltName}` : ""})`, `issue a certificate with ${n} in its subject alternative names`);
   }
+}
+
+export const DEBIAN_SSM_WARNING =
+  'host.os "debian-12": Debian\'s AMIs have no SSM agent, so Session Manager (the break-glass shell the instance role allows) will not connect; SSH through the deploy\'s path still works. Fix: use host.os "ubuntu-24.04" (agent included), or pin an image with amazon-ssm-agent installed (host.amiId); see README "Operations".';
+
+/** What is allowed but probably not meant (pulumi.log.warn in the component), each with its fix. */
+export function validationWarnings(args: SmartMirrorArgs | SmartMirrorInputs): string[] {
+  const n = normalizeSmartMirrorArgs(args);
+  const host = n.args.host;
+  if (host?.kind !== "aws") return [];
+  // Debian's official AMIs ship no SSM agent (Ubuntu's do, as a snap): the role's Session
+  // Manager access would silently not work there.
+  const ssm = host.os === "debian-12" ? DEBIAN_SSM_WARNING : undefined;
+  return [instanceTypeWarning(host.instanceType ?? DEFAULT_INSTANCE_TYPE), healthCheckerWarning(args.dns?.globalName, host.allowedCidrs), ssm]
+    .filter((w): w is string => w !== undefined)
+    .map((w) => relabelProblem(w, n.paths));
 }
 
 /**

@@ -101,3 +101,38 @@ export function remoteApplyCommand(a: ApplyCommandArgs): string {
   }
   return lines.join("\n");
 }
+
+export interface RemoveArgs {
+  /** Files holding secrets or pointing at them (keys, tokens, TLS key, nginx site, unit). */
+  files: string[];
+  /** Directories removed with their content (the secrets directory, the deploy's stage). */
+  dirs: string[];
+  /** The daemon's unit, stopped and disabled first. */
+  unit: string;
+  sudo?: boolean;
+  /** Tests: apply under this prefix, like `apply --root`. */
+  root?: string;
+}
+
+/**
+ * The delete step of an existing host (`pulumi destroy`, or the mirror removed from the
+ * program): stop and disable the daemon, then remove every secret the deploy put there, the
+ * nginx site that serves with them and the staged plan (which holds them all). The mirrored
+ * repositories and the properties stay: the host is the owner's, and its data may be reused.
+ * systemd is asked only when it runs (PID 1); nginx is reloaded so it stops serving the
+ * mirror's name. Idempotent: a second run finds nothing and succeeds.
+ */
+export function remoteRemoveCommand(a: RemoveArgs): string {
+  const s = a.sudo ? "sudo -n " : "";
+  const R = a.root !== undefined ? absolute("root", a.root).replace(/\/+$/, "") : "";
+  const at = (p: string) => shellQuote(`${R}${absolute("path", p)}`);
+  const unit = shellQuote(a.unit);
+  return [
+    "set -u",
+    `if [ -d /run/systemd/system ]; then ${s}systemctl disable --now ${unit} >/dev/null 2>&1 || true; fi`,
+    `${s}rm -f -- ${a.files.map(at).join(" ")} || exit 1`,
+    `${s}rm -rf -- ${a.dirs.map(at).join(" ")} || exit 1`,
+    `if [ -d /run/systemd/system ]; then ${s}systemctl daemon-reload; ${s}systemctl reload nginx.service >/dev/null 2>&1 || true; fi`,
+    `echo "smart-mirror: daemon stopped, its secrets removed (repositories kept)"`,
+  ].join("\n");
+}

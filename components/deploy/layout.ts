@@ -10,6 +10,14 @@ export const DEFAULT_HOME = "/var/lib/smart-mirror";
 
 /** The daemon's system account. */
 export const DAEMON_USER = "smart-mirror";
+/**
+ * Its fixed uid and gid (the same on every host), so a replaced EC2 instance finds the kept
+ * data volume's files owned by its own daemon. In the system range but away from both ends
+ * that useradd (999 down) and adduser (100 up) allocate from; if another account has it
+ * anyway, the agent lets the system pick and re-owns the home (sync/agent/reown.ts).
+ */
+export const DAEMON_UID = 617;
+export const DAEMON_GID = 617;
 
 /** Root-owned directory for the bundle and the TLS material nginx reads. */
 export const INSTALL_DIR = "/opt/smart-mirror";

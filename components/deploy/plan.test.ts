@@ -7,7 +7,9 @@ import { tempDir } from "../../test/bench/resources";
 import { renderNginxSite } from "../render/nginx";
 import { renderDaemonUnit } from "../render/systemd";
 import { hostReadyCommand } from "./hostReady";
-import { DAEMON_USER, mirrorPaths } from "./layout";
+import { remoteRemoveCommand } from "./commands";
+import { DAEMON_GID, DAEMON_UID, DAEMON_USER, mirrorPaths, STAGING_DIR } from "./layout";
+import { removalTargets } from "./remoteDeploy";
 import { buildMirrorPlan, MirrorPlanInput, serializePlan } from "./plan";
 import { spawnSync } from "node:child_process";
 
@@ -64,7 +66,9 @@ describe("buildMirrorPlan", () => {
     expect(owner(p.tlsKey)).toBe("root");
     expect(owner(p.unitFile)).toBe("root");
     expect(plan.files.find((f) => f.path === p.bundle)).toEqual({ path: p.bundle, sourcePath: "/var/lib/smart-mirror-deploy/smart-mirror.js", mode: 0o755, owner: "root", group: "root" });
-    expect(plan.groups).toEqual([{ name: DAEMON_USER, members: ["www-data"] }]);
+    expect(plan.groups).toEqual([{ name: DAEMON_USER, gid: DAEMON_GID, members: ["www-data"] }]);
+    // The same ids on every host: a replaced machine's daemon owns the kept data volume's files.
+    expect(plan.users).toEqual([{ name: DAEMON_USER, home: p.home, group: DAEMON_USER, uid: DAEMON_UID }]);
   });
 
   test("a changed bundle or config restarts the daemon; a new certificate reloads nginx; both are checked first", () => {
@@ -125,5 +129,39 @@ describe("hostReadyCommand", () => {
     const r = spawnSync("sh", ["-c", hostReadyCommand({ home, homeIsMount: true, sudo: false, nodePath: process.execPath })], { encoding: "utf8" });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`the data volume is not mounted at ${home}`);
+  });
+});
+
+describe("the delete step of an existing host, on a really applied home", () => {
+  test("removes every secret, the staged plan, the nginx site and the unit; keeps the repositories and the properties; idempotent", async () => {
+    const root = tempDir("remove-root");
+    const stage = path.join(root, STAGING_DIR);
+    fs.mkdirSync(stage, { recursive: true, mode: 0o700 });
+    const staged = path.join(stage, "smart-mirror.js");
+    fs.writeFileSync(staged, "#!/usr/bin/env node\n");
+    // The plan the deploy keeps in the stage directory (it holds every secret).
+    const built = buildMirrorPlan(input(staged));
+    fs.writeFileSync(path.join(stage, "plan.json"), serializePlan(built), { mode: 0o600 });
+    // Applied for real under the root, owned by the applier (no account is created here).
+    const plan = { ...built, users: [], groups: [], validate: [], dirs: built.dirs.map(({ owner: _o, group: _g, ...d }) => d), files: built.files.map(({ owner: _o, group: _g, ...f }) => f) };
+    const services: ServiceManager = { name: "none", state: async () => ({ active: false, enabled: false }), daemonReload: async () => undefined, enable: async () => undefined, start: async () => undefined, restart: async () => undefined, reload: async () => undefined };
+    expect((await applyPlan(plan, { root, services })).ok).toBe(true);
+    const p = mirrorPaths("/var/lib/smart-mirror");
+    fs.mkdirSync(path.join(root, p.home, "repos", "PROJ", "r.git"), { recursive: true });
+    const under = (x: string) => path.join(root, x);
+    const secretFiles = built.files.filter((f) => f.secret).map((f) => f.path);
+    for (const f of [...secretFiles, p.nginxSite, p.unitFile]) expect([f, fs.existsSync(under(f))]).toEqual([f, true]);
+
+    const cmd = remoteRemoveCommand({ ...removalTargets(p), root });
+    for (let run = 0; run < 2; run++) {
+      const r = spawnSync("bash", ["-c", cmd], { encoding: "utf8" });
+      expect({ run, code: r.status, err: r.stderr }).toEqual({ run, code: 0, err: "" });
+      for (const f of [...secretFiles, p.nginxSite, p.unitFile, p.secretsDir, STAGING_DIR]) expect([f, fs.existsSync(under(f))]).toEqual([f, false]);
+      // No file left anywhere under the root holds a secret.
+      const left = spawnSync("grep", ["-rlF", "-e", SECRETS.catalogToken, "-e", "c3luYy1rZXk=", "-e", "dGxzLWtleQ==", "-e", SECRETS.webhookSecret, root], { encoding: "utf8" });
+      expect(left.stdout).toBe("");
+      expect(fs.existsSync(under(path.join(p.home, "repos", "PROJ", "r.git")))).toBe(true);
+      expect(fs.existsSync(under(p.properties))).toBe(true);
+    }
   });
 });

@@ -9,7 +9,7 @@
  */
 import * as path from "node:path";
 import { PLAN_VERSION, Plan, PlanFile } from "../../sync/agent/plan";
-import { DAEMON_USER, INSTALL_DIR, MirrorPaths, TLS_DIR } from "./layout";
+import { DAEMON_GID, DAEMON_UID, DAEMON_USER, INSTALL_DIR, MirrorPaths, TLS_DIR } from "./layout";
 
 export interface MirrorPlanInput {
   paths: MirrorPaths;
@@ -62,8 +62,9 @@ export function buildMirrorPlan(i: MirrorPlanInput): Plan {
   const plan: Plan = {
     version: PLAN_VERSION,
     // nginx's workers join the daemon's group: the socket directory is group-accessible only.
-    groups: [{ name: DAEMON_USER, members: [i.nginxUser ?? "www-data"] }],
-    users: [{ name: DAEMON_USER, home: p.home, group: DAEMON_USER }],
+    groups: [{ name: DAEMON_USER, gid: DAEMON_GID, members: [i.nginxUser ?? "www-data"] }],
+    // Fixed ids: a kept data volume fits a replaced machine's account (see layout.ts).
+    users: [{ name: DAEMON_USER, home: p.home, group: DAEMON_USER, uid: DAEMON_UID }],
     dirs: [
       { path: p.home, mode: 0o750, ...daemon },
       { path: p.shared, mode: 0o750, ...daemon },

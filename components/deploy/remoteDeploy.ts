@@ -15,14 +15,14 @@
  * anyway): CopyToRemote does not run again when its triggers are unchanged, so a plan deleted
  * by a failed apply could not be retried.
  */
-import { createHash } from "node:crypto";
-import * as fs from "node:fs";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostResult } from "../host/hostResult";
-import { remoteApplyCommand, remoteStageCommand, stagedPaths } from "./commands";
+import { sha256, stableBundle } from "./bundleAsset";
+import { remoteApplyCommand, remoteRemoveCommand, RemoveArgs, remoteStageCommand, stagedPaths } from "./commands";
+import { growFsCommand } from "./growFs";
 import { hostReadyCommand } from "./hostReady";
-import { STAGING_DIR } from "./layout";
+import { MirrorPaths, mirrorPaths, STAGING_DIR } from "./layout";
 
 export interface DeployInput {
   name: string;
@@ -46,19 +46,19 @@ export interface Deployment {
   bundle: command.remote.CopyToRemote;
   plan: command.remote.CopyToRemote;
   apply: command.remote.Command;
+  /** EC2 data volume: grows the filesystem when the volume's size changed. */
+  growFs?: command.remote.Command;
+  /** Existing hosts: the delete step (stop the daemon, remove its secrets). */
+  remove?: command.remote.Command;
 }
 
-export const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
-
-/** The bundle's content hash; fails with the fix when the bundle was not built. */
-export function bundleHash(bundlePath: string): string {
-  let data: Buffer;
-  try {
-    data = fs.readFileSync(bundlePath);
-  } catch (e) {
-    throw new Error(`smart-mirror: cannot read the daemon bundle ${bundlePath} (${(e as NodeJS.ErrnoException).code}); run \`npm run build\` first, or set deploy.bundlePath`);
-  }
-  return sha256(data);
+/** What the delete step removes: every file that holds a secret or serves with one. */
+export function removalTargets(paths: MirrorPaths): Pick<RemoveArgs, "files" | "dirs" | "unit"> {
+  return {
+    unit: "smart-mirror.service",
+    files: [paths.keyFile, paths.tlsKey, paths.tlsCert, paths.nginxSite, paths.unitFile],
+    dirs: [paths.secretsDir, STAGING_DIR],
+  };
 }
 
 export function deployToHost(i: DeployInput): Deployment {
@@ -66,7 +66,8 @@ export function deployToHost(i: DeployInput): Deployment {
   const opts = { parent };
   const sudo = host.sshUser !== "root";
   const staged = stagedPaths(STAGING_DIR);
-  const bundleSha = bundleHash(i.bundlePath);
+  // A content-addressed copy: the same inputs from every checkout path (bundleAsset.ts).
+  const { sha: bundleSha, assetPath } = stableBundle(i.bundlePath);
   const planSha = i.planJson.apply(sha256);
   const triggers = [host.identity, bundleSha, planSha, i.revision ?? ""];
 
@@ -89,7 +90,7 @@ export function deployToHost(i: DeployInput): Deployment {
   );
   const bundle = new command.remote.CopyToRemote(
     `${name}-bundle`,
-    { connection: host.connection, source: new pulumi.asset.FileAsset(i.bundlePath), remotePath: staged.bundlePath, triggers: [host.identity, bundleSha] },
+    { connection: host.connection, source: new pulumi.asset.FileAsset(assetPath), remotePath: staged.bundlePath, triggers: [host.identity, bundleSha] },
     { ...opts, dependsOn: [stage] },
   );
   const plan = new command.remote.CopyToRemote(
@@ -108,5 +109,26 @@ export function deployToHost(i: DeployInput): Deployment {
     },
     { ...opts, dependsOn: [bundle, plan, ...(i.dependsOn ?? [])] },
   );
-  return { ready, stage, bundle, plan, apply };
+  // The EBS volume grows in place when sizeGiB is raised; its filesystem does not by itself.
+  // After the volume's modification (dependsOn), grow it online; again whenever the size or
+  // the machine changes (a no-op when it already fills the device).
+  const growFs =
+    host.dataVolume && host.dataVolumeGiB !== undefined
+      ? new command.remote.Command(
+          `${name}-grow-fs`,
+          {
+            connection: host.connection,
+            create: growFsCommand({ mountPoint: i.home, expectedBytes: host.dataVolumeGiB * 1024 ** 3, sudo }),
+            triggers: [host.identity, host.dataVolumeGiB],
+            logging: "stdoutAndStderr",
+          },
+          { ...opts, dependsOn: [ready, host.dataVolume] },
+        )
+      : undefined;
+  // An existing host outlives the stack: on delete, stop the daemon and take its secrets
+  // away. (An EC2 host is terminated; its kept data volume is covered in the README.)
+  const remove = host.removeOnDelete
+    ? new command.remote.Command(`${name}-remove`, { connection: host.connection, delete: remoteRemoveCommand({ ...removalTargets(mirrorPaths(i.home)), sudo }) }, { ...opts, dependsOn: [apply] })
+    : undefined;
+  return { ready, stage, bundle, plan, apply, growFs, remove };
 }

@@ -1,8 +1,11 @@
 /**
  * Route53 records for a mirror: its own name, and optionally one latency-routed record per
  * region on a shared global name, so each client resolves the region nearest to it. The
- * latency record carries a health check on the mirror's /healthz, so a region that stops
- * answering drops out of the answers instead of swallowing its share of clients.
+ * latency record carries a health check on the mirror's readiness, GET /status (503 while the
+ * daemon is STARTING or in ERROR: nothing can be served), not on /healthz (200 whenever the
+ * process answers, even with no repository): a region that cannot serve drops out of the
+ * answers instead of swallowing its share of clients. Route53's checkers must reach port 443
+ * (see healthCheckers.ts: a warning names the ranges when allowedCidrs keeps them out).
  */
 import * as net from "node:net";
 import * as aws from "@pulumi/aws";
@@ -26,6 +29,9 @@ export interface DnsRecords {
 }
 
 /** The record type for a target: addresses get A/AAAA, names a CNAME. */
+/** The path Route53's checkers request: the daemon's readiness (nginx passes /status through unrestricted). */
+export const HEALTH_CHECK_PATH = "/status";
+
 export function recordType(target: string): "A" | "AAAA" | "CNAME" {
   const v = net.isIP(target);
   return v === 4 ? "A" : v === 6 ? "AAAA" : "CNAME";
@@ -46,7 +52,7 @@ export function createDnsRecords(i: DnsInput): DnsRecords {
       type: "HTTPS",
       fqdn: i.domainName,
       port: 443,
-      resourcePath: "/healthz",
+      resourcePath: HEALTH_CHECK_PATH,
       enableSni: true,
       requestInterval: 30,
       failureThreshold: 3,

@@ -17,7 +17,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { AwsHostArgs, BastionArgs } from "../args";
 import { renderCloudInit } from "../render/cloudInit";
-import { amiQuery, DEFAULT_OS, defaultLoginUser } from "./ami";
+import { amiQuery, DEFAULT_OS, defaultLoginUser, instanceName, loginUserOfImage, pinnedImageProblem } from "./ami";
+import { DEFAULT_HOME } from "../deploy/layout";
 import { DEFAULT_INSTANCE_TYPE, instanceArchitecture } from "./instanceTypes";
 import type { HostResult } from "./hostResult";
 import { proxyConnection } from "./hostResult";
@@ -65,7 +66,17 @@ export function createAwsHost(i: AwsHostInput): HostResult {
   const tags = { ...(args.tags ?? {}), "smart-mirror": name };
 
   const subnet = aws.ec2.getSubnetOutput({ id: args.subnetId }, { parent });
-  const ami = args.amiId ?? aws.ec2.getAmiOutput(amiQuery(os, instanceArchitecture(instanceType)), { parent }).id;
+  const arch = instanceArchitecture(instanceType);
+  const ami = args.amiId ?? aws.ec2.getAmiOutput(amiQuery(os, arch), { parent }).id;
+  // A pinned image decides the login user and must fit the instance type's architecture:
+  // refuse before AWS does (it would stop the instance first, then refuse the change).
+  const loginUser: pulumi.Input<string> = args.amiId
+    ? aws.ec2.getAmiOutput({ filters: [{ name: "image-id", values: [args.amiId] }], mostRecent: true }, { parent }).apply((img) => {
+        const problem = pinnedImageProblem(args.amiId as string, img.architecture, instanceType, arch);
+        if (problem) throw new Error(problem);
+        return loginUserOfImage(img.name) ?? defaultLoginUser(os);
+      })
+    : defaultLoginUser(os);
   const partition = aws.getPartitionOutput({}, { parent }).partition;
 
   const sg = new aws.ec2.SecurityGroup(
@@ -102,6 +113,7 @@ export function createAwsHost(i: AwsHostInput): HostResult {
     `${name}-data`,
     {
       availabilityZone: subnet.availabilityZone,
+      // Growing it is an in-place modification; the deploy's grow step then grows the filesystem.
       size: dv.sizeGiB ?? DEFAULT_DATA_VOLUME_GIB,
       type: dv.type ?? "gp3",
       iops: dv.iops,
@@ -125,7 +137,7 @@ export function createAwsHost(i: AwsHostInput): HostResult {
   );
 
   const instance = new aws.ec2.Instance(
-    `${name}-host`,
+    instanceName(name, { os, arch, home: i.home, defaultHome: DEFAULT_HOME }),
     {
       ami,
       instanceType,
@@ -157,15 +169,17 @@ export function createAwsHost(i: AwsHostInput): HostResult {
     connection: {
       host: sshHost,
       port: 22,
-      user: defaultLoginUser(os),
+      user: loginUser,
       privateKey: pulumi.secret(deployKey.privateKeyOpenssh),
       hostKey: hostKey.publicKeyOpenssh.apply((k) => k.trim()),
       proxy: args.ssh.bastion ? proxyConnection(args.ssh.bastion as BastionArgs) : undefined,
     },
+    // Both images' users are not root: the deploy uses sudo either way.
     sshUser: defaultLoginUser(os),
     identity: instance.id,
     homeIsMount: true,
     instance,
     dataVolume: volume,
+    dataVolumeGiB: dv.sizeGiB ?? DEFAULT_DATA_VOLUME_GIB,
   };
 }

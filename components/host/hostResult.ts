@@ -19,8 +19,12 @@ export interface HostResult {
   identity: pulumi.Input<string>;
   /** The home is a separately mounted volume: the deploy refuses to run before it is mounted. */
   homeIsMount: boolean;
+  /** The machine outlives the stack: the deploy gets a delete step that stops the daemon and removes its secrets. */
+  removeOnDelete?: boolean;
   instance?: aws.ec2.Instance;
   dataVolume?: aws.ebs.Volume;
+  /** The data volume's size as asked (GiB): the deploy grows the filesystem to it. */
+  dataVolumeGiB?: number;
 }
 
 export function proxyConnection(b: BastionArgs): command.types.input.remote.ProxyConnectionArgs {
@@ -56,5 +60,6 @@ export function existingHost(args: ExistingHostArgs): HostResult {
     sshUser: args.user ?? "root",
     identity: args.address,
     homeIsMount: false,
+    removeOnDelete: true,
   };
 }

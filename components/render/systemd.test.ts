@@ -65,6 +65,17 @@ describe("renderDaemonUnit", () => {
     expect(parseInt(get(u, "TimeoutStopSec")[0], 10)).toBeGreaterThan(15);
   });
 
+  test("the metadata service is out of reach (the user data holds the host's SSH key), and the home's mount is required", () => {
+    const u = renderDaemonUnit(base);
+    // systemd: an address in IPAddressAllow= is granted before IPAddressDeny= is consulted, and
+    // anything in neither list is granted: a deny list alone blocks exactly these addresses.
+    expect(get(u, "IPAddressDeny")).toEqual(["169.254.169.254 fd00:ec2::254"]);
+    expect(get(u, "IPAddressAllow")).toEqual([]);
+    // With the data volume missing (fstab nofail), the daemon must not start on the root disk.
+    expect(get(u, "RequiresMountsFor")).toEqual(["/var/lib/smart-mirror"]);
+    expect(get(renderDaemonUnit({ ...base, home: "/srv/mirror" }), "RequiresMountsFor")).toEqual(["/srv/mirror"]);
+  });
+
   test("a home under /home is hidden by ProtectHome=yes, so it is bound back into a tmpfs", () => {
     const u = renderDaemonUnit({ ...base, home: "/home/mirror" });
     expect(get(u, "ProtectHome")).toEqual(["tmpfs"]);

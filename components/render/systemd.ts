@@ -34,6 +34,14 @@ export interface DaemonUnitArgs {
   description?: string;
 }
 
+/**
+ * The EC2 instance metadata service (IPv4, and IPv6 on Nitro). The daemon never needs it, and
+ * it must not reach it: the user data there holds the host's SSH private key, and the
+ * instance role's credentials are served there too. A git hook or a bug in the daemon gets
+ * ECONNREFUSED-like EPERM instead.
+ */
+export const METADATA_SERVICE_ADDRESSES = ["169.254.169.254", "fd00:ec2::254"] as const;
+
 /** The daemon drains running syncs this long on SIGTERM (sync/main.ts: daemon.stop(15000)). */
 export const DAEMON_DRAIN_GRACE_SEC = 15;
 
@@ -108,6 +116,9 @@ export function renderDaemonUnit(a: DaemonUnitArgs): string {
     // Crash loops end in "failed" (visible in systemctl/monitoring) instead of restarting forever.
     "StartLimitIntervalSec=300",
     "StartLimitBurst=10",
+    // The home is the data volume's mount point on EC2 (mounted with nofail so SSH survives a
+    // missing volume): never start the daemon on the empty directory of the root disk.
+    `RequiresMountsFor=${a.home}`,
     "",
     "[Service]",
     "Type=simple",
@@ -162,6 +173,10 @@ export function renderDaemonUnit(a: DaemonUnitArgs): string {
     "",
     "# Network: IP to the primary and clients, unix sockets to nginx and git; no raw or netlink sockets.",
     "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+    // systemd grants what IPAddressAllow= lists, denies what IPAddressDeny= lists, and grants
+    // the rest: a deny list alone blocks just these addresses (so no IPAddressAllow= here,
+    // which would take precedence). Applies to git and ssh children too (same cgroup).
+    `IPAddressDeny=${METADATA_SERVICE_ADDRESSES.join(" ")}`,
     "",
     "# System calls: the usual service set. A filtered call fails with EPERM instead of killing",
     "# the process, so libuv's optional fast paths (io_uring) fall back instead of crashing.",

@@ -112,6 +112,12 @@ function idFor(type: string, name: string): string {
   return `${name}-id`;
 }
 
+/** Images the getAmi mock knows by id (official name patterns, see host/ami.ts). */
+export const PINNED_IMAGES: Record<string, { name: string; architecture: string }> = {
+  "ami-0d000000000000a64": { name: "debian-12-arm64-20250101-2000", architecture: "arm64" },
+  "ami-0d000000000000086": { name: "debian-12-amd64-20250101-2000", architecture: "x86_64" },
+};
+
 export interface MockWorld {
   resources: RecordedResource[];
   invokes: RecordedInvoke[];
@@ -131,8 +137,12 @@ export function installMocks(): MockWorld {
         switch (args.token) {
           case "aws:ec2/getSubnet:getSubnet":
             return { id: args.inputs.id, vpcId: "vpc-0123456789abcdef0", availabilityZone: "eu-west-1a", cidrBlock: "10.0.1.0/24" };
-          case "aws:ec2/getAmi:getAmi":
+          case "aws:ec2/getAmi:getAmi": {
+            // A pinned image looked up by id: answer from PINNED_IMAGES (unknown ids: an Ubuntu x86 image).
+            const byId = (args.inputs.filters as Array<{ name: string; values: string[] }> | undefined)?.find((f) => f.name === "image-id")?.values[0];
+            if (byId) return { id: byId, ...(PINNED_IMAGES[byId] ?? { name: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250101", architecture: "x86_64" }) };
             return { id: "ami-0123456789abcdef0", name: "ubuntu-noble-mock", architecture: "x86_64" };
+          }
           case "aws:index/getPartition:getPartition":
             return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };
           default:

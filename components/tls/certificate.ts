@@ -34,7 +34,21 @@ export interface TlsContext {
   dnsNames: string[];
   /** Route53 zone for DNS-01 (from dns.zoneId) when tls.zoneId is not set. */
   zoneId?: pulumi.Input<string>;
+  /** The component's region arg, else the stack's aws:region: the ACME solver's AWS_REGION. */
+  region?: string;
   parent: pulumi.Resource;
+}
+
+/** Route53 is global, but lego's route53 solver still needs a region to start its AWS client. */
+export const ACME_FALLBACK_REGION = "us-east-1";
+
+/**
+ * The settings of lego's route53 solver. lego reads its AWS region only from its own config
+ * or environment (AWS_REGION), never from the stack's aws:region (terraform-provider-acme
+ * #337): without one, certificate creation fails. An AWS_REGION the user set wins.
+ */
+export function route53SolverConfig(user: Record<string, pulumi.Input<string>> | undefined, zoneId: pulumi.Input<string>, region: string | undefined): Record<string, pulumi.Input<string>> {
+  return { AWS_REGION: region ?? ACME_FALLBACK_REGION, ...(user ?? {}), AWS_HOSTED_ZONE_ID: zoneId };
 }
 
 /** PEM blocks joined with exactly one newline between them and one at the end. */
@@ -105,7 +119,7 @@ export function createTls(args: TlsKindArgs, ctx: TlsContext): TlsMaterial {
           subjectAlternativeNames: dnsNames.slice(1),
           keyType: "P256",
           minDaysRemaining: args.minDaysRemaining ?? 30,
-          dnsChallenges: [{ provider: "route53", config: pulumi.all({ ...(args.route53Config ?? {}), AWS_HOSTED_ZONE_ID: zoneId }) }],
+          dnsChallenges: [{ provider: "route53", config: pulumi.all(route53SolverConfig(args.route53Config, zoneId, ctx.region)) }],
         },
         { parent, provider },
       );

@@ -37,11 +37,14 @@ export function parseGroupLine(line: string): GroupEntry | undefined {
 export interface AccountState {
   users: ReadonlyMap<string, PasswdEntry>;
   groups: ReadonlyMap<string, GroupEntry>;
+  /** Of the fixed uids/gids the plan asks for, those another account or group already has. */
+  takenUids?: ReadonlySet<number>;
+  takenGids?: ReadonlySet<number>;
 }
 
 export type AccountAction =
-  | { kind: "groupadd"; name: string }
-  | { kind: "useradd"; name: string; home: string; group: string; groups: string[] }
+  | { kind: "groupadd"; name: string; gid?: number }
+  | { kind: "useradd"; name: string; home: string; group: string; groups: string[]; uid?: number }
   | { kind: "add-member"; user: string; group: string };
 
 export interface AccountDecision {
@@ -50,7 +53,7 @@ export interface AccountDecision {
 }
 
 /** Every account name the plan mentions, for the shell to look up. */
-export function accountNames(plan: Plan): { users: string[]; groups: string[] } {
+export function accountNames(plan: Plan): { users: string[]; groups: string[]; uids: number[]; gids: number[] } {
   const users = new Set<string>();
   const groups = new Set<string>();
   for (const g of plan.groups ?? []) {
@@ -66,7 +69,7 @@ export function accountNames(plan: Plan): { users: string[]; groups: string[] } 
     if (e.owner) users.add(e.owner);
     if (e.group) groups.add(e.group);
   }
-  return { users: [...users], groups: [...groups] };
+  return { users: [...users], groups: [...groups], uids: plan.users.flatMap((u) => (u.uid !== undefined ? [u.uid] : [])), gids: (plan.groups ?? []).flatMap((g) => (g.gid !== undefined ? [g.gid] : [])) };
 }
 
 /** `useradd` renders an account line; the short form used in summaries and logs. */
@@ -87,10 +90,14 @@ export function decideAccountActions(plan: Plan, state: AccountState): AccountDe
   const groupsToCreate = new Set<string>();
   const usersToCreate = new Map<string, { group: string; groups: string[] }>();
 
+  // A fixed id is used only while nobody else has it; otherwise the system picks one and
+  // apply re-owns the home (reown.ts), so a taken id never fails the deploy.
+  const fixedGid = new Map((plan.groups ?? []).filter((g) => g.gid !== undefined && !state.takenGids?.has(g.gid)).map((g) => [g.name, g.gid as number]));
   const wantGroup = (name: string) => {
     if (!state.groups.has(name) && !groupsToCreate.has(name)) {
       groupsToCreate.add(name);
-      actions.push({ kind: "groupadd", name });
+      const gid = fixedGid.get(name);
+      actions.push({ kind: "groupadd", name, ...(gid !== undefined ? { gid } : {}) });
     }
   };
   for (const g of plan.groups ?? []) wantGroup(g.name);
@@ -113,7 +120,8 @@ export function decideAccountActions(plan: Plan, state: AccountState): AccountDe
       const group = u.group ?? u.name;
       const groups = extras.filter((g) => groupExists(g));
       usersToCreate.set(u.name, { group, groups });
-      actions.push({ kind: "useradd", name: u.name, home: u.home, group, groups });
+      const uid = u.uid !== undefined && !state.takenUids?.has(u.uid) ? { uid: u.uid } : {};
+      actions.push({ kind: "useradd", name: u.name, home: u.home, group, groups, ...uid });
       continue;
     }
     if (u.group && state.groups.get(u.group)?.gid !== existing.gid) {

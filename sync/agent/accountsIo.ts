@@ -23,7 +23,7 @@ export async function lookupGroup(name: string): Promise<GroupEntry | undefined>
   return line === undefined ? undefined : parseGroupLine(line);
 }
 
-export async function observeAccounts(names: { users: string[]; groups: string[] }): Promise<AccountState> {
+export async function observeAccounts(names: { users: string[]; groups: string[]; uids?: number[]; gids?: number[] }): Promise<AccountState> {
   const users = new Map<string, PasswdEntry>();
   const groups = new Map<string, GroupEntry>();
   for (const n of names.users) {
@@ -34,19 +34,31 @@ export async function observeAccounts(names: { users: string[]; groups: string[]
     const g = await lookupGroup(n);
     if (g) groups.set(n, g);
   }
-  return { users, groups };
+  // A wanted id is taken when getent knows it under another name (NSS: LDAP accounts count).
+  const takenUids = new Set<number>();
+  for (const id of names.uids ?? []) {
+    const u = await lookupUser(String(id));
+    if (u && !names.users.includes(u.name)) takenUids.add(id);
+  }
+  const takenGids = new Set<number>();
+  for (const id of names.gids ?? []) {
+    const g = await lookupGroup(String(id));
+    if (g && !names.groups.includes(g.name)) takenGids.add(id);
+  }
+  return { users, groups, takenUids, takenGids };
 }
 
 /** The shadow-utils argv for one action; pure, shown in the dry-run output and tested. */
 export function accountArgv(a: AccountAction): string[] {
   switch (a.kind) {
     case "groupadd":
-      return ["groupadd", "--system", a.name];
+      return ["groupadd", "--system", ...(a.gid !== undefined ? ["--gid", String(a.gid)] : []), a.name];
     case "useradd":
       // No home is created here: the plan creates it (mode, owner) under --root like every dir.
       return [
         "useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
         "--home-dir", a.home, "--gid", a.group,
+        ...(a.uid !== undefined ? ["--uid", String(a.uid)] : []),
         ...(a.groups.length > 0 ? ["--groups", a.groups.join(",")] : []),
         "--comment", "smart-mirror service account",
         a.name,

@@ -19,7 +19,8 @@ import { lookupGroup, lookupUser, observeAccounts, runAccountAction } from "./ac
 import { changedPaths, decideFileActions, Desired, FileAction, Observed, Reason, rollbackActions } from "./fileActions";
 import { commit, Content, hostPath, observe, perform, sha256OfBuffer, sha256OfFile, undo } from "./fsOps";
 import { Plan } from "./plan";
-import { runProcess, showArgv } from "./runProcess";
+import { decideReown, describeReown, reownArgv } from "./reown";
+import { mustRun, runProcess, showArgv } from "./runProcess";
 import { decideServiceActions, ServiceState } from "./serviceActions";
 import { ServiceManager } from "./serviceManager";
 
@@ -173,6 +174,26 @@ async function applyLocked(plan: Plan, root: string, dryRun: boolean, log: (l: s
 
   // 2. files: desired state (ids resolved after the accounts exist), then the disk
   const ids = await idResolver();
+
+  // A kept home written under other ids (a replaced machine) goes to the account first.
+  for (const u of plan.users) {
+    const id = await ids(u.name, u.group);
+    if (id.uid === null || id.gid === null) continue; // dry run: the account does not exist yet
+    let observed: { uid: number; gid: number } | undefined;
+    try {
+      const st = fs.lstatSync(hostPath(root, u.home));
+      observed = st.isDirectory() ? { uid: st.uid, gid: st.gid } : undefined;
+    } catch {
+      observed = undefined;
+    }
+    const r = decideReown(u.home, observed, { uid: id.uid, gid: id.gid });
+    if (!r) continue;
+    summary.accounts.push(describeReown(r));
+    log(`${dryRun ? "would re-own" : "re-own"}: ${describeReown(r)}`);
+    if (dryRun) continue;
+    for (const argv of reownArgv(r, hostPath(root, u.home))) await mustRun(argv, `cannot re-own ${u.home}`);
+  }
+
   const contents = new Map<string, Content>();
   const desired: Desired[] = [];
   const listed = new Set(plan.dirs.map((d) => d.path));

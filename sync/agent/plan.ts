@@ -23,6 +23,12 @@ export interface PlanUser {
   home: string;
   /** Primary group; default: a group named like the user, created if missing. */
   group?: string;
+  /**
+   * A fixed uid for a new account (unless another account has it: then the system picks one).
+   * The same id on every host lets a replaced machine use a kept data volume as it is; when
+   * the ids differ anyway, apply re-owns the home (files of the home's previous owner only).
+   */
+  uid?: number;
   /** Extra groups the user is added to (they must exist or be listed in `Plan.groups`).
    * Apply only adds memberships, never removes one. */
   groups?: string[];
@@ -32,6 +38,8 @@ export interface PlanUser {
  * it, e.g. `{ name: "smart-mirror", members: ["www-data"] }` so nginx can reach the daemon's socket. */
 export interface PlanGroup {
   name: string;
+  /** A fixed gid for a new group (unless another group has it); see PlanUser.uid. */
+  gid?: number;
   members?: string[];
 }
 

@@ -35,6 +35,9 @@ const absPath = z.string().superRefine((p, ctx) => {
 
 const accountName = z.string().regex(ACCOUNT_NAME, { message: `must match ${ACCOUNT_NAME} (a system account name: lower case, digits, "_" and "-", at most 32 characters)` });
 
+/** A uid/gid for a service account: not root's 0, not nobody's 65534, within 16 bits. */
+const accountId = z.number().int().min(1, { message: "must be 1..65533 (0 is root)" }).max(65533, { message: "must be 1..65533 (65534 is nobody, 65535 is reserved)" });
+
 /** JSON has no octal literals: accept 384 or "0600"/"600"; always yields a number. */
 const mode = z.union([z.number().int(), z.string()]).transform((v, ctx) => {
   let n = v as number;
@@ -56,8 +59,8 @@ const base64 = z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-
 
 const schema = z.strictObject({
   version: z.literal(PLAN_VERSION, { message: `must be ${PLAN_VERSION}: this smart-mirror understands plan version ${PLAN_VERSION} only (deploy a matching bundle)` }),
-  groups: z.array(z.strictObject({ name: accountName, members: z.array(accountName).optional() })).optional(),
-  users: z.array(z.strictObject({ name: accountName, home: absPath, group: accountName.optional(), groups: z.array(accountName).optional() })),
+  groups: z.array(z.strictObject({ name: accountName, gid: accountId.optional(), members: z.array(accountName).optional() })).optional(),
+  users: z.array(z.strictObject({ name: accountName, home: absPath, group: accountName.optional(), uid: accountId.optional(), groups: z.array(accountName).optional() })),
   dirs: z.array(z.strictObject({ path: absPath, mode, owner: accountName.optional(), group: accountName.optional() })),
   files: z.array(
     z.strictObject({
