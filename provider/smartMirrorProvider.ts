@@ -39,12 +39,23 @@ export const SMART_MIRROR_OUTPUTS = [
 /** The analyzer's view of the package: the TypeScript entry, whatever main/exports say. */
 const ANALYZER_ENTRY = "../components/index.ts";
 
+/**
+ * provider/ in the package's source tree, found from where this module runs: itself, or its
+ * compiled copy (e.g. build/provider/), by walking up to the folder holding PulumiPlugin.yaml.
+ */
+export function sourceProviderDir(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "PulumiPlugin.yaml"))) return path.join(dir, "provider");
+    if (path.dirname(dir) === dir) throw new Error(`no PulumiPlugin.yaml above ${from}: run the provider from the smart-mirror package folder`);
+  }
+}
+
 export class SmartMirrorProvider implements Provider {
   readonly version: string;
   private derived?: Promise<string>;
 
   /** `dir` holds the analyzer's tsconfig.json (provider/); the package root is its parent. */
-  constructor(private readonly dir: string = __dirname) {
+  constructor(private readonly dir: string = sourceProviderDir(__dirname)) {
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, "..", "package.json"), "utf8")) as { version?: string; description?: string };
     this.version = pkg.version ?? "0.0.0";
     this.description = pkg.description ?? "";
