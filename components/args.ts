@@ -1,13 +1,38 @@
 /**
  * The arguments of SmartMirror. Args that decide WHICH resources exist are plain values
- * (`host.kind`, `tls.kind`, `dns`, `instanceType`, names that end up in URLs), so the graph is
- * known while the program runs and validation can check them before anything is created;
+ * (the host kind, the TLS kind, `dns`, `instanceType`, names that end up in URLs), so the graph
+ * is known while the program runs and validation can check them before anything is created;
  * everything else is `pulumi.Input<T>` so it can come from other resources or secrets.
+ *
+ * Two shapes of the same arguments:
+ * - SmartMirrorInputs and the types it names (Host, AwsHost, Tls, ...) are what every language
+ *   sees: Pulumi's component analyzer derives the package schema from them, and it describes
+ *   no unions. So one optional object per host kind (`host: { aws: {...} }`) and per TLS kind
+ *   (`tls: { acme: {} }`), exactly one set; string choices are `as const` objects (schema enums).
+ * - SmartMirrorArgs (TypeScript only) also takes the `kind:`-discriminated form
+ *   (`host: { kind: "aws", ... }`, `tls: { kind: "acme" }`, `mirror.projects: "ALL"`).
+ * normalizeSmartMirrorArgs (normalize.ts) turns either into the internal kind form.
  */
 import type * as pulumi from "@pulumi/pulumi";
 
+/** Image family looked up when host.aws.amiId is not set. */
+export const HostOs = { Ubuntu2404: "ubuntu-24.04", Debian12: "debian-12" } as const;
+export type HostOs = (typeof HostOs)[keyof typeof HostOs];
+
+/** EBS volume types suitable for the data volume. */
+export const DataVolumeType = { Gp3: "gp3", Gp2: "gp2", Io1: "io1", Io2: "io2", St1: "st1" } as const;
+export type DataVolumeType = (typeof DataVolumeType)[keyof typeof DataVolumeType];
+
+/** Who may clone from the mirror. */
+export const MirrorAuth = { Primary: "primary", Anonymous: "anonymous", Tokens: "tokens" } as const;
+export type MirrorAuth = (typeof MirrorAuth)[keyof typeof MirrorAuth];
+
+/** The daemon's log level. */
+export const LogLevel = { Fatal: "fatal", Error: "error", Warn: "warn", Info: "info", Debug: "debug", Trace: "trace", Silent: "silent" } as const;
+export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
+
 /** A jump host the deploy's SSH connection goes through (pulumi-command `proxy`). */
-export interface BastionArgs {
+export interface Bastion {
   host: pulumi.Input<string>;
   /** Default 22. */
   port?: number;
@@ -19,7 +44,7 @@ export interface BastionArgs {
   hostKey?: pulumi.Input<string>;
 }
 
-export interface SshAccessArgs {
+export interface SshAccess {
   /**
    * CIDRs that may reach port 22 directly: where `pulumi up` runs (a CI runner, an office VPN).
    * Never 0.0.0.0/0 — the deploy is the only SSH user, so port 22 stays as closed as it can.
@@ -28,14 +53,14 @@ export interface SshAccessArgs {
   /** Security groups that may reach port 22 (typically the bastion's). */
   fromSecurityGroupIds?: pulumi.Input<string>[];
   /** Deploy through this jump host to the instance's private address. */
-  bastion?: BastionArgs;
+  bastion?: Bastion;
 }
 
-export interface DataVolumeArgs {
+export interface DataVolume {
   /** Default 200 GiB, minimum 20. Size for the mirrored repositories plus repack headroom (~2x the largest repo). */
   sizeGiB?: number;
   /** Default "gp3". */
-  type?: "gp3" | "gp2" | "io1" | "io2" | "st1";
+  type?: DataVolumeType;
   /** gp3/io1/io2 only. */
   iops?: number;
   /** MiB/s, gp3 only. */
@@ -50,14 +75,13 @@ export interface DataVolumeArgs {
 }
 
 /** An EC2 instance built for the mirror, with a separate encrypted data volume. */
-export interface AwsHostArgs {
-  kind: "aws";
+export interface AwsHost {
   /** Subnet to launch in; its VPC and availability zone are looked up from it. */
   subnetId: pulumi.Input<string>;
   /** Default "m6i.xlarge" (4 vCPU, 16 GiB). Minimum 2 vCPU and 4 GiB; smaller types are refused. */
   instanceType?: string;
   /** Image looked up when amiId is not set. Default "ubuntu-24.04". */
-  os?: "ubuntu-24.04" | "debian-12";
+  os?: HostOs;
   /**
    * A pinned image. Without it the newest image of `os` is looked up once and later images are
    * ignored (`ignoreChanges: ["ami"]`), so a new AMI never replaces the data host.
@@ -65,7 +89,7 @@ export interface AwsHostArgs {
   amiId?: string;
   /** Root volume in GiB (OS, packages, logs). Default 20. */
   rootVolumeGiB?: number;
-  dataVolume?: DataVolumeArgs;
+  dataVolume?: DataVolume;
   /** Default true: a stable public address survives stop/start (instance type changes). */
   elasticIp?: boolean;
   /** Who may reach 443 (and 80, which only redirects). Default ["0.0.0.0/0"]: clients clone from anywhere. */
@@ -73,15 +97,14 @@ export interface AwsHostArgs {
   /** IPv6 ranges for 443/80. Default none. */
   allowedIpv6Cidrs?: string[];
   /** How `pulumi up` reaches port 22. Required: adminCidrs, or a bastion. */
-  ssh: SshAccessArgs;
+  ssh: SshAccess;
   /** Extra security groups to attach (e.g. company-wide monitoring). */
   extraSecurityGroupIds?: pulumi.Input<string>[];
   tags?: Record<string, string>;
 }
 
 /** A host that already exists and is reachable over SSH (any Linux with systemd, git, nginx, node >= 18). */
-export interface ExistingHostArgs {
-  kind: "existing";
+export interface ExistingHost {
   /** Address the deploy connects to. */
   address: pulumi.Input<string>;
   /** Address clients reach (what DNS points at), when it differs from `address`. */
@@ -94,14 +117,19 @@ export interface ExistingHostArgs {
   privateKey: pulumi.Input<string>;
   /** The host's SSH host key ("ssh-ed25519 AAAA..."), pinned: the deploy carries secrets. `ssh-keyscan -t ed25519 HOST`. */
   hostKey: string;
-  bastion?: BastionArgs;
+  bastion?: Bastion;
 }
 
-export type HostArgs = AwsHostArgs | ExistingHostArgs;
+/** Where the mirror runs: set exactly one of `aws` or `existing`. */
+export interface Host {
+  /** An EC2 instance built for the mirror, with a separate encrypted data volume. */
+  aws?: AwsHost;
+  /** A host that already exists and is reachable over SSH. */
+  existing?: ExistingHost;
+}
 
 /** Let's Encrypt (or any ACME CA) with the DNS-01 challenge answered in Route53. */
-export interface AcmeTlsArgs {
-  kind: "acme";
+export interface AcmeTls {
   /** Default Let's Encrypt production. Use https://acme-staging-v02.api.letsencrypt.org/directory to try things out. */
   serverUrl?: string;
   /** Account contact (optional; Let's Encrypt no longer sends expiry mail). */
@@ -119,8 +147,7 @@ export interface AcmeTlsArgs {
 }
 
 /** A certificate from elsewhere (company CA, purchased). */
-export interface ProvidedTlsArgs {
-  kind: "provided";
+export interface ProvidedTls {
   /** The server certificate, PEM; may already hold the chain. */
   certificatePem: pulumi.Input<string>;
   /** Intermediate certificates, PEM, appended after the certificate. */
@@ -134,8 +161,7 @@ export interface ProvidedTlsArgs {
  * the CA (its certificate is an output): Bitbucket's mirror setup requires a CA-signed
  * certificate, and a private CA counts only if every client trusts it.
  */
-export interface PrivateCaTlsArgs {
-  kind: "privateCa";
+export interface PrivateCaTls {
   /** Must be true: confirms every client trusts the CA certificate output (caCertificatePem). */
   clientsTrustPrivateCa: boolean;
   /** Subject organization. Default "smart-mirror". */
@@ -144,9 +170,17 @@ export interface PrivateCaTlsArgs {
   validityDays?: number;
 }
 
-export type TlsArgs = AcmeTlsArgs | ProvidedTlsArgs | PrivateCaTlsArgs;
+/** The mirror's certificate: set exactly one of `acme`, `provided` or `privateCa`. */
+export interface Tls {
+  /** Let's Encrypt (or any ACME CA), DNS-01 challenge in Route53. `{}` takes every default. */
+  acme?: AcmeTls;
+  /** A certificate from elsewhere (company CA, purchased). */
+  provided?: ProvidedTls;
+  /** A private CA made by @pulumi/tls; only for fleets whose clients trust it. */
+  privateCa?: PrivateCaTls;
+}
 
-export interface DnsArgs {
+export interface Dns {
   /** Route53 hosted zone holding `domainName` (and `globalName`). */
   zoneId: pulumi.Input<string>;
   /** Default 60 seconds. */
@@ -158,7 +192,7 @@ export interface DnsArgs {
   globalName?: string;
 }
 
-export interface PrimaryArgs {
+export interface Primary {
   /** The primary's HTTPS base URL (plugin.mirroring.upstream.url). Must be https://. */
   url: string;
   /** The primary's SSH base, e.g. ssh://git@bitbucket.example.com:7999 (mirror.upstream.sshUrl). */
@@ -173,21 +207,21 @@ export interface PrimaryArgs {
   repos?: string[];
 }
 
-export interface MirrorSettingsArgs {
-  /** "ALL" (default) or project keys. */
-  projects?: "ALL" | string[];
+export interface MirrorSettings {
+  /** Project keys to mirror. Default: all projects. */
+  projects?: string[];
   /** Full reconcile interval (plugin.mirroring.synchronization.interval). Default "3m". */
   syncInterval?: string;
   /** Repositories fetched at once. Default 8. */
   concurrency?: number;
   /** Who may clone. Default "primary": credentials are checked against the primary. */
-  auth?: "primary" | "anonymous" | "tokens";
+  auth?: MirrorAuth;
   /** Clone tokens for auth "tokens" (kept secret). */
   cloneTokens?: pulumi.Input<pulumi.Input<string>[]>;
   /** HMAC secret of the primary's repo:refs_changed webhook (kept secret); enables /webhook. */
   webhookSecret?: pulumi.Input<string>;
   /** Default "info". */
-  logLevel?: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  logLevel?: LogLevel;
   /**
    * Further daemon keys (mirror.purge.protect, mirror.sync.excludeRefs, ...), validated with
    * the daemon's own rules. Keys the args above manage are refused here.
@@ -204,7 +238,7 @@ export interface MirrorSettingsArgs {
  * "Approve the mirror" through the primary's REST API: register the mirror's public key as a
  * read-only access key (PROJECT_READ / REPO_READ). On destroy the grants are revoked.
  */
-export interface RegisterAccessKeyArgs {
+export interface RegisterAccessKey {
   /** HTTP access token with PROJECT_ADMIN (or REPO_ADMIN) on the targets (kept secret; passed to the script in its environment). */
   token: pulumi.Input<string>;
   /** Projects to grant. Default: mirror.projects, or every project the token can see when that is ALL. */
@@ -213,7 +247,7 @@ export interface RegisterAccessKeyArgs {
   repos?: string[];
 }
 
-export interface DeployArgs {
+export interface Deploy {
   /** The daemon bundle (`npm run build`). Default: dist/smart-mirror.js of this package. */
   bundlePath?: string;
   /** Mirror home on the host (and the data volume's mount point). Default /var/lib/smart-mirror. */
@@ -224,7 +258,7 @@ export interface DeployArgs {
   revision?: string;
 }
 
-export interface SmartMirrorArgs {
+export interface SmartMirrorInputs {
   /** setup.displayName: shown in /status and logs. */
   displayName: pulumi.Input<string>;
   /**
@@ -234,12 +268,96 @@ export interface SmartMirrorArgs {
   domainName: string;
   /** AWS region name; required with dns.globalName (the latency record's region). */
   region?: string;
-  primary: PrimaryArgs;
+  /** The primary Git server the mirror syncs from (Bitbucket Data Center or any SSH Git host). */
+  primary: Primary;
+  /** Where the mirror runs: exactly one of `aws` or `existing`. */
+  host: Host;
+  /** The mirror's certificate: exactly one of `acme`, `provided` or `privateCa`. */
+  tls: Tls;
+  /** Route53 records; without it, point DNS at `hostAddress` yourself. */
+  dns?: Dns;
+  /** What is mirrored, how often, and who may clone. */
+  mirror?: MirrorSettings;
+  /** "Approve the mirror" through the primary's REST API: register the mirror's SSH key read-only. */
+  registerAccessKey?: RegisterAccessKey;
+  /** How the daemon and its files reach the host. */
+  deploy?: Deploy;
+}
+
+// ---- TypeScript's names and the `kind:` form (TypeScript only; the schema never sees these)
+
+export type BastionArgs = Bastion;
+export type SshAccessArgs = SshAccess;
+export type DataVolumeArgs = DataVolume;
+export type DnsArgs = Dns;
+export type PrimaryArgs = Primary;
+export type RegisterAccessKeyArgs = RegisterAccessKey;
+export type DeployArgs = Deploy;
+
+export interface AwsHostArgs extends AwsHost {
+  kind: "aws";
+}
+export interface ExistingHostArgs extends ExistingHost {
+  kind: "existing";
+}
+/** A host in the `kind:` form, as the component uses it inside. */
+export type HostKindArgs = AwsHostArgs | ExistingHostArgs;
+/** Either form: `{ kind: "aws", ... }` or `{ aws: { ... } }`. */
+export type HostArgs = HostKindArgs | Host;
+
+export interface AcmeTlsArgs extends AcmeTls {
+  kind: "acme";
+}
+export interface ProvidedTlsArgs extends ProvidedTls {
+  kind: "provided";
+}
+export interface PrivateCaTlsArgs extends PrivateCaTls {
+  kind: "privateCa";
+}
+/** TLS in the `kind:` form, as the component uses it inside. */
+export type TlsKindArgs = AcmeTlsArgs | ProvidedTlsArgs | PrivateCaTlsArgs;
+/** Either form: `{ kind: "acme" }` or `{ acme: {} }`. */
+export type TlsArgs = TlsKindArgs | Tls;
+
+export interface MirrorSettingsArgs extends Omit<MirrorSettings, "projects"> {
+  /** "ALL" (default) or project keys. */
+  projects?: "ALL" | string[];
+}
+
+/** SmartMirror's arguments for TypeScript callers: SmartMirrorInputs, plus the `kind:` form. */
+export interface SmartMirrorArgs extends Omit<SmartMirrorInputs, "host" | "tls" | "mirror"> {
   host: HostArgs;
   tls: TlsArgs;
-  /** Route53 records; without it, point DNS at `hostAddress` yourself. */
-  dns?: DnsArgs;
   mirror?: MirrorSettingsArgs;
-  registerAccessKey?: RegisterAccessKeyArgs;
-  deploy?: DeployArgs;
 }
+
+/** The arguments after normalizeSmartMirrorArgs: host and TLS in the `kind:` form. */
+export interface NormalizedSmartMirrorArgs extends Omit<SmartMirrorInputs, "host" | "tls" | "mirror"> {
+  host: HostKindArgs;
+  tls: TlsKindArgs;
+  mirror?: MirrorSettingsArgs;
+}
+
+/**
+ * The inputs that hold secrets, by schema type name. The provider marks them `secret: true` in
+ * the package schema (Pulumi's analyzer has no way to say so), so generated SDKs and docs treat
+ * them as secrets; the component wraps each with pulumi.secret where it uses it.
+ */
+export const SECRET_INPUTS = {
+  Bastion: ["privateKey"],
+  ExistingHost: ["privateKey"],
+  ProvidedTls: ["privateKeyPem"],
+  // May carry AWS credentials for the DNS-01 solver (AWS_SECRET_ACCESS_KEY).
+  AcmeTls: ["route53Config"],
+  Primary: ["catalogToken"],
+  MirrorSettings: ["cloneTokens", "webhookSecret"],
+  RegisterAccessKey: ["token"],
+} as const satisfies {
+  Bastion: readonly (keyof Bastion)[];
+  ExistingHost: readonly (keyof ExistingHost)[];
+  ProvidedTls: readonly (keyof ProvidedTls)[];
+  AcmeTls: readonly (keyof AcmeTls)[];
+  Primary: readonly (keyof Primary)[];
+  MirrorSettings: readonly (keyof MirrorSettings)[];
+  RegisterAccessKey: readonly (keyof RegisterAccessKey)[];
+};

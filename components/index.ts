@@ -4,9 +4,31 @@
  * want to check or preview what goes on the host).
  */
 export { SmartMirror, SMART_MIRROR_TYPE, DEFAULT_BUNDLE_PATH } from "./smartMirror";
+export type { SmartMirrorConstructor } from "./smartMirror";
+export { normalizeSmartMirrorArgs } from "./normalize";
 export { propertiesValues } from "./propertiesFromArgs";
+export { HostOs, DataVolumeType, MirrorAuth, LogLevel } from "./args";
 export type {
   SmartMirrorArgs,
+  SmartMirrorInputs,
+  NormalizedSmartMirrorArgs,
+  Host,
+  AwsHost,
+  ExistingHost,
+  HostKindArgs,
+  Tls,
+  AcmeTls,
+  ProvidedTls,
+  PrivateCaTls,
+  TlsKindArgs,
+  Bastion,
+  SshAccess,
+  DataVolume,
+  Dns,
+  Primary,
+  MirrorSettings,
+  RegisterAccessKey,
+  Deploy,
   HostArgs,
   AwsHostArgs,
   ExistingHostArgs,

@@ -10,7 +10,9 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { tempDir } from "../test/bench/resources";
 import type { SmartMirrorArgs } from "./args";
-import { SmartMirror } from "./smartMirror";
+import { SmartMirror, SMART_MIRROR_TYPE } from "./smartMirror";
+import { inputsShape } from "./normalize";
+import { SmartMirrorProvider, SMART_MIRROR_OUTPUTS } from "../provider/smartMirrorProvider";
 import { SmartMirrorArgsError } from "./validate";
 import { parsePlan } from "../sync/agent/planSchema";
 import { containsSecret, installMocks, isSecretValue, optionsRecorder, promiseOf, RecordedOptions, settled, unwrap } from "./testing/mocks";
@@ -90,6 +92,16 @@ const optsOf = (b: Built, name: string) => {
   if (!r) throw new Error(`no resource ${name}`);
   return r;
 };
+
+/** Strip every secret from every recorded input; no secret value may remain in what is left. */
+function expectNoSecretInPlainSight(): void {
+  const stripSecrets = (v: unknown): unknown =>
+    isSecretValue(v) ? "[secret]" : Array.isArray(v) ? v.map(stripSecrets) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, stripSecrets(x)])) : v;
+  const visible = JSON.stringify(world.resources.map((r) => stripSecrets(r.inputs)));
+  for (const s of [...SECRET_VALUES, "mock syd-sync-key", "mock syd-deploy-key", "mock syd-host-key"].map((x) => (x.includes("mock") ? Buffer.from(x).toString("base64") : x))) {
+    expect(visible).not.toContain(s);
+  }
+}
 
 describe("SmartMirror on AWS", () => {
   test("resource graph: every child named syd-*, parented to the component", async () => {
@@ -273,12 +285,7 @@ describe("secrets stay secret", () => {
     expect(containsSecret(world.resources.find((r) => r.name === "syd-apply")?.inputs.connection)).toBe(true);
 
     // And nowhere in plain sight: strip every secret, then search all inputs of all resources.
-    const stripSecrets = (v: unknown): unknown =>
-      isSecretValue(v) ? "[secret]" : Array.isArray(v) ? v.map(stripSecrets) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, stripSecrets(x)])) : v;
-    const visible = JSON.stringify(world.resources.map((r) => stripSecrets(r.inputs)));
-    for (const s of [...SECRET_VALUES, "mock syd-sync-key", "mock syd-deploy-key", "mock syd-host-key"].map((x) => x.includes("mock") ? Buffer.from(x).toString("base64") : x)) {
-      expect(visible).not.toContain(s);
-    }
+    expectNoSecretInPlainSight();
     // The properties output names secret files only.
     expect(await pulumi.isSecret(b.mirror.propertiesText)).toBe(false);
     const props = await promiseOf(b.mirror.propertiesText);
@@ -421,5 +428,50 @@ describe("providers and validation", () => {
 
   test("a missing bundle fails with the fix", () => {
     expect(() => new SmartMirror("nobundle", existingArgs({ deploy: { bundlePath: "/nonexistent/smart-mirror.js" } }))).toThrow(/run `npm run build` first/);
+  });
+});
+
+describe("any language: the schema's shape and the provider's Construct", () => {
+  /** What the engine saw of this mirror (earlier tests may still be registering theirs), in a stable order (assets' text is a promise: the plan's content enters through its hash in the copy's triggers). */
+  const graph = () => JSON.stringify(world.resources.filter((r) => r.name === "syd" || r.name.startsWith("syd-")).sort((x, y) => x.name.localeCompare(y.name)).map((r) => ({ type: r.type, name: r.name, inputs: r.inputs })));
+
+  test.each([
+    ["AWS host, ACME", () => awsArgs()],
+    ["existing host, private CA, all projects", () => existingArgs({ tls: { kind: "privateCa", clientsTrustPrivateCa: true }, mirror: { projects: "ALL" } })],
+  ])("%s: the any-language shape builds the same resources with the same inputs as kind:", async (_name, make) => {
+    await build(make());
+    const kindShape = graph();
+    world.resources.length = 0;
+    world.invokes.length = 0;
+    await build(inputsShape(make()) as SmartMirrorArgs);
+    expect(graph()).toEqual(kindShape);
+  });
+
+  test("Construct with the inputs as another language sends them (secrets as plain strings, displayName an Output): the mirror, its outputs, secrets still secret", async () => {
+    const provider = new SmartMirrorProvider(path.join(__dirname, "..", "provider"));
+    const inputs = inputsShape(existingArgs({ registerAccessKey: { token: "admin-token-for-keys" } }));
+    inputs.primary.catalogToken = "BBDC-catalog-token";
+    inputs.mirror = { ...inputs.mirror, webhookSecret: "whsec-0123456789abcdef" };
+    const { transformation, recorded } = optionsRecorder();
+    const res = await provider.construct("syd", SMART_MIRROR_TYPE, { ...inputs, displayName: pulumi.output("Sydney mirror") }, { transformations: [transformation] });
+    await settled(recorded);
+    const state = res.state as Record<string, pulumi.Output<unknown>>;
+    expect(Object.keys(state).sort()).toEqual([...SMART_MIRROR_OUTPUTS].sort());
+    expect(await promiseOf(state.mirrorUrl)).toBe("https://mirror-syd.example.com");
+    expect(await promiseOf(state.hostAddress)).toBe("mirror.internal.example.com");
+    expect(await promiseOf(state.syncPublicKey)).toMatch(/^ssh-ed25519 /);
+    await promiseOf(state.deploySummary);
+    expect(await promiseOf(pulumi.output(res.urn))).toMatch(/::smart-mirror:index:SmartMirror::syd$/);
+    expect(world.resources.find((r) => r.name === "syd-access-key")).toBeDefined();
+    expectNoSecretInPlainSight();
+    for (const key of SMART_MIRROR_OUTPUTS) expect([key, await pulumi.isSecret(state[key])]).toEqual([key, false]);
+  });
+
+  test("Construct refuses another type token and invalid arguments, naming the fix", async () => {
+    const provider = new SmartMirrorProvider(path.join(__dirname, "..", "provider"));
+    await expect(provider.construct("syd", "smart-mirror:index:Other", {}, {})).rejects.toThrow(/unknown resource type smart-mirror:index:Other: the smart-mirror package has smart-mirror:index:SmartMirror/);
+    const inputs = { ...inputsShape(awsArgs()), host: { aws: { subnetId: "subnet-0abc", ssh: {} } } };
+    await expect(provider.construct("syd", SMART_MIRROR_TYPE, inputs, {})).rejects.toThrow(/host\.aws\.ssh: gives the deploy no way to reach port 22/);
+    expect(world.resources).toEqual([]);
   });
 });

@@ -1,160 +1,24 @@
 /**
- * SmartMirror: one read-only Git mirror of a primary, in one region. The only module that
- * knows all the parts: host (EC2 or existing), TLS, DNS, the rendered files (properties,
- * nginx site, systemd unit) in a deploy plan, the deploy itself, and optionally the
- * "approve the mirror" registration of its SSH key on the primary.
- *
- * Thin on purpose (pulumi-awsx style): arguments are checked by validateSmartMirrorArgs (pure,
- * every problem at once, each with its fix) before any resource exists; every text put on the
- * host comes from a pure renderer the tests run for real; this class only wires them together.
- * Children are named `${name}-...` and parented here, so providers passed to the component
- * (opts.providers / opts.provider) flow to them, and aliases can move them later.
+ * SmartMirror as TypeScript callers import it. The class is smartMirrorComponent.ts; its
+ * declared argument type is the any-language shape (what Pulumi's analyzer turns into the
+ * schema). Here the same class is typed to also take the `kind:` shape TypeScript programs have
+ * always written (`host: { kind: "aws", ... }`), so both keep compiling and behave the same.
  */
-import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
-import * as tls from "@pulumi/tls";
+import type * as pulumi from "@pulumi/pulumi";
 import type { SmartMirrorArgs } from "./args";
-import { accessKeyTargets, registerAccessKey } from "./approve/registerAccessKey";
-import { deployToHost } from "./deploy/remoteDeploy";
-import { stagedPaths } from "./deploy/commands";
-import { DAEMON_USER, DEFAULT_HOME, mirrorPaths, STAGING_DIR } from "./deploy/layout";
-import { buildMirrorPlan, serializePlan } from "./deploy/plan";
-import { createDnsRecords } from "./dns/records";
-import { createAwsHost } from "./host/awsHost";
-import { existingHost, HostResult } from "./host/hostResult";
-import { renderNginxSite } from "./render/nginx";
-import { renderProperties } from "./render/properties";
-import { propertiesValues } from "./propertiesFromArgs";
-import { renderDaemonUnit } from "./render/systemd";
-import { createTls } from "./tls/certificate";
-import { assertValidArgs, validationWarnings } from "./validate";
+import { SmartMirror as SmartMirrorComponent } from "./smartMirrorComponent";
 
-export const SMART_MIRROR_TYPE = "smart-mirror:index:SmartMirror";
+export { SMART_MIRROR_TYPE, DEFAULT_BUNDLE_PATH } from "./smartMirrorComponent";
 
-/** dist/smart-mirror.js of this package (npm run build). */
-export const DEFAULT_BUNDLE_PATH = path.resolve(__dirname, "..", "dist", "smart-mirror.js");
+/** The class's statics, with a constructor that takes either shape of the arguments. */
+export type SmartMirrorConstructor = Omit<typeof SmartMirrorComponent, "prototype"> & {
+  new (name: string, args: SmartMirrorArgs, opts?: pulumi.ComponentResourceOptions): SmartMirrorComponent;
+  prototype: SmartMirrorComponent;
+};
 
-export class SmartMirror extends pulumi.ComponentResource {
-  /** https://<domainName> */
-  public readonly mirrorUrl: pulumi.Output<string>;
-  /** https://<domainName>/scm/{PROJECT}/{repo}.git (Bitbucket's layout). */
-  public readonly cloneUrlTemplate: pulumi.Output<string>;
-  /** https://<domainName>/status */
-  public readonly statusUrl: pulumi.Output<string>;
-  /** The mirror's SSH public key: grant it read access on the primary ("approve the mirror"). */
-  public readonly syncPublicKey: pulumi.Output<string>;
-  /** Where clients connect (the DNS records' target). */
-  public readonly hostAddress: pulumi.Output<string>;
-  /** The rendered bitbucket.properties (it holds no secrets: those live in their own files). */
-  public readonly propertiesText: pulumi.Output<string>;
-  /** https://<dns.globalName> when set. */
-  public readonly globalUrl: pulumi.Output<string | undefined>;
-  /** tls.kind "privateCa": the CA certificate git clients must trust. */
-  public readonly caCertificatePem: pulumi.Output<string | undefined>;
-  /** The agent's JSON summary of the last apply. */
-  public readonly deploySummary: pulumi.Output<string>;
-
-  constructor(name: string, args: SmartMirrorArgs, opts?: pulumi.ComponentResourceOptions) {
-    // Every problem at once, before anything is registered.
-    assertValidArgs(name, args);
-    super(SMART_MIRROR_TYPE, name, {}, opts);
-
-    for (const w of validationWarnings(args)) pulumi.log.warn(w, this);
-
-    const home = args.deploy?.home ?? DEFAULT_HOME;
-    const paths = mirrorPaths(home);
-    const globalName = args.dns?.globalName;
-    const dnsNames = [args.domainName, ...(globalName ? [globalName] : [])];
-
-    // ---- host
-    const host: HostResult =
-      args.host.kind === "aws" ? createAwsHost({ name, args: args.host, domainName: args.domainName, home, parent: this }) : existingHost(args.host);
-
-    // ---- the mirror's own SSH key (for the primary); only its public half leaves the state
-    const syncKey = new tls.PrivateKey(`${name}-sync-key`, { algorithm: "ED25519" }, { parent: this, additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem"] });
-    const syncPublicKey = syncKey.publicKeyOpenssh.apply((k) => k.trim());
-
-    // ---- TLS and DNS
-    const tlsMaterial = createTls(args.tls, { name, dnsNames, zoneId: args.dns?.zoneId, region: args.region ?? new pulumi.Config("aws").get("region"), parent: this });
-    if (args.dns) createDnsRecords({ name, dns: args.dns, domainName: args.domainName, region: args.region, target: host.publicAddress, parent: this });
-
-    // ---- rendered files
-    const propertiesText = pulumi.output(args.displayName).apply((displayName) => renderProperties(propertiesValues(args, displayName, home)));
-    const nginxSite = renderNginxSite({ serverName: args.domainName, serverAliases: globalName ? [globalName] : [], certPath: paths.tlsCert, keyPath: paths.tlsKey, upstreamSocket: paths.socket });
-    const daemonUnit = renderDaemonUnit({ user: DAEMON_USER, home, bundlePath: paths.bundle });
-    const m = args.mirror ?? {};
-    const optional = pulumi.all([args.primary.catalogToken, m.webhookSecret, m.cloneTokens, args.primary.caCertificatesPem]);
-    const planJson = pulumi.secret(
-      pulumi
-        .all([propertiesText, syncKey.privateKeyOpenssh, syncPublicKey, tlsMaterial.certificateChainPem, tlsMaterial.privateKeyPem, optional])
-        .apply(([properties, privateKey, publicKey, chain, tlsKey, [catalogToken, webhookSecret, cloneTokens, primaryCaPem]]) =>
-          serializePlan(
-            buildMirrorPlan({
-              paths,
-              propertiesText: properties,
-              mirrorPrivateKey: privateKey,
-              mirrorPublicKey: publicKey,
-              // With a fixed repository list there is no REST catalog and no token to lay down.
-              catalogToken: args.primary.repos ? undefined : catalogToken,
-              webhookSecret,
-              cloneTokens,
-              primaryCaPem,
-              tlsCertificateChainPem: chain,
-              tlsPrivateKeyPem: tlsKey,
-              nginxSite,
-              daemonUnit,
-              stagedBundle: stagedPaths(STAGING_DIR).bundlePath,
-            }),
-          ),
-        ),
-    );
-
-    // ---- approve the mirror (before the first deploy, so the first sync can already fetch)
-    const accessKey = args.registerAccessKey
-      ? registerAccessKey({
-          name,
-          primaryUrl: args.primary.url.trim().replace(/\/+$/, ""),
-          token: args.registerAccessKey.token,
-          publicKey: syncPublicKey,
-          targets: accessKeyTargets(args.registerAccessKey, { projects: m.projects, repos: args.primary.repos }),
-          primaryCaPem: args.primary.caCertificatesPem,
-          parent: this,
-        })
-      : undefined;
-
-    // ---- deploy
-    const deployment = deployToHost({
-      name,
-      host,
-      home,
-      bundlePath: args.deploy?.bundlePath ?? DEFAULT_BUNDLE_PATH,
-      planJson,
-      sshTimeoutSeconds: args.deploy?.sshTimeoutSeconds ?? 600,
-      revision: args.deploy?.revision,
-      dependsOn: accessKey ? [accessKey] : [],
-      parent: this,
-    });
-
-    this.mirrorUrl = pulumi.output(`https://${args.domainName}`);
-    this.cloneUrlTemplate = pulumi.output(`https://${args.domainName}/scm/{PROJECT}/{repo}.git`);
-    this.statusUrl = pulumi.output(`https://${args.domainName}/status`);
-    this.syncPublicKey = syncPublicKey;
-    this.hostAddress = host.publicAddress;
-    this.propertiesText = propertiesText;
-    this.globalUrl = pulumi.output(globalName ? `https://${globalName}` : undefined);
-    this.caCertificatePem = pulumi.output(tlsMaterial.caCertificatePem);
-    this.deploySummary = deployment.apply.stdout;
-
-    this.registerOutputs({
-      mirrorUrl: this.mirrorUrl,
-      cloneUrlTemplate: this.cloneUrlTemplate,
-      statusUrl: this.statusUrl,
-      syncPublicKey: this.syncPublicKey,
-      hostAddress: this.hostAddress,
-      propertiesText: this.propertiesText,
-      globalUrl: this.globalUrl,
-      caCertificatePem: this.caCertificatePem,
-      deploySummary: this.deploySummary,
-    });
-  }
-}
+/**
+ * One read-only Git mirror of a primary, in one region. The cast widens only the argument type:
+ * the constructor validates and normalizes either shape at run time (normalize.ts).
+ */
+export const SmartMirror = SmartMirrorComponent as unknown as SmartMirrorConstructor;
+export type SmartMirror = SmartMirrorComponent;

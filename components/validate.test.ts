@@ -1,4 +1,5 @@
 import type { SmartMirrorArgs } from "./args";
+import { inputsShape } from "./normalize";
 import { assertValidArgs, dnsNameProblem, isCidr, SmartMirrorArgsError, validateSmartMirrorArgs } from "./validate";
 import { createCa, TestCa } from "../test/bench/tls";
 
@@ -67,7 +68,7 @@ const ROWS: Row[] = [
   ["extra property managed by an arg", aws((a) => (a.mirror.extraProperties = { "mirror.projects": "ALL" })), 'mirror.extraProperties["mirror.projects"]', /use mirror\.projects instead/],
   ["extra property misspelled", aws((a) => (a.mirror.extraProperties = { "mirror.purge.protekt": "5" })), 'mirror.extraProperties["mirror.purge.protekt"]', /did you mean "mirror\.purge\.protect"/],
   ["extra property bad value (daemon's rules)", aws((a) => (a.mirror.extraProperties = { "mirror.purge.protect": "250" })), 'mirror.extraProperties["mirror.purge.protect"]', /at most 100.*daemon key mirror\.purge\.protect/],
-  ["unknown host kind", aws((a) => (a.host = { kind: "gcp" })), "host.kind", /"aws" or "existing"/],
+  ["unknown host kind", aws((a) => (a.host = { kind: "gcp" })), "host.kind", /not one of "aws", "existing"/],
   ["instance type too small", aws((a) => (a.host.instanceType = "t3.micro")),  "host.instanceType", /"t3.micro" has 2 vCPU and 1 GiB, below the minimum of 2 vCPU and 4 GiB.*m6i\.xlarge/],
   ["one vCPU", aws((a) => (a.host.instanceType = "m6g.medium")), "host.instanceType", /1 vCPU/],
   ["not an instance type", aws((a) => (a.host.instanceType = "large")), "host.instanceType", /not an EC2 instance type name/],
@@ -112,7 +113,7 @@ const ROWS: Row[] = [
   ["existing host damaged host key", existing((a) => (a.host.hostKey = "ssh-ed25519")), "host.hostKey", /no base64 blob/],
   ["existing host two host keys", existing((a) => (a.host.hostKey = `${HOST_KEY},${HOST_KEY_2}`)), "host.hostKey", /pins exactly one/],
   ["anonymous clones from the internet", aws((a) => (a.mirror.auth = "anonymous")), "mirror.auth", /publish every mirrored repository.*allowAnonymousFromAnywhere/],
-  ["unknown tls kind", aws((a) => (a.tls = { kind: "selfSigned" })), "tls.kind", /"acme", "provided" or "privateCa"/],
+  ["unknown tls kind", aws((a) => (a.tls = { kind: "selfSigned" })), "tls.kind", /not one of "acme", "provided", "privateCa"/],
   ["acme without a zone", aws((a) => delete a.dns), "tls", /DNS-01.*set dns\.zoneId/],
   ["acme directory over http", aws((a) => (a.tls.serverUrl = "http://acme.example.com/directory")), "tls.serverUrl", /https:\/\//],
   ["acme bad email", aws((a) => (a.tls.email = "ops")), "tls.email", /not an email/],
@@ -155,6 +156,36 @@ describe("validateSmartMirrorArgs", () => {
     expect(problems[0]).toMatch(says);
     // Every problem says what to change.
     expect(problems[0]).toMatch(/ — \S/);
+  });
+
+  // The same rows in the any-language shape (host: { aws: {...} }, tls: { acme: {} }): the same
+  // problem, named by the path that caller wrote (host.aws.subnetId, not host.subnetId).
+  const kindRows = ROWS.filter(([, , field]) => field !== "host.kind" && field !== "tls.kind");
+  test.each(kindRows)("any-language shape: %s", (_name, make, field, says) => {
+    const kindShape = make();
+    const paths = { host: `host.${String((kindShape.host as { kind?: string }).kind)}`, tls: `tls.${String((kindShape.tls as { kind?: string }).kind)}` };
+    const relabel = (f: string) => f.replace(/^host\.(?!aws\b|existing\b)/, `${paths.host}.`).replace(/^tls\.(?!acme\b|provided\b|privateCa\b)/, `${paths.tls}.`);
+    const problems = validateSmartMirrorArgs(inputsShape(kindShape));
+    expect(problems).toHaveLength(1);
+    expect(problems[0].startsWith(`${relabel(field)}:`) || problems[0].startsWith(`${relabel(field)} `)).toBe(true);
+    // A path inside the expected text is relabelled too (tls\.x -> tls\.privateCa\.x).
+    const esc = (p: string) => p.replace(/\./g, "\\.");
+    const saysHere = new RegExp(says.source.replace(/(^|[^\w])host\\\.(?!aws|existing)/g, `$1${esc(paths.host)}\\.`).replace(/(^|[^\w])tls\\\.(?!acme|provided|privateCa)/g, `$1${esc(paths.tls)}\\.`));
+    expect(problems[0]).toMatch(saysHere);
+    expect(problems[0]).not.toMatch(/(^|[^\w.])host\.(?!aws\.|existing\.)\w/);
+  });
+
+  test("any-language shape: no host kind, two TLS kinds and a bad URL are reported together", () => {
+    const a = inputsShape(awsArgs()) as Loose;
+    a.host = {};
+    a.tls = { acme: {}, provided: { certificatePem: "C", privateKeyPem: "K" } };
+    a.primary.url = "http://bitbucket.example.com";
+    const problems = validateSmartMirrorArgs(a);
+    expect(problems).toEqual([
+      expect.stringMatching(/^host: sets none of host\.aws, host\.existing — set exactly one, e\.g\. host: \{ aws: /),
+      expect.stringMatching(/^tls: sets tls\.acme and tls\.provided — keep exactly one of tls\.acme, tls\.provided, tls\.privateCa$/),
+      expect.stringMatching(/^primary\.url: /),
+    ]);
   });
 
   test("reports every problem at once, and assertValidArgs throws them all", () => {

@@ -15,7 +15,8 @@ import { parseProperties } from "../sync/config/properties";
 import { validateEntries } from "../sync/config/schema";
 import { Invalid } from "../sync/config/problems";
 import { parseDurationIn, parseHostKeys, parseHttpsUrl, parseIntIn, parseProjects, parseRepoList, parseSshBase } from "../sync/config/values";
-import type { BastionArgs, SmartMirrorArgs } from "./args";
+import type { BastionArgs, NormalizedSmartMirrorArgs, SmartMirrorArgs, SmartMirrorInputs } from "./args";
+import { normalizeSmartMirrorArgs, relabelProblem, type NormalizeResult } from "./normalize";
 import { instanceTypeProblem, instanceTypeWarning, DEFAULT_INSTANCE_TYPE } from "./host/instanceTypes";
 import { healthCheckerWarning } from "./dns/healthCheckers";
 import { MANAGED_KEYS, renderProperties } from "./render/properties";
@@ -33,7 +34,7 @@ export class SmartMirrorArgsError extends Error {
 }
 
 /** Throws SmartMirrorArgsError listing every problem, or returns. */
-export function assertValidArgs(name: string, args: SmartMirrorArgs): void {
+export function assertValidArgs(name: string, args: SmartMirrorArgs | SmartMirrorInputs): void {
   const problems = validateSmartMirrorArgs(args);
   if (problems.length > 0) throw new SmartMirrorArgsError(name, problems);
 }
@@ -89,12 +90,23 @@ const ARG_OF_KEY: Record<string, string> = {
   "mirror.log.level": "mirror.logLevel",
 };
 
-export function validateSmartMirrorArgs(args: SmartMirrorArgs): string[] {
+/**
+ * Every problem in the arguments (either shape, see args.ts), each naming the argument as the
+ * caller wrote it and the fix; empty when the component can be built.
+ */
+export function validateSmartMirrorArgs(args: SmartMirrorArgs | SmartMirrorInputs): string[] {
+  if (!args || typeof args !== "object") return ["args: missing — pass the SmartMirror arguments"];
+  const n = normalizeSmartMirrorArgs(args);
+  const problems = [...n.problems, ...kindArgsProblems(n.args).map((p) => relabelProblem(p, n.paths))];
+  if (problems.length === 0) problems.push(...daemonBackstop(n.args as NormalizedSmartMirrorArgs));
+  return problems;
+}
+
+/** The checks on the arguments in the `kind:` shape; host/tls are undefined when normalize could not tell their kind (already reported). */
+function kindArgsProblems(args: NormalizeResult["args"]): string[] {
   const problems: string[] = [];
   const report: Report = (field, message, fix) => problems.push(`${field}: ${message} — ${fix}`);
   const fromInvalid = (field: string, r: Invalid) => report(field, r.message, r.fix.startsWith(`${field}=`) ? `set ${r.fix}` : r.fix);
-
-  if (!args || typeof args !== "object") return ["args: missing — pass the SmartMirror arguments"];
 
   // ---- names and URLs
   if (isPlain(args.displayName)) {
@@ -186,8 +198,8 @@ export function validateSmartMirrorArgs(args: SmartMirrorArgs): string[] {
   // ---- host
   const host = args.host;
   let worldOpen = false;
-  if (!host || (host.kind !== "aws" && host.kind !== "existing")) {
-    report("host.kind", "must be \"aws\" or \"existing\"", 'set host: { kind: "aws", subnetId, ssh: { adminCidrs: ["203.0.113.7/32"] } } or host: { kind: "existing", address, privateKey, hostKey }');
+  if (!host) {
+    // normalizeSmartMirrorArgs named the problem.
   } else if (host.kind === "aws") {
     const type = host.instanceType ?? DEFAULT_INSTANCE_TYPE;
     const p = instanceTypeProblem(type);
@@ -262,11 +274,11 @@ export function validateSmartMirrorArgs(args: SmartMirrorArgs): string[] {
 
   // ---- TLS
   const tls = args.tls;
-  if (!tls || !["acme", "provided", "privateCa"].includes(tls.kind)) {
-    report("tls.kind", 'must be "acme", "provided" or "privateCa"', 'set tls: { kind: "acme" } (Let\'s Encrypt via Route53), { kind: "provided", certificatePem, privateKeyPem }, or { kind: "privateCa", clientsTrustPrivateCa: true }');
+  if (!tls) {
+    // normalizeSmartMirrorArgs named the problem.
   } else if (tls.kind === "acme") {
     if (tls.zoneId === undefined && args.dns?.zoneId === undefined) {
-      report("tls", 'kind "acme" answers the DNS-01 challenge in Route53, but no zone is given', "set dns.zoneId (the Route53 zone of domainName), or tls.zoneId");
+      report("tls", "ACME answers the DNS-01 challenge in Route53, but no zone is given", "set dns.zoneId (the Route53 zone of domainName), or tls.zoneId");
     }
     if (tls.serverUrl !== undefined && !/^https:\/\/[^\s]+$/.test(tls.serverUrl)) report("tls.serverUrl", `"${tls.serverUrl}" is not an https:// ACME directory URL`, "set e.g. https://acme-v02.api.letsencrypt.org/directory, or remove it for Let's Encrypt production");
     if (tls.email !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(tls.email)) report("tls.email", `"${tls.email}" is not an email address`, "set a contact address, or remove tls.email");
@@ -277,8 +289,8 @@ export function validateSmartMirrorArgs(args: SmartMirrorArgs): string[] {
     if (tls.clientsTrustPrivateCa !== true) {
       report(
         "tls.clientsTrustPrivateCa",
-        'must be true for kind "privateCa": Bitbucket\'s mirror setup requires a CA-signed certificate, and a private CA is one only for clients that trust it',
-        'distribute the caCertificatePem output to every git client (http.sslCAInfo or the system store) and set tls.clientsTrustPrivateCa: true; otherwise use tls.kind "acme" or "provided"',
+        "must be true for a private CA: Bitbucket's mirror setup requires a CA-signed certificate, and a private CA is one only for clients that trust it",
+        "distribute the caCertificatePem output to every git client (http.sslCAInfo or the system store) and set tls.clientsTrustPrivateCa: true; otherwise use an ACME or a provided certificate",
       );
     }
     if (tls.validityDays !== undefined && (!Number.isInteger(tls.validityDays) || tls.validityDays < 31 || tls.validityDays > 825)) {
@@ -332,7 +344,6 @@ export function validateSmartMirrorArgs(args: SmartMirrorArgs): string[] {
     report("deploy.sshTimeoutSeconds", `${d.sshTimeoutSeconds} is out of range`, "set seconds from 10 to 3600 (default 600)");
   }
 
-  if (problems.length === 0) problems.push(...daemonBackstop(args));
   return problems;
 }
 
@@ -376,19 +387,23 @@ export const DEBIAN_SSM_WARNING =
   'host.os "debian-12": Debian\'s AMIs have no SSM agent, so Session Manager (the break-glass shell the instance role allows) will not connect; SSH through the deploy\'s path still works. Fix: use host.os "ubuntu-24.04" (agent included), or pin an image with amazon-ssm-agent installed (host.amiId); see README "Operations".';
 
 /** What is allowed but probably not meant (pulumi.log.warn in the component), each with its fix. */
-export function validationWarnings(args: SmartMirrorArgs): string[] {
-  if (args.host?.kind !== "aws") return [];
+export function validationWarnings(args: SmartMirrorArgs | SmartMirrorInputs): string[] {
+  const n = normalizeSmartMirrorArgs(args);
+  const host = n.args.host;
+  if (host?.kind !== "aws") return [];
   // Debian's official AMIs ship no SSM agent (Ubuntu's do, as a snap): the role's Session
   // Manager access would silently not work there.
-  const ssm = args.host.os === "debian-12" ? DEBIAN_SSM_WARNING : undefined;
-  return [instanceTypeWarning(args.host.instanceType ?? DEFAULT_INSTANCE_TYPE), healthCheckerWarning(args.dns?.globalName, args.host.allowedCidrs), ssm].filter((w): w is string => w !== undefined);
+  const ssm = host.os === "debian-12" ? DEBIAN_SSM_WARNING : undefined;
+  return [instanceTypeWarning(host.instanceType ?? DEFAULT_INSTANCE_TYPE), healthCheckerWarning(args.dns?.globalName, host.allowedCidrs), ssm]
+    .filter((w): w is string => w !== undefined)
+    .map((w) => relabelProblem(w, n.paths));
 }
 
 /**
  * Render the properties with placeholders for values that are not plain yet and run the
  * daemon's own validation on them: whatever the daemon would refuse on the host is refused here.
  */
-export function daemonBackstop(args: SmartMirrorArgs): string[] {
+export function daemonBackstop(args: NormalizedSmartMirrorArgs): string[] {
   const home = args.deploy?.home ?? DEFAULT_HOME;
   const text = renderProperties(propertiesValues(args, isPlain(args.displayName) ? args.displayName : "placeholder", home));
   const parsed = parseProperties(text);

@@ -14,7 +14,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as acme from "@pulumiverse/acme";
-import type { TlsArgs } from "../args";
+import type { TlsKindArgs } from "../args";
 
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
 
@@ -61,7 +61,7 @@ export function joinPem(...parts: Array<string | undefined>): string {
   );
 }
 
-export function createTls(args: TlsArgs, ctx: TlsContext): TlsMaterial {
+export function createTls(args: TlsKindArgs, ctx: TlsContext): TlsMaterial {
   const { name, parent, dnsNames } = ctx;
   switch (args.kind) {
     case "provided":
