@@ -23,6 +23,7 @@ import { createDnsRecords } from "./dns/records";
 import { createAwsHost } from "./host/awsHost";
 import { existingHost, HostResult } from "./host/hostResult";
 import { DEFAULT_INSTANCE_TYPE, instanceTypeWarning } from "./host/instanceTypes";
+import { packageRoot } from "./packageRoot";
 import { renderNginxSite } from "./render/nginx";
 import { renderProperties } from "./render/properties";
 import { propertiesValues } from "./propertiesFromArgs";
@@ -32,8 +33,8 @@ import { assertValidArgs } from "./validate";
 
 export const SMART_MIRROR_TYPE = "smart-mirror:index:SmartMirror";
 
-/** dist/smart-mirror.js of this package (npm run build). */
-export const DEFAULT_BUNDLE_PATH = path.resolve(__dirname, "..", "dist", "smart-mirror.js");
+/** dist/smart-mirror.js of this package (`npm run build`; inside the npm package). */
+export const DEFAULT_BUNDLE_PATH = path.join(packageRoot(__dirname), "dist", "smart-mirror.js");
 
 export class SmartMirror extends pulumi.ComponentResource {
   /** https://<domainName> */
