@@ -41,8 +41,14 @@ export interface PackResult {
 export function packPackage(opts: { scripts: boolean; dryRun?: boolean }): PackResult {
   fs.mkdirSync(WORKSPACE, { recursive: true });
   const args = ["pack", "--json", "--pack-destination", WORKSPACE, ...(opts.scripts ? [] : ["--ignore-scripts"]), ...(opts.dryRun ? ["--dry-run"] : [])];
-  // The build scripts' own output goes to stderr so stdout stays npm's JSON.
-  const out = execFileSync("npm", args, { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 << 20 });
+  let out: string;
+  try {
+    out = execFileSync("npm", args, { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string };
+    throw new Error(`npm ${args.join(" ")} failed (prepack: npm run build && npm run build:package):\n${err.stderr ?? ""}${err.stdout ?? ""}`);
+  }
+  // Anything a build script printed comes before npm's JSON.
   const [info] = JSON.parse(out.slice(out.indexOf("["))) as { filename: string; files: { path: string }[] }[];
   return { tarball: path.join(WORKSPACE, info.filename), files: info.files.map((f) => f.path).sort() };
 }
