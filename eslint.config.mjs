@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "dist/**", "build/**", "coverage/**", "examples/*/node_modules/**", "bench/results/**"] },
+  { ignores: ["node_modules/**", "dist/**", "build/**", "lib/**", ".cache/**", "coverage/**", "examples/*/node_modules/**", "bench/results/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

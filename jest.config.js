@@ -1,7 +1,17 @@
 // Jest transpiles only (isolatedModules): type errors are caught by `npm run typecheck`,
 // which keeps the suite fast even with @pulumi/aws in the graph.
 const transform = { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] };
-const common = { testEnvironment: "node", transform, setupFilesAfterEnv: ["<rootDir>/test/bench/setupAfterEnv.ts"], moduleFileExtensions: ["ts", "js", "json"] };
+// .cache/ holds the examples installed from the package tarball (test/pulumi/exampleWorkspace.ts)
+// and lib/ the compiled package: a consumer's copies, not our modules or tests.
+const notOurs = ["<rootDir>/.cache/", "<rootDir>/lib/"];
+const common = {
+  testEnvironment: "node",
+  transform,
+  setupFilesAfterEnv: ["<rootDir>/test/bench/setupAfterEnv.ts"],
+  moduleFileExtensions: ["ts", "js", "json"],
+  modulePathIgnorePatterns: notOurs,
+  testPathIgnorePatterns: ["/node_modules/", ...notOurs],
+};
 
 /** @type {import('jest').Config} */
 module.exports = {

@@ -33,12 +33,13 @@ import { propertiesValues } from "./propertiesFromArgs";
 import { renderDaemonUnit } from "./render/systemd";
 import { createTls } from "./tls/certificate";
 import { normalizedOrThrow } from "./normalize";
+import { packageRoot } from "./packageRoot";
 import { assertValidArgs, validationWarnings } from "./validate";
 
 export const SMART_MIRROR_TYPE = "smart-mirror:index:SmartMirror";
 
 /** dist/smart-mirror.js of this package (npm run build). */
-export const DEFAULT_BUNDLE_PATH = path.resolve(__dirname, "..", "dist", "smart-mirror.js");
+export const DEFAULT_BUNDLE_PATH = path.join(packageRoot(__dirname), "dist", "smart-mirror.js");
 
 export class SmartMirror extends pulumi.ComponentResource {
   /** https://<domainName> */
