@@ -18,6 +18,7 @@ import { knownHostsText } from "../upstream/hostKeys";
 import { makeRefFilter } from "../upstream/refFilter";
 import { HostKeyMismatchError, UpstreamPool } from "../upstream/upstreamPool";
 import { SyncEngine, SyncOutcome } from "./engine";
+import { forEachLimit } from "./forEachLimit";
 import { acquireHomeLock } from "./lock";
 import { DaemonSettings } from "./settings";
 
@@ -286,13 +287,6 @@ function isConnectionError(e: unknown): boolean {
   return e instanceof Error && /cannot connect to the primary|cannot open a channel to the primary|Not connected|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|Connection (refused|closed|reset)|Timed out while waiting for handshake/i.test(e.message);
 }
 
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  });
-  await Promise.all(workers);
-}
 
 export function knownHostsPath(home: string): string {
   return path.join(home, "data", "known_hosts");
