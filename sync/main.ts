@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import pino from "pino";
 import { runApplyCli } from "./agent/cli";
-import { applySetup, formatProblems, formatWarnings, loadConfig, runCheck } from "./config";
+import { applySetup, formatListen, formatProblems, formatWarnings, loadConfig, runCheck } from "./config";
 import { Daemon } from "./daemon/daemon";
 import { settingsFromConfig } from "./daemon/fromConfig";
 import { boardObserver } from "./daemon/observer";
@@ -77,8 +77,9 @@ async function run(home: string): Promise<number> {
     }
     throw e;
   }
-  const listenSpec = config.serve.listen.kind === "unix" ? `unix:${config.serve.listen.path}` : `${config.serve.listen.host}:${config.serve.listen.port}`;
-  const addr = await listen(server, listenSpec);
+  // The parsed address itself: no second round through a string (the reason `[::1]:7990` once failed here).
+  const listenSpec = formatListen(config.serve.listen);
+  const addr = await listen(server, config.serve.listen);
   log.info({ listen: listenSpec, addr, repos: daemon.catalogKeys().length, version: VERSION }, "smart-mirror started");
 
   return new Promise<number>((resolve) => {

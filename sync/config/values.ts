@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { parseRepoKey, RepoId } from "../types";
 import { isSafeRepoId } from "../store/layout";
+import { formatListenAddress, ListenAddress, MAX_UNIX_PATH, parseListenAddress } from "../listenAddress";
 import { DURATION_GRAMMAR, formatDuration, parseDuration } from "./duration";
 import { Invalid } from "./problems";
 
@@ -200,25 +201,23 @@ function preview(s: string): string {
 
 // ---------------------------------------------------------------- listen address
 
-export type ListenAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+export type { ListenAddress };
 
+/** The shared grammar (sync/listenAddress.ts) plus the config's policy: a real port, socket paths from the home. */
 export function parseListen(value: string, key: string, home: string): ListenAddress | Invalid {
-  if (value.startsWith("unix:")) {
-    const p = value.slice("unix:".length);
-    if (p === "") return new Invalid("names no socket path", `${key}=unix:${path.join(home, "run", "smart-mirror.sock")}`);
-    return { kind: "unix", path: resolvePath(p, home) };
-  }
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d+)$/.exec(value);
   const fix = `${key}=127.0.0.1:7990  (or ${key}=unix:${path.join(home, "run", "smart-mirror.sock")})`;
-  if (!m) return new Invalid("must be unix:PATH or HOST:PORT (IPv6 in brackets: [::1]:7990)", fix);
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return new Invalid(`port ${m[3]} is out of range 1..65535`, fix);
-  return { kind: "tcp", host: m[1] ?? m[2], port };
+  const a = parseListenAddress(value);
+  if ("problem" in a) return new Invalid(a.problem, a.problem === "names no socket path" ? `${key}=unix:${path.join(home, "run", "smart-mirror.sock")}` : fix);
+  if (a.kind === "unix") {
+    const full = resolvePath(a.path, home);
+    if (Buffer.byteLength(full) > MAX_UNIX_PATH) return new Invalid(`socket path ${full} is longer than ${MAX_UNIX_PATH} bytes`, `${key}=unix:/run/smart-mirror/http.sock`);
+    return { kind: "unix", path: full };
+  }
+  if (a.port === 0) return new Invalid("port 0 is out of range 1..65535", fix);
+  return a;
 }
 
-export function formatListen(l: ListenAddress): string {
-  return l.kind === "unix" ? `unix:${l.path}` : `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`;
-}
+export const formatListen = formatListenAddress;
 
 // ---------------------------------------------------------------- projects, repositories, refs
 
