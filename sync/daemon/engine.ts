@@ -93,10 +93,7 @@ export class SyncEngine {
       // than the scan, and the next trigger (or reconcile) converges.
       out.converged = localFp === fp;
     }
-    if (out.created) {
-      if (out.bytes >= FIRST_CLONE_INDEX_MIN_BYTES) await this.d.store.indexFirstClone(id, this.d.env, signal);
-      this.spreadSchedule(id);
-    }
+    if (out.created) await this.afterFirstClone(id, signal, out);
     await this.maintain(id, signal, out);
     return out;
   }
@@ -111,6 +108,8 @@ export class SyncEngine {
     await this.fetchWithReclone(id, { refs: new Map() }, signal, out);
     const local = await this.d.store.localRefs(id, this.d.env);
     this.d.store.writeFingerprint(id, fingerprint(local.refs, local.headTarget, this.d.keep));
+    // A reclone on this path is a first clone like any other: scheduled maintenance, not now.
+    if (out.created) await this.afterFirstClone(id, signal, out);
     await this.maintain(id, signal, out);
     return out;
   }
@@ -126,10 +125,19 @@ export class SyncEngine {
     } catch (e) {
       if (signal.aborted || !(e instanceof GitError) || !looksCorrupt(e.message) || !this.d.store.exists(id)) throw e;
       // A damaged local copy: move it out of service and clone afresh (grokmirror's reclone).
+      // The webhook path has no advertisement: ask the primary for its HEAD, or the new copy's
+      // HEAD would be git's default branch instead of the primary's.
       this.d.store.remove(id);
-      const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
+      const headTarget = adv.headTarget ?? (await this.scan(id, signal)).adv.headTarget;
+      const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, headTarget);
       Object.assign(out, { fetched: true, created: true, bytes: r.bytes, recloned: true });
     }
+  }
+
+  /** A new copy: index a big one at once; either way its maintenance is scheduled, not due. */
+  private async afterFirstClone(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
+    if (out.bytes >= FIRST_CLONE_INDEX_MIN_BYTES) await this.d.store.indexFirstClone(id, this.d.env, signal);
+    this.spreadSchedule(id);
   }
 
   private async maintain(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
