@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { parseRepoKey, RepoId } from "../types";
 import { isSafeRepoId } from "../store/layout";
+import { projectKeyProblem } from "../repoName";
 import { formatListenAddress, ListenAddress, MAX_UNIX_PATH, parseListenAddress } from "../listenAddress";
 import { DURATION_GRAMMAR, formatDuration, parseDuration } from "./duration";
 import { Invalid } from "./problems";
@@ -221,9 +222,9 @@ export const formatListen = formatListenAddress;
 
 // ---------------------------------------------------------------- projects, repositories, refs
 
-// Bitbucket project keys (letters, digits, '_'; we also accept '-' and "~user" personal
-// projects), the same rule the store uses to turn names into paths (sync/store/layout.ts).
-const PROJECT_KEY = /^~?[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$/;
+// Project keys (incl. "~user" personal projects): the rule the catalog, webhooks and the store
+// use too (sync/repoName.ts).
+const isProjectKey = (k: string) => projectKeyProblem(k) === undefined;
 
 /**
  * Comma-separated (newlines count as commas). Whitespace does not separate: "My Project" stays
@@ -243,11 +244,11 @@ export function parseProjects(value: string, key: string): "ALL" | string[] | In
   if (items.some((p) => p.toUpperCase() === "ALL")) {
     return new Invalid("ALL mirrors every project and cannot be combined with project keys", `${key}=ALL  or  ${key}=${items.filter((p) => p.toUpperCase() !== "ALL").join(", ") || "PROJ"}`);
   }
-  const bad = items.filter((p) => !PROJECT_KEY.test(p));
+  const bad = items.filter((p) => !isProjectKey(p));
   if (bad.length > 0) {
     return new Invalid(
       `${bad.map((b) => JSON.stringify(b)).join(", ")} ${bad.length === 1 ? "is not a project key" : "are not project keys"} (letters, digits, _ and -; e.g. PROJ)`,
-      `${key}=${(items.some((p) => PROJECT_KEY.test(p)) ? [...new Set(items.filter((p) => PROJECT_KEY.test(p)))] : ["PROJ"]).join(", ")}  (use the key shown in the primary's project URL /projects/KEY, not the project name)`,
+      `${key}=${(items.some((p) => isProjectKey(p)) ? [...new Set(items.filter((p) => isProjectKey(p)))] : ["PROJ"]).join(", ")}  (use the key shown in the primary's project URL /projects/KEY, not the project name)`,
     );
   }
   return [...new Set(items)];

@@ -13,6 +13,7 @@ import { decidePurge, selectRepos } from "../catalog/select";
 import { Scheduler, SchedulerEvent } from "../scheduler/scheduler";
 import { gitEnv } from "../store/gitEnv";
 import { RepoStore } from "../store/repoStore";
+import { partitionRepoIds } from "../repoName";
 import { parseRepoKey, RepoId, RepoKey, repoKey, SyncReason } from "../types";
 import { knownHostsText } from "../upstream/hostKeys";
 import { makeRefFilter } from "../upstream/refFilter";
@@ -26,6 +27,8 @@ import { DaemonSettings } from "./settings";
 export interface DaemonObserver {
   /** `lastSyncedAt` tells when a repository already on disk was last synced (restarts). */
   catalogChanged(keys: RepoKey[], lastSyncedAt: (key: RepoKey) => number | undefined): void;
+  /** Names from the catalog (or on disk) the mirror cannot carry, each with its reason; the rest syncs. */
+  catalogSkipped(skipped: Array<{ key: RepoKey; problem: string }>): void;
   syncStarted(key: RepoKey, reason: SyncReason): void;
   syncSucceeded(key: RepoKey, reason: SyncReason, durationMs: number, outcome: SyncOutcome): void;
   syncFailed(key: RepoKey, reason: SyncReason, error: Error, durationMs: number, retryInMs: number | undefined): void;
@@ -212,7 +215,10 @@ export class Daemon {
 
   private async refreshCatalog(): Promise<void> {
     const c = this.s.catalog;
-    const all = c.kind === "static" ? c.repos : await listRepos({ baseUrl: c.baseUrl, token: c.token, ca: c.ca });
+    const listed = c.kind === "static" ? c.repos : await listRepos({ baseUrl: c.baseUrl, token: c.token, ca: c.ca });
+    // One name the mirror cannot carry must not stop the others: skip it and say so.
+    const { valid: all, invalid } = partitionRepoIds(listed);
+    this.obs.catalogSkipped(invalid.map((b) => ({ key: repoKey(b.id), problem: b.problem })));
     const selected = selectRepos(all, this.s.projects);
     const selectionChanged = this.recordSelection();
     const decision = decidePurge(this.store.listLocal(), selected, { ...this.s.purge, selectionChanged });

@@ -15,6 +15,7 @@ export function boardObserver(board: StatusBoard, log: Logger): DaemonObserver {
   let complete = false;
   let lastProgressLog = 0;
   let primaryUp: boolean | undefined;
+  let skippedBefore = "";
   const progress = () => {
     const now = Date.now();
     if (done < total && now - lastProgressLog < 2000) return;
@@ -30,6 +31,13 @@ export function boardObserver(board: StatusBoard, log: Logger): DaemonObserver {
       board.setCatalog(keys, { lastSyncedAt });
       total = keys.length;
       done = keys.filter((k) => board.repo(k)?.lastSyncedAt !== undefined).length;
+    },
+    catalogSkipped: (skipped) => {
+      board.setSkipped(skipped);
+      // Once per change of the set, not at every reconcile.
+      const now = skipped.map((s) => s.key).join("\n");
+      if (now !== skippedBefore && skipped.length > 0) log.warn({ skipped: skipped.slice(0, 20), count: skipped.length }, "catalog names the mirror cannot carry were skipped; the other repositories sync");
+      skippedBefore = now;
     },
     syncStarted: (key: RepoKey) => board.syncStarted(key),
     syncSucceeded: (key: RepoKey, reason: SyncReason, durationMs: number, o: SyncOutcome) => {

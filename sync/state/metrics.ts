@@ -18,6 +18,7 @@ export interface MetricsSource {
     delayed: number;
     maxLagMs: number;
     primaryReachable: boolean | undefined;
+    skippedRepos: number;
   };
 }
 
@@ -41,6 +42,7 @@ export const METRIC_NAMES = {
   reconcileLastSuccess: "smart_mirror_reconcile_last_success_timestamp_seconds",
   primaryUp: "smart_mirror_primary_up",
   state: "smart_mirror_state",
+  reposSkipped: "smart_mirror_repos_skipped",
 } as const;
 
 export class MirrorMetrics {
@@ -144,6 +146,15 @@ export class MirrorMetrics {
       collect() {
         const current = source.summary().state;
         for (const st of MIRROR_STATES) this.set({ state: st }, st === current ? 1 : 0);
+      },
+    });
+
+    new Gauge({
+      name: METRIC_NAMES.reposSkipped,
+      help: "Catalog repositories skipped because the mirror cannot carry their names (see the log for which and why).",
+      registers,
+      collect() {
+        this.set(source.summary().skippedRepos);
       },
     });
 

@@ -57,6 +57,16 @@ export interface BoardSummary {
   /** ms since the oldest change on the primary we do not have yet (0 if none). */
   maxLagMs: number;
   primaryReachable: boolean | undefined;
+  /** Catalog names the mirror cannot carry (skipped, not synced). */
+  skippedRepos: number;
+}
+
+/** At most this many skipped names are kept with their reasons (the count is exact). */
+const MAX_SKIPPED_LISTED = 100;
+
+export interface SkippedRepo {
+  key: RepoKey;
+  problem: string;
 }
 
 export interface BoardSnapshot extends BoardSummary {
@@ -66,6 +76,8 @@ export interface BoardSnapshot extends BoardSummary {
   initialSync: { done: number; total: number; complete: boolean; completedAt?: number };
   primary: PrimaryFacts;
   lastReconcile?: ReconcileRecord;
+  /** The first MAX_SKIPPED_LISTED skipped names with their reasons (summary.skippedRepos counts all). */
+  skipped: SkippedRepo[];
 }
 
 export interface DelayedRepo extends RepoStatus {
@@ -112,6 +124,8 @@ export class StatusBoard implements MetricsSource {
   private initialSyncCompletedAt: number | undefined;
   private primary: PrimaryFacts = { reachable: undefined };
   private lastReconcile: ReconcileRecord | undefined;
+  private skipped: SkippedRepo[] = [];
+  private skippedCount = 0;
 
   constructor(opts: StatusBoardOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -154,6 +168,12 @@ export class StatusBoard implements MetricsSource {
     this.neverSynced = neverSynced;
     this.catalogKnown = true;
     this.latchInitialSync(now);
+  }
+
+  /** Catalog names skipped by the name rule (sync/repoName.ts), with why. */
+  setSkipped(skipped: readonly SkippedRepo[]): void {
+    this.skippedCount = skipped.length;
+    this.skipped = skipped.slice(0, MAX_SKIPPED_LISTED).map((s) => ({ key: s.key.slice(0, 300), problem: s.problem.slice(0, 300) }));
   }
 
   syncStarted(key: RepoKey): void {
@@ -262,6 +282,7 @@ export class StatusBoard implements MetricsSource {
       delayed,
       maxLagMs: oldestBehind === Infinity ? 0 : Math.max(0, now - oldestBehind),
       primaryReachable: this.primary.reachable,
+      skippedRepos: this.skippedCount,
     };
   }
 
@@ -281,6 +302,7 @@ export class StatusBoard implements MetricsSource {
       },
       primary: { ...this.primary },
       ...(this.lastReconcile ? { lastReconcile: { ...this.lastReconcile } } : {}),
+      skipped: this.skipped.map((x) => ({ ...x })),
     };
   }
 

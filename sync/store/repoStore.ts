@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { RepoId } from "../types";
 import { mirrorRefspecs } from "../upstream/refFilter";
-import { FINGERPRINT_FILE, incomingDir, repoDir, reposRoot, trashDir } from "./layout";
+import { FINGERPRINT_FILE, incomingDir, isSafeRepoId, repoDir, reposRoot, trashDir } from "./layout";
 import { packBytes, packCount } from "./packFiles";
 import { git, GitError, runGit } from "./runGit";
 
@@ -175,7 +175,8 @@ export class RepoStore {
     for (const project of safeReaddir(reposRoot(this.home))) {
       if (project.startsWith(".")) continue;
       for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) {
-        if (repo.endsWith(".git")) out.push({ project, slug: repo.slice(0, -4) });
+        // Only names the store could have made: anything else there is not ours to purge.
+        if (repo.endsWith(".git") && isSafeRepoId({ project, slug: repo.slice(0, -4) })) out.push({ project, slug: repo.slice(0, -4) });
       }
     }
     return out;
