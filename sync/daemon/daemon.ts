@@ -87,8 +87,9 @@ export class Daemon {
   async start(): Promise<void> {
     this.releaseLock = acquireHomeLock(this.s.home);
     const rec = this.store.recover();
-    if (rec.removedIncoming > 0 || rec.removedLocks.length > 0) {
-      this.obs.log("warn", "recovered from an unclean stop", { discardedFirstClones: rec.removedIncoming, staleLocks: rec.removedLocks.length });
+    if (rec.removedIncoming > 0 || rec.removedLocks.length > 0 || rec.removedTemp.length > 0) {
+      const tempBytes = rec.removedTemp.reduce((n, t) => n + t.bytes, 0);
+      this.obs.log("warn", "recovered from an unclean stop", { discardedFirstClones: rec.removedIncoming, staleLocks: rec.removedLocks.length, tempFiles: rec.removedTemp.length, tempBytes });
     }
     writeFileAtomic(knownHostsPath(this.s.home), knownHostsText(this.s.upstream.host, this.s.upstream.port, this.s.upstream.pinned), 0o644);
     // Until the primary answers, serve (and count) what is on disk. With nothing on disk the

@@ -3,8 +3,8 @@
  * - a repository appears under repos/ only complete: first clones are built in .incoming/
  *   and renamed into place;
  * - refs change only through git's own lock+rename (fetch --atomic), so a killed fetch leaves
- *   the old refs, and at worst stale *.lock files and unreferenced pack temp files, which
- *   sweepLocks() and git's gc deal with;
+ *   the old refs, and at worst stale *.lock files and partial temp packs, which sweepLocks()
+ *   and sweepTempFiles() remove at start, before a fetch and after a failed one;
  * - the fingerprint is written after the refs, from the refs, so it never claims more than
  *   is on disk;
  * - removal is a rename into .trash/ followed by a delete.
@@ -16,6 +16,13 @@ import { mirrorRefspecs } from "../upstream/refFilter";
 import { FINGERPRINT_FILE, incomingDir, isSafeRepoId, repoDir, reposRoot, trashDir } from "./layout";
 import { packBytes, packCount } from "./packFiles";
 import { git, GitError, runGit } from "./runGit";
+import { SweptFile, sweepTempFiles } from "./tempFiles";
+
+/**
+ * A temp file younger than this is left alone unless it is known to be ours (a writer
+ * /proc cannot show, or one that has just created it); open files are never removed.
+ */
+export const TEMP_MIN_AGE_MS = 10_000;
 
 export interface FetchOutcome {
   /** Bytes added to objects/pack by this fetch (new pack files). */
@@ -46,7 +53,7 @@ export class RepoStore {
    * Startup recovery, run while holding the daemon lock (so no git of ours is running):
    * half-built first clones are discarded, trash is emptied, stale lock files are removed.
    */
-  recover(): { removedIncoming: number; removedLocks: string[] } {
+  recover(): { removedIncoming: number; removedLocks: string[]; removedTemp: SweptFile[] } {
     fs.mkdirSync(reposRoot(this.home), { recursive: true });
     let removedIncoming = 0;
     const inc = incomingDir(this.home);
@@ -56,13 +63,17 @@ export class RepoStore {
     }
     fs.rmSync(trashDir(this.home), { recursive: true, force: true });
     const removedLocks: string[] = [];
+    const removedTemp: SweptFile[] = [];
     for (const project of safeReaddir(reposRoot(this.home))) {
       if (project.startsWith(".")) continue;
       for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) {
-        removedLocks.push(...sweepLocks(path.join(reposRoot(this.home), project, repo)));
+        const dir = path.join(reposRoot(this.home), project, repo);
+        removedLocks.push(...sweepLocks(dir));
+        // A fetch orphaned by a kill -9 of the daemon may still be writing: sweepTempFiles skips open files.
+        removedTemp.push(...sweepTempFiles(dir, { minAgeMs: TEMP_MIN_AGE_MS }));
       }
     }
-    return { removedIncoming, removedLocks };
+    return { removedIncoming, removedLocks, removedTemp };
   }
 
   readFingerprint(id: RepoId): string | undefined {
@@ -88,7 +99,11 @@ export class RepoStore {
     // HEAD named at init when the primary's is a branch: no `symbolic-ref` run after the fetch.
     const initialBranch = headTarget?.startsWith("refs/heads/") ? ["--initial-branch", headTarget.slice("refs/heads/".length)] : [];
     if (created) await git(["init", "--bare", "--quiet", ...initialBranch, target], { env, signal });
-    else sweepLocks(target); // only our own killed children can have left them (per-repo jobs are serialized)
+    else {
+      // Only our own killed children can have left them (per-repo jobs are serialized).
+      sweepLocks(target);
+      sweepTempFiles(target, { minAgeMs: TEMP_MIN_AGE_MS });
+    }
     const before = packBytes(target);
     const args = [
       "-c", "fetch.writeCommitGraph=false",
@@ -105,7 +120,12 @@ export class RepoStore {
       if (headTarget) await setHead(target, headTarget, env);
     } catch (e) {
       if (created) fs.rmSync(target, { recursive: true, force: true });
-      else sweepLocks(target);
+      else {
+        sweepLocks(target);
+        // Our git is gone: its partial pack (often most of the bytes it received) goes too, at
+        // once, whatever its age; anything still open by a live process stays.
+        sweepTempFiles(target, { minAgeMs: 0 });
+      }
       throw e;
     }
     if (created) {
