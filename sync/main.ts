@@ -49,7 +49,8 @@ async function run(home: string): Promise<number> {
       log,
     }),
     // Identical requests share one upload-pack run (mirror.serve.packCacheMb, packCacheScope).
-    packCache: config.serve.packCacheBytes > 0 ? { dir: path.join(home, "cache", "packs"), maxBytes: config.serve.packCacheBytes, scope: config.serve.packCacheScope } : undefined,
+    // Off while the disk is low: a full disk must not fail clones on a cache write.
+    packCache: config.serve.packCacheBytes > 0 ? { dir: path.join(home, "cache", "packs"), maxBytes: config.serve.packCacheBytes, scope: config.serve.packCacheScope, diskOk: () => daemon.diskOk() } : undefined,
   });
   const server = createServer({
     board,

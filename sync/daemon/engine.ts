@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { DiskSpace } from "../store/diskSpace";
 import { RepoStore } from "../store/repoStore";
 import { GitError } from "../store/runGit";
 import { RepoId, SyncReason } from "../types";
@@ -29,6 +30,8 @@ export interface EngineDeps {
   /** ssh://user@host:port — repositories are at `${sshBase}/${PROJECT}/${slug}.git`. */
   sshBase: string;
   maintenance: { repackIntervalMs: number; fsckIntervalMs: number };
+  /** Free-space guard: syncs that grow the disk wait while it is low (first clones are refused). */
+  disk?: DiskSpace;
   now?: () => number;
   random?: () => number;
 }
@@ -85,6 +88,7 @@ export class SyncEngine {
     signal.throwIfAborted();
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
     if (this.differs(id, fp)) {
+      this.assertRoomFor(id);
       await this.fetchWithReclone(id, adv, signal, out);
       const local = await this.d.store.localRefs(id, this.d.env);
       const localFp = fingerprint(local.refs, local.headTarget, this.d.keep);
@@ -105,6 +109,7 @@ export class SyncEngine {
    */
   private async syncNow(id: RepoId, signal: AbortSignal): Promise<SyncOutcome> {
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
+    this.assertRoomFor(id);
     await this.fetchWithReclone(id, { refs: new Map() }, signal, out);
     const local = await this.d.store.localRefs(id, this.d.env);
     this.d.store.writeFingerprint(id, fingerprint(local.refs, local.headTarget, this.d.keep));
@@ -112,6 +117,11 @@ export class SyncEngine {
     if (out.created) await this.afterFirstClone(id, signal, out);
     await this.maintain(id, signal, out);
     return out;
+  }
+
+  /** A fetch grows the disk: below the free-space threshold it waits, a first clone with its own reason. */
+  private assertRoomFor(id: RepoId): void {
+    this.d.disk?.assertCanGrow(this.d.store.exists(id) ? `fetch of ${id.project}/${id.slug}` : `first clone of ${id.project}/${id.slug}`);
   }
 
   private async fetchWithReclone(id: RepoId, adv: Advertisement, signal: AbortSignal, out: SyncOutcome): Promise<void> {

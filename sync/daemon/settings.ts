@@ -29,4 +29,6 @@ export interface DaemonSettings {
   scanParallelism: number;
   /** SSH connections kept to the primary for scans. */
   scanConnections: number;
+  /** Free space below which syncs that grow the disk pause (mirror.disk.minFreeMb); default 0 = only a full disk pauses them. */
+  disk?: { minFreeBytes: number };
 }

@@ -53,6 +53,8 @@ export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
     syncLagMaxMs: s.maxLagMs,
     // Catalog names the mirror cannot carry (count only; the names are in the log).
     skippedRepos: s.skippedRepos,
+    // ok | low (syncs that grow the disk paused, serving goes on) | full; null until measured.
+    disk: s.disk?.state ?? null,
   };
 }
 

@@ -19,6 +19,7 @@ export interface MetricsSource {
     maxLagMs: number;
     primaryReachable: boolean | undefined;
     skippedRepos: number;
+    disk?: { state: string; freeBytes: number };
   };
 }
 
@@ -43,6 +44,8 @@ export const METRIC_NAMES = {
   primaryUp: "smart_mirror_primary_up",
   state: "smart_mirror_state",
   reposSkipped: "smart_mirror_repos_skipped",
+  diskFree: "smart_mirror_disk_free_bytes",
+  diskLow: "smart_mirror_disk_low",
 } as const;
 
 export class MirrorMetrics {
@@ -155,6 +158,27 @@ export class MirrorMetrics {
       registers,
       collect() {
         this.set(source.summary().skippedRepos);
+      },
+    });
+
+    new Gauge({
+      name: METRIC_NAMES.diskFree,
+      help: "Free bytes on the mirror home's file system (absent until measured).",
+      registers,
+      collect() {
+        const d = source.summary().disk;
+        this.reset();
+        if (d) this.set(d.freeBytes);
+      },
+    });
+    new Gauge({
+      name: METRIC_NAMES.diskLow,
+      help: "1 while free space is below mirror.disk.minFreeMb (syncs that grow the disk are paused, serving goes on), else 0.",
+      registers,
+      collect() {
+        const d = source.summary().disk;
+        this.reset();
+        if (d) this.set(d.state === "ok" ? 0 : 1);
       },
     });
 

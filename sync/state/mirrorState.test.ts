@@ -13,6 +13,7 @@ describe("mirrorState", () => {
     ["half synced", { everSynced: 5, initialSyncComplete: false }, "INITIAL_SYNC"],
     ["half synced, primary not probed", { everSynced: 5, initialSyncComplete: false, primaryReachable: undefined }, "INITIAL_SYNC"],
     ["all synced", {}, "SYNCHRONIZED"],
+    ["all synced, disk low: syncs paused", { diskLow: true }, "DEGRADED"],
     ["empty catalog", { totalRepos: 0, everSynced: 0 }, "SYNCHRONIZED"],
     ["initial sync done, a repo added later not synced yet", { totalRepos: 11, everSynced: 10 }, "SYNCHRONIZED"],
     ["primary unreachable after sync", { primaryReachable: false }, "DEGRADED"],

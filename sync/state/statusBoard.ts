@@ -7,6 +7,7 @@
  * 10,000 repos that is a few MB. Counts are computed on demand in one pass (microseconds for
  * 10k entries) rather than kept incrementally, so they can never drift from the entries.
  */
+import type { DiskFacts } from "../store/diskSpace";
 import { MirrorState, RepoKey, RepoStatus } from "../types";
 import { describeError, failureKind, FailureKind } from "./failureKind";
 import { MirrorMetrics, MetricsSource, ReconcileResult } from "./metrics";
@@ -59,6 +60,8 @@ export interface BoardSummary {
   primaryReachable: boolean | undefined;
   /** Catalog names the mirror cannot carry (skipped, not synced). */
   skippedRepos: number;
+  /** Free space on the home's file system (undefined until measured). */
+  disk?: DiskFacts;
 }
 
 /** At most this many skipped names are kept with their reasons (the count is exact). */
@@ -125,6 +128,7 @@ export class StatusBoard implements MetricsSource {
   private primary: PrimaryFacts = { reachable: undefined };
   private lastReconcile: ReconcileRecord | undefined;
   private skipped: SkippedRepo[] = [];
+  private disk: DiskFacts | undefined;
   private skippedCount = 0;
 
   constructor(opts: StatusBoardOptions = {}) {
@@ -174,6 +178,10 @@ export class StatusBoard implements MetricsSource {
   setSkipped(skipped: readonly SkippedRepo[]): void {
     this.skippedCount = skipped.length;
     this.skipped = skipped.slice(0, MAX_SKIPPED_LISTED).map((s) => ({ key: s.key.slice(0, 300), problem: s.problem.slice(0, 300) }));
+  }
+
+  setDisk(facts: DiskFacts): void {
+    this.disk = { ...facts };
   }
 
   syncStarted(key: RepoKey): void {
@@ -273,6 +281,7 @@ export class StatusBoard implements MetricsSource {
       delayed,
       initialSyncComplete: complete,
       primaryReachable: this.primary.reachable,
+      diskLow: this.disk !== undefined && this.disk.state !== "ok",
     };
     return {
       now,
@@ -283,6 +292,7 @@ export class StatusBoard implements MetricsSource {
       maxLagMs: oldestBehind === Infinity ? 0 : Math.max(0, now - oldestBehind),
       primaryReachable: this.primary.reachable,
       skippedRepos: this.skippedCount,
+      ...(this.disk ? { disk: { ...this.disk } } : {}),
     };
   }
 
