@@ -214,8 +214,9 @@ export async function undo(root: string, u: Undo): Promise<void> {
       await fsp.rm(full, { force: true });
       return fsyncDir(dir);
     case "chmod-chown": {
-      const isDir = (await fsp.lstat(full)).isDirectory();
-      return setMeta(root, u.path, u, isDir ? "dir" : "file");
+      // A planned directory may be an admin's link (followed like everywhere else); a file never is.
+      const real = await resolveExisting(root, u.path, "follow-trusted");
+      return setMeta(root, u.path, u, (await fsp.lstat(real)).isDirectory() ? "dir" : "file");
     }
     case "rmdir":
       // Only if empty: something else may have been put there meanwhile. rmdir never follows a link.
