@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import pino from "pino";
 import { runApplyCli } from "./agent/cli";
-import { applySetup, formatProblems, formatWarnings, loadConfig, runCheck } from "./config";
+import { applySetup, formatListen, formatProblems, formatWarnings, loadConfig, runCheck } from "./config";
 import { Daemon } from "./daemon/daemon";
 import { settingsFromConfig } from "./daemon/fromConfig";
 import { boardObserver } from "./daemon/observer";
@@ -49,7 +49,8 @@ async function run(home: string): Promise<number> {
       log,
     }),
     // Identical requests share one upload-pack run (mirror.serve.packCacheMb, packCacheScope).
-    packCache: config.serve.packCacheBytes > 0 ? { dir: path.join(home, "cache", "packs"), maxBytes: config.serve.packCacheBytes, scope: config.serve.packCacheScope } : undefined,
+    // Off while the disk is low: a full disk must not fail clones on a cache write.
+    packCache: config.serve.packCacheBytes > 0 ? { dir: path.join(home, "cache", "packs"), maxBytes: config.serve.packCacheBytes, scope: config.serve.packCacheScope, diskOk: () => daemon.diskOk() } : undefined,
   });
   const server = createServer({
     board,
@@ -77,8 +78,9 @@ async function run(home: string): Promise<number> {
     }
     throw e;
   }
-  const listenSpec = config.serve.listen.kind === "unix" ? `unix:${config.serve.listen.path}` : `${config.serve.listen.host}:${config.serve.listen.port}`;
-  const addr = await listen(server, listenSpec);
+  // The parsed address itself: no second round through a string (the reason `[::1]:7990` once failed here).
+  const listenSpec = formatListen(config.serve.listen);
+  const addr = await listen(server, config.serve.listen);
   log.info({ listen: listenSpec, addr, repos: daemon.catalogKeys().length, version: VERSION }, "smart-mirror started");
 
   return new Promise<number>((resolve) => {

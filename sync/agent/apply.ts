@@ -21,6 +21,7 @@ import { commit, Content, hostPath, observe, perform, sha256OfBuffer, sha256OfFi
 import { Plan } from "./plan";
 import { decideReown, describeReown, reownArgv } from "./reown";
 import { mustRun, runProcess, showArgv } from "./runProcess";
+import { UnsafePathError } from "./safePath";
 import { decideServiceActions, ServiceState } from "./serviceActions";
 import { ServiceManager } from "./serviceManager";
 
@@ -220,7 +221,20 @@ async function applyLocked(plan: Plan, root: string, dryRun: boolean, log: (l: s
     desired.push({ kind: "file", path: f.path, mode: f.mode, ...(await ids(f.owner, f.group)), sha256, secret: f.secret ?? false });
   }
   const observed = new Map<string, Observed>();
-  for (const d of desired) observed.set(d.path, await observe(hostPath(root, d.path), d.kind));
+  const unsafe: string[] = [];
+  for (const d of desired) {
+    try {
+      observed.set(d.path, await observe(root, d.path, d.kind));
+    } catch (e) {
+      // A symlink the service account could have made on the way: refuse before changing anything.
+      if (!(e instanceof UnsafePathError)) throw e;
+      unsafe.push(`${d.path}: ${e.message}`);
+    }
+  }
+  if (unsafe.length > 0) {
+    const msg = `refusing to apply, nothing was changed; unsafe paths:\n${[...new Set(unsafe)].map((u) => `  - ${u}`).join("\n")}`;
+    throw new ApplyError(msg, fail(summary, new Error(msg)));
+  }
   const files = decideFileActions(desired, (p) => observed.get(p) as Observed);
   if (files.conflicts.length > 0) throw new Error(`cannot apply:\n${files.conflicts.map((c) => `  - ${c}`).join("\n")}`);
   summary.unchanged = files.unchanged.length;

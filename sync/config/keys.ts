@@ -266,6 +266,16 @@ export const KEYS: readonly KeySpec[] = [
     example: "7d",
   },
   {
+    name: "mirror.disk.minFreeMb",
+    origin: "smart-mirror",
+    type: "integer MiB (0..1048576, 0 = off)",
+    default: "1024",
+    required: false,
+    description:
+      "Free space kept on the mirror home's file system. Below it, syncs that grow the disk pause (first clones are refused with the reason, fetches wait) while clones keep being served, /status says disk LOW (DEGRADED) and smart_mirror_disk_low is 1; what is left stays for maintenance (a repack needs room for the new pack). Syncing resumes by itself once space is back. 0 = never pause.",
+    example: "4096",
+  },
+  {
     name: "mirror.serve.listen",
     origin: "smart-mirror",
     type: "unix:PATH | HOST:PORT",

@@ -46,6 +46,7 @@ describe("a valid minimal file", () => {
       webhook: { secretFile: undefined },
       purge: { enabled: true, protectPercent: 5 },
       maintenance: { repackIntervalMs: 86_400_000, fsckIntervalMs: 604_800_000 },
+      disk: { minFreeBytes: 1024 * 2 ** 20 },
       serve: { listen: { kind: "unix", path: path.join(home, "run", "smart-mirror.sock") }, auth: "primary", tokensFile: undefined, authCacheTtlMs: 300_000, packCacheBytes: 2048 * 2 ** 20, packCacheScope: "clones" },
       log: { level: "info" },
     });

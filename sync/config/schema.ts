@@ -81,6 +81,8 @@ export interface MirrorConfig {
     /** 0 = off. */
     fsckIntervalMs: number;
   };
+  /** Free space below which syncs that grow the disk pause; 0 = never. */
+  disk: { minFreeBytes: number };
   serve: {
     listen: ListenAddress;
     auth: ServeAuth;
@@ -215,6 +217,7 @@ function makeSchema(home: string, sshHint?: { host: string; port: number }) {
     "mirror.serve.authCacheTtl": field("mirror.serve.authCacheTtl", (v) =>
       parseDurationIn(v, "mirror.serve.authCacheTtl", { minMs: 1000, maxMs: 86_400_000, zeroMeansOff: true, example: "5m" }),
     ),
+    "mirror.disk.minFreeMb": field("mirror.disk.minFreeMb", (v) => parseIntIn(v, "mirror.disk.minFreeMb", 0, 1_048_576, 4096)),
     "mirror.serve.packCacheMb": field("mirror.serve.packCacheMb", (v) => parseIntIn(v, "mirror.serve.packCacheMb", 0, 1_048_576, 2048)),
     "mirror.serve.packCacheScope": field("mirror.serve.packCacheScope", (v) => parseEnum(v, "mirror.serve.packCacheScope", PACK_CACHE_SCOPES)),
     "mirror.log.level": field("mirror.log.level", (v) => parseEnum(v, "mirror.log.level", LOG_LEVELS)),
@@ -320,6 +323,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
     webhook: { secretFile: d["mirror.webhook.secretFile"] },
     purge: { enabled: d["mirror.purge.enabled"], protectPercent: d["mirror.purge.protect"] },
     maintenance: { repackIntervalMs: d["mirror.maintenance.repackInterval"], fsckIntervalMs: d["mirror.maintenance.fsckInterval"] },
+    disk: { minFreeBytes: d["mirror.disk.minFreeMb"] * 2 ** 20 },
     serve: {
       listen: d["mirror.serve.listen"],
       auth: d["mirror.serve.auth"],

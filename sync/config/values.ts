@@ -7,6 +7,8 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { parseRepoKey, RepoId } from "../types";
 import { isSafeRepoId } from "../store/layout";
+import { projectKeyProblem } from "../repoName";
+import { formatListenAddress, ListenAddress, MAX_UNIX_PATH, parseListenAddress } from "../listenAddress";
 import { DURATION_GRAMMAR, formatDuration, parseDuration } from "./duration";
 import { Invalid } from "./problems";
 
@@ -200,31 +202,29 @@ function preview(s: string): string {
 
 // ---------------------------------------------------------------- listen address
 
-export type ListenAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+export type { ListenAddress };
 
+/** The shared grammar (sync/listenAddress.ts) plus the config's policy: a real port, socket paths from the home. */
 export function parseListen(value: string, key: string, home: string): ListenAddress | Invalid {
-  if (value.startsWith("unix:")) {
-    const p = value.slice("unix:".length);
-    if (p === "") return new Invalid("names no socket path", `${key}=unix:${path.join(home, "run", "smart-mirror.sock")}`);
-    return { kind: "unix", path: resolvePath(p, home) };
-  }
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d+)$/.exec(value);
   const fix = `${key}=127.0.0.1:7990  (or ${key}=unix:${path.join(home, "run", "smart-mirror.sock")})`;
-  if (!m) return new Invalid("must be unix:PATH or HOST:PORT (IPv6 in brackets: [::1]:7990)", fix);
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return new Invalid(`port ${m[3]} is out of range 1..65535`, fix);
-  return { kind: "tcp", host: m[1] ?? m[2], port };
+  const a = parseListenAddress(value);
+  if ("problem" in a) return new Invalid(a.problem, a.problem === "names no socket path" ? `${key}=unix:${path.join(home, "run", "smart-mirror.sock")}` : fix);
+  if (a.kind === "unix") {
+    const full = resolvePath(a.path, home);
+    if (Buffer.byteLength(full) > MAX_UNIX_PATH) return new Invalid(`socket path ${full} is longer than ${MAX_UNIX_PATH} bytes`, `${key}=unix:/run/smart-mirror/http.sock`);
+    return { kind: "unix", path: full };
+  }
+  if (a.port === 0) return new Invalid("port 0 is out of range 1..65535", fix);
+  return a;
 }
 
-export function formatListen(l: ListenAddress): string {
-  return l.kind === "unix" ? `unix:${l.path}` : `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`;
-}
+export const formatListen = formatListenAddress;
 
 // ---------------------------------------------------------------- projects, repositories, refs
 
-// Bitbucket project keys (letters, digits, '_'; we also accept '-' and "~user" personal
-// projects), the same rule the store uses to turn names into paths (sync/store/layout.ts).
-const PROJECT_KEY = /^~?[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$/;
+// Project keys (incl. "~user" personal projects): the rule the catalog, webhooks and the store
+// use too (sync/repoName.ts).
+const isProjectKey = (k: string) => projectKeyProblem(k) === undefined;
 
 /**
  * Comma-separated (newlines count as commas). Whitespace does not separate: "My Project" stays
@@ -244,11 +244,11 @@ export function parseProjects(value: string, key: string): "ALL" | string[] | In
   if (items.some((p) => p.toUpperCase() === "ALL")) {
     return new Invalid("ALL mirrors every project and cannot be combined with project keys", `${key}=ALL  or  ${key}=${items.filter((p) => p.toUpperCase() !== "ALL").join(", ") || "PROJ"}`);
   }
-  const bad = items.filter((p) => !PROJECT_KEY.test(p));
+  const bad = items.filter((p) => !isProjectKey(p));
   if (bad.length > 0) {
     return new Invalid(
       `${bad.map((b) => JSON.stringify(b)).join(", ")} ${bad.length === 1 ? "is not a project key" : "are not project keys"} (letters, digits, _ and -; e.g. PROJ)`,
-      `${key}=${(items.some((p) => PROJECT_KEY.test(p)) ? [...new Set(items.filter((p) => PROJECT_KEY.test(p)))] : ["PROJ"]).join(", ")}  (use the key shown in the primary's project URL /projects/KEY, not the project name)`,
+      `${key}=${(items.some((p) => isProjectKey(p)) ? [...new Set(items.filter((p) => isProjectKey(p)))] : ["PROJ"]).join(", ")}  (use the key shown in the primary's project URL /projects/KEY, not the project name)`,
     );
   }
   return [...new Set(items)];

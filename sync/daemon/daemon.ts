@@ -12,12 +12,15 @@ import { listRepos } from "../catalog/bitbucketRest";
 import { decidePurge, selectRepos } from "../catalog/select";
 import { Scheduler, SchedulerEvent } from "../scheduler/scheduler";
 import { gitEnv } from "../store/gitEnv";
+import { DiskFacts, DiskSpace, isNoSpace } from "../store/diskSpace";
 import { RepoStore } from "../store/repoStore";
+import { partitionRepoIds } from "../repoName";
 import { parseRepoKey, RepoId, RepoKey, repoKey, SyncReason } from "../types";
 import { knownHostsText } from "../upstream/hostKeys";
 import { makeRefFilter } from "../upstream/refFilter";
 import { HostKeyMismatchError, UpstreamPool } from "../upstream/upstreamPool";
 import { SyncEngine, SyncOutcome } from "./engine";
+import { forEachLimit } from "./forEachLimit";
 import { acquireHomeLock } from "./lock";
 import { DaemonSettings } from "./settings";
 
@@ -25,12 +28,16 @@ import { DaemonSettings } from "./settings";
 export interface DaemonObserver {
   /** `lastSyncedAt` tells when a repository already on disk was last synced (restarts). */
   catalogChanged(keys: RepoKey[], lastSyncedAt: (key: RepoKey) => number | undefined): void;
+  /** Names from the catalog (or on disk) the mirror cannot carry, each with its reason; the rest syncs. */
+  catalogSkipped(skipped: Array<{ key: RepoKey; problem: string }>): void;
   syncStarted(key: RepoKey, reason: SyncReason): void;
   syncSucceeded(key: RepoKey, reason: SyncReason, durationMs: number, outcome: SyncOutcome): void;
   syncFailed(key: RepoKey, reason: SyncReason, error: Error, durationMs: number, retryInMs: number | undefined): void;
   /** The primary has changes for `key` that we do not hold yet (seen by a scan). */
   behind(key: RepoKey, sinceMs: number): void;
   primaryReachable(reachable: boolean, error?: string): void;
+  /** Free space on the home's file system, measured (every DISK_CHECK_MS, and before syncs). */
+  diskChecked(facts: DiskFacts): void;
   reconcileDone(r: { durationMs: number; checked: number; changed: number; error?: string }): void;
   log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
 }
@@ -47,9 +54,12 @@ export class Daemon {
   private reconciling?: Promise<void>;
   private stopped = false;
   private readonly controlPath: string;
+  private readonly disk: DiskSpace;
+  private diskTimer?: NodeJS.Timeout;
 
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
+    this.disk = new DiskSpace(s.home, s.disk?.minFreeBytes ?? 0);
     this.controlPath = controlPathFor(s.home);
     this.env = gitEnv(process.env, {
       keyFile: s.upstream.keyFile,
@@ -69,6 +79,7 @@ export class Daemon {
       env: this.env,
       sshBase: `ssh://${s.upstream.user}@${s.upstream.host}:${s.upstream.port}`,
       maintenance: s.maintenance,
+      disk: this.disk,
     });
     this.scheduler = new Scheduler({
       sync: (key, reason, signal) => this.runJob(key, reason, signal),
@@ -79,14 +90,22 @@ export class Daemon {
     });
   }
 
-  /** Take the lock, recover, and start syncing. Resolves once the first reconcile was started. */
+  /**
+   * Take the lock, recover, and start syncing. Resolves once the first reconcile was started.
+   * Nothing here needs free space (a full disk must not keep the mirror from serving): the lock
+   * falls back to an empty file, other writes are skipped when unchanged and tolerated on ENOSPC.
+   */
   async start(): Promise<void> {
     this.releaseLock = acquireHomeLock(this.s.home);
+    this.checkDisk();
+    this.diskTimer = setInterval(() => this.checkDisk(), DISK_CHECK_MS);
+    this.diskTimer.unref();
     const rec = this.store.recover();
     if (rec.removedIncoming > 0 || rec.keptIncoming > 0 || rec.removedLocks.length > 0 || rec.removedTemp.length > 0) {
-      this.obs.log("warn", "recovered from an unclean stop", { discardedFirstClones: rec.removedIncoming, resumableFirstClones: rec.keptIncoming, staleLocks: rec.removedLocks.length, packTempFiles: rec.removedTemp.length });
+      const tempBytes = rec.removedTemp.reduce((n, t) => n + t.bytes, 0);
+      this.obs.log("warn", "recovered from an unclean stop", { discardedFirstClones: rec.removedIncoming, resumableFirstClones: rec.keptIncoming, staleLocks: rec.removedLocks.length, tempFiles: rec.removedTemp.length, tempBytes });
     }
-    writeFileAtomic(knownHostsPath(this.s.home), knownHostsText(this.s.upstream.host, this.s.upstream.port, this.s.upstream.pinned), 0o644);
+    this.writeTolerant("known_hosts", knownHostsPath(this.s.home), knownHostsText(this.s.upstream.host, this.s.upstream.port, this.s.upstream.pinned), 0o644);
     // Until the primary answers, serve (and count) what is on disk. With nothing on disk the
     // catalog stays unknown (status STARTING) until the first catalog arrives.
     // A static catalog is known at once (no primary needed): use it, so /status never reports
@@ -124,6 +143,11 @@ export class Daemon {
     return this.store.fingerprintTime(parseRepoKey(key));
   }
 
+  /** Free space above the threshold (as last measured); serving uses the disk only then (pack cache). */
+  diskOk(): boolean {
+    return (this.disk.facts?.state ?? "ok") === "ok";
+  }
+
   isServed(key: RepoKey): boolean {
     return this.catalog.has(key) && this.store.exists(parseRepoKey(key));
   }
@@ -144,6 +168,7 @@ export class Daemon {
   async stop(graceMs = 10000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.diskTimer) clearInterval(this.diskTimer);
     // Every step runs even if an earlier one fails: the lock must be released in the end.
     const step = async (what: string, fn: () => unknown) => {
       try {
@@ -168,6 +193,7 @@ export class Daemon {
     const t0 = Date.now();
     let checked = 0;
     let changed = 0;
+    this.checkDisk(false);
     try {
       await this.refreshCatalog();
       const ids = [...this.catalog.values()];
@@ -211,7 +237,10 @@ export class Daemon {
 
   private async refreshCatalog(): Promise<void> {
     const c = this.s.catalog;
-    const all = c.kind === "static" ? c.repos : await listRepos({ baseUrl: c.baseUrl, token: c.token, ca: c.ca });
+    const listed = c.kind === "static" ? c.repos : await listRepos({ baseUrl: c.baseUrl, token: c.token, ca: c.ca });
+    // One name the mirror cannot carry must not stop the others: skip it and say so.
+    const { valid: all, invalid } = partitionRepoIds(listed);
+    this.obs.catalogSkipped(invalid.map((b) => ({ key: repoKey(b.id), problem: b.problem })));
     const selected = selectRepos(all, this.s.projects);
     const selectionChanged = this.recordSelection();
     const decision = decidePurge(this.store.listLocal(), selected, { ...this.s.purge, selectionChanged });
@@ -239,8 +268,40 @@ export class Daemon {
     } catch {
       /* first start */
     }
-    if (before !== now) writeFileAtomic(file, now, 0o644);
+    if (before !== now) this.writeTolerant("the project selection", file, now, 0o644);
     return before !== undefined && before !== now;
+  }
+
+  /** Measure free space; back above the threshold after being low: reconcile now (recover by itself). */
+  private checkDisk(reconcileOnRecovery = true): void {
+    const before = this.disk.facts?.state;
+    let facts: DiskFacts;
+    try {
+      facts = this.disk.check();
+    } catch (e) {
+      this.obs.log("warn", "cannot measure free space", { error: (e as Error).message });
+      return;
+    }
+    this.obs.diskChecked(facts);
+    if (reconcileOnRecovery && before !== undefined && before !== "ok" && facts.state === "ok") this.refreshSoon();
+  }
+
+  /**
+   * Write a small state file unless it already holds `content`; a full disk only costs a
+   * warning (the file is rewritten at the next start): serving must not depend on it.
+   */
+  private writeTolerant(what: string, file: string, content: string, mode: number): void {
+    try {
+      if (fs.readFileSync(file, "utf8") === content) return;
+    } catch {
+      /* missing: write it */
+    }
+    try {
+      writeFileAtomic(file, content, mode);
+    } catch (e) {
+      if (!isNoSpace(e)) throw e;
+      this.obs.log("error", `cannot write ${what}: the disk is full; keeping the previous file`, { file, error: (e as Error).message });
+    }
   }
 
   private async runJob(key: RepoKey, reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
@@ -286,13 +347,6 @@ function isConnectionError(e: unknown): boolean {
   return e instanceof Error && /cannot connect to the primary|cannot open a channel to the primary|Not connected|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|Connection (refused|closed|reset)|Timed out while waiting for handshake/i.test(e.message);
 }
 
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  });
-  await Promise.all(workers);
-}
 
 export function knownHostsPath(home: string): string {
   return path.join(home, "data", "known_hosts");
@@ -337,6 +391,14 @@ function closeControlMaster(controlPath: string, env: NodeJS.ProcessEnv): Promis
 function writeFileAtomic(file: string, content: string, mode: number): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, content, { mode });
+  try {
+    fs.writeFileSync(tmp, content, { mode });
+  } catch (e) {
+    fs.rmSync(tmp, { force: true }); // a half-written temp file must not take the last blocks
+    throw e;
+  }
   fs.renameSync(tmp, file);
 }
+
+/** How often free space is measured between syncs (a statfs call: microseconds). */
+export const DISK_CHECK_MS = 10_000;

@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { DiskSpace } from "../store/diskSpace";
 import { RepoStore } from "../store/repoStore";
 import { GitError } from "../store/runGit";
 import { RepoId, SyncReason } from "../types";
@@ -29,6 +30,8 @@ export interface EngineDeps {
   /** ssh://user@host:port — repositories are at `${sshBase}/${PROJECT}/${slug}.git`. */
   sshBase: string;
   maintenance: { repackIntervalMs: number; fsckIntervalMs: number };
+  /** Free-space guard: syncs that grow the disk wait while it is low (first clones are refused). */
+  disk?: DiskSpace;
   now?: () => number;
   random?: () => number;
 }
@@ -89,6 +92,7 @@ export class SyncEngine {
     signal.throwIfAborted();
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
     if (this.differs(id, fp)) {
+      this.assertRoomFor(id);
       await this.fetchWithReclone(id, adv, signal, out);
       const local = await this.d.store.localRefs(id, this.d.env);
       const localFp = fingerprint(local.refs, local.headTarget, this.d.keep);
@@ -97,10 +101,7 @@ export class SyncEngine {
       // than the scan, and the next trigger (or reconcile) converges.
       out.converged = localFp === fp;
     }
-    if (out.created) {
-      if (out.bytes >= FIRST_CLONE_INDEX_MIN_BYTES) await this.d.store.indexFirstClone(id, this.d.env, signal);
-      this.spreadSchedule(id);
-    }
+    if (out.created) await this.afterFirstClone(id, signal, out);
     await this.maintain(id, signal, out);
     return out;
   }
@@ -112,11 +113,19 @@ export class SyncEngine {
    */
   private async syncNow(id: RepoId, signal: AbortSignal): Promise<SyncOutcome> {
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
+    this.assertRoomFor(id);
     await this.fetchWithReclone(id, { refs: new Map() }, signal, out);
     const local = await this.d.store.localRefs(id, this.d.env);
     this.d.store.writeFingerprint(id, fingerprint(local.refs, local.headTarget, this.d.keep));
+    // A reclone on this path is a first clone like any other: scheduled maintenance, not now.
+    if (out.created) await this.afterFirstClone(id, signal, out);
     await this.maintain(id, signal, out);
     return out;
+  }
+
+  /** A fetch grows the disk: below the free-space threshold it waits, a first clone with its own reason. */
+  private assertRoomFor(id: RepoId): void {
+    this.d.disk?.assertCanGrow(this.d.store.exists(id) ? `fetch of ${id.project}/${id.slug}` : `first clone of ${id.project}/${id.slug}`);
   }
 
   private async fetchWithReclone(id: RepoId, adv: Advertisement, signal: AbortSignal, out: SyncOutcome): Promise<void> {
@@ -132,10 +141,19 @@ export class SyncEngine {
     } catch (e) {
       if (signal.aborted || !(e instanceof GitError) || !looksCorrupt(e.message) || !this.d.store.exists(id)) throw e;
       // A damaged local copy: move it out of service and clone afresh (grokmirror's reclone).
+      // The webhook path has no advertisement: ask the primary for its HEAD, or the new copy's
+      // HEAD would be git's default branch instead of the primary's.
       this.d.store.remove(id);
-      const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
+      const headTarget = adv.headTarget ?? (await this.scan(id, signal)).adv.headTarget;
+      const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, headTarget);
       Object.assign(out, { fetched: true, created: true, bytes: r.bytes, recloned: true });
     }
+  }
+
+  /** A new copy: index a big one at once; either way its maintenance is scheduled, not due. */
+  private async afterFirstClone(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
+    if (out.bytes >= FIRST_CLONE_INDEX_MIN_BYTES) await this.d.store.indexFirstClone(id, this.d.env, signal);
+    this.spreadSchedule(id);
   }
 
   private async maintain(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {

@@ -38,5 +38,6 @@ export function settingsFromConfig(c: MirrorConfig, read: (file: string) => stri
     // sshd well under its default MaxSessions=10 per connection.
     scanParallelism: 16,
     scanConnections: 2,
+    disk: c.disk,
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { Logger } from "pino";
 import { StatusBoard } from "../state/statusBoard";
+import type { DiskState } from "../store/diskSpace";
 import { RepoKey, SyncReason } from "../types";
 import { DaemonObserver } from "./daemon";
 import { SyncOutcome } from "./engine";
@@ -15,6 +16,8 @@ export function boardObserver(board: StatusBoard, log: Logger): DaemonObserver {
   let complete = false;
   let lastProgressLog = 0;
   let primaryUp: boolean | undefined;
+  let skippedBefore = "";
+  let diskBefore: DiskState | undefined;
   const progress = () => {
     const now = Date.now();
     if (done < total && now - lastProgressLog < 2000) return;
@@ -30,6 +33,23 @@ export function boardObserver(board: StatusBoard, log: Logger): DaemonObserver {
       board.setCatalog(keys, { lastSyncedAt });
       total = keys.length;
       done = keys.filter((k) => board.repo(k)?.lastSyncedAt !== undefined).length;
+    },
+    catalogSkipped: (skipped) => {
+      board.setSkipped(skipped);
+      // Once per change of the set, not at every reconcile.
+      const now = skipped.map((s) => s.key).join("\n");
+      if (now !== skippedBefore && skipped.length > 0) log.warn({ skipped: skipped.slice(0, 20), count: skipped.length }, "catalog names the mirror cannot carry were skipped; the other repositories sync");
+      skippedBefore = now;
+    },
+    diskChecked: (facts) => {
+      board.setDisk(facts);
+      if (facts.state !== diskBefore) {
+        const fields = { state: facts.state, freeMb: Math.round(facts.freeBytes / 2 ** 20), minFreeMb: Math.round(facts.minFreeBytes / 2 ** 20) };
+        if (facts.state === "ok") {
+          if (diskBefore !== undefined) log.info(fields, "disk space is back: syncing resumes");
+        } else log.error(fields, "disk space low: syncs that grow the disk pause (first clones refused), serving goes on; free space or grow the volume");
+      }
+      diskBefore = facts.state;
     },
     syncStarted: (key: RepoKey) => board.syncStarted(key),
     syncSucceeded: (key: RepoKey, reason: SyncReason, durationMs: number, o: SyncOutcome) => {

@@ -31,4 +31,6 @@ export interface DaemonSettings {
   scanConnections: number;
   /** A first clone receiving more than this continues in resumable steps (default 64 MiB). */
   firstCloneStepBytes?: number;
+  /** Free space below which syncs that grow the disk pause (mirror.disk.minFreeMb); default 0 = only a full disk pauses them. */
+  disk?: { minFreeBytes: number };
 }

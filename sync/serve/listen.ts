@@ -12,35 +12,23 @@
 import * as fs from "node:fs";
 import * as net from "node:net";
 import { Server } from "node:http";
+import { formatListenAddress, ListenAddress, parseListenAddress as parseAddress } from "../listenAddress";
 
-export type ListenAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+export type { ListenAddress };
 
-// sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
-const MAX_UNIX_PATH = 107;
-
-/** Parse "unix:/path", "host:port", "[v6]:port" or ":port" (all interfaces). Throws a message that says what to write. */
+/** The shared grammar (sync/listenAddress.ts); throws a message that says what to write. */
 export function parseListenAddress(spec: string): ListenAddress {
-  const s = spec.trim();
-  if (s.startsWith("unix:")) {
-    const path = s.slice("unix:".length);
-    if (!path) throw new Error(`listen address ${JSON.stringify(spec)}: want unix:/path/to/socket`);
-    if (Buffer.byteLength(path) > MAX_UNIX_PATH) throw new Error(`listen address ${JSON.stringify(spec)}: socket path longer than ${MAX_UNIX_PATH} bytes`);
-    return { kind: "unix", path };
-  }
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/.exec(s);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new Error(`listen address ${JSON.stringify(spec)}: want unix:/path, host:port or [ipv6]:port`);
-  return { kind: "tcp", host: m[1] ?? (m[2] || "0.0.0.0"), port };
+  const a = parseAddress(spec);
+  if ("problem" in a) throw new Error(`listen address ${JSON.stringify(spec)}: ${a.problem}`);
+  return a;
 }
 
 /** Display form of a bound address, e.g. "unix:/run/x.sock" or "127.0.0.1:41234". */
-export function formatAddress(a: ListenAddress): string {
-  return a.kind === "unix" ? `unix:${a.path}` : a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
+export const formatAddress = formatListenAddress;
 
 /** Listen on `spec`; resolves with the bound address (the real port when ":0" was asked). */
-export async function listen(server: Server, spec: string, opts: { socketMode?: number } = {}): Promise<ListenAddress> {
-  const addr = parseListenAddress(spec);
+export async function listen(server: Server, spec: string | ListenAddress, opts: { socketMode?: number } = {}): Promise<ListenAddress> {
+  const addr = typeof spec === "string" ? parseListenAddress(spec) : spec;
   if (addr.kind === "unix") await removeStaleSocket(addr.path);
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => reject(e);

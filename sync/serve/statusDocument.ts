@@ -51,6 +51,10 @@ export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
     // Counts by RepoStatus.state (they add up to totalRepos) plus the delayed-sync list's size.
     repos: { ...s.byState, delayed: s.delayed },
     syncLagMaxMs: s.maxLagMs,
+    // Catalog names the mirror cannot carry (count only; the names are in the log).
+    skippedRepos: s.skippedRepos,
+    // ok | low (syncs that grow the disk paused, serving goes on) | full; null until measured.
+    disk: s.disk?.state ?? null,
   };
 }
 

@@ -17,6 +17,7 @@
  * The event key is taken from the body when it has one, else from the X-Event-Key header:
  * the signature covers the body only, so the body is the authenticated source.
  */
+import { isValidRepoId } from "../repoName";
 import { parseRepoKey, RepoKey, repoKey } from "../types";
 
 export interface RefChange {
@@ -39,8 +40,6 @@ export const CATALOG_EVENTS: readonly string[] = ["repo:modified", "repo:forked"
 /** More changes than this in one push are cut: the sync fetches everything anyway. */
 const MAX_CHANGES = 1000;
 
-// Project keys (incl. personal "~user") and slugs: no path separators, no "." or "..".
-const NAME = /^~?[A-Za-z0-9_][A-Za-z0-9._@~-]{0,254}$/;
 
 export function decideWebhook(headerEventKey: string | undefined, body: Buffer): WebhookDecision {
   let json: unknown;
@@ -77,7 +76,8 @@ function repoOf(v: unknown): RepoKey | undefined {
   if (!isObject(v) || !isObject(v.project)) return undefined;
   const { slug } = v;
   const { key } = v.project;
-  if (typeof slug !== "string" || typeof key !== "string" || !NAME.test(slug) || !NAME.test(key)) return undefined;
+  // The rule the catalog and the store use (sync/repoName.ts), personal "~user" keys included.
+  if (typeof slug !== "string" || typeof key !== "string" || !isValidRepoId({ project: key, slug })) return undefined;
   const k = repoKey({ project: key, slug });
   parseRepoKey(k); // the one shape check shared with the rest of the daemon
   return k;

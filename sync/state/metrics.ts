@@ -18,6 +18,8 @@ export interface MetricsSource {
     delayed: number;
     maxLagMs: number;
     primaryReachable: boolean | undefined;
+    skippedRepos: number;
+    disk?: { state: string; freeBytes: number };
   };
 }
 
@@ -41,6 +43,9 @@ export const METRIC_NAMES = {
   reconcileLastSuccess: "smart_mirror_reconcile_last_success_timestamp_seconds",
   primaryUp: "smart_mirror_primary_up",
   state: "smart_mirror_state",
+  reposSkipped: "smart_mirror_repos_skipped",
+  diskFree: "smart_mirror_disk_free_bytes",
+  diskLow: "smart_mirror_disk_low",
 } as const;
 
 export class MirrorMetrics {
@@ -144,6 +149,36 @@ export class MirrorMetrics {
       collect() {
         const current = source.summary().state;
         for (const st of MIRROR_STATES) this.set({ state: st }, st === current ? 1 : 0);
+      },
+    });
+
+    new Gauge({
+      name: METRIC_NAMES.reposSkipped,
+      help: "Catalog repositories skipped because the mirror cannot carry their names (see the log for which and why).",
+      registers,
+      collect() {
+        this.set(source.summary().skippedRepos);
+      },
+    });
+
+    new Gauge({
+      name: METRIC_NAMES.diskFree,
+      help: "Free bytes on the mirror home's file system (absent until measured).",
+      registers,
+      collect() {
+        const d = source.summary().disk;
+        this.reset();
+        if (d) this.set(d.freeBytes);
+      },
+    });
+    new Gauge({
+      name: METRIC_NAMES.diskLow,
+      help: "1 while free space is below mirror.disk.minFreeMb (syncs that grow the disk are paused, serving goes on), else 0.",
+      registers,
+      collect() {
+        const d = source.summary().disk;
+        this.reset();
+        if (d) this.set(d.state === "ok" ? 0 : 1);
       },
     });
 

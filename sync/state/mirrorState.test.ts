@@ -13,6 +13,7 @@ describe("mirrorState", () => {
     ["half synced", { everSynced: 5, initialSyncComplete: false }, "INITIAL_SYNC"],
     ["half synced, primary not probed", { everSynced: 5, initialSyncComplete: false, primaryReachable: undefined }, "INITIAL_SYNC"],
     ["all synced", {}, "SYNCHRONIZED"],
+    ["all synced, disk low: syncs paused", { diskLow: true }, "DEGRADED"],
     ["empty catalog", { totalRepos: 0, everSynced: 0 }, "SYNCHRONIZED"],
     ["restarted, every copy on disk, first reconcile round not done", { caughtUp: false }, "INITIAL_SYNC"],
     ["restarted, first round not done, a repo failing", { caughtUp: false, failing: 1, delayed: 1 }, "DEGRADED"],

@@ -26,6 +26,8 @@ export interface MirrorFacts {
    * unknown age (the daemon may have been down for days), so the mirror is not SYNCHRONIZED.
    */
   caughtUp: boolean;
+  /** Free space is below mirror.disk.minFreeMb: syncs that grow the disk are paused. */
+  diskLow?: boolean;
 }
 
 /**
@@ -35,8 +37,8 @@ export interface MirrorFacts {
  * 2. ERROR ("nothing works"): repos exist, none was ever synced, and either the primary is
  *    unreachable or every repo's latest attempt failed (e.g. the mirror's key is not approved).
  *    Nothing can be served and nothing is getting better by itself.
- * 3. DEGRADED: the primary is unreachable (we serve what we have, possibly stale), or some
- *    repos are failing or delayed. This wins over INITIAL_SYNC: a repo that keeps failing
+ * 3. DEGRADED: the primary is unreachable (we serve what we have, possibly stale), the disk is
+ *    low (syncs that grow it are paused), or some repos are failing or delayed. This wins over INITIAL_SYNC: a repo that keeps failing
  *    would otherwise hide behind "still syncing" forever.
  * 4. INITIAL_SYNC: until every repo of the catalog has been synced once, and after every start
  *    until the first reconcile round completed (caughtUp): copies restored from disk are
@@ -47,7 +49,7 @@ export function mirrorState(f: MirrorFacts): MirrorState {
   if (!f.catalogKnown) return f.primaryReachable === false ? "ERROR" : "STARTING";
   const nothingServable = f.totalRepos > 0 && f.everSynced === 0;
   if (nothingServable && (f.primaryReachable === false || f.failing >= f.totalRepos)) return "ERROR";
-  if (f.primaryReachable === false || f.failing > 0 || f.delayed > 0) return "DEGRADED";
+  if (f.primaryReachable === false || f.diskLow === true || f.failing > 0 || f.delayed > 0) return "DEGRADED";
   if (!f.caughtUp || (!f.initialSyncComplete && f.everSynced < f.totalRepos)) return "INITIAL_SYNC";
   return "SYNCHRONIZED";
 }

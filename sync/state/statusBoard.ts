@@ -7,6 +7,7 @@
  * 10,000 repos that is a few MB. Counts are computed on demand in one pass (microseconds for
  * 10k entries) rather than kept incrementally, so they can never drift from the entries.
  */
+import type { DiskFacts } from "../store/diskSpace";
 import { MirrorState, RepoKey, RepoStatus } from "../types";
 import { describeError, failureKind, FailureKind } from "./failureKind";
 import { MirrorMetrics, MetricsSource, ReconcileResult } from "./metrics";
@@ -57,6 +58,18 @@ export interface BoardSummary {
   /** ms since the oldest change on the primary we do not have yet (0 if none). */
   maxLagMs: number;
   primaryReachable: boolean | undefined;
+  /** Catalog names the mirror cannot carry (skipped, not synced). */
+  skippedRepos: number;
+  /** Free space on the home's file system (undefined until measured). */
+  disk?: DiskFacts;
+}
+
+/** At most this many skipped names are kept with their reasons (the count is exact). */
+const MAX_SKIPPED_LISTED = 100;
+
+export interface SkippedRepo {
+  key: RepoKey;
+  problem: string;
 }
 
 export interface BoardSnapshot extends BoardSummary {
@@ -66,6 +79,8 @@ export interface BoardSnapshot extends BoardSummary {
   initialSync: { done: number; total: number; complete: boolean; completedAt?: number };
   primary: PrimaryFacts;
   lastReconcile?: ReconcileRecord;
+  /** The first MAX_SKIPPED_LISTED skipped names with their reasons (summary.skippedRepos counts all). */
+  skipped: SkippedRepo[];
 }
 
 export interface DelayedRepo extends RepoStatus {
@@ -116,6 +131,9 @@ export class StatusBoard implements MetricsSource {
   private caughtUp = false;
   /** After the first good reconcile of this start: the repos it left to sync (see firstRound*). */
   private firstRound: Set<RepoKey> | undefined;
+  private skipped: SkippedRepo[] = [];
+  private disk: DiskFacts | undefined;
+  private skippedCount = 0;
 
   constructor(opts: StatusBoardOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -159,6 +177,16 @@ export class StatusBoard implements MetricsSource {
     this.catalogKnown = true;
     this.latchInitialSync(now);
     if (this.firstRound) for (const key of this.firstRound) if (!next.has(key)) this.firstRoundDone(key);
+  }
+
+  /** Catalog names skipped by the name rule (sync/repoName.ts), with why. */
+  setSkipped(skipped: readonly SkippedRepo[]): void {
+    this.skippedCount = skipped.length;
+    this.skipped = skipped.slice(0, MAX_SKIPPED_LISTED).map((s) => ({ key: s.key.slice(0, 300), problem: s.problem.slice(0, 300) }));
+  }
+
+  setDisk(facts: DiskFacts): void {
+    this.disk = { ...facts };
   }
 
   syncStarted(key: RepoKey): void {
@@ -280,6 +308,7 @@ export class StatusBoard implements MetricsSource {
       initialSyncComplete: complete,
       primaryReachable: this.primary.reachable,
       caughtUp: this.caughtUp,
+      diskLow: this.disk !== undefined && this.disk.state !== "ok",
     };
     return {
       now,
@@ -289,6 +318,8 @@ export class StatusBoard implements MetricsSource {
       delayed,
       maxLagMs: oldestBehind === Infinity ? 0 : Math.max(0, now - oldestBehind),
       primaryReachable: this.primary.reachable,
+      skippedRepos: this.skippedCount,
+      ...(this.disk ? { disk: { ...this.disk } } : {}),
     };
   }
 
@@ -308,6 +339,7 @@ export class StatusBoard implements MetricsSource {
       },
       primary: { ...this.primary },
       ...(this.lastReconcile ? { lastReconcile: { ...this.lastReconcile } } : {}),
+      skipped: this.skipped.map((x) => ({ ...x })),
     };
   }
 

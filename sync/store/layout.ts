@@ -3,19 +3,15 @@
  * Pure: every path the daemon derives from a name the primary (or a client) gave goes through here.
  */
 import * as path from "node:path";
+import { isValidRepoId, repoNameProblem } from "../repoName";
 import { RepoId } from "../types";
 
-// Bitbucket project keys: letters, digits, underscore (we also allow "~user" personal projects).
-const PROJECT_RE = /^~?[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$/;
-// Bitbucket slugs: letters, digits, '-', '_', '.'; never "." or "..".
-const SLUG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-
-export function isSafeRepoId(id: RepoId): boolean {
-  return PROJECT_RE.test(id.project) && SLUG_RE.test(id.slug) && !id.slug.includes("..") && !id.slug.endsWith(".git") && !id.slug.endsWith(".lock");
-}
+/** The shared name rule (sync/repoName.ts): a name that passes it is safe as a path component. */
+export const isSafeRepoId = isValidRepoId;
 
 export function assertSafeRepoId(id: RepoId): void {
-  if (!isSafeRepoId(id)) throw new Error(`unsafe repository name ${JSON.stringify(`${id.project}/${id.slug}`)}: refusing to map it to a path`);
+  const problem = repoNameProblem(id);
+  if (problem !== undefined) throw new Error(`unsafe repository name ${JSON.stringify(`${id.project}/${id.slug}`)}: ${problem}; refusing to map it to a path`);
 }
 
 export function reposRoot(home: string): string {

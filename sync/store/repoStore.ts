@@ -4,8 +4,8 @@
  *   and renamed into place; what a killed first clone received is kept there and the next
  *   attempt continues from it (resumableClone.ts);
  * - refs change only through git's own lock+rename (fetch --atomic), so a killed fetch leaves
- *   the old refs, and at worst stale *.lock files and pack temp files, which sweepLocks() and
- *   sweepTempPacks() remove at start and after a failed fetch;
+ *   the old refs, and at worst stale *.lock files and partial temp packs, which sweepLocks()
+ *   and sweepTempFiles() remove at start, before a fetch and after a failed one;
  * - the fingerprint is written after the refs, from the refs, so it never claims more than
  *   is on disk;
  * - removal is a rename into .trash/ followed by a delete.
@@ -14,10 +14,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { RepoId } from "../types";
 import { mirrorRefspecs } from "../upstream/refFilter";
-import { FINGERPRINT_FILE, incomingDir, repoDir, reposRoot, trashDir } from "./layout";
+import { FINGERPRINT_FILE, incomingDir, isSafeRepoId, repoDir, reposRoot, trashDir } from "./layout";
 import { packBytes, packCount } from "./packFiles";
-import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER, sweepTempPacks } from "./resumableClone";
+import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER } from "./resumableClone";
 import { git, GitError, runGit } from "./runGit";
+import { SweptFile, sweepTempFiles } from "./tempFiles";
+
+/**
+ * A temp file younger than this is left alone unless it is known to be ours (a writer
+ * /proc cannot show, or one that has just created it); open files are never removed.
+ */
+export const TEMP_MIN_AGE_MS = 10_000;
 
 /** A stepwise first clone that fails this many times in a row without progress is discarded. */
 const MAX_FAILURES_WITHOUT_PROGRESS = 3;
@@ -63,19 +70,19 @@ export class RepoStore {
    * anything else in .incoming/ is discarded, trash is emptied, stale locks and pack
    * temporaries of killed fetches are removed.
    */
-  recover(): { removedIncoming: number; keptIncoming: number; removedLocks: string[]; removedTemp: string[] } {
+  recover(): { removedIncoming: number; keptIncoming: number; removedLocks: string[]; removedTemp: SweptFile[] } {
     fs.mkdirSync(reposRoot(this.home), { recursive: true });
     let removedIncoming = 0;
     let keptIncoming = 0;
     const removedLocks: string[] = [];
-    const removedTemp: string[] = [];
+    const removedTemp: SweptFile[] = [];
     const inc = incomingDir(this.home);
     for (const name of safeReaddir(inc)) {
       const p = path.join(inc, name);
       if (/^[^.]+\..+\.git$/.test(name) && fs.existsSync(path.join(p, "HEAD"))) {
         keptIncoming++;
         removedLocks.push(...sweepLocks(p));
-        removedTemp.push(...sweepTempPacks(p));
+        removedTemp.push(...sweepTempFiles(p, { minAgeMs: TEMP_MIN_AGE_MS }));
       } else {
         removedIncoming++;
         fs.rmSync(p, { recursive: true, force: true });
@@ -85,8 +92,10 @@ export class RepoStore {
     for (const project of safeReaddir(reposRoot(this.home))) {
       if (project.startsWith(".")) continue;
       for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) {
-        removedLocks.push(...sweepLocks(path.join(reposRoot(this.home), project, repo)));
-        removedTemp.push(...sweepTempPacks(path.join(reposRoot(this.home), project, repo)));
+        const dir = path.join(reposRoot(this.home), project, repo);
+        removedLocks.push(...sweepLocks(dir));
+        // A fetch orphaned by a kill -9 of the daemon may still be writing: sweepTempFiles skips open files.
+        removedTemp.push(...sweepTempFiles(dir, { minAgeMs: TEMP_MIN_AGE_MS }));
       }
     }
     return { removedIncoming, keptIncoming, removedLocks, removedTemp };
@@ -122,14 +131,18 @@ export class RepoStore {
     ];
     if (!this.exists(id)) return this.firstClone(id, args, env, signal, headTarget);
     const target = this.dir(id);
-    sweepLocks(target); // only our own killed children can have left them (per-repo jobs are serialized)
+    // Only our own killed children can have left them (per-repo jobs are serialized).
+    sweepLocks(target);
+    sweepTempFiles(target, { minAgeMs: TEMP_MIN_AGE_MS });
     const before = packBytes(target);
     try {
       await git(args, { cwd: target, env, signal });
       if (headTarget) await setHead(target, headTarget, env);
     } catch (e) {
       sweepLocks(target);
-      sweepTempPacks(target);
+      // Our git is gone: its partial pack (often most of the bytes it received) goes too, at
+      // once, whatever its age; anything still open by a live process stays.
+      sweepTempFiles(target, { minAgeMs: 0 });
       throw e;
     }
     return { bytes: Math.max(0, packBytes(target) - before), created: false, packs: packCount(target), resumedFromBytes: 0 };
@@ -173,7 +186,7 @@ export class RepoStore {
    */
   private keepOrDiscardIncoming(target: string, before: number): void {
     sweepLocks(target);
-    sweepTempPacks(target);
+    sweepTempFiles(target, { minAgeMs: 0 });
     if (!fs.existsSync(path.join(target, STEPWISE_MARKER))) {
       fs.rmSync(target, { recursive: true, force: true });
       return;
@@ -252,7 +265,8 @@ export class RepoStore {
     for (const project of safeReaddir(reposRoot(this.home))) {
       if (project.startsWith(".")) continue;
       for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) {
-        if (repo.endsWith(".git")) out.push({ project, slug: repo.slice(0, -4) });
+        // Only names the store could have made: anything else there is not ours to purge.
+        if (repo.endsWith(".git") && isSafeRepoId({ project, slug: repo.slice(0, -4) })) out.push({ project, slug: repo.slice(0, -4) });
       }
     }
     return out;

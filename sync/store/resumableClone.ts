@@ -23,6 +23,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { packBytes } from "./packFiles";
 import { git } from "./runGit";
+import { sweepTempFiles } from "./tempFiles";
 
 /** Written in the incoming copy when it switched to steps; the next attempt skips step 1. */
 export const STEPWISE_MARKER = "smart-mirror.stepwise";
@@ -125,7 +126,7 @@ export async function resumableClone(i: ResumableCloneInput): Promise<ResumableC
   if (!stepwise(i.dir)) {
     if (await watchedFullFetch(i)) return { steps: ["full"], resumedFromBytes };
     steps.push("full-stopped");
-    sweepTempPacks(i.dir);
+    sweepTempFiles(i.dir, { minAgeMs: 0 });
     fs.writeFileSync(path.join(i.dir, STEPWISE_MARKER), `${new Date().toISOString()}\n`);
   }
   const hasRefs = await git(["for-each-ref", "--count=1", "--format=%(refname)"], { cwd: i.dir, env: i.env, captureStdout: true });
@@ -142,27 +143,4 @@ export async function resumableClone(i: ResumableCloneInput): Promise<ResumableC
     deepen = nextDeepen(deepen, packBytes(i.dir) - before, i.stepBytes);
   }
   return { steps, resumedFromBytes };
-}
-
-/**
- * Remove pack temporaries a killed or failed git left in a repository (tmp_pack_*, tmp_idx_*,
- * tmp_rev_*, repack's .tmp-*-pack*). Only for a repository no git of ours runs in: the
- * per-repository job (or the home lock at start) guarantees that. Returns what was removed.
- */
-export function sweepTempPacks(dir: string): string[] {
-  const packDir = path.join(dir, "objects", "pack");
-  const removed: string[] = [];
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(packDir);
-  } catch {
-    return removed;
-  }
-  for (const f of names) {
-    if (/^(tmp_(pack|idx|rev)_|\.tmp-\d+-pack)/.test(f)) {
-      fs.rmSync(path.join(packDir, f), { force: true });
-      removed.push(path.join(packDir, f));
-    }
-  }
-  return removed;
 }

@@ -101,4 +101,6 @@ describe("pinned host keys", () => {
 test("upload-pack command quotes the path as git does", () => {
   expect(uploadPackCommand(upstreamPath("PROJ", "repo"))).toBe("git-upload-pack '/PROJ/repo.git'");
   expect(uploadPackCommand("/a'b.git")).toBe("git-upload-pack '/a'\\''b.git'");
+  // As git sends ssh://host/~jdoe/r.git (connect.c): the primary sees what a git client sends.
+  expect(uploadPackCommand(upstreamPath("~JOHN.DOE", "notes"))).toBe("git-upload-pack '~JOHN.DOE/notes.git'");
 });

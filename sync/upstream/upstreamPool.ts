@@ -41,9 +41,14 @@ export function upstreamPath(project: string, slug: string): string {
   return `/${project}/${slug}.git`;
 }
 
-/** The command an SSH Git server expects; the path is single-quoted as git itself does. */
+/**
+ * The command an SSH Git server expects; the path is single-quoted as git itself does. Like git
+ * (connect.c), a path that starts with "/~" (a Bitbucket personal project, ssh://host/~jdoe/r.git)
+ * goes without its leading slash, so the primary sees exactly what a git client would send.
+ */
 export function uploadPackCommand(path: string): string {
-  return `git-upload-pack '${path.replace(/'/g, "'\\''")}'`;
+  const p = path.startsWith("/~") ? path.slice(1) : path;
+  return `git-upload-pack '${p.replace(/'/g, "'\\''")}'`;
 }
 
 interface Conn {

@@ -602,7 +602,8 @@ export async function startBitbucketDouble(opts: BitbucketDoubleOptions): Promis
     port,
     requests,
     addProject(key, name = key, description) {
-      if (!/^[A-Za-z~][A-Za-z0-9_]*$/.test(key)) throw new Error(`invalid project key ${key}`);
+      // Personal projects: "~" + the user's slug, which may hold "." and "-" (~JOHN.DOE).
+      if (!/^(?:[A-Za-z][A-Za-z0-9_]*|~[A-Za-z0-9_][A-Za-z0-9._-]*)$/.test(key)) throw new Error(`invalid project key ${key}`);
       const existing = projects.get(key);
       if (existing) return existing;
       const p: ProjectModel = { id: nextId++, key, name, description };

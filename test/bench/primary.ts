@@ -254,7 +254,7 @@ verb=\${cmd%% *}
 repo=\${cmd#* \\'}
 repo=\${repo%\\'}
 case $repo in
-  *[!A-Za-z0-9._/-]*) refuse "repository path may only contain A-Z a-z 0-9 . _ / -" ;;
+  *[!A-Za-z0-9._/~-]*) refuse "repository path may only contain A-Z a-z 0-9 . _ / ~ -" ;;
 esac
 repo=/\${repo#/}
 case $repo/ in
@@ -377,7 +377,8 @@ function killTree(pid: number): void {
 
 // ---------------------------------------------------------------------------------------------
 
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+// "~user" personal projects as Bitbucket has them (git sends ssh://host/~u/r.git as '~u/r.git').
+const NAME = /^~?[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 function checkName(kind: string, value: string): void {
   if (!NAME.test(value)) throw new Error(`${kind} must match ${NAME} (got ${JSON.stringify(value)})`);

@@ -81,3 +81,35 @@ test("due repack writes a bitmap and commit-graph; a corrupt repository is re-cl
   await assertSameRefsAndObjects(primary.repoPath("PROJ", "app"), dir);
   await m.stop();
 });
+
+test("a reclone during a webhook sync keeps the primary's default branch and does not start maintenance at once", async () => {
+  const primary = await startPrimary();
+  // Neither git's default (master) nor the bench's (main): HEAD must come from the primary.
+  await primary.createRepo("PROJ", "hooked", { initialBranch: "trunk" });
+  const wc = await workingClone(primary.remote("PROJ", "hooked"));
+  await wc.commit({ "a.txt": "a\n" });
+  await wc.pushAll();
+  const m = await startInProcessMirror(primary, [{ project: "PROJ", slug: "hooked" }]);
+  await m.daemon.idle();
+  const dir = m.daemon.repoDir("PROJ/hooked");
+  expect(fs.readFileSync(path.join(dir, "HEAD"), "utf8").trim()).toBe("ref: refs/heads/trunk");
+
+  // Damage the copy (its object store gone: git no longer sees a repository there) and let a
+  // webhook ask for a sync: the fetch fails on the damage and the repository is re-cloned
+  // inside the webhook's job.
+  fs.rmSync(path.join(dir, "objects"), { recursive: true, force: true });
+  await wc.commit({ "b.txt": "b\n" });
+  await wc.pushAll();
+  expect(m.daemon.refsChanged("PROJ/hooked")).toBe("queued");
+  await m.daemon.idle();
+  expect(m.board.repo("PROJ/hooked")).toMatchObject({ state: "synced", consecutiveFailures: 0 });
+  await assertSameRefsAndObjects(primary.repoPath("PROJ", "hooked"), dir);
+  expect(fs.readFileSync(path.join(dir, "HEAD"), "utf8").trim()).toBe("ref: refs/heads/trunk");
+  const packDir = path.join(dir, "objects", "pack");
+  // A fresh clone is packed and checked already: its maintenance is scheduled (spread over the
+  // interval), not run now. A repack would have written a bitmap and a commit-graph.
+  expect(fs.existsSync(path.join(dir, "smart-mirror.repacked"))).toBe(true);
+  expect(fs.readdirSync(packDir).filter((f) => f.endsWith(".bitmap"))).toEqual([]);
+  expect(fs.existsSync(path.join(dir, "objects", "info", "commit-graph"))).toBe(false);
+  await m.stop();
+});

@@ -60,7 +60,7 @@ export interface GitServeOptions {
    * (default) keeps ref advertisements, ls-refs and clones, "all" incremental fetches too.
    * Default: off.
    */
-  packCache?: { dir: string; maxBytes: number; maxAgeMs?: number; scope?: PackCacheScope };
+  packCache?: { dir: string; maxBytes: number; maxAgeMs?: number; scope?: PackCacheScope; diskOk?: () => boolean };
 }
 
 /** How long a finished response is served from the pack cache (GitLab's default max_age). */
@@ -82,7 +82,7 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
   const registry = o.registry ?? new Registry();
   const metrics = new GitMetrics(registry, () => ({ running: slots.running, waiting: slots.waiting }));
   const log = o.log ?? silentLog;
-  const packCache = o.packCache ? new PackCache({ dir: o.packCache.dir, maxBytes: o.packCache.maxBytes, maxAgeMs: o.packCache.maxAgeMs ?? PACK_CACHE_MAX_AGE_MS, registry, log }) : undefined;
+  const packCache = o.packCache ? new PackCache({ dir: o.packCache.dir, maxBytes: o.packCache.maxBytes, maxAgeMs: o.packCache.maxAgeMs ?? PACK_CACHE_MAX_AGE_MS, diskOk: o.packCache.diskOk, registry, log }) : undefined;
   router.mount(
     GIT_PREFIX,
     gitHandler({

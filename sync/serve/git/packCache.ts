@@ -65,6 +65,8 @@ export interface PackCacheOptions {
   maxBytes: number;
   /** A finished response is served for this long. */
   maxAgeMs: number;
+  /** False while the disk is low or full (the daemon's free-space guard): requests run git directly, none fails on a cache write. */
+  diskOk?: () => boolean;
   registry?: Registry;
   log?: Log;
   now?: () => number;
@@ -236,7 +238,7 @@ export class PackCache {
 
   /** False for a while after a disk error: callers run git directly meanwhile. */
   get enabled(): boolean {
-    return this.now() >= this.disabledUntil;
+    return this.now() >= this.disabledUntil && (this.o.diskOk?.() ?? true);
   }
 
   /** Finished responses kept, and their bytes. */

@@ -20,12 +20,12 @@ export type RepoResolver = (project: string, slug: string) => ServedRepo | undef
  * repository (in the catalog AND on disk), else undefined.
  *
  * Project keys are matched case-insensitively, as Bitbucket does: its UI hands out clone URLs
- * with the key in lower case (/scm/proj/repo.git) while the catalog has "PROJ". Keys of personal
- * projects (~user) and slugs are matched as written.
+ * with the key in lower case (/scm/proj/repo.git) while the catalog has "PROJ"; personal ones
+ * likewise (/scm/~jdoe/repo.git for the catalog's "~JDOE"). Slugs are matched as written.
  */
 export function catalogResolver(lookup: (key: RepoKey) => string | undefined): RepoResolver {
   return (project, slug) => {
-    const candidates = project.startsWith("~") || project === project.toUpperCase() ? [project] : [project, project.toUpperCase()];
+    const candidates = project === project.toUpperCase() ? [project] : [project, project.toUpperCase()];
     for (const p of candidates) {
       const dir = lookup(`${p}/${slug}`);
       if (dir !== undefined) return { project: p, slug, dir };
