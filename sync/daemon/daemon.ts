@@ -13,7 +13,7 @@ import { decidePurge, selectRepos } from "../catalog/select";
 import { Scheduler, SchedulerEvent } from "../scheduler/scheduler";
 import { gitEnv } from "../store/gitEnv";
 import { DiskFacts, DiskSpace, isNoSpace } from "../store/diskSpace";
-import { RepoStore } from "../store/repoStore";
+import { RepoStore, TEMP_MIN_AGE_MS } from "../store/repoStore";
 import { partitionRepoIds } from "../repoName";
 import { parseRepoKey, RepoId, RepoKey, repoKey, SyncReason } from "../types";
 import { knownHostsText } from "../upstream/hostKeys";
@@ -56,6 +56,8 @@ export class Daemon {
   private readonly controlPath: string;
   private readonly disk: DiskSpace;
   private diskTimer?: NodeJS.Timeout;
+  /** The start's second temp-file sweep, once files too young for the first have aged. */
+  private tempSweepTimer?: NodeJS.Timeout;
 
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
@@ -105,6 +107,11 @@ export class Daemon {
       const tempBytes = rec.removedTemp.reduce((n, t) => n + t.bytes, 0);
       this.obs.log("warn", "recovered from an unclean stop", { discardedFirstClones: rec.removedIncoming, resumableFirstClones: rec.keptIncoming, staleLocks: rec.removedLocks.length, tempFiles: rec.removedTemp.length, tempBytes });
     }
+    this.tempSweepTimer = setTimeout(() => {
+      const swept = this.store.sweepTemp();
+      if (swept.length > 0) this.obs.log("warn", "removed temporary files of killed fetches", { tempFiles: swept.length, tempBytes: swept.reduce((n, t) => n + t.bytes, 0) });
+    }, TEMP_MIN_AGE_MS + 1000);
+    this.tempSweepTimer.unref();
     this.writeTolerant("known_hosts", knownHostsPath(this.s.home), knownHostsText(this.s.upstream.host, this.s.upstream.port, this.s.upstream.pinned), 0o644);
     // Until the primary answers, serve (and count) what is on disk. With nothing on disk the
     // catalog stays unknown (status STARTING) until the first catalog arrives.
@@ -169,6 +176,7 @@ export class Daemon {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.diskTimer) clearInterval(this.diskTimer);
+    if (this.tempSweepTimer) clearTimeout(this.tempSweepTimer);
     // Every step runs even if an earlier one fails: the lock must be released in the end.
     const step = async (what: string, fn: () => unknown) => {
       try {

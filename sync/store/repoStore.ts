@@ -75,30 +75,42 @@ export class RepoStore {
     let removedIncoming = 0;
     let keptIncoming = 0;
     const removedLocks: string[] = [];
-    const removedTemp: SweptFile[] = [];
     const inc = incomingDir(this.home);
     for (const name of safeReaddir(inc)) {
       const p = path.join(inc, name);
       if (/^[^.]+\..+\.git$/.test(name) && fs.existsSync(path.join(p, "HEAD"))) {
         keptIncoming++;
         removedLocks.push(...sweepLocks(p));
-        removedTemp.push(...sweepTempFiles(p, { minAgeMs: TEMP_MIN_AGE_MS }));
       } else {
         removedIncoming++;
         fs.rmSync(p, { recursive: true, force: true });
       }
     }
     fs.rmSync(trashDir(this.home), { recursive: true, force: true });
+    for (const dir of this.repoDirs()) removedLocks.push(...sweepLocks(dir));
+    return { removedIncoming, keptIncoming, removedLocks, removedTemp: this.sweepTemp() };
+  }
+
+  /**
+   * Pack temporaries of killed or failed fetches, in served repositories and first clones kept
+   * to resume. Safe while syncs run: a file some process has open, or one younger than
+   * TEMP_MIN_AGE_MS, stays (a fetch orphaned by a kill -9 of the daemon may still be writing).
+   * Run at start and once more when the start's too-young files have aged (daemon.ts).
+   */
+  sweepTemp(): SweptFile[] {
+    return this.repoDirs().flatMap((dir) => sweepTempFiles(dir, { minAgeMs: TEMP_MIN_AGE_MS }));
+  }
+
+  /** Every served repository and every first clone kept in .incoming/ to resume. */
+  private repoDirs(): string[] {
+    const dirs: string[] = [];
+    const inc = incomingDir(this.home);
+    for (const name of safeReaddir(inc)) if (fs.existsSync(path.join(inc, name, "HEAD"))) dirs.push(path.join(inc, name));
     for (const project of safeReaddir(reposRoot(this.home))) {
       if (project.startsWith(".")) continue;
-      for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) {
-        const dir = path.join(reposRoot(this.home), project, repo);
-        removedLocks.push(...sweepLocks(dir));
-        // A fetch orphaned by a kill -9 of the daemon may still be writing: sweepTempFiles skips open files.
-        removedTemp.push(...sweepTempFiles(dir, { minAgeMs: TEMP_MIN_AGE_MS }));
-      }
+      for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) dirs.push(path.join(reposRoot(this.home), project, repo));
     }
-    return { removedIncoming, keptIncoming, removedLocks, removedTemp };
+    return dirs;
   }
 
   readFingerprint(id: RepoId): string | undefined {

@@ -21,6 +21,7 @@ import { makeMirrorHome, MirrorHome, writeMirrorProperties } from "./mirrorHome"
 import { Primary } from "./primary";
 import { assertSameRefsAndObjects, seededRandom, workingClone, WorkingClone } from "./repos";
 import { freePort, waitFor } from "./resources";
+import { TEMP_MIN_AGE_MS } from "../../sync/store/repoStore";
 
 /** ~12 MB packed, mostly incompressible base64 assets: first clones take a while. */
 export const KILL_LARGE_REPO: Partial<LargeRepoParams> = { commits: 120, files: 300, filesPerCommit: 3, dirFanout: 4, meanFileBytes: 60000, assetEvery: 1, branches: 2, commitsPerBranch: 5, tagEvery: 40, seed: 11, repack: true };
@@ -214,6 +215,8 @@ export async function runKillCampaign(primary: Primary, o: KillCampaignOptions):
     );
     res.convergeMs = Date.now() - t0;
     res.repos = doc.totalRepos;
+    // Temp files too young for the start's sweep (TEMP_MIN_AGE_MS) go in its second sweep.
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + TEMP_MIN_AGE_MS + 2500 - Date.now())));
     // Converged means converged: the refs /status vouches for are the primary's, at once.
     const problems: string[] = [];
     for (const r of repos) {
