@@ -18,9 +18,11 @@ import type { ChildProcess } from "node:child_process";
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { pipeline, Readable, Transform, Writable } from "node:stream";
 import { RequestTooLarge } from "./byteLimit";
+import { refusalMessage, refusedByGit } from "./requestCheck";
 import { killGroup } from "./uploadPack";
 
-export type ExchangeResult = "ok" | "failed" | "aborted" | "too_large" | "bad_request";
+/** refused: git turned the request down (requestCheck.ts refusedByGit): the client's fault, answered 400 or in the protocol. */
+export type ExchangeResult = "ok" | "failed" | "aborted" | "too_large" | "bad_request" | "refused" | "too_slow";
 
 export interface ExchangeOutcome {
   result: ExchangeResult;
@@ -116,6 +118,13 @@ export function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
         start();
         res.end();
         return out("ok");
+      }
+      if (refusedByGit(code, signal, stderr)) {
+        // The client's bad request: a 400 with git's reason, or (git already answered, e.g. its
+        // own ERR pkt-line) a clean end, so what git wrote reaches the client.
+        if (!res.headersSent) o.fail(400, refusalMessage(stderr), { Connection: "close" });
+        else res.end();
+        return out("refused");
       }
       if (!res.headersSent) o.fail(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });
       else res.destroy();

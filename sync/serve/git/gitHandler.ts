@@ -44,6 +44,7 @@ import { cacheKey, cachesTheRequest, PackCache, refStateToken } from "./packCach
 import { PktSniffer, RequestSummary, classify } from "./pktSniffer";
 import { advertisementPreamble, CONTENT_TYPES, parseGitProtocol } from "./protocol";
 import { authRequiredMessage, busyMessage, notFoundMessage, pushRefusedMessage, REALM, sendText, unavailableMessage } from "./replies";
+import { framingProblem, refusalMessage, refusedByGit, stderrForLog } from "./requestCheck";
 import type { RepoResolver } from "./resolver";
 import { Slots } from "./slots";
 import { spawnUploadPack, uploadPackEnv } from "./uploadPack";
@@ -191,7 +192,9 @@ export function gitHandler(d: GitHandlerDeps): Handler {
           signal: outcome.signal ?? undefined, // SIGKILL: we stopped it (client gone, idle, bad body)
         };
         if (outcome.result === "ok" || outcome.result === "aborted") d.log.info(fields, "git upload-pack");
-        else d.log.warn({ ...fields, code: outcome.code, stderr: outcome.stderr.trim() }, "git upload-pack failed");
+        // git echoes the client's bytes: bounded, printable.
+        else if (outcome.result === "refused" || outcome.result === "too_slow") d.log.info({ ...fields, stderr: stderrForLog(outcome.stderr) }, "git upload-pack refused the request");
+        else d.log.warn({ ...fields, code: outcome.code, stderr: stderrForLog(outcome.stderr) }, "git upload-pack failed");
       } finally {
         release();
       }
@@ -238,6 +241,12 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       const body = bodyStages();
       try {
         const input = await decode(raw.raw, body.stages, MAX_WHOLE_DECODED_BODY);
+        // Not pkt-lines at all: the client's fault, told before git (and a slot) is spent on it.
+        const problem = framingProblem(input);
+        if (problem !== undefined) {
+          d.log.info({ requestId, repo: key, endpoint, problem }, "git request refused: malformed upload-pack request");
+          return void reply(400, `malformed upload-pack request: ${problem}`);
+        }
         return { input, summary: body.sniffer.summary };
       } catch (e) {
         if (e instanceof RequestTooLarge) return void reply(413, e.message);
@@ -265,6 +274,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
         expectedBytes: asksForPack(summary) ? () => packBytes(served.dir) : undefined,
         fail: (f) => {
           if (f.kind === "busy") busy();
+          else if (f.kind === "git" && refusedByGit(f.code ?? null, f.signal ?? null, f.stderr ?? "")) reply(400, refusalMessage(f.stderr ?? ""), { Connection: "close" });
           else if (f.kind !== "abandoned") reply(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });
         },
       });
@@ -272,11 +282,12 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       d.metrics.sentBytes(endpoint, cached.bytes);
       if (cached.result === "aborted") d.metrics.request(endpoint, 499);
       else if (cached.result === "ok" || res.headersSent) d.metrics.request(endpoint, res.statusCode);
-      const result = cached.result === "ok" ? "ok" : cached.result === "aborted" ? "aborted" : "failed";
+      const refused = cached.failure?.kind === "git" && refusedByGit(cached.failure.code ?? null, cached.failure.signal ?? null, cached.failure.stderr ?? "");
+      const result = cached.result === "ok" ? "ok" : cached.result === "aborted" ? "aborted" : refused ? "refused" : "failed";
       if (kind) d.metrics.uploadPack(kind, protocol.version, result);
       const fields = { ...logFields(summary), cache: cached.outcome, result, bytes: cached.bytes };
       if (result !== "failed") d.log.info(fields, "git upload-pack");
-      else d.log.warn({ ...fields, failure: cached.failure?.kind, code: cached.failure?.code, stderr: cached.failure?.stderr?.trim() }, "git upload-pack failed");
+      else d.log.warn({ ...fields, failure: cached.failure?.kind, code: cached.failure?.code, stderr: stderrForLog(cached.failure?.stderr ?? "") }, "git upload-pack failed");
     };
 
     const cache = d.packCache;
