@@ -106,4 +106,3 @@ describe("hostile upload-pack requests through nginx (rendered site, real TLS)",
     expect(stderr).not.toMatch(/HTTP 5\d\d|\b50[0-9]\b/);
   });
 });
-});

@@ -64,7 +64,6 @@ function fatalLine(stderr: string): string | undefined {
 
 /** Control characters and anything beyond ASCII become "?"; longer than `max` is cut with "...". */
 export function printable(s: string, max: number): string {
-  // eslint-disable-next-line no-control-regex
   const clean = s.replace(/[^\x20-\x7e]/g, "?");
   return clean.length > max ? `${clean.slice(0, max)}...` : clean;
 }
