@@ -466,6 +466,7 @@ function redirectServer(s: NginxSite): string[] {
 
 function httpsServer(s: NginxSite): string[] {
   const daemon = `proxy_pass http://${s.name}_daemon;`;
+  const notFound = ["default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`];
   const git: string[] = [
     "# Packs stream both ways: never held in memory or spooled to disk by nginx.",
     "proxy_request_buffering off;",
@@ -536,6 +537,10 @@ function httpsServer(s: NginxSite): string[] {
       "# Readiness, like a Bitbucket mirror's /status: open.",
       ...block("location = /status", [daemon]),
       "",
+      "# The daemon's detailed status (errors quoting the primary's address) is for the host alone:",
+      "# read it on the daemon's socket (curl --unix-socket ... http://mirror/status/detail).",
+      ...block("location = /status/detail", notFound),
+      "",
       "# Per-repo status pages name the primary's repositories.",
       ...block("location /status/", [...access(s.internalAllow), daemon]),
       "",
@@ -547,7 +552,7 @@ function httpsServer(s: NginxSite): string[] {
       ...block("location = /webhook", [...access(s.webhookAllow), `client_max_body_size ${WEBHOOK_MAX_BODY};`, daemon]),
       "",
       "# Nothing else is the daemon's: answer in the daemon's error shape without asking it.",
-      ...block("location /", ["default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`]),
+      ...block("location /", notFound),
     ]),
   ];
 }

@@ -10,13 +10,15 @@
  * Bitbucket Server is up and running", confluence.atlassian.com/bitbucketserverkb/
  * how-to-monitor-if-bitbucket-server-is-up-and-running-975014635.html). A load balancer can
  * use it as a readiness check; /healthz is the liveness check (200 while the process answers).
+ * /status is coarse (no addresses, no error texts); /status/detail has the errors and is served
+ * only on the daemon's own listener, never through nginx.
  */
 import * as http from "node:http";
 import { StatusBoard } from "../state/statusBoard";
 import { statusHttpCode } from "../state/mirrorState";
 import { sendError, sendJson } from "./respond";
 import { Log, Router, silentLog } from "./router";
-import { delayedDocument, page, parseRepoQuery, repoDocument, statusDocument } from "./statusDocument";
+import { delayedDocument, internalStatusDocument, page, parseRepoQuery, repoDocument, statusDocument } from "./statusDocument";
 import { webhookHandler, WebhookOptions } from "./webhookHandler";
 
 export interface ServeOptions {
@@ -37,6 +39,17 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
     GET: (ctx) => {
       const snap = board.snapshot();
       sendJson(ctx, statusHttpCode(snap.state), statusDocument(snap));
+    },
+  });
+  // The detail (errors quote the primary's SSH address and repository names) is for the host
+  // alone: the daemon listens on a unix socket or loopback for nginx, and nginx sets
+  // X-Forwarded-For on everything it proxies (and refuses this path itself), so a request
+  // carrying it came from outside and gets the same 404 as an unknown path.
+  router.route("/status/detail", {
+    GET: (ctx) => {
+      if (ctx.req.headers["x-forwarded-for"] !== undefined || ctx.req.headers["x-real-ip"] !== undefined) return sendError(ctx, 404, "not_found", `no such resource: ${ctx.path}`);
+      const snap = board.snapshot();
+      sendJson(ctx, 200, internalStatusDocument(snap));
     },
   });
   router.route("/status/repos", {

@@ -16,7 +16,40 @@ import type { BoardSnapshot, DelayedRepo, RepoFilter } from "../state/statusBoar
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
+/**
+ * The public GET /status (anyone who reaches the mirror): coarse on purpose. States, counts and
+ * times only: no address of the primary, no error text (errors quote the primary's SSH address
+ * and repository names), no repository names. Whether the primary is reachable and whether the
+ * last reconcile worked are booleans/results; the why is in internalStatusDocument.
+ */
 export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
+  return {
+    state: s.state,
+    syncedRepos: s.facts.everSynced,
+    totalRepos: s.facts.totalRepos,
+    displayName: s.info.displayName ?? null,
+    baseUrl: s.info.baseUrl ?? null,
+    ...(s.info.version ? { version: s.info.version } : {}),
+    startedAt: iso(s.startedAt),
+    initialSync: {
+      done: s.initialSync.done,
+      total: s.initialSync.total,
+      complete: s.initialSync.complete,
+      completedAt: iso(s.initialSync.completedAt),
+    },
+    primary: { reachable: s.primary.reachable ?? null, checkedAt: iso(s.primary.checkedAt) },
+    lastReconcile: s.lastReconcile ? { at: iso(s.lastReconcile.at), result: s.lastReconcile.result, durationMs: s.lastReconcile.durationMs } : null,
+    repos: { ...s.byState, delayed: s.delayed },
+    syncLagMaxMs: s.maxLagMs,
+  };
+}
+
+/**
+ * GET /status/detail: everything, errors included, for the operator on the host (served only to
+ * requests that did not come through the proxy, see server.ts). Same fields as the public
+ * document plus the primary's URL, the last errors, and what the last reconcile checked.
+ */
+export function internalStatusDocument(s: BoardSnapshot): Record<string, unknown> {
   return {
     state: s.state,
     syncedRepos: s.facts.everSynced,
