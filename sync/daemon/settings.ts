@@ -29,4 +29,9 @@ export interface DaemonSettings {
   scanParallelism: number;
   /** SSH connections kept to the primary for scans. */
   scanConnections: number;
+  /** Webhook-triggered catalog refreshes: at most one per this long (default DEFAULT_WEBHOOK_REFRESH_MIN_MS). */
+  webhookRefreshMinMs?: number;
 }
+
+/** 100 webhooks for unknown repositories: one refresh now, one 30 s later. */
+export const DEFAULT_WEBHOOK_REFRESH_MIN_MS = 30_000;
