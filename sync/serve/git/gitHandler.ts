@@ -43,7 +43,8 @@ import { packBytes } from "../../store/packFiles";
 import { cacheKey, cachesTheRequest, PackCache, refStateToken } from "./packCache";
 import { PktSniffer, RequestSummary, classify } from "./pktSniffer";
 import { advertisementPreamble, CONTENT_TYPES, parseGitProtocol } from "./protocol";
-import { authRequiredMessage, busyMessage, notFoundMessage, pushRefusedMessage, REALM, sendText, unavailableMessage } from "./replies";
+import { authRequiredMessage, busyMessage, notFoundMessage, pushRefusedMessage, REALM, sendText, throttledMessage, unavailableMessage } from "./replies";
+import { clientAddress } from "../clientAddress";
 import { framingProblem, refusalMessage, refusedByGit, stderrForLog } from "./requestCheck";
 import type { RepoResolver } from "./resolver";
 import { Slots } from "./slots";
@@ -107,7 +108,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
     }
 
     const served = d.resolve(repo.project, repo.slug);
-    const auth = await d.authorizer.authorize(req.headers.authorization, served ?? repo);
+    const client = clientAddress(req);
+    const auth = await d.authorizer.authorize(req.headers.authorization, served ?? repo, client);
     d.metrics.auth(d.authorizer.mode, auth);
     const key = `${served?.project ?? repo.project}/${repo.slug}`;
     if (!auth.allowed) {
@@ -120,6 +122,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
           return reply(404, notFoundMessage());
         case "unavailable":
           return reply(503, unavailableMessage(d.primaryUrl), { "Retry-After": "30" });
+        case "throttled":
+          return reply(429, throttledMessage(), { "Retry-After": String(Math.max(1, auth.retryAfterSeconds ?? 30)) });
       }
     }
     if (!served) return reply(404, notFoundMessage());
