@@ -20,6 +20,7 @@ import { sendError, sendJson } from "./respond";
 import { Log, Router, silentLog } from "./router";
 import { delayedDocument, internalStatusDocument, page, parseRepoQuery, repoDocument, statusDocument } from "./statusDocument";
 import { webhookHandler, WebhookOptions } from "./webhookHandler";
+import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_IDLE_MS } from "./bodyBudget";
 
 export interface ServeOptions {
   board: StatusBoard;
@@ -28,6 +29,12 @@ export interface ServeOptions {
   log?: Log;
   /** Add the routes to this router (e.g. one that already has /scm/ mounted); else a new one. */
   router?: Router;
+  /** The daemon-wide request-body budget (share it with the Git routes); default one of 64 MiB. */
+  bodyBudget?: BodyBudget;
+  /** A request body idle this long is cut (408); default 30 s. */
+  bodyIdleMs?: number;
+  /** Longest time to receive a whole request, headers and body (node's requestTimeout); default 5 min. */
+  requestTimeoutMs?: number;
 }
 
 /** Register the observation and webhook routes on `router`. */
@@ -77,7 +84,12 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
     GET: (ctx) => sendJson(ctx, 200, { ok: true }),
   });
   router.route("/webhook", {
-    POST: webhookHandler(opts.webhook, { count: (r) => board.metrics.webhook(r), log }),
+    POST: webhookHandler(opts.webhook, {
+      count: (r) => board.metrics.webhook(r),
+      log,
+      bodyBudget: opts.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES, board.metrics.registry),
+      bodyIdleMs: opts.bodyIdleMs ?? DEFAULT_BODY_IDLE_MS,
+    }),
   });
   return router;
 }
@@ -86,7 +98,10 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
 export function createServer(opts: ServeOptions): http.Server {
   const router = addObservationRoutes(opts.router ?? new Router({ log: opts.log }), opts);
   const server = http.createServer(router.handle);
-  // Slowloris guard for the small requests handled here; clone traffic sits behind nginx.
+  // Slowloris guards: headers within 30 s, a whole request (body included) within requestTimeout;
+  // a body that stalls is cut sooner by the handlers' idle timeout (bodyIdleMs). nginx in front
+  // has its own (client_header_timeout, client_body_timeout).
   server.headersTimeout = 30_000;
+  server.requestTimeout = opts.requestTimeoutMs ?? 300_000;
   return server;
 }

@@ -45,6 +45,7 @@ import { PktSniffer, RequestSummary, classify } from "./pktSniffer";
 import { advertisementPreamble, CONTENT_TYPES, parseGitProtocol } from "./protocol";
 import { authRequiredMessage, busyMessage, notFoundMessage, pushRefusedMessage, REALM, sendText, throttledMessage, unavailableMessage } from "./replies";
 import { clientAddress } from "../clientAddress";
+import type { BodyBudget } from "../bodyBudget";
 import { framingProblem, refusalMessage, refusedByGit, stderrForLog } from "./requestCheck";
 import type { RepoResolver } from "./resolver";
 import { Slots } from "./slots";
@@ -66,6 +67,10 @@ export interface GitHandlerDeps {
   packCache?: PackCache;
   /** Which requests go through the pack cache: see mirror.serve.packCacheScope. */
   packCacheScope: PackCacheScope;
+  /** Bytes of request bodies held at once, across requests (bodyBudget.ts). */
+  bodyBudget: BodyBudget;
+  /** A request body idle this long is answered 408. */
+  bodyIdleMs: number;
 }
 
 /** Bodies read whole before git starts (raw, and decoded); bigger ones stream to git, relayed and uncached. */
@@ -167,6 +172,11 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       filter: summary?.filter || undefined,
       ms: Date.now() - t0,
     });
+    const overBudget = () => {
+      d.bodyBudget.refused();
+      d.log.warn({ requestId, repo: key, held: d.bodyBudget.held }, "git request refused: request-body budget spent");
+      return reply(503, busyMessage(), { "Retry-After": "5" });
+    };
     const busy = () => {
       d.log.warn({ requestId, repo: key, running: d.slots.running, waiting: d.slots.waiting }, "git request refused: all upload-pack slots busy");
       return reply(503, busyMessage(), { "Retry-After": "10" });
@@ -240,11 +250,19 @@ export function gitHandler(d: GitHandlerDeps): Handler {
      * big to hold, to be streamed from where reading stopped; undefined: answered or gone.
      */
     const readBody = async (): Promise<WholeBody | { stream: Readable } | undefined> => {
-      const raw = await readUpTo(req, MAX_WHOLE_RAW_BODY);
-      if (!raw.complete) return "aborted" in raw ? undefined : { stream: replay(raw.head, req) };
+      // Held bytes count against the daemon-wide budget until the answer is done.
+      const reservation = d.bodyBudget.reserve();
+      res.once("close", () => reservation.release());
+      const raw = await readUpTo(req, MAX_WHOLE_RAW_BODY, { reservation, idleMs: d.bodyIdleMs });
+      if (!raw.complete) {
+        if ("overBudget" in raw) return void overBudget();
+        if ("timedOut" in raw) return void reply(408, `no part of the request body came for ${Math.round(d.bodyIdleMs / 1000)} s`);
+        return "aborted" in raw ? undefined : { stream: replay(raw.head, req) };
+      }
       const body = bodyStages();
       try {
         const input = await decode(raw.raw, body.stages, MAX_WHOLE_DECODED_BODY);
+        if (!reservation.ensure(input.length)) return void overBudget();
         // Not pkt-lines at all: the client's fault, told before git (and a slot) is spent on it.
         const problem = framingProblem(input);
         if (problem !== undefined) {

@@ -23,6 +23,7 @@ import { GIT_PREFIX } from "./gitPath";
 import { PackCache } from "./packCache";
 import type { RepoResolver } from "./resolver";
 import { Slots } from "./slots";
+import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_IDLE_MS } from "../bodyBudget";
 
 export { catalogResolver } from "./resolver";
 export type { RepoResolver, ServedRepo } from "./resolver";
@@ -61,6 +62,10 @@ export interface GitServeOptions {
    * Default: off.
    */
   packCache?: { dir: string; maxBytes: number; maxAgeMs?: number; scope?: PackCacheScope };
+  /** The daemon-wide request-body budget (share one with createServer); default a 64 MiB one of its own. */
+  bodyBudget?: BodyBudget;
+  /** A request body idle this long is answered 408 (default 30 s). */
+  bodyIdleMs?: number;
 }
 
 /** How long a finished response is served from the pack cache (GitLab's default max_age). */
@@ -100,6 +105,8 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
       gitEnv: { ...(o.gitEnv ?? process.env) },
       packCache,
       packCacheScope: o.packCache?.scope ?? "clones",
+      bodyBudget: o.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES, registry),
+      bodyIdleMs: o.bodyIdleMs ?? DEFAULT_BODY_IDLE_MS,
     }),
   );
   return {
