@@ -19,6 +19,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { pipeline, Readable, Transform, Writable } from "node:stream";
 import { RequestTooLarge } from "./byteLimit";
 import { refusalMessage, refusedByGit } from "./requestCheck";
+import type { GuardVerdict, TransferGuard } from "./transferGuard";
 import { killGroup } from "./uploadPack";
 
 /** refused: git turned the request down (requestCheck.ts refusedByGit): the client's fault, answered 400 or in the protocol. */
@@ -44,6 +45,8 @@ export interface ExchangeOptions {
   /** The request body (the request itself, or a replay of it) and the stages between it and git's stdin (POST only). */
   body?: { req: Readable; stages: Transform[] };
   idleTimeoutMs: number;
+  /** Minimum rate / total time of the transfer (transferGuard.ts), checked about once a second. */
+  guard?: TransferGuard;
   /** Plain-text error answer (status, message, extra headers) while no header was sent. */
   fail(status: number, message: string, headers?: OutgoingHttpHeaders): void;
 }
@@ -100,14 +103,25 @@ export function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
       abort();
       res.destroy();
     });
+    let cut: GuardVerdict = "ok";
+    const guardTimer = o.guard
+      ? setInterval(() => {
+          const verdict = o.guard?.check(bytes) ?? "ok";
+          if (verdict === "ok") return;
+          cut = verdict;
+          abort();
+          res.destroy();
+        }, 1000)
+      : undefined;
     // Gone before we got here (between the last check and the spawn): 'close' will not come again.
     if (res.destroyed) abort();
 
     const finish = (code: number | null, signal: NodeJS.Signals | null) => {
       if (settled) return;
       settled = true;
+      if (guardTimer) clearInterval(guardTimer);
       const out = (result: ExchangeResult): void => resolve({ result, bytes, code, signal, stderr });
-      if (aborted) return out("aborted");
+      if (aborted) return out(cut !== "ok" ? "too_slow" : "aborted");
       if (inputError) {
         const tooLarge = inputError instanceof RequestTooLarge;
         if (!res.headersSent) o.fail(tooLarge ? 413 : 400, tooLarge ? inputError.message : "the request body is not valid gzip", { Connection: "close" });

@@ -46,6 +46,7 @@ import { advertisementPreamble, CONTENT_TYPES, parseGitProtocol } from "./protoc
 import { authRequiredMessage, busyMessage, notFoundMessage, pushRefusedMessage, REALM, sendText, throttledMessage, unavailableMessage } from "./replies";
 import { clientAddress } from "../clientAddress";
 import type { BodyBudget } from "../bodyBudget";
+import { TransferGuard, TransferLimits } from "./transferGuard";
 import { framingProblem, refusalMessage, refusedByGit, stderrForLog } from "./requestCheck";
 import type { RepoResolver } from "./resolver";
 import { Slots } from "./slots";
@@ -71,6 +72,8 @@ export interface GitHandlerDeps {
   bodyBudget: BodyBudget;
   /** A request body idle this long is answered 408. */
   bodyIdleMs: number;
+  /** Minimum rate (while others wait) and total time of a transfer holding a slot. */
+  transferLimits: TransferLimits;
 }
 
 /** Bodies read whole before git starts (raw, and decoded); bigger ones stream to git, relayed and uncached. */
@@ -183,18 +186,19 @@ export function gitHandler(d: GitHandlerDeps): Handler {
     };
 
     /** Run git for this request alone, in a slot; log and count what happened. */
-    const inSlot = async (run: () => Promise<{ outcome: ExchangeOutcome; summary?: RequestSummary }>): Promise<void> => {
+    const inSlot = async (run: (guard: TransferGuard) => Promise<{ outcome: ExchangeOutcome; summary?: RequestSummary }>): Promise<void> => {
       const gone = new AbortController();
       const onGone = () => gone.abort();
       res.once("close", onGone);
-      const release = await d.slots.acquire(gone.signal);
+      const release = await d.slots.acquire(gone.signal, client);
       res.off("close", onGone);
       if (!release) {
         if (res.destroyed) return;
         return busy();
       }
       try {
-        const { outcome, summary } = await run();
+        // Slow while another client waits for a slot, or too long in all: cut (transferGuard.ts).
+        const { outcome, summary } = await run(new TransferGuard(d.transferLimits, () => d.slots.othersWaiting(client)));
         d.metrics.sentBytes(endpoint, outcome.bytes);
         d.metrics.request(endpoint, outcome.result === "aborted" ? 499 : res.statusCode);
         const kind = summary ? classify(summary) : undefined;
@@ -207,7 +211,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
         };
         if (outcome.result === "ok" || outcome.result === "aborted") d.log.info(fields, "git upload-pack");
         // git echoes the client's bytes: bounded, printable.
-        else if (outcome.result === "refused" || outcome.result === "too_slow") d.log.info({ ...fields, stderr: stderrForLog(outcome.stderr) }, "git upload-pack refused the request");
+        else if (outcome.result === "refused") d.log.info({ ...fields, stderr: stderrForLog(outcome.stderr) }, "git upload-pack refused the request");
+        else if (outcome.result === "too_slow") d.log.info({ ...fields, client, limits: d.transferLimits }, "git upload-pack cut: slower than the minimum rate while others waited");
         else d.log.warn({ ...fields, code: outcome.code, stderr: stderrForLog(outcome.stderr) }, "git upload-pack failed");
       } finally {
         release();
@@ -219,17 +224,17 @@ export function gitHandler(d: GitHandlerDeps): Handler {
      * still to be decoded on its way to git, or one readBody already decoded whole.
      */
     const relayed = (source: Readable | WholeBody | undefined): Promise<void> =>
-      inSlot(async () => {
+      inSlot(async (guard) => {
         if (source && "input" in source) {
-          const outcome = await relay({ req: replay([source.input]), stages: [] });
+          const outcome = await relay({ req: replay([source.input]), stages: [] }, guard);
           return { outcome, summary: source.summary };
         }
         const body = source ? bodyStages() : undefined;
-        const outcome = await relay(source && body ? { req: source, stages: body.stages } : undefined);
+        const outcome = await relay(source && body ? { req: source, stages: body.stages } : undefined, guard);
         return { outcome, summary: body?.sniffer.summary };
       });
-    const relay = (body: { req: Readable; stages: Transform[] } | undefined) =>
-      exchange({ child: spawnGit(), res, headers, prefix, body, idleTimeoutMs: d.idleTimeoutMs, fail: (status, message, h) => sendText(res, status, message, h) });
+    const relay = (body: { req: Readable; stages: Transform[] } | undefined, guard: TransferGuard) =>
+      exchange({ child: spawnGit(), res, headers, prefix, body, idleTimeoutMs: d.idleTimeoutMs, guard, fail: (status, message, h) => sendText(res, status, message, h) });
 
     /**
      * A POST read whole first. One that asks for a pack: git writes its answer straight into the
@@ -238,8 +243,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
      */
     const direct = (body: WholeBody): Promise<void> =>
       asksForPack(body.summary)
-        ? inSlot(async () => ({
-            outcome: await handOff({ res, headers, input: body.input, idleTimeoutMs: d.idleTimeoutMs, spawn: (stdout) => spawnGit(stdout) }),
+        ? inSlot(async (guard) => ({
+            outcome: await handOff({ res, headers, input: body.input, idleTimeoutMs: d.idleTimeoutMs, guard, spawn: (stdout) => spawnGit(stdout) }),
             summary: body.summary,
           }))
         : relayed(body);
@@ -288,7 +293,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
         input: body?.input,
         idleTimeoutMs: d.idleTimeoutMs,
         start: async (signal) => {
-          const release = await d.slots.acquire(signal);
+          const release = await d.slots.acquire(signal, client);
           return release ? { child: spawnGit(), release } : undefined;
         },
         stillValid: () => refStateToken(served.dir) === state,

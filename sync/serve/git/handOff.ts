@@ -36,6 +36,7 @@ import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
 import type { ExchangeOutcome, ExchangeResult } from "./exchange";
 import { errPacket, refusalMessage, refusedByGit } from "./requestCheck";
+import type { GuardVerdict, TransferGuard } from "./transferGuard";
 import { killGroup } from "./uploadPack";
 
 export interface HandOffOptions {
@@ -54,6 +55,8 @@ export interface HandOffOptions {
    * watchdog.
    */
   blockingWriter?: boolean;
+  /** Minimum rate / total time of the transfer (transferGuard.ts), checked about once a second. */
+  guard?: TransferGuard;
 }
 
 /** The socket's file description back to non-blocking (see the module comment). */
@@ -129,10 +132,13 @@ export async function handOff(o: HandOffOptions): Promise<ExchangeOutcome> {
     };
     // Idle: git sends keepalives while it prepares a pack (uploadpack.keepAlive), so a transfer
     // without a written byte for this long has a client that stopped reading.
+    let cut: GuardVerdict = "ok";
     const watchdog = setInterval(
       () => {
         sample();
-        if (Date.now() - lastProgress > o.idleTimeoutMs) {
+        const verdict = o.guard?.check(bytes) ?? "ok";
+        if (verdict !== "ok") cut = verdict;
+        if (verdict !== "ok" || Date.now() - lastProgress > o.idleTimeoutMs) {
           abort();
           res.destroy();
         }
@@ -173,7 +179,7 @@ export async function handOff(o: HandOffOptions): Promise<ExchangeOutcome> {
       const clientLeft = signal === "SIGPIPE" || /broken pipe|connection reset by peer/i.test(stderr) || socket.destroyed;
       if (aborted || (code !== 0 && clientLeft)) {
         killGroup(child); // pack-objects, if it outlived upload-pack
-        return out("aborted");
+        return out(cut !== "ok" ? "too_slow" : "aborted");
       }
       if (code === 0) {
         res.end();

@@ -23,6 +23,7 @@ import { GIT_PREFIX } from "./gitPath";
 import { PackCache } from "./packCache";
 import type { RepoResolver } from "./resolver";
 import { Slots } from "./slots";
+import { DEFAULT_TRANSFER_LIMITS, TransferLimits } from "./transferGuard";
 import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_IDLE_MS } from "../bodyBudget";
 
 export { catalogResolver } from "./resolver";
@@ -66,6 +67,10 @@ export interface GitServeOptions {
   bodyBudget?: BodyBudget;
   /** A request body idle this long is answered 408 (default 30 s). */
   bodyIdleMs?: number;
+  /** Upload-pack slots one client address may hold (default: all but a quarter, see slots.ts). */
+  maxPerClient?: number;
+  /** Minimum transfer rate while others wait, and total time, of a transfer holding a slot (default DEFAULT_TRANSFER_LIMITS). */
+  transferLimits?: TransferLimits;
 }
 
 /** How long a finished response is served from the pack cache (GitLab's default max_age). */
@@ -83,7 +88,7 @@ export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 
 export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
   const maxConcurrent = o.maxConcurrent ?? Math.max(4, 2 * os.cpus().length);
-  const slots = new Slots({ max: maxConcurrent, maxQueue: o.maxQueue ?? 512, maxWaitMs: o.queueWaitMs ?? 120_000 });
+  const slots = new Slots({ max: maxConcurrent, maxQueue: o.maxQueue ?? 512, maxWaitMs: o.queueWaitMs ?? 120_000, maxPerClient: o.maxPerClient });
   const registry = o.registry ?? new Registry();
   const metrics = new GitMetrics(registry, () => ({ running: slots.running, waiting: slots.waiting }));
   const log = o.log ?? silentLog;
@@ -107,6 +112,7 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
       packCacheScope: o.packCache?.scope ?? "clones",
       bodyBudget: o.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES, registry),
       bodyIdleMs: o.bodyIdleMs ?? DEFAULT_BODY_IDLE_MS,
+      transferLimits: o.transferLimits ?? DEFAULT_TRANSFER_LIMITS,
     }),
   );
   return {
