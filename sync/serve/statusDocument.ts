@@ -39,6 +39,7 @@ export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
     },
     primary: { reachable: s.primary.reachable ?? null, checkedAt: iso(s.primary.checkedAt) },
     lastReconcile: s.lastReconcile ? { at: iso(s.lastReconcile.at), result: s.lastReconcile.result, durationMs: s.lastReconcile.durationMs } : null,
+    // Counts by RepoStatus.state (they add up to totalRepos) plus the delayed-sync list's size.
     repos: { ...s.byState, delayed: s.delayed },
     syncLagMaxMs: s.maxLagMs,
   };
@@ -51,19 +52,7 @@ export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
  */
 export function internalStatusDocument(s: BoardSnapshot): Record<string, unknown> {
   return {
-    state: s.state,
-    syncedRepos: s.facts.everSynced,
-    totalRepos: s.facts.totalRepos,
-    displayName: s.info.displayName ?? null,
-    baseUrl: s.info.baseUrl ?? null,
-    ...(s.info.version ? { version: s.info.version } : {}),
-    startedAt: iso(s.startedAt),
-    initialSync: {
-      done: s.initialSync.done,
-      total: s.initialSync.total,
-      complete: s.initialSync.complete,
-      completedAt: iso(s.initialSync.completedAt),
-    },
+    ...statusDocument(s),
     primary: {
       url: s.info.upstreamUrl ?? null,
       reachable: s.primary.reachable ?? null,
@@ -81,9 +70,6 @@ export function internalStatusDocument(s: BoardSnapshot): Record<string, unknown
           ...(s.lastReconcile.error ? { error: s.lastReconcile.error } : {}),
         }
       : null,
-    // Counts by RepoStatus.state (they add up to totalRepos) plus the delayed-sync list's size.
-    repos: { ...s.byState, delayed: s.delayed },
-    syncLagMaxMs: s.maxLagMs,
   };
 }
 
