@@ -65,7 +65,7 @@ interface StatusDoc {
 
 function getStatus(port: number): Promise<StatusDoc> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: "/status", timeout: 10000 }, (res) => {
+    const req = http.get({ host: "127.0.0.1", port, path: "/status/detail", timeout: 10000 }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (text += c));
@@ -78,7 +78,7 @@ function getStatus(port: number): Promise<StatusDoc> {
       });
     });
     req.on("error", reject);
-    req.on("timeout", () => req.destroy(new Error("GET /status timed out")));
+    req.on("timeout", () => req.destroy(new Error("GET /status/detail timed out")));
   });
 }
 

@@ -175,10 +175,10 @@ describe("ACME's route53 solver gets a region", () => {
 });
 
 describe("the latency record's health check", () => {
-  test("probes readiness (/status: 503 while STARTING or ERROR), not liveness", async () => {
+  test("probes readiness (/status must say ready:true; not while starting, initially syncing or in ERROR), not liveness", async () => {
     const hc = find(await graph(args()), "aws:route53/healthCheck:HealthCheck");
     expect(hc).toHaveLength(1);
-    expect(hc[0].inputs).toEqual(expect.objectContaining({ type: "HTTPS", port: 443, resourcePath: "/status", fqdn: "mirror-syd.example.com" }));
+    expect(hc[0].inputs).toEqual(expect.objectContaining({ type: "HTTPS_STR_MATCH", searchString: '"ready":true', port: 443, resourcePath: "/status", fqdn: "mirror-syd.example.com" }));
   });
 
   test("validation warns when allowedCidrs keep Route53's health checkers out, and names the ranges to add", () => {

@@ -225,7 +225,7 @@ describe("SmartMirror on AWS", () => {
     expect(global?.inputs).toEqual(
       expect.objectContaining({ name: "git.example.com", type: "A", records: ["198.51.100.7"], setIdentifier: "ap-southeast-2", latencyRoutingPolicies: [{ region: "ap-southeast-2" }], healthCheckId: "syd-health-id" }),
     );
-    expect(one("aws:route53/healthCheck:HealthCheck").inputs).toEqual(expect.objectContaining({ fqdn: "mirror-syd.example.com", type: "HTTPS", resourcePath: "/status" }));
+    expect(one("aws:route53/healthCheck:HealthCheck").inputs).toEqual(expect.objectContaining({ fqdn: "mirror-syd.example.com", type: "HTTPS_STR_MATCH", searchString: '"ready":true', resourcePath: "/status" }));
   });
 
   test("ACME: DNS-01 in the zone, both names on the certificate", async () => {

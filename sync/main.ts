@@ -16,6 +16,7 @@ import { catalogResolver, gitServeOptionsFromConfig, mountGitRoutes } from "./se
 import { listen } from "./serve/listen";
 import { Router } from "./serve/router";
 import { createServer } from "./serve/server";
+import { BodyBudget } from "./serve/bodyBudget";
 import { StatusBoard } from "./state/statusBoard";
 
 const VERSION = "0.1.0";
@@ -42,6 +43,9 @@ async function run(home: string): Promise<number> {
   const secret = config.webhook.secretFile ? fs.readFileSync(config.webhook.secretFile, "utf8").trim() : undefined;
   // Clones: /scm/PROJECT/repo.git, only for repositories in the catalog and on disk.
   const router = new Router({ log });
+  // One budget for request bodies held in memory, shared by the Git routes and the webhook.
+  const bodyBudget = new BodyBudget(config.serve.bodyBudgetBytes, board.metrics.registry);
+  const bodyIdleMs = config.serve.bodyTimeoutMs;
   const gitRoutes = mountGitRoutes(router, {
     ...gitServeOptionsFromConfig(config, {
       resolve: catalogResolver((key) => (daemon.isServed(key) ? daemon.repoDir(key) : undefined)),
@@ -51,11 +55,17 @@ async function run(home: string): Promise<number> {
     // Identical requests share one upload-pack run (mirror.serve.packCacheMb, packCacheScope).
     // Off while the disk is low: a full disk must not fail clones on a cache write.
     packCache: config.serve.packCacheBytes > 0 ? { dir: path.join(home, "cache", "packs"), maxBytes: config.serve.packCacheBytes, scope: config.serve.packCacheScope, diskOk: () => daemon.diskOk() } : undefined,
+    bodyBudget,
+    bodyIdleMs,
+    maxPerClient: config.serve.uploadPacksPerClient > 0 ? config.serve.uploadPacksPerClient : undefined,
+    transferLimits: { minBytesPerSec: config.serve.minTransferBytesPerSec, windowMs: config.serve.lowSpeedTimeMs, maxTransferMs: config.serve.maxTransferMs },
   });
   const server = createServer({
     board,
     log,
     router,
+    bodyBudget,
+    bodyIdleMs,
     webhook: secret
       ? {
           secret,

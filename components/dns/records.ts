@@ -1,15 +1,17 @@
 /**
  * Route53 records for a mirror: its own name, and optionally one latency-routed record per
  * region on a shared global name, so each client resolves the region nearest to it. The
- * latency record carries a health check on the mirror's readiness, GET /status (503 while the
- * daemon is STARTING or in ERROR: nothing can be served), not on /healthz (200 whenever the
- * process answers, even with no repository): a region that cannot serve drops out of the
- * answers instead of swallowing its share of clients. Route53's checkers must reach port 443
+ * latency record carries a health check on the mirror's readiness: GET /status must contain
+ * `"ready":true` (SYNCHRONIZED or DEGRADED; not while starting, in the initial sync or in ERROR,
+ * see isReady), not /healthz (200 whenever the process answers, even with no repository): a
+ * region that cannot serve current copies drops out of the answers instead of swallowing its
+ * share of clients. Route53's checkers must reach port 443
  * (see healthCheckers.ts: a warning names the ranges when allowedCidrs keeps them out).
  */
 import * as net from "node:net";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { READY_MARKER } from "../../sync/serve/statusDocument";
 import type { DnsArgs } from "../args";
 
 export interface DnsInput {
@@ -49,7 +51,9 @@ export function createDnsRecords(i: DnsInput): DnsRecords {
   const healthCheck = new aws.route53.HealthCheck(
     `${name}-health`,
     {
-      type: "HTTPS",
+      // HTTPS_STR_MATCH: a 2xx/3xx answer whose first 5,120 bytes contain the marker.
+      type: "HTTPS_STR_MATCH",
+      searchString: READY_MARKER,
       fqdn: i.domainName,
       port: 443,
       resourcePath: HEALTH_CHECK_PATH,

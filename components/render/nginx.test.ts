@@ -27,6 +27,7 @@ const variant: NginxSiteInput = {
   clientMaxBodySize: "0",
   gitTimeoutSeconds: 600,
   rateLimit: false,
+  connectionsPerClient: false,
   internalAllow: ["all"],
   webhookAllow: ["198.51.100.7", "2001:db8::/32"],
   hsts: false,
@@ -99,7 +100,7 @@ describe("renderNginxSite: what the product asks for", () => {
     expect(renderNginxSite({ ...production, listenHttp: false })).not.toMatch(/return 301/);
   });
 
-  test("/scm/ streams unbuffered both ways, with long idle timeouts, no gzip, the rate limit and a big body limit", () => {
+  test("/scm/ streams unbuffered both ways, with long idle timeouts, no gzip, rate and connection limits and a big body limit", () => {
     const scm = blockOf(conf, "location /scm/");
     for (const l of [
       "proxy_request_buffering off;",
@@ -107,14 +108,23 @@ describe("renderNginxSite: what the product asks for", () => {
       "client_max_body_size 512m;",
       "proxy_read_timeout 3600s;",
       "proxy_send_timeout 3600s;",
-      "send_timeout 3600s;",
+      "send_timeout 600s;",
       "gzip off;",
       "limit_req zone=smart_mirror_git burst=3000 nodelay;",
+      "limit_conn smart_mirror_git_conn 256;",
       "proxy_pass http://smart_mirror_daemon;",
     ])
       expect(scm).toContain(l);
     expect(lines).toContain("limit_req_zone $binary_remote_addr zone=smart_mirror_git:10m rate=50r/s;");
     expect(lines).toContain("limit_req_status 429;");
+    expect(lines).toContain("limit_conn_zone $binary_remote_addr zone=smart_mirror_git_conn:10m;");
+    expect(lines).toContain("limit_conn_status 429;");
+  });
+
+  test("slow clients are cut by default: idle headers and bodies after 30 s, unread packs after 10 minutes, buffers reset", () => {
+    for (const l of ["client_header_timeout 30s;", "client_body_timeout 30s;", "reset_timedout_connection on;"]) expect(lines).toContain(l);
+    expect(blockOf(conf, "location /scm/")).toContain("send_timeout 600s;");
+    expect(renderNginxSite({ ...production, connectionsPerClient: false })).not.toMatch(/limit_conn/);
   });
 
   test("HTTP/1.1 keepalive to the daemon's unix socket; forwarding headers set once at server level", () => {
@@ -138,7 +148,9 @@ describe("renderNginxSite: what the product asks for", () => {
       .split("\n")
       .map((l) => /^\s*location (.+) \{$/.exec(l)?.[1])
       .filter((l): l is string => l !== undefined);
-    expect(proxied).toEqual(["/scm/", "= /status", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
+    expect(proxied).toEqual(["/scm/", "= /status", "= /status/detail", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
+    // The daemon's detailed status is never proxied, to anyone.
+    expect(blockOf(conf, "location = /status/detail")).toEqual(blockOf(conf, "location /"));
     expect(blockOf(conf, "location /")).toEqual(["default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`]);
   });
 
@@ -148,7 +160,7 @@ describe("renderNginxSite: what the product asks for", () => {
     expect(blockOf(conf, "location /status/")).toEqual([...allow, "proxy_pass http://smart_mirror_daemon;"]);
     expect(blockOf(conf, "location = /status")).toEqual(["proxy_pass http://smart_mirror_daemon;"]);
     expect(blockOf(conf, "location = /healthz")).not.toContain("deny all;");
-    expect(blockOf(conf, "location = /webhook")).toEqual(["client_max_body_size 1m;", "proxy_pass http://smart_mirror_daemon;"]);
+    expect(blockOf(conf, "location = /webhook")).toEqual(["client_max_body_size 1m;", "limit_req zone=smart_mirror_webhook burst=100 nodelay;", "proxy_pass http://smart_mirror_daemon;"]);
     const custom = renderNginxSite({ ...production, internalAllow: ["192.0.2.10"] });
     expect(blockOf(custom, "location = /metrics")).toEqual(["allow 192.0.2.10;", "deny all;", "proxy_pass http://smart_mirror_daemon;"]);
   });
@@ -164,9 +176,11 @@ describe("renderNginxSite: what the product asks for", () => {
     expect(perMinute).toContain("limit_req zone=smart_mirror_git burst=2 nodelay;");
     const exempt = renderNginxSite({ ...production, rateLimit: { perSecond: 5, burst: 10, exempt: ["10.0.0.0/8"] } });
     expect(exempt).toContain("limit_req_zone $smart_mirror_limit_key zone=smart_mirror_git:10m rate=5r/s;");
+    expect(exempt).toContain("limit_conn_zone $smart_mirror_limit_key zone=smart_mirror_git_conn:10m;");
     expect(blockOf(exempt, "geo $smart_mirror_rate_exempt")).toEqual(["default 0;", "10.0.0.0/8 1;"]);
     const none = renderNginxSite({ ...production, rateLimit: false });
-    expect(none).not.toMatch(/limit_req/);
+    expect(none).not.toMatch(/zone=smart_mirror_git[^_]/);
+    expect(blockOf(none, "location /scm/").join("\n")).not.toMatch(/limit_req/);
   });
 
   test("names are prefixed, so two sites can live in one nginx", () => {

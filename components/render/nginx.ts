@@ -28,8 +28,10 @@
  *   directions and are never spooled to disk; idle timeouts of an hour (the daemon may queue
  *   an upload-pack, and a huge repository can take long to start); gzip off (packs are
  *   already zlib-compressed); request bodies up to 512m — see DEFAULT_GIT_MAX_BODY.
- * - Rate limiting per client address on /scm/ only (DEFAULT_RATE_LIMIT says how the numbers
- *   are sized for a CI fleet behind one NAT address); 429 when exceeded.
+ * - Rate and connection limits per client address on /scm/ (DEFAULT_RATE_LIMIT and
+ *   DEFAULT_CONNECTIONS_PER_CLIENT say how the numbers are sized for a CI fleet behind one NAT
+ *   address), a rate limit on /webhook; 429 when exceeded. Slow clients are cut: headers and
+ *   bodies idle 30 s, packs unread for 10 minutes (timeouts below).
  * - /metrics and the per-repo status pages (/status/repos, /status/delayed) name the primary's
  *   repositories, so they answer only an allow-list (default loopback + private ranges);
  *   /status, /healthz and the HMAC-signed /webhook are open.
@@ -72,6 +74,26 @@ export const DEFAULT_GIT_TIMEOUT_SECONDS = 3600;
  * not a fleet; exempt the fleet's addresses (rateLimit.exempt) if it is bigger than that.
  */
 export const DEFAULT_RATE_LIMIT = { perSecond: 50, burst: 3000 } as const;
+
+/**
+ * Concurrent connections per client address on /scm/ (limit_conn), on by default: git uses one
+ * connection at a time per clone, so this is about 256 clones at once from one address (a CI
+ * fleet behind one NAT); the daemon's per-client share of upload-pack slots keeps one address
+ * from taking them all. Exempt the fleet (rateLimit.exempt) to lift both.
+ */
+export const DEFAULT_CONNECTIONS_PER_CLIENT = 256;
+
+/**
+ * Slow clients: headers and request bodies that send nothing for 30 s are cut (the daemon's
+ * mirror.serve.bodyTimeout matches), and a client that reads nothing of its pack for 10 minutes
+ * (the daemon's idle timeout) too. Timed-out connections are reset, so their buffers go at once.
+ */
+export const CLIENT_HEADER_TIMEOUT_SECONDS = 30;
+export const CLIENT_BODY_TIMEOUT_SECONDS = 30;
+export const GIT_SEND_TIMEOUT_SECONDS = 600;
+
+/** Webhook deliveries per address: Bitbucket sends one per push; 10/s with a burst of 100 is plenty. */
+export const WEBHOOK_RATE_LIMIT = { perSecond: 10, burst: 100 } as const;
 
 /** Who may read /metrics and the per-repo status pages unless told otherwise. */
 export const DEFAULT_INTERNAL_ALLOW = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"] as const;
@@ -116,7 +138,7 @@ export interface NginxSiteInput {
   gitTimeoutSeconds?: number;
   /** Per-client rate limit on /scm/; default DEFAULT_RATE_LIMIT; false for none. */
   rateLimit?: RateLimit | false;
-  /** Concurrent connections per client address on /scm/; default false (the daemon queues upload-packs itself). */
+  /** Concurrent connections per client address on /scm/; default DEFAULT_CONNECTIONS_PER_CLIENT; false for none. */
   connectionsPerClient?: number | false;
   /** CIDRs (or "all") allowed to read /metrics, /status/repos, /status/delayed; default DEFAULT_INTERNAL_ALLOW. */
   internalAllow?: string[];
@@ -378,9 +400,9 @@ function resolve(input: NginxSiteInput, report: Check): NginxSite {
     gitTimeoutSeconds: checkPositiveInt("gitTimeoutSeconds", input.gitTimeoutSeconds ?? DEFAULT_GIT_TIMEOUT_SECONDS, report, "give the idle timeout in seconds, e.g. 3600") ?? DEFAULT_GIT_TIMEOUT_SECONDS,
     rateLimit: checkRateLimit(input.rateLimit ?? DEFAULT_RATE_LIMIT, report),
     connectionsPerClient:
-      input.connectionsPerClient === undefined || input.connectionsPerClient === false
+      input.connectionsPerClient === false
         ? false
-        : (checkPositiveInt("connectionsPerClient", input.connectionsPerClient, report, "give the number of concurrent connections one address may hold, or false") ?? false),
+        : (checkPositiveInt("connectionsPerClient", input.connectionsPerClient ?? DEFAULT_CONNECTIONS_PER_CLIENT, report, "give the number of concurrent connections one address may hold, or false") ?? false),
     internalAllow: checkCidrList("internalAllow", input.internalAllow ?? [...DEFAULT_INTERNAL_ALLOW], report),
     webhookAllow: checkCidrList("webhookAllow", input.webhookAllow ?? ["all"], report),
     hsts: input.hsts ?? true,
@@ -421,19 +443,17 @@ function httpContext(s: NginxSite): string[] {
     const source = (n: string) => (["default", "hostnames", "include", "volatile"].includes(n) ? `\\${n}` : n);
     out.push(...block(`map $host $${s.name}_https_host`, [`default ${s.serverNames[0]};`, ...s.serverNames.map((n) => `${source(n)} ${n};`)]), "");
   }
-  if (s.rateLimit !== false) {
-    let key = "$binary_remote_addr";
-    if (s.rateLimit.exempt.length > 0) {
-      // An empty key is not counted by limit_req.
-      key = `$${s.name}_limit_key`;
-      out.push(...block(`geo $${s.name}_rate_exempt`, ["default 0;", ...s.rateLimit.exempt.map((c) => `${c} 1;`)]));
-      out.push(...block(`map $${s.name}_rate_exempt ${key}`, ["0 $binary_remote_addr;", '1 "";']), "");
-    }
-    // 10 MB keeps ~80k client addresses; the least recently seen are dropped when full.
-    out.push(`limit_req_zone ${key} zone=${s.name}_git:10m rate=${s.rateLimit.rate};`);
+  let key = "$binary_remote_addr";
+  if (s.rateLimit !== false && s.rateLimit.exempt.length > 0) {
+    // An empty key is counted neither by limit_req nor by limit_conn.
+    key = `$${s.name}_limit_key`;
+    out.push(...block(`geo $${s.name}_rate_exempt`, ["default 0;", ...s.rateLimit.exempt.map((c) => `${c} 1;`)]));
+    out.push(...block(`map $${s.name}_rate_exempt ${key}`, ["0 $binary_remote_addr;", '1 "";']), "");
   }
-  if (s.connectionsPerClient !== false) out.push(`limit_conn_zone $binary_remote_addr zone=${s.name}_git_conn:10m;`);
-  if (s.rateLimit !== false || s.connectionsPerClient !== false) out.push("");
+  // 10 MB keeps ~80k client addresses; the least recently seen are dropped when full.
+  if (s.rateLimit !== false) out.push(`limit_req_zone ${key} zone=${s.name}_git:10m rate=${s.rateLimit.rate};`);
+  if (s.connectionsPerClient !== false) out.push(`limit_conn_zone ${key} zone=${s.name}_git_conn:10m;`);
+  out.push(`limit_req_zone $binary_remote_addr zone=${s.name}_webhook:1m rate=${WEBHOOK_RATE_LIMIT.perSecond}r/s;`, "");
   out.push(
     ...block(`upstream ${s.name}_daemon`, [
       `server ${s.upstreamServer};`,
@@ -466,6 +486,7 @@ function redirectServer(s: NginxSite): string[] {
 
 function httpsServer(s: NginxSite): string[] {
   const daemon = `proxy_pass http://${s.name}_daemon;`;
+  const notFound = ["default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`];
   const git: string[] = [
     "# Packs stream both ways: never held in memory or spooled to disk by nginx.",
     "proxy_request_buffering off;",
@@ -477,7 +498,8 @@ function httpsServer(s: NginxSite): string[] {
     `client_max_body_size ${s.clientMaxBodySize};`,
     `proxy_read_timeout ${s.gitTimeoutSeconds}s;`,
     `proxy_send_timeout ${s.gitTimeoutSeconds}s;`,
-    `send_timeout ${s.gitTimeoutSeconds}s;`,
+    "# A client that reads nothing of its pack for this long is dropped (the daemon's idle timeout).",
+    `send_timeout ${Math.min(s.gitTimeoutSeconds, GIT_SEND_TIMEOUT_SECONDS)}s;`,
     "# Packs are zlib-compressed already.",
     "gzip off;",
   ];
@@ -513,9 +535,14 @@ function httpsServer(s: NginxSite): string[] {
       `error_log ${s.errorLog} warn;`,
       ...(s.tmpDir !== undefined ? [`client_body_temp_path ${s.tmpDir}/client_body;`, `proxy_temp_path ${s.tmpDir}/proxy;`] : []),
       "client_max_body_size 1m;",
+      "# Slow clients (slowloris, stalled bodies): cut, and their buffers freed at once.",
+      `client_header_timeout ${CLIENT_HEADER_TIMEOUT_SECONDS}s;`,
+      `client_body_timeout ${CLIENT_BODY_TIMEOUT_SECONDS}s;`,
+      "reset_timedout_connection on;",
       // Refusals are routine, not errors; the error_log above is at warn so they are still seen.
       ...(s.rateLimit !== false ? ["limit_req_status 429;", "limit_req_log_level warn;"] : []),
       ...(s.connectionsPerClient !== false ? ["limit_conn_status 429;", "limit_conn_log_level warn;"] : []),
+      ...(s.rateLimit === false ? ["limit_req_status 429;", "limit_req_log_level warn;"] : []),
       "",
       "# To the daemon: HTTP/1.1 with keepalive. Headers are set here only: a proxy_set_header",
       "# inside a location would drop all of these for it. Other request headers (Git-Protocol,",
@@ -536,6 +563,10 @@ function httpsServer(s: NginxSite): string[] {
       "# Readiness, like a Bitbucket mirror's /status: open.",
       ...block("location = /status", [daemon]),
       "",
+      "# The daemon's detailed status (errors quoting the primary's address) is for the host alone:",
+      "# read it on the daemon's socket (curl --unix-socket ... http://mirror/status/detail).",
+      ...block("location = /status/detail", notFound),
+      "",
       "# Per-repo status pages name the primary's repositories.",
       ...block("location /status/", [...access(s.internalAllow), daemon]),
       "",
@@ -544,10 +575,15 @@ function httpsServer(s: NginxSite): string[] {
       ...block("location = /healthz", ["access_log off;", daemon]),
       "",
       "# Bitbucket's repo:refs_changed; the daemon checks the HMAC signature and the method.",
-      ...block("location = /webhook", [...access(s.webhookAllow), `client_max_body_size ${WEBHOOK_MAX_BODY};`, daemon]),
+      ...block("location = /webhook", [
+        ...access(s.webhookAllow),
+        `client_max_body_size ${WEBHOOK_MAX_BODY};`,
+        `limit_req zone=${s.name}_webhook burst=${WEBHOOK_RATE_LIMIT.burst} nodelay;`,
+        daemon,
+      ]),
       "",
       "# Nothing else is the daemon's: answer in the daemon's error shape without asking it.",
-      ...block("location /", ["default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`]),
+      ...block("location /", notFound),
     ]),
   ];
 }

@@ -39,6 +39,8 @@ export interface CheckResult {
   status?: number;
   /** Why it was "unavailable" (for logs; never contains credentials). */
   error?: string;
+  /** Not asked: the breaker remembers the primary as unavailable (breaker.ts). */
+  skipped?: boolean;
 }
 
 /** The repository resource URL (pure). Names were validated by the caller; encoded anyway. */

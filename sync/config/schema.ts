@@ -93,6 +93,15 @@ export interface MirrorConfig {
     /** Pack cache disk budget in bytes; 0 = off. */
     packCacheBytes: number;
     packCacheScope: PackCacheScope;
+    /** 0 = auto (slots.ts defaultPerClient). */
+    uploadPacksPerClient: number;
+    /** Bytes per second; 0 = no minimum. */
+    minTransferBytesPerSec: number;
+    lowSpeedTimeMs: number;
+    /** 0 = no limit. */
+    maxTransferMs: number;
+    bodyBudgetBytes: number;
+    bodyTimeoutMs: number;
   };
   log: { level: LogLevel };
 }
@@ -220,6 +229,14 @@ function makeSchema(home: string, sshHint?: { host: string; port: number }) {
     "mirror.disk.minFreeMb": field("mirror.disk.minFreeMb", (v) => parseIntIn(v, "mirror.disk.minFreeMb", 0, 1_048_576, 4096)),
     "mirror.serve.packCacheMb": field("mirror.serve.packCacheMb", (v) => parseIntIn(v, "mirror.serve.packCacheMb", 0, 1_048_576, 2048)),
     "mirror.serve.packCacheScope": field("mirror.serve.packCacheScope", (v) => parseEnum(v, "mirror.serve.packCacheScope", PACK_CACHE_SCOPES)),
+    "mirror.serve.uploadPacksPerClient": field("mirror.serve.uploadPacksPerClient", (v) => parseIntIn(v, "mirror.serve.uploadPacksPerClient", 0, 1024, 0)),
+    "mirror.serve.minTransferRateKb": field("mirror.serve.minTransferRateKb", (v) => parseIntIn(v, "mirror.serve.minTransferRateKb", 0, 1_048_576, 16)),
+    "mirror.serve.lowSpeedTime": field("mirror.serve.lowSpeedTime", (v) => parseDurationIn(v, "mirror.serve.lowSpeedTime", { minMs: 5000, maxMs: 3_600_000, example: "60s" })),
+    "mirror.serve.maxTransferTime": field("mirror.serve.maxTransferTime", (v) =>
+      parseDurationIn(v, "mirror.serve.maxTransferTime", { minMs: 60_000, maxMs: 7 * 86_400_000, zeroMeansOff: true, example: "6h" }),
+    ),
+    "mirror.serve.bodyBudgetMb": field("mirror.serve.bodyBudgetMb", (v) => parseIntIn(v, "mirror.serve.bodyBudgetMb", 1, 65_536, 64)),
+    "mirror.serve.bodyTimeout": field("mirror.serve.bodyTimeout", (v) => parseDurationIn(v, "mirror.serve.bodyTimeout", { minMs: 1000, maxMs: 600_000, example: "30s" })),
     "mirror.log.level": field("mirror.log.level", (v) => parseEnum(v, "mirror.log.level", LOG_LEVELS)),
   });
 }
@@ -331,6 +348,12 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       authCacheTtlMs: d["mirror.serve.authCacheTtl"],
       packCacheBytes: d["mirror.serve.packCacheMb"] * 2 ** 20,
       packCacheScope: d["mirror.serve.packCacheScope"],
+      uploadPacksPerClient: d["mirror.serve.uploadPacksPerClient"],
+      minTransferBytesPerSec: d["mirror.serve.minTransferRateKb"] * 1024,
+      lowSpeedTimeMs: d["mirror.serve.lowSpeedTime"],
+      maxTransferMs: d["mirror.serve.maxTransferTime"],
+      bodyBudgetBytes: d["mirror.serve.bodyBudgetMb"] * 2 ** 20,
+      bodyTimeoutMs: d["mirror.serve.bodyTimeout"],
     },
     log: { level: d["mirror.log.level"] },
   };

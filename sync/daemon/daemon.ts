@@ -11,6 +11,7 @@ import * as os from "node:os";
 import { listRepos } from "../catalog/bitbucketRest";
 import { decidePurge, selectRepos } from "../catalog/select";
 import { Scheduler, SchedulerEvent } from "../scheduler/scheduler";
+import { Throttle } from "../scheduler/throttle";
 import { gitEnv } from "../store/gitEnv";
 import { DiskFacts, DiskSpace, isNoSpace } from "../store/diskSpace";
 import { RepoStore, TEMP_MIN_AGE_MS } from "../store/repoStore";
@@ -22,7 +23,7 @@ import { HostKeyMismatchError, UpstreamPool } from "../upstream/upstreamPool";
 import { SyncEngine, SyncOutcome } from "./engine";
 import { forEachLimit } from "./forEachLimit";
 import { acquireHomeLock } from "./lock";
-import { DaemonSettings } from "./settings";
+import { DaemonSettings, DEFAULT_WEBHOOK_REFRESH_MIN_MS } from "./settings";
 
 /** What the daemon reports to (the status board, metrics, logs). */
 export interface DaemonObserver {
@@ -58,11 +59,13 @@ export class Daemon {
   private diskTimer?: NodeJS.Timeout;
   /** The start's second temp-file sweep, once files too young for the first have aged. */
   private tempSweepTimer?: NodeJS.Timeout;
+  private readonly webhookRefresh: Throttle;
 
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
     this.disk = new DiskSpace(s.home, s.disk?.minFreeBytes ?? 0);
     this.controlPath = controlPathFor(s.home);
+    this.webhookRefresh = new Throttle(() => this.reconcileAfterRunning(), { minIntervalMs: s.webhookRefreshMinMs ?? DEFAULT_WEBHOOK_REFRESH_MIN_MS });
     this.env = gitEnv(process.env, {
       keyFile: s.upstream.keyFile,
       knownHostsFile: knownHostsPath(s.home),
@@ -140,9 +143,26 @@ export class Daemon {
     return "unknown";
   }
 
-  /** Start a reconcile now unless one is running (a renamed or new repository on the primary). */
+  /**
+   * A webhook says the catalog changed (a renamed, new or unknown repository): reconcile soon.
+   * Throttled (at most one refresh per webhookRefreshMinMs, the last request kept as a trailing
+   * run), since anyone holding the webhook secret, or a busy primary, could otherwise start a
+   * full reconcile per request.
+   */
   refreshSoon(): void {
-    if (!this.reconciling && !this.stopped) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
+    this.webhookRefresh.request();
+  }
+
+  /** Catalog refreshes that webhooks started (after throttling). */
+  get webhookRefreshes(): number {
+    return this.webhookRefresh.runs;
+  }
+
+  /** Reconcile now, or right after the running one (which may have listed the catalog too early). */
+  private reconcileAfterRunning(): void {
+    if (this.stopped) return;
+    if (!this.reconciling) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
+    else void this.reconciling.then(() => this.reconcileAfterRunning());
   }
 
   /** When the copy on disk was last synced: the fingerprint is written after every sync. */
@@ -177,6 +197,7 @@ export class Daemon {
     if (this.timer) clearInterval(this.timer);
     if (this.diskTimer) clearInterval(this.diskTimer);
     if (this.tempSweepTimer) clearTimeout(this.tempSweepTimer);
+    this.webhookRefresh.cancel();
     // Every step runs even if an earlier one fails: the lock must be released in the end.
     const step = async (what: string, fn: () => unknown) => {
       try {

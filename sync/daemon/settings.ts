@@ -33,4 +33,9 @@ export interface DaemonSettings {
   firstCloneStepBytes?: number;
   /** Free space below which syncs that grow the disk pause (mirror.disk.minFreeMb); default 0 = only a full disk pauses them. */
   disk?: { minFreeBytes: number };
+  /** Webhook-triggered catalog refreshes: at most one per this long (default DEFAULT_WEBHOOK_REFRESH_MIN_MS). */
+  webhookRefreshMinMs?: number;
 }
+
+/** 100 webhooks for unknown repositories: one refresh now, one 30 s later. */
+export const DEFAULT_WEBHOOK_REFRESH_MIN_MS = 30_000;

@@ -110,9 +110,13 @@ describe.each(["unix", "tcp"] as const)("over %s", (transport) => {
       displayName: "Sydney mirror",
       baseUrl: "https://syd.example.com",
       initialSync: { done: 2, total: 2, complete: true, completedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      primary: { reachable: true },
+      lastReconcile: { result: "ok", durationMs: 12, at: expect.any(String) },
+      repos: { new: 0, syncing: 0, synced: 2, failing: 0, delayed: 0 },
+    });
+    expect((await h.get("/status/detail")).json()).toMatchObject({
       primary: { url: "https://bitbucket.example.com", reachable: true, lastError: null },
       lastReconcile: { result: "ok", durationMs: 12, checked: 2, changed: 0, at: expect.any(String) },
-      repos: { new: 0, syncing: 0, synced: 2, failing: 0, delayed: 0 },
     });
 
     h.board.syncFailed("PROJ/other", new Error("connect ECONNREFUSED 127.0.0.1:7999"), { nextRetryAt: Date.now() + 30_000 });
@@ -121,8 +125,22 @@ describe.each(["unix", "tcp"] as const)("over %s", (transport) => {
     expect(r.json()).toMatchObject({ state: "DEGRADED", repos: { failing: 1, delayed: 1 } });
 
     h.board.primaryReachable(false, new Error("ssh: connect to host bitbucket.example.com port 7999: Connection timed out"));
+    h.board.reconcileDone({ durationMs: 5, changed: 0, checked: 0, error: "cannot scan PROJ/other: ssh: connect to host bitbucket.example.com port 7999" });
     r = await h.get("/status");
-    expect(r.json()).toMatchObject({ state: "DEGRADED", primary: { reachable: false, lastError: expect.stringContaining("timed out") } });
+    expect(r.json()).toMatchObject({ state: "DEGRADED", primary: { reachable: false }, lastReconcile: { result: "error" } });
+    // Public: coarse. No address of the primary, no error text, no repository name.
+    expect(r.body).not.toMatch(/7999|bitbucket\.example\.com|timed out|PROJ\/other|error"?:\s*"/);
+    // On the daemon's own listener: the details.
+    const detail = await h.get("/status/detail");
+    expect(detail.status).toBe(200);
+    expect(detail.json()).toMatchObject({ primary: { reachable: false, lastError: expect.stringContaining("port 7999") }, lastReconcile: { error: expect.stringContaining("PROJ/other") } });
+  });
+
+  test("GET /status/detail is refused (404) to anything that came through the proxy", async () => {
+    for (const header of ["X-Forwarded-For", "X-Real-IP"]) {
+      const r = await request(h.at, { method: "GET", path: "/status/detail", headers: { [header]: "203.0.113.9" } });
+      expect([header, r.status]).toEqual([header, 404]);
+    }
   });
 
   test("GET /status/repos lists, filters and pages; bad parameters are 400", async () => {

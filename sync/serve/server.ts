@@ -10,14 +10,17 @@
  * Bitbucket Server is up and running", confluence.atlassian.com/bitbucketserverkb/
  * how-to-monitor-if-bitbucket-server-is-up-and-running-975014635.html). A load balancer can
  * use it as a readiness check; /healthz is the liveness check (200 while the process answers).
+ * /status is coarse (no addresses, no error texts); /status/detail has the errors and is served
+ * only on the daemon's own listener, never through nginx.
  */
 import * as http from "node:http";
 import { StatusBoard } from "../state/statusBoard";
 import { statusHttpCode } from "../state/mirrorState";
 import { sendError, sendJson } from "./respond";
 import { Log, Router, silentLog } from "./router";
-import { delayedDocument, page, parseRepoQuery, repoDocument, statusDocument } from "./statusDocument";
+import { delayedDocument, internalStatusDocument, page, parseRepoQuery, repoDocument, statusDocument } from "./statusDocument";
 import { webhookHandler, WebhookOptions } from "./webhookHandler";
+import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_IDLE_MS } from "./bodyBudget";
 
 export interface ServeOptions {
   board: StatusBoard;
@@ -26,6 +29,12 @@ export interface ServeOptions {
   log?: Log;
   /** Add the routes to this router (e.g. one that already has /scm/ mounted); else a new one. */
   router?: Router;
+  /** The daemon-wide request-body budget (share it with the Git routes); default one of 64 MiB. */
+  bodyBudget?: BodyBudget;
+  /** A request body idle this long is cut (408); default 30 s. */
+  bodyIdleMs?: number;
+  /** Longest time to receive a whole request, headers and body (node's requestTimeout); default 5 min. */
+  requestTimeoutMs?: number;
 }
 
 /** Register the observation and webhook routes on `router`. */
@@ -37,6 +46,17 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
     GET: (ctx) => {
       const snap = board.snapshot();
       sendJson(ctx, statusHttpCode(snap.state), statusDocument(snap));
+    },
+  });
+  // The detail (errors quote the primary's SSH address and repository names) is for the host
+  // alone: the daemon listens on a unix socket or loopback for nginx, and nginx sets
+  // X-Forwarded-For on everything it proxies (and refuses this path itself), so a request
+  // carrying it came from outside and gets the same 404 as an unknown path.
+  router.route("/status/detail", {
+    GET: (ctx) => {
+      if (ctx.req.headers["x-forwarded-for"] !== undefined || ctx.req.headers["x-real-ip"] !== undefined) return sendError(ctx, 404, "not_found", `no such resource: ${ctx.path}`);
+      const snap = board.snapshot();
+      sendJson(ctx, 200, internalStatusDocument(snap));
     },
   });
   router.route("/status/repos", {
@@ -64,7 +84,12 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
     GET: (ctx) => sendJson(ctx, 200, { ok: true }),
   });
   router.route("/webhook", {
-    POST: webhookHandler(opts.webhook, { count: (r) => board.metrics.webhook(r), log }),
+    POST: webhookHandler(opts.webhook, {
+      count: (r) => board.metrics.webhook(r),
+      log,
+      bodyBudget: opts.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES, board.metrics.registry),
+      bodyIdleMs: opts.bodyIdleMs ?? DEFAULT_BODY_IDLE_MS,
+    }),
   });
   return router;
 }
@@ -73,7 +98,10 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
 export function createServer(opts: ServeOptions): http.Server {
   const router = addObservationRoutes(opts.router ?? new Router({ log: opts.log }), opts);
   const server = http.createServer(router.handle);
-  // Slowloris guard for the small requests handled here; clone traffic sits behind nginx.
+  // Slowloris guards: headers within 30 s, a whole request (body included) within requestTimeout;
+  // a body that stalls is cut sooner by the handlers' idle timeout (bodyIdleMs). nginx in front
+  // has its own (client_header_timeout, client_body_timeout).
   server.headersTimeout = 30_000;
+  server.requestTimeout = opts.requestTimeoutMs ?? 300_000;
   return server;
 }

@@ -11,11 +11,17 @@
  * The paged lists use Bitbucket's REST paging fields (size, limit, start, isLastPage,
  * nextPageStart, values) so scripts written against Bitbucket page through ours the same way.
  */
-import { RepoStatus } from "../types";
+import { MirrorState, RepoStatus } from "../types";
 import type { BoardSnapshot, DelayedRepo, RepoFilter } from "../state/statusBoard";
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
+/**
+ * The public GET /status (anyone who reaches the mirror): coarse on purpose. States, counts and
+ * times only: no address of the primary, no error text (errors quote the primary's SSH address
+ * and repository names), no repository names. Whether the primary is reachable and whether the
+ * last reconcile worked are booleans/results; the why is in internalStatusDocument.
+ */
 export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
   return {
     state: s.state,
@@ -31,6 +37,42 @@ export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
       complete: s.initialSync.complete,
       completedAt: iso(s.initialSync.completedAt),
     },
+    primary: { reachable: s.primary.reachable ?? null, checkedAt: iso(s.primary.checkedAt) },
+    lastReconcile: s.lastReconcile ? { at: iso(s.lastReconcile.at), result: s.lastReconcile.result, durationMs: s.lastReconcile.durationMs } : null,
+    // Counts by RepoStatus.state (they add up to totalRepos) plus the delayed-sync list's size.
+    repos: { ...s.byState, delayed: s.delayed },
+    syncLagMaxMs: s.maxLagMs,
+    // Catalog names the mirror cannot carry (count only; the names are on /status/detail).
+    skippedRepos: s.skippedRepos,
+    // ok | low (syncs that grow the disk paused, serving goes on) | full; null until measured.
+    disk: s.disk?.state ?? null,
+    // Whether clients should be sent here (readiness, for health checks: see isReady).
+    ready: isReady(s.state),
+  };
+}
+
+/**
+ * Readiness: a mirror that has caught up with the primary since its start (SYNCHRONIZED), or
+ * one that serves current copies while some repositories fail (DEGRADED). Not while starting,
+ * during the initial sync (copies missing or of unknown age), or in ERROR. A latency-routed
+ * global name's health check matches `"ready":true` (components/dns/records.ts), so a region
+ * still syncing gets no traffic; /status itself answers 200 whenever anything can be served.
+ */
+export function isReady(state: MirrorState): boolean {
+  return state === "SYNCHRONIZED" || state === "DEGRADED";
+}
+
+/** What a ready mirror's GET /status body contains, as respond.ts serializes it (no spaces). */
+export const READY_MARKER = JSON.stringify({ ready: true }).slice(1, -1);
+
+/**
+ * GET /status/detail: everything, errors included, for the operator on the host (served only to
+ * requests that did not come through the proxy, see server.ts). Same fields as the public
+ * document plus the primary's URL, the last errors, and what the last reconcile checked.
+ */
+export function internalStatusDocument(s: BoardSnapshot): Record<string, unknown> {
+  return {
+    ...statusDocument(s),
     primary: {
       url: s.info.upstreamUrl ?? null,
       reachable: s.primary.reachable ?? null,
@@ -48,13 +90,8 @@ export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
           ...(s.lastReconcile.error ? { error: s.lastReconcile.error } : {}),
         }
       : null,
-    // Counts by RepoStatus.state (they add up to totalRepos) plus the delayed-sync list's size.
-    repos: { ...s.byState, delayed: s.delayed },
-    syncLagMaxMs: s.maxLagMs,
-    // Catalog names the mirror cannot carry (count only; the names are in the log).
-    skippedRepos: s.skippedRepos,
-    // ok | low (syncs that grow the disk paused, serving goes on) | full; null until measured.
-    disk: s.disk?.state ?? null,
+    // The first names the rule refused, with why (the public document has the count only).
+    skipped: s.skipped,
   };
 }
 

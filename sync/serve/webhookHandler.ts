@@ -19,7 +19,8 @@
  */
 import { RepoKey } from "../types";
 import type { WebhookResult } from "../state/metrics";
-import { BodyIncomplete, BodyTooLarge, readBody } from "./readBody";
+import type { BodyBudget } from "./bodyBudget";
+import { BodyIncomplete, BodyOverBudget, BodyTimedOut, BodyTooLarge, readBody } from "./readBody";
 import { sendError, sendJson } from "./respond";
 import type { Handler, Log, RequestContext } from "./router";
 import { decideWebhook, RefChange } from "./webhookEvent";
@@ -38,7 +39,7 @@ export interface WebhookOptions {
 
 export const DEFAULT_WEBHOOK_MAX_BODY = 1024 * 1024;
 
-export function webhookHandler(opts: WebhookOptions | undefined, deps: { count(result: WebhookResult): void; log: Log }): Handler {
+export function webhookHandler(opts: WebhookOptions | undefined, deps: { count(result: WebhookResult): void; log: Log; bodyBudget?: BodyBudget; bodyIdleMs?: number }): Handler {
   const secrets = (typeof opts?.secret === "string" ? [opts.secret] : [...(opts?.secret ?? [])]).filter((s) => s.length > 0);
   const limit = opts?.maxBodyBytes ?? DEFAULT_WEBHOOK_MAX_BODY;
   const { count, log } = deps;
@@ -72,10 +73,18 @@ export function webhookHandler(opts: WebhookOptions | undefined, deps: { count(r
     if (!parseSignatureHeader(req.headers["x-hub-signature"])) return refuse(ctx, "unauthorized", 401, "unauthorized", "missing or malformed X-Hub-Signature (want sha256=<hex>)");
 
     let body: Buffer;
+    const reservation = deps.bodyBudget?.reserve();
+    if (reservation) ctx.res.once("close", () => reservation.release());
     try {
-      body = await readBody(req, limit);
+      body = await readBody(req, limit, { reservation, idleMs: deps.bodyIdleMs });
     } catch (e) {
       if (e instanceof BodyTooLarge) return refuse(ctx, "too_large", 413, "payload_too_large", `body larger than ${limit} bytes`);
+      if (e instanceof BodyOverBudget) {
+        deps.bodyBudget?.refused();
+        count("error");
+        return sendError(ctx, 503, "busy", "the mirror is receiving too many request bodies; retry shortly", { Connection: "close", "Retry-After": "5" });
+      }
+      if (e instanceof BodyTimedOut) return refuse(ctx, "malformed", 408, "request_timeout", e.message);
       if (e instanceof BodyIncomplete) {
         count("malformed");
         ctx.res.destroy();

@@ -147,6 +147,45 @@ async function mirrorHome(primary: Primary): Promise<MirrorHome> {
   return mh;
 }
 
+/**
+ * The rendered site in a real nginx on a free loopback port, proxying to `upstream` (the
+ * daemon's unix socket, or a TCP address of an in-process server).
+ */
+export async function startTlsFront(
+  tls: { ca: TestCa; cert: ServerCert },
+  upstream: NginxSiteInput["upstreamSocket"],
+  site: Partial<NginxSiteInput> = {},
+  workerProcesses?: number,
+): Promise<TlsFront> {
+  const { ca, cert } = tls;
+  const port = await freePort();
+  const nginx = await startNginx(
+    (ctx) => {
+      const sitePath = path.join(ctx.prefix, "conf.d", "smart-mirror.conf");
+      fs.mkdirSync(path.dirname(sitePath), { recursive: true });
+      fs.writeFileSync(
+        sitePath,
+        renderNginxSite({
+          serverName: MIRROR_NAME,
+          listenAddresses: ["127.0.0.1"],
+          listenHttps: port,
+          listenHttp: false,
+          certPath: cert.chainPath,
+          keyPath: cert.keyPath,
+          upstreamSocket: upstream,
+          accessLog: path.join(ctx.logsDir, "site.access.log"),
+          errorLog: path.join(ctx.logsDir, "site.error.log"),
+          tmpDir: ctx.tempDir,
+          ...site,
+        }),
+      );
+      return fullNginxConf(ctx, sitePath);
+    },
+    { fullConfig: true, workerProcesses, waitFor: [{ host: "127.0.0.1", port }] },
+  );
+  return { ca, cert, port, nginx, ...tlsClient(ca, port) };
+}
+
 export async function startMirrorBehindNginx(o: MirrorBehindNginxOptions): Promise<MirrorBehindNginx> {
   const { ca, cert } = await mirrorCertificate();
   const mh = await mirrorHome(o.primary);
@@ -164,32 +203,7 @@ export async function startMirrorBehindNginx(o: MirrorBehindNginxOptions): Promi
     25,
   );
 
-  const port = await freePort();
-  const nginx = await startNginx(
-    (ctx) => {
-      const sitePath = path.join(ctx.prefix, "conf.d", "smart-mirror.conf");
-      fs.mkdirSync(path.dirname(sitePath), { recursive: true });
-      fs.writeFileSync(
-        sitePath,
-        renderNginxSite({
-          serverName: MIRROR_NAME,
-          listenAddresses: ["127.0.0.1"],
-          listenHttps: port,
-          listenHttp: false,
-          certPath: cert.chainPath,
-          keyPath: cert.keyPath,
-          upstreamSocket: socketPath,
-          accessLog: path.join(ctx.logsDir, "site.access.log"),
-          errorLog: path.join(ctx.logsDir, "site.error.log"),
-          tmpDir: ctx.tempDir,
-          ...o.site,
-        }),
-      );
-      return fullNginxConf(ctx, sitePath);
-    },
-    { fullConfig: true, workerProcesses: o.workerProcesses, waitFor: [{ host: "127.0.0.1", port }] },
-  );
-  const client = tlsClient(ca, port);
+  const { nginx, port, ...client } = await startTlsFront({ ca, cert }, socketPath, o.site, o.workerProcesses);
 
   const waitForState = (states: string[], timeoutMs = 120_000) =>
     waitFor(

@@ -5,15 +5,47 @@
  * into the usual streaming path (what was read so far, then the rest of the request).
  */
 import { PassThrough, pipeline, Readable, Transform, Writable } from "node:stream";
+import type { Reservation } from "../bodyBudget";
 
-export type RawBody = { complete: true; raw: Buffer } | { complete: false; head: Buffer[] } | { complete: false; aborted: true };
+export type RawBody =
+  | { complete: true; raw: Buffer }
+  | { complete: false; head: Buffer[] }
+  | { complete: false; aborted: true }
+  /** overBudget: the daemon-wide body budget is spent (503); timedOut: no byte for idleMs (408). */
+  | { complete: false; overBudget: true }
+  | { complete: false; timedOut: true };
 
-/** Read the raw request body if it ends within `limit` bytes; otherwise stop reading and say so. */
-export function readUpTo(req: Readable, limit: number): Promise<RawBody> {
+export interface ReadOptions {
+  /** Every byte held is reserved here first (bodyBudget.ts). */
+  reservation?: Reservation;
+  /** Give up when no byte came for this long (default: never). */
+  idleMs?: number;
+}
+
+/**
+ * Read the raw request body if it ends within `limit` bytes; otherwise stop reading and say so.
+ * A declared Content-Length is reserved up front (up to `limit`), so a request the budget cannot
+ * take is refused before a byte of it is read.
+ */
+export function readUpTo(req: Readable & { headers?: Record<string, string | string[] | undefined> }, limit: number, o: ReadOptions = {}): Promise<RawBody> {
+  const declared = Number(req.headers?.["content-length"] ?? 0);
+  if (o.reservation && Number.isFinite(declared) && !o.reservation.ensure(Math.min(Math.max(0, declared), limit + 1))) {
+    return Promise.resolve({ complete: false, overBudget: true });
+  }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (o.idleMs === undefined) return;
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        req.pause();
+        done({ complete: false, timedOut: true });
+      }, o.idleMs);
+    };
     const done = (r: RawBody) => {
+      if (timer) clearTimeout(timer);
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onAbort);
@@ -21,12 +53,16 @@ export function readUpTo(req: Readable, limit: number): Promise<RawBody> {
       resolve(r);
     };
     const onData = (c: Buffer) => {
+      if (o.reservation && !o.reservation.ensure(Math.min(size + c.length, limit + 1))) {
+        req.pause();
+        return done({ complete: false, overBudget: true });
+      }
       chunks.push(c);
       size += c.length;
       if (size > limit) {
         req.pause();
         done({ complete: false, head: chunks });
-      }
+      } else arm();
     };
     const onEnd = () => done({ complete: true, raw: Buffer.concat(chunks, size) });
     const onAbort = () => done({ complete: false, aborted: true });
@@ -37,6 +73,7 @@ export function readUpTo(req: Readable, limit: number): Promise<RawBody> {
     req.once("end", onEnd);
     req.once("error", onAbort);
     req.once("close", onClose);
+    arm();
   });
 }
 

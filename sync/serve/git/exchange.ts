@@ -18,9 +18,12 @@ import type { ChildProcess } from "node:child_process";
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { pipeline, Readable, Transform, Writable } from "node:stream";
 import { RequestTooLarge } from "./byteLimit";
+import { refusalMessage, refusedByGit } from "./requestCheck";
+import type { GuardVerdict, TransferGuard } from "./transferGuard";
 import { killGroup } from "./uploadPack";
 
-export type ExchangeResult = "ok" | "failed" | "aborted" | "too_large" | "bad_request";
+/** refused: git turned the request down (requestCheck.ts refusedByGit): the client's fault, answered 400 or in the protocol. */
+export type ExchangeResult = "ok" | "failed" | "aborted" | "too_large" | "bad_request" | "refused" | "too_slow";
 
 export interface ExchangeOutcome {
   result: ExchangeResult;
@@ -42,6 +45,8 @@ export interface ExchangeOptions {
   /** The request body (the request itself, or a replay of it) and the stages between it and git's stdin (POST only). */
   body?: { req: Readable; stages: Transform[] };
   idleTimeoutMs: number;
+  /** Minimum rate / total time of the transfer (transferGuard.ts), checked about once a second. */
+  guard?: TransferGuard;
   /** Plain-text error answer (status, message, extra headers) while no header was sent. */
   fail(status: number, message: string, headers?: OutgoingHttpHeaders): void;
 }
@@ -98,14 +103,25 @@ export function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
       abort();
       res.destroy();
     });
+    let cut: GuardVerdict = "ok";
+    const guardTimer = o.guard
+      ? setInterval(() => {
+          const verdict = o.guard?.check(bytes) ?? "ok";
+          if (verdict === "ok") return;
+          cut = verdict;
+          abort();
+          res.destroy();
+        }, 1000)
+      : undefined;
     // Gone before we got here (between the last check and the spawn): 'close' will not come again.
     if (res.destroyed) abort();
 
     const finish = (code: number | null, signal: NodeJS.Signals | null) => {
       if (settled) return;
       settled = true;
+      if (guardTimer) clearInterval(guardTimer);
       const out = (result: ExchangeResult): void => resolve({ result, bytes, code, signal, stderr });
-      if (aborted) return out("aborted");
+      if (aborted) return out(cut !== "ok" ? "too_slow" : "aborted");
       if (inputError) {
         const tooLarge = inputError instanceof RequestTooLarge;
         if (!res.headersSent) o.fail(tooLarge ? 413 : 400, tooLarge ? inputError.message : "the request body is not valid gzip", { Connection: "close" });
@@ -116,6 +132,13 @@ export function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
         start();
         res.end();
         return out("ok");
+      }
+      if (refusedByGit(code, signal, stderr)) {
+        // The client's bad request: a 400 with git's reason, or (git already answered, e.g. its
+        // own ERR pkt-line) a clean end, so what git wrote reaches the client.
+        if (!res.headersSent) o.fail(400, refusalMessage(stderr), { Connection: "close" });
+        else res.end();
+        return out("refused");
       }
       if (!res.headersSent) o.fail(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });
       else res.destroy();

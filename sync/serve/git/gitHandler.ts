@@ -43,7 +43,11 @@ import { packBytes } from "../../store/packFiles";
 import { cacheKey, cachesTheRequest, PackCache, refStateToken } from "./packCache";
 import { PktSniffer, RequestSummary, classify } from "./pktSniffer";
 import { advertisementPreamble, CONTENT_TYPES, parseGitProtocol } from "./protocol";
-import { authRequiredMessage, busyMessage, notFoundMessage, pushRefusedMessage, REALM, sendText, unavailableMessage } from "./replies";
+import { authRequiredMessage, busyMessage, notFoundMessage, pushRefusedMessage, REALM, sendText, throttledMessage, unavailableMessage } from "./replies";
+import { clientAddress } from "../clientAddress";
+import type { BodyBudget } from "../bodyBudget";
+import { TransferGuard, TransferLimits } from "./transferGuard";
+import { framingProblem, refusalMessage, refusedByGit, stderrForLog } from "./requestCheck";
 import type { RepoResolver } from "./resolver";
 import { Slots } from "./slots";
 import { spawnUploadPack, uploadPackEnv } from "./uploadPack";
@@ -64,6 +68,12 @@ export interface GitHandlerDeps {
   packCache?: PackCache;
   /** Which requests go through the pack cache: see mirror.serve.packCacheScope. */
   packCacheScope: PackCacheScope;
+  /** Bytes of request bodies held at once, across requests (bodyBudget.ts). */
+  bodyBudget: BodyBudget;
+  /** A request body idle this long is answered 408. */
+  bodyIdleMs: number;
+  /** Minimum rate (while others wait) and total time of a transfer holding a slot. */
+  transferLimits: TransferLimits;
 }
 
 /** Bodies read whole before git starts (raw, and decoded); bigger ones stream to git, relayed and uncached. */
@@ -106,7 +116,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
     }
 
     const served = d.resolve(repo.project, repo.slug);
-    const auth = await d.authorizer.authorize(req.headers.authorization, served ?? repo);
+    const client = clientAddress(req);
+    const auth = await d.authorizer.authorize(req.headers.authorization, served ?? repo, client);
     d.metrics.auth(d.authorizer.mode, auth);
     const key = `${served?.project ?? repo.project}/${repo.slug}`;
     if (!auth.allowed) {
@@ -119,6 +130,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
           return reply(404, notFoundMessage());
         case "unavailable":
           return reply(503, unavailableMessage(d.primaryUrl), { "Retry-After": "30" });
+        case "throttled":
+          return reply(429, throttledMessage(), { "Retry-After": String(Math.max(1, auth.retryAfterSeconds ?? 30)) });
       }
     }
     if (!served) return reply(404, notFoundMessage());
@@ -162,24 +175,30 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       filter: summary?.filter || undefined,
       ms: Date.now() - t0,
     });
+    const overBudget = () => {
+      d.bodyBudget.refused();
+      d.log.warn({ requestId, repo: key, held: d.bodyBudget.held }, "git request refused: request-body budget spent");
+      return reply(503, busyMessage(), { "Retry-After": "5" });
+    };
     const busy = () => {
       d.log.warn({ requestId, repo: key, running: d.slots.running, waiting: d.slots.waiting }, "git request refused: all upload-pack slots busy");
       return reply(503, busyMessage(), { "Retry-After": "10" });
     };
 
     /** Run git for this request alone, in a slot; log and count what happened. */
-    const inSlot = async (run: () => Promise<{ outcome: ExchangeOutcome; summary?: RequestSummary }>): Promise<void> => {
+    const inSlot = async (run: (guard: TransferGuard) => Promise<{ outcome: ExchangeOutcome; summary?: RequestSummary }>): Promise<void> => {
       const gone = new AbortController();
       const onGone = () => gone.abort();
       res.once("close", onGone);
-      const release = await d.slots.acquire(gone.signal);
+      const release = await d.slots.acquire(gone.signal, client);
       res.off("close", onGone);
       if (!release) {
         if (res.destroyed) return;
         return busy();
       }
       try {
-        const { outcome, summary } = await run();
+        // Slow while another client waits for a slot, or too long in all: cut (transferGuard.ts).
+        const { outcome, summary } = await run(new TransferGuard(d.transferLimits, () => d.slots.othersWaiting(client)));
         d.metrics.sentBytes(endpoint, outcome.bytes);
         d.metrics.request(endpoint, outcome.result === "aborted" ? 499 : res.statusCode);
         const kind = summary ? classify(summary) : undefined;
@@ -191,7 +210,10 @@ export function gitHandler(d: GitHandlerDeps): Handler {
           signal: outcome.signal ?? undefined, // SIGKILL: we stopped it (client gone, idle, bad body)
         };
         if (outcome.result === "ok" || outcome.result === "aborted") d.log.info(fields, "git upload-pack");
-        else d.log.warn({ ...fields, code: outcome.code, stderr: outcome.stderr.trim() }, "git upload-pack failed");
+        // git echoes the client's bytes: bounded, printable.
+        else if (outcome.result === "refused") d.log.info({ ...fields, stderr: stderrForLog(outcome.stderr) }, "git upload-pack refused the request");
+        else if (outcome.result === "too_slow") d.log.info({ ...fields, client, limits: d.transferLimits }, "git upload-pack cut: slower than the minimum rate while others waited");
+        else d.log.warn({ ...fields, code: outcome.code, stderr: stderrForLog(outcome.stderr) }, "git upload-pack failed");
       } finally {
         release();
       }
@@ -202,17 +224,17 @@ export function gitHandler(d: GitHandlerDeps): Handler {
      * still to be decoded on its way to git, or one readBody already decoded whole.
      */
     const relayed = (source: Readable | WholeBody | undefined): Promise<void> =>
-      inSlot(async () => {
+      inSlot(async (guard) => {
         if (source && "input" in source) {
-          const outcome = await relay({ req: replay([source.input]), stages: [] });
+          const outcome = await relay({ req: replay([source.input]), stages: [] }, guard);
           return { outcome, summary: source.summary };
         }
         const body = source ? bodyStages() : undefined;
-        const outcome = await relay(source && body ? { req: source, stages: body.stages } : undefined);
+        const outcome = await relay(source && body ? { req: source, stages: body.stages } : undefined, guard);
         return { outcome, summary: body?.sniffer.summary };
       });
-    const relay = (body: { req: Readable; stages: Transform[] } | undefined) =>
-      exchange({ child: spawnGit(), res, headers, prefix, body, idleTimeoutMs: d.idleTimeoutMs, fail: (status, message, h) => sendText(res, status, message, h) });
+    const relay = (body: { req: Readable; stages: Transform[] } | undefined, guard: TransferGuard) =>
+      exchange({ child: spawnGit(), res, headers, prefix, body, idleTimeoutMs: d.idleTimeoutMs, guard, fail: (status, message, h) => sendText(res, status, message, h) });
 
     /**
      * A POST read whole first. One that asks for a pack: git writes its answer straight into the
@@ -221,8 +243,8 @@ export function gitHandler(d: GitHandlerDeps): Handler {
      */
     const direct = (body: WholeBody): Promise<void> =>
       asksForPack(body.summary)
-        ? inSlot(async () => ({
-            outcome: await handOff({ res, headers, input: body.input, idleTimeoutMs: d.idleTimeoutMs, spawn: (stdout) => spawnGit(stdout) }),
+        ? inSlot(async (guard) => ({
+            outcome: await handOff({ res, headers, input: body.input, idleTimeoutMs: d.idleTimeoutMs, guard, spawn: (stdout) => spawnGit(stdout) }),
             summary: body.summary,
           }))
         : relayed(body);
@@ -233,11 +255,25 @@ export function gitHandler(d: GitHandlerDeps): Handler {
      * big to hold, to be streamed from where reading stopped; undefined: answered or gone.
      */
     const readBody = async (): Promise<WholeBody | { stream: Readable } | undefined> => {
-      const raw = await readUpTo(req, MAX_WHOLE_RAW_BODY);
-      if (!raw.complete) return "aborted" in raw ? undefined : { stream: replay(raw.head, req) };
+      // Held bytes count against the daemon-wide budget until the answer is done.
+      const reservation = d.bodyBudget.reserve();
+      res.once("close", () => reservation.release());
+      const raw = await readUpTo(req, MAX_WHOLE_RAW_BODY, { reservation, idleMs: d.bodyIdleMs });
+      if (!raw.complete) {
+        if ("overBudget" in raw) return void overBudget();
+        if ("timedOut" in raw) return void reply(408, `no part of the request body came for ${Math.round(d.bodyIdleMs / 1000)} s`);
+        return "aborted" in raw ? undefined : { stream: replay(raw.head, req) };
+      }
       const body = bodyStages();
       try {
         const input = await decode(raw.raw, body.stages, MAX_WHOLE_DECODED_BODY);
+        if (!reservation.ensure(input.length)) return void overBudget();
+        // Not pkt-lines at all: the client's fault, told before git (and a slot) is spent on it.
+        const problem = framingProblem(input);
+        if (problem !== undefined) {
+          d.log.info({ requestId, repo: key, endpoint, problem }, "git request refused: malformed upload-pack request");
+          return void reply(400, `malformed upload-pack request: ${problem}`);
+        }
         return { input, summary: body.sniffer.summary };
       } catch (e) {
         if (e instanceof RequestTooLarge) return void reply(413, e.message);
@@ -257,7 +293,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
         input: body?.input,
         idleTimeoutMs: d.idleTimeoutMs,
         start: async (signal) => {
-          const release = await d.slots.acquire(signal);
+          const release = await d.slots.acquire(signal, client);
           return release ? { child: spawnGit(), release } : undefined;
         },
         stillValid: () => refStateToken(served.dir) === state,
@@ -265,6 +301,7 @@ export function gitHandler(d: GitHandlerDeps): Handler {
         expectedBytes: asksForPack(summary) ? () => packBytes(served.dir) : undefined,
         fail: (f) => {
           if (f.kind === "busy") busy();
+          else if (f.kind === "git" && refusedByGit(f.code ?? null, f.signal ?? null, f.stderr ?? "")) reply(400, refusalMessage(f.stderr ?? ""), { Connection: "close" });
           else if (f.kind !== "abandoned") reply(500, "git upload-pack failed on the mirror (see the mirror's log)", { Connection: "close" });
         },
       });
@@ -272,11 +309,12 @@ export function gitHandler(d: GitHandlerDeps): Handler {
       d.metrics.sentBytes(endpoint, cached.bytes);
       if (cached.result === "aborted") d.metrics.request(endpoint, 499);
       else if (cached.result === "ok" || res.headersSent) d.metrics.request(endpoint, res.statusCode);
-      const result = cached.result === "ok" ? "ok" : cached.result === "aborted" ? "aborted" : "failed";
+      const refused = cached.failure?.kind === "git" && refusedByGit(cached.failure.code ?? null, cached.failure.signal ?? null, cached.failure.stderr ?? "");
+      const result = cached.result === "ok" ? "ok" : cached.result === "aborted" ? "aborted" : refused ? "refused" : "failed";
       if (kind) d.metrics.uploadPack(kind, protocol.version, result);
       const fields = { ...logFields(summary), cache: cached.outcome, result, bytes: cached.bytes };
       if (result !== "failed") d.log.info(fields, "git upload-pack");
-      else d.log.warn({ ...fields, failure: cached.failure?.kind, code: cached.failure?.code, stderr: cached.failure?.stderr?.trim() }, "git upload-pack failed");
+      else d.log.warn({ ...fields, failure: cached.failure?.kind, code: cached.failure?.code, stderr: stderrForLog(cached.failure?.stderr ?? "") }, "git upload-pack failed");
     };
 
     const cache = d.packCache;

@@ -18,8 +18,8 @@ export const GIT_METRIC_NAMES = {
 } as const;
 
 export type Endpoint = "info_refs" | "upload_pack" | "receive_pack" | "invalid";
-export type UploadPackResult = "ok" | "failed" | "aborted" | "too_large" | "bad_request";
-export type AuthMetricResult = "allowed" | "allowed_grace" | "no_credentials" | "bad_credentials" | "forbidden" | "unavailable";
+export type UploadPackResult = "ok" | "failed" | "aborted" | "too_large" | "bad_request" | "refused" | "too_slow";
+export type AuthMetricResult = "allowed" | "allowed_grace" | "no_credentials" | "bad_credentials" | "forbidden" | "unavailable" | "throttled";
 
 /** Reuse a metric of that name if this registry has one (the routes may be mounted again, e.g. in tests). */
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {

@@ -35,6 +35,8 @@ import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
 import type { ExchangeOutcome, ExchangeResult } from "./exchange";
+import { errPacket, refusalMessage, refusedByGit } from "./requestCheck";
+import type { GuardVerdict, TransferGuard } from "./transferGuard";
 import { killGroup } from "./uploadPack";
 
 export interface HandOffOptions {
@@ -53,6 +55,8 @@ export interface HandOffOptions {
    * watchdog.
    */
   blockingWriter?: boolean;
+  /** Minimum rate / total time of the transfer (transferGuard.ts), checked about once a second. */
+  guard?: TransferGuard;
 }
 
 /** The socket's file description back to non-blocking (see the module comment). */
@@ -128,10 +132,13 @@ export async function handOff(o: HandOffOptions): Promise<ExchangeOutcome> {
     };
     // Idle: git sends keepalives while it prepares a pack (uploadpack.keepAlive), so a transfer
     // without a written byte for this long has a client that stopped reading.
+    let cut: GuardVerdict = "ok";
     const watchdog = setInterval(
       () => {
         sample();
-        if (Date.now() - lastProgress > o.idleTimeoutMs) {
+        const verdict = o.guard?.check(bytes) ?? "ok";
+        if (verdict !== "ok") cut = verdict;
+        if (verdict !== "ok" || Date.now() - lastProgress > o.idleTimeoutMs) {
           abort();
           res.destroy();
         }
@@ -139,7 +146,12 @@ export async function handOff(o: HandOffOptions): Promise<ExchangeOutcome> {
       Math.min(1000, Math.max(10, o.idleTimeoutMs / 4)),
     );
 
-    child.stderr?.on("data", (b: Buffer) => (stderr = (stderr + b.toString("utf8")).slice(-4096)));
+    // wchar counts git's writes to stderr as well: subtracted where "did git answer?" matters.
+    let stderrBytes = 0;
+    child.stderr?.on("data", (b: Buffer) => {
+      stderrBytes += b.length;
+      stderr = (stderr + b.toString("utf8")).slice(-4096);
+    });
     // Git closed its stderr: it is exiting, and not reaped yet, so /proc still has its counters.
     child.stderr?.on("end", sample);
     const stdin: Writable | null = child.stdin;
@@ -167,11 +179,26 @@ export async function handOff(o: HandOffOptions): Promise<ExchangeOutcome> {
       const clientLeft = signal === "SIGPIPE" || /broken pipe|connection reset by peer/i.test(stderr) || socket.destroyed;
       if (aborted || (code !== 0 && clientLeft)) {
         killGroup(child); // pack-objects, if it outlived upload-pack
-        return out("aborted");
+        return out(cut !== "ok" ? "too_slow" : "aborted");
       }
       if (code === 0) {
         res.end();
         return out("ok");
+      }
+      // The 200 is out. Nothing written yet: say why inside the protocol (an ERR pkt-line, which
+      // git prints as "remote error: ..."), and end cleanly so a proxy in front sees a complete
+      // answer, not a reset (nginx's 502). A refusal after git wrote (its own ERR) ends cleanly
+      // too; a failure of the mirror in mid-pack cuts the connection.
+      const refused = refusedByGit(code, signal, stderr);
+      // Less than one pkt-line beyond stderr: nothing went to the client (the count can include a
+      // byte the fork wrote before exec).
+      if (bytes - stderrBytes < 4) {
+        res.end(errPacket(refused ? refusalMessage(stderr) : "the mirror failed to serve this request; try again (see the mirror's log)"));
+        return out(refused ? "refused" : "failed");
+      }
+      if (refused) {
+        res.end();
+        return out("refused");
       }
       res.destroy();
       return out("failed");

@@ -23,6 +23,8 @@ import { GIT_PREFIX } from "./gitPath";
 import { PackCache } from "./packCache";
 import type { RepoResolver } from "./resolver";
 import { Slots } from "./slots";
+import { DEFAULT_TRANSFER_LIMITS, TransferLimits } from "./transferGuard";
+import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_IDLE_MS } from "../bodyBudget";
 
 export { catalogResolver } from "./resolver";
 export type { RepoResolver, ServedRepo } from "./resolver";
@@ -61,6 +63,14 @@ export interface GitServeOptions {
    * Default: off.
    */
   packCache?: { dir: string; maxBytes: number; maxAgeMs?: number; scope?: PackCacheScope; diskOk?: () => boolean };
+  /** The daemon-wide request-body budget (share one with createServer); default a 64 MiB one of its own. */
+  bodyBudget?: BodyBudget;
+  /** A request body idle this long is answered 408 (default 30 s). */
+  bodyIdleMs?: number;
+  /** Upload-pack slots one client address may hold (default: all but a quarter, see slots.ts). */
+  maxPerClient?: number;
+  /** Minimum transfer rate while others wait, and total time, of a transfer holding a slot (default DEFAULT_TRANSFER_LIMITS). */
+  transferLimits?: TransferLimits;
 }
 
 /** How long a finished response is served from the pack cache (GitLab's default max_age). */
@@ -78,7 +88,7 @@ export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 
 export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
   const maxConcurrent = o.maxConcurrent ?? Math.max(4, 2 * os.cpus().length);
-  const slots = new Slots({ max: maxConcurrent, maxQueue: o.maxQueue ?? 512, maxWaitMs: o.queueWaitMs ?? 120_000 });
+  const slots = new Slots({ max: maxConcurrent, maxQueue: o.maxQueue ?? 512, maxWaitMs: o.queueWaitMs ?? 120_000, maxPerClient: o.maxPerClient });
   const registry = o.registry ?? new Registry();
   const metrics = new GitMetrics(registry, () => ({ running: slots.running, waiting: slots.waiting }));
   const log = o.log ?? silentLog;
@@ -100,6 +110,9 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
       gitEnv: { ...(o.gitEnv ?? process.env) },
       packCache,
       packCacheScope: o.packCache?.scope ?? "clones",
+      bodyBudget: o.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES, registry),
+      bodyIdleMs: o.bodyIdleMs ?? DEFAULT_BODY_IDLE_MS,
+      transferLimits: o.transferLimits ?? DEFAULT_TRANSFER_LIMITS,
     }),
   );
   return {

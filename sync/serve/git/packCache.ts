@@ -44,6 +44,7 @@ import type { Log } from "../router";
 import { silentLog } from "../router";
 import { classify, RequestSummary } from "./pktSniffer";
 import { handOff } from "./handOff";
+import { refusedByGit } from "./requestCheck";
 import { killGroup } from "./uploadPack";
 
 export const PACK_CACHE_METRIC_NAMES = {
@@ -516,6 +517,8 @@ export class PackCache {
         if (entry.state === "failed") {
           const failure = entry.failure as Failure;
           if (!res.headersSent) o.fail(failure);
+          // git refused the request after writing its own ERR pkt-line: let the client read it.
+          else if (failure.kind === "git" && refusedByGit(failure.code ?? null, failure.signal ?? null, failure.stderr ?? "")) res.end();
           else res.destroy();
           return { result: "failed", bytes, failure };
         }

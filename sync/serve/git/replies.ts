@@ -55,3 +55,7 @@ export function unavailableMessage(primaryUrl: string): string {
 export function busyMessage(): string {
   return "The mirror is busy serving other clones. Try again in a few seconds.";
 }
+
+export function throttledMessage(): string {
+  return "Too many failed logins or refused repositories from your address lately. Check your credentials and try again later.";
+}

@@ -1,4 +1,4 @@
-import { Slots } from "./slots";
+import { defaultPerClient, Slots } from "./slots";
 
 describe("Slots", () => {
   test("at most max run; waiters get slots in order as they are released", async () => {
@@ -41,5 +41,41 @@ describe("Slots", () => {
     a!();
     expect(s.running).toBe(0);
     expect(await s.acquire(AbortSignal.abort())).toBeUndefined();
+  });
+});
+
+describe("Slots: fair between clients", () => {
+  test("one client never holds every slot: the last one stays for the others", async () => {
+    const s = new Slots({ max: 4, maxQueue: 10, maxWaitMs: 5000 });
+    expect(s.maxPerClient).toBe(3);
+    const mine = await Promise.all([1, 2, 3].map(() => s.acquire(undefined, "10.0.0.1")));
+    expect(mine.every(Boolean)).toBe(true);
+    const fourth = s.acquire(undefined, "10.0.0.1"); // over its share: waits although a slot is free
+    expect(s.waiting).toBe(1);
+    const other = await s.acquire(undefined, "10.0.0.2"); // served at once
+    expect(other).toBeDefined();
+    expect(s.running).toBe(4);
+    mine[0]!();
+    expect(await fourth).toBeDefined();
+  });
+
+  test("a freed slot goes to the waiting client running the fewest, not the longest queue", async () => {
+    const s = new Slots({ max: 2, maxPerClient: 2, maxQueue: 10, maxWaitMs: 5000 });
+    const a1 = await s.acquire(undefined, "a");
+    const a2 = await s.acquire(undefined, "a");
+    const order: string[] = [];
+    const queued = [s.acquire(undefined, "a"), s.acquire(undefined, "a"), s.acquire(undefined, "b")].map((p, i) => p.then((r) => (order.push(["a3", "a4", "b1"][i]), r)));
+    expect(s.othersWaiting("a")).toBe(true);
+    expect(s.othersWaiting("b")).toBe(false); // only "a" waits, and "a" is at its share
+    a1!();
+    await queued[2];
+    expect(order).toEqual(["b1"]);
+    a2!();
+    await queued[0];
+    expect(order).toEqual(["b1", "a3"]);
+  });
+
+  test("defaultPerClient leaves a quarter (at least one slot) to the others", () => {
+    expect([1, 2, 3, 4, 8, 16].map(defaultPerClient)).toEqual([1, 1, 2, 3, 6, 12]);
   });
 });
