@@ -9,8 +9,11 @@
  *   refs equal to the primary, no temporary file left (test/bench/killCampaign.ts).
  * - enospc: the mirror home on a small tmpfs, filled by a fetch; what the daemon does, whether
  *   it survives and restarts, and whether it recovers by itself once space is back.
- * - hostile, slow_body: named slots for the serving side's figures (hostile requests and 5xx
- *   answers, RSS growth under stalled bodies), filled in by their own section when it lands.
+ * - hostile, slow_body: the serving side (bench/reliabilityServing.ts): hostile and malformed
+ *   requests straight to the daemon and through nginx, and the 5xx answers among them (goal 0);
+ *   the daemon's RSS before, during and after 300 stalled request bodies.
+ *
+ * SMART_MIRROR_RELIABILITY_SECTIONS=hostile,slow_body runs only the sections named.
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -25,6 +28,7 @@ import { startPrimary } from "../test/bench/primary";
 import { assertSameRefsAndObjects, workingClone } from "../test/bench/repos";
 import { freePort, onCleanup, tempDir, waitFor } from "../test/bench/resources";
 import { BenchContext, BenchOutcome, Benchmark } from "./benchmark";
+import { hostileSection, slowBodySection } from "./reliabilityServing";
 import type { MetricValue } from "./results";
 import { scaled } from "./scale";
 
@@ -196,25 +200,12 @@ const enospcSection: ReliabilitySection = {
   },
 };
 
-/** Named slots for the serving side's figures; a section of its own replaces each. */
-function pendingSection(name: string, keys: string[], what: string): ReliabilitySection {
-  return {
-    name,
-    async run() {
-      return { results: Object.fromEntries(keys.map((k) => [k, "not measured yet"])), notes: `${name}: ${what} (not measured yet).` };
-    },
-  };
-}
-
-export const RELIABILITY_SECTIONS: ReliabilitySection[] = [
-  killSection,
-  enospcSection,
-  pendingSection("hostile", ["reliability.hostile_requests", "reliability.hostile_5xx"], "hostile and malformed requests sent to the mirror and the 5xx answers among them (goal 0)"),
-  pendingSection("slow_body", ["reliability.slow_body_rss_growth_mb"], "daemon RSS growth under stalled request bodies"),
-];
+export const RELIABILITY_SECTIONS: ReliabilitySection[] = [killSection, enospcSection, hostileSection, slowBodySection];
 
 async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const only = process.env.SMART_MIRROR_RELIABILITY_SECTIONS?.split(",").map((s) => s.trim());
+  const unknown = only?.filter((n) => !RELIABILITY_SECTIONS.some((s) => s.name === n)) ?? [];
+  if (unknown.length) throw new Error(`SMART_MIRROR_RELIABILITY_SECTIONS: unknown section(s) ${unknown.join(", ")}; the sections are ${RELIABILITY_SECTIONS.map((s) => s.name).join(", ")}`);
   const results: Record<string, MetricValue> = {};
   const notes: string[] = [];
   for (const s of RELIABILITY_SECTIONS) {
@@ -227,12 +218,12 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   return {
     results,
     notes: notes.join("\n\n"),
-    goals: { "reliability.corrupt_repos": "<= 0", "reliability.leftover_temp_files": "<= 0", "reliability.refs_equal_after_convergence": "== true", "reliability.enospc.corrupt_repos": "<= 0", "reliability.hostile_5xx": "<= 0" },
+    goals: { "reliability.corrupt_repos": "<= 0", "reliability.leftover_temp_files": "<= 0", "reliability.refs_equal_after_convergence": "== true", "reliability.enospc.corrupt_repos": "<= 0", "reliability.hostile_5xx": "<= 0", "reliability.hostile_clone_after_ok": "== true", "reliability.slow_body_served_after": "== true" },
   };
 }
 
 export const reliabilityBenchmark: Benchmark = {
   name: "reliability",
-  summary: "kill -9 during fetches of large packs (>= 100), a full disk during a fetch: corruption, leftovers, convergence",
+  summary: "kill -9 during fetches of large packs (>= 100), a full disk during a fetch, hostile requests, stalled bodies",
   run,
 };

@@ -38,17 +38,22 @@ export function collectingLog(logs: LogLine[]): Log {
   return { info: at("info"), warn: at("warn"), error: at("error") };
 }
 
-/** One request on a fresh connection to 127.0.0.1:port. */
-export function httpSend(port: number): Send {
+/**
+ * One request on a fresh connection to 127.0.0.1:port, or to a unix socket (the daemon's,
+ * straight, without nginx). `timeoutMs`: a server that never answers is an error, not a hang.
+ */
+export function httpSend(to: number | { socketPath: string }, timeoutMs = 60_000): Send {
+  const where = typeof to === "number" ? { host: "127.0.0.1", port: to } : { socketPath: to.socketPath };
   return (method, target, opts) =>
     new Promise((resolve, reject) => {
-      const req = http.request({ host: "127.0.0.1", port, method, path: target, headers: opts.headers, agent: false }, (res) => {
+      const req = http.request({ ...where, method, path: target, headers: opts.headers, agent: false, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
         res.on("error", reject);
       });
       req.on("error", reject);
+      req.on("timeout", () => req.destroy(new Error(`${method} ${target}: no answer in ${timeoutMs} ms`)));
       req.end(opts.body);
     });
 }

@@ -5,32 +5,18 @@
  * their body is read), stalled bodies are answered 408 after the idle timeout, and every byte is
  * given back. Asserted on the budget's accounting and metric, not on timing or RSS.
  */
-import * as net from "node:net";
 import * as path from "node:path";
 import { BodyBudget } from "../../sync/serve/bodyBudget";
 import { signBody } from "../../sync/serve/webhookSignature";
 import { startInProcessGitServer, InProcessGitServer } from "../bench/gitServer";
 import { initBare } from "../bench/repos";
+import { stalledPost } from "../bench/stalledBody";
 import { tempDir, waitFor } from "../bench/resources";
 
 jest.setTimeout(120_000);
 
 const BUDGET = 2 * 1024 * 1024;
 const BODY = 256 * 1024;
-
-/** A POST that declares `length` bytes and sends all but the last 100; resolves with the status line once the server answers and closes. */
-function stalledPost(port: number, target: string, length: number, headers: Record<string, string>): { answer: Promise<number>; sent: Promise<void> } {
-  const s = net.connect(port, "127.0.0.1");
-  const chunks: Buffer[] = [];
-  s.on("data", (c: Buffer) => chunks.push(c));
-  const answer = new Promise<number>((resolve) => {
-    s.on("error", () => undefined);
-    s.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(Buffer.concat(chunks).toString("latin1"))?.[1] ?? 0)));
-  });
-  const head = [`POST ${target} HTTP/1.1`, "Host: mirror", `Content-Length: ${length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "", ""].join("\r\n");
-  const sent = new Promise<void>((resolve) => s.write(head, () => s.write(Buffer.alloc(length - 100, 0x30), () => resolve())));
-  return { answer, sent };
-}
 
 let srv: InProcessGitServer;
 let budget: BodyBudget;
