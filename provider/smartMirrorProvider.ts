@@ -19,6 +19,7 @@ import { generateSchema } from "@pulumi/pulumi/provider/experimental/schema";
 import { SECRET_INPUTS, type SmartMirrorInputs } from "../components/args";
 import { SmartMirror, SMART_MIRROR_TYPE } from "../components/smartMirrorComponent";
 import { markSecrets, type PackageSchema } from "./schemaSecrets";
+import { unliftSecretObjects } from "./unliftSecrets";
 
 /** The package name: the first part of every type token (smart-mirror:index:SmartMirror). */
 export const PACKAGE_NAME = "smart-mirror";
@@ -78,7 +79,9 @@ export class SmartMirrorProvider implements Provider {
   async construct(name: string, type: string, inputs: pulumi.Inputs, options: pulumi.ComponentResourceOptions): Promise<ConstructResult> {
     if (type !== SMART_MIRROR_TYPE) throw new Error(`unknown resource type ${type}: the ${PACKAGE_NAME} package has ${SMART_MIRROR_TYPE}`);
     // The engine's inputs are the schema's shape (SmartMirrorInputs); the constructor validates them.
-    const mirror = new SmartMirror(name, inputs as unknown as SmartMirrorInputs, options);
+    // Objects holding a secret arrive as one secret Output (SDK lifting): make them objects again.
+    const args = await unliftSecretObjects(inputs);
+    const mirror = new SmartMirror(name, args as unknown as SmartMirrorInputs, options);
     const state: pulumi.Inputs = {};
     for (const key of SMART_MIRROR_OUTPUTS) state[key] = mirror[key];
     return { urn: mirror.urn, state };

@@ -23,10 +23,14 @@ export interface RunningPlugin {
   stop(): Promise<void>;
 }
 
-/** Spawn the plugin in `pluginDir` from `cwd` (the "user's project") and connect to it. */
-export async function startPlugin(pluginDir: string, cwd: string): Promise<RunningPlugin> {
+/**
+ * Spawn the plugin in `pluginDir` from `cwd` (the "user's project") and connect to it.
+ * `engineArgs` are what the engine appends: its own address (the Engine service the provider
+ * logs to and that Construct needs), nothing for a plugin only asked for its schema.
+ */
+export async function startPlugin(pluginDir: string, cwd: string, engineArgs: string[] = []): Promise<RunningPlugin> {
   const runPlugin = require.resolve("@pulumi/pulumi/cmd/run-plugin", { paths: [pluginDir] });
-  const child = spawn(process.execPath, [runPlugin, pluginDir], { cwd, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [runPlugin, pluginDir, ...engineArgs], { cwd, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   child.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
   const port = await new Promise<number>((resolve, reject) => {
