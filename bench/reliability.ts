@@ -112,7 +112,8 @@ async function enospcRun(ctx: BenchContext, i: number): Promise<Record<string, M
   writeMirrorProperties(home, primary, {
     repos,
     listen: `127.0.0.1:${port}`,
-    extra: { "mirror.upstream.keyFile": home.keyFile, "plugin.mirroring.synchronization.interval": "10s", "mirror.sync.retryMax": "5s" },
+    // No free-space reserve: this run is about a disk that really fills (the reserve: diskFull.test.ts).
+    extra: { "mirror.upstream.keyFile": home.keyFile, "plugin.mirroring.synchronization.interval": "10s", "mirror.sync.retryMax": "5s", "mirror.disk.minFreeMb": "0" },
   });
   const status = async () => ((await getJson(port, "/status").catch(() => ({ body: undefined }))).body as StatusDoc | undefined);
   const synced = async () => {
