@@ -81,7 +81,9 @@ describe("resumable first clone", () => {
       const line = await waitFor("the synced log line", () => syncedLine(second.output(), "BIG/hist"), 10_000);
       // The second attempt started from the kept packs and fetched only the rest.
       console.log(`resume: full clone ${fullBytes} B; kept at the kill ${kept} B; second attempt ${String(line.bytes)} B (steps ${JSON.stringify(line.steps)})`);
-      expect(line.resumedFromBytes).toBe(kept);
+      // At least what was measured at the kill (an index-pack of the killed step may still finish
+      // its pack in the moments after the kill; that is kept too).
+      expect(line.resumedFromBytes as number).toBeGreaterThanOrEqual(kept);
       expect(line.bytes as number).toBeLessThan(fullBytes);
       expect((line.bytes as number) + kept).toBeGreaterThanOrEqual(fullBytes * 0.9);
     } finally {
