@@ -9,9 +9,9 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { BodyBudget } from "../../sync/serve/bodyBudget";
 import { signBody } from "../../sync/serve/webhookSignature";
-import { startInProcessGitServer, InProcessGitServer } from "../bench/gitServer";
-import { initBare } from "../bench/repos";
-import { tempDir, waitFor } from "../bench/resources";
+import { startInProcessGitServer, InProcessGitServer } from "../../testbed/gitServer";
+import { initBare } from "../../testbed/repos";
+import { tempDir, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(120_000);
 
