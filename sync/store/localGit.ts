@@ -15,8 +15,9 @@ import { GitError } from "./runGit";
  * GIT_CONFIG_GLOBAL, EDITOR, PAGER, ...) unless told they are safe: a guard for callers that
  * pass along someone else's input. This environment is the daemon's own (gitEnv over its
  * process environment), and these commands take no client input, so it is told so.
+ * (The testbed's repository factory, in the same position, uses it too.)
  */
-const OWN_ENVIRONMENT = {
+export const OWN_ENVIRONMENT = {
   allowUnsafeSshCommand: true,
   allowUnsafeAskPass: true,
   allowUnsafeConfigPaths: true,
