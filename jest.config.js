@@ -7,7 +7,7 @@ const notOurs = ["<rootDir>/.cache/", "<rootDir>/lib/"];
 const common = {
   testEnvironment: "node",
   transform,
-  setupFilesAfterEnv: ["<rootDir>/test/bench/setupAfterEnv.ts"],
+  setupFilesAfterEnv: ["<rootDir>/testbed/setupAfterEnv.ts"],
   moduleFileExtensions: ["ts", "js", "json"],
   modulePathIgnorePatterns: notOurs,
   testPathIgnorePatterns: ["/node_modules/", ...notOurs],
@@ -17,10 +17,10 @@ const common = {
 module.exports = {
   // testTimeout is a global option (ignored inside projects); integration tests start real servers.
   testTimeout: 120000,
-  globalSetup: "<rootDir>/test/bench/globalSetup.ts",
-  globalTeardown: "<rootDir>/test/bench/globalTeardown.ts",
+  globalSetup: "<rootDir>/testbed/globalSetup.ts",
+  globalTeardown: "<rootDir>/testbed/globalTeardown.ts",
   projects: [
     { ...common, displayName: "unit", testMatch: ["<rootDir>/{components,sync,infra,scripts,bench}/**/*.test.ts"] },
-    { ...common, displayName: "integration", testMatch: ["<rootDir>/test/**/*.test.ts"] },
+    { ...common, displayName: "integration", testMatch: ["<rootDir>/{test,testbed}/**/*.test.ts"] },
   ],
 };

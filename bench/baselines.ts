@@ -9,9 +9,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
-import { gitSshCommand, knownHostsName, Primary, SSH, sshClientOptions } from "../test/bench/primary";
-import { git, GitEnv, isolatedGitEnv } from "../test/bench/repos";
-import { spawnTracked, tempDir, TrackedProcess, waitFor } from "../test/bench/resources";
+import { gitSshCommand, knownHostsName, Primary, SSH, sshClientOptions } from "../testbed/primary";
+import { git, GitEnv, isolatedGitEnv } from "../testbed/repos";
+import { spawnTracked, tempDir, TrackedProcess, waitFor } from "../testbed/resources";
 import type { RepoId } from "../sync/types";
 import { upstreamPath } from "../sync/upstream/upstreamPool";
 

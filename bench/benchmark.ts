@@ -2,7 +2,7 @@
  * What a benchmark module provides to the runner (bench/run.ts), and the checks every
  * benchmark uses to make sure it measured a mirror that really worked.
  */
-import type { InProcessMirror } from "../test/bench/inProcessMirror";
+import type { InProcessMirror } from "../testbed/inProcessMirror";
 import type { MetricValue } from "./results";
 
 export interface BenchContext {

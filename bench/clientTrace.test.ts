@@ -6,8 +6,8 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { git, isolatedGitEnv } from "../test/bench/repos";
-import { tempDir } from "../test/bench/resources";
+import { git, isolatedGitEnv } from "../testbed/repos";
+import { tempDir } from "../testbed/resources";
 import { clonePhases } from "./clientTrace";
 import { allRefObjects, answerProblem, cloneFetchRequest } from "./serveOnly";
 

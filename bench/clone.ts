@@ -1,5 +1,5 @@
 /**
- * clone: one full clone of a large repository (test/bench/largeRepo.ts defaults: ~10k commits,
+ * clone: one full clone of a large repository (testbed/largeRepo.ts defaults: ~10k commits,
  * ~170k objects, ~20 MB packed) through the mirror — TLS, nginx with the rendered site, the
  * built daemon, git upload-pack — against nginx + fcgiwrap + git-http-backend serving the same
  * directory with the same TLS and streaming settings, and against `git clone --no-local
@@ -13,9 +13,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { DEFAULT_LARGE_REPO_PARAMS } from "../test/bench/largeRepo";
-import { git } from "../test/bench/repos";
-import { tempDir } from "../test/bench/resources";
+import { DEFAULT_LARGE_REPO_PARAMS } from "../testbed/largeRepo";
+import { git } from "../testbed/repos";
+import { tempDir } from "../testbed/resources";
 import { BenchContext, BenchOutcome, Benchmark } from "./benchmark";
 import { HISTORY_REPO_PARAMS } from "./initialSync";
 import { MetricValue } from "./results";
@@ -209,7 +209,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   };
   const p = params;
   const notes = [
-    `One repository made by test/bench/largeRepo.ts (${p.commits} commits on main, ${p.branches} branches, ${p.files} files, a tag every ${p.tagEvery} commits: ${s.stats.objects} objects, ${results["clone.pack_mb"]} MB packed on the mirror) on a bench primary, synced by the built daemon (node dist/smart-mirror.js run) and served from that one directory three ways: ours = git -> TLS -> nginx (the site components/render/nginx.ts renders, worker_processes = cores) -> unix socket -> daemon -> git upload-pack; http_backend = git -> TLS -> nginx (same certificate, TLS and streaming settings) -> unix socket -> fcgiwrap (${s.slots} workers, the daemon's slot count) -> git-http-backend -> git upload-pack; file = \`git clone --no-local file://\` of the directory (git's local transport: upload-pack over a pipe, no HTTP, no TLS).`,
+    `One repository made by testbed/largeRepo.ts (${p.commits} commits on main, ${p.branches} branches, ${p.files} files, a tag every ${p.tagEvery} commits: ${s.stats.objects} objects, ${results["clone.pack_mb"]} MB packed on the mirror) on a bench primary, synced by the built daemon (node dist/smart-mirror.js run) and served from that one directory three ways: ours = git -> TLS -> nginx (the site components/render/nginx.ts renders, worker_processes = cores) -> unix socket -> daemon -> git upload-pack; http_backend = git -> TLS -> nginx (same certificate, TLS and streaming settings) -> unix socket -> fcgiwrap (${s.slots} workers, the daemon's slot count) -> git-http-backend -> git upload-pack; file = \`git clone --no-local file://\` of the directory (git's local transport: upload-pack over a pipe, no HTTP, no TLS).`,
     `Each run is \`git clone --mirror --quiet\` (all refs, no checkout) into a fresh directory, protocol v2 (the client's default), started after \`sync\` and a 250 ms pause (bench/fixtures.ts settle: the previous run's dirty pages are written back before, not during, the next); ${runs} rounds, the order rotating each round; medians reported (min/max for ours and http_backend beside them). Every target was first checked to clone an exact copy (refs, HEAD, every object) of the primary's repository. ratio_vs_http_backend = the median over rounds of that round's http_backend time / ours (>= 1: ours is not slower; each round clones from both back to back, so the ratio pairs clones made under the same machine load); ratio_vs_http_backend_ci95 = the 95% confidence interval of that median (the sign test's order statistics of the per-round ratios, bench/stats.ts medianInterval; with 15 rounds the 4th and 12th smallest): where it spans 1.0, the two servers are not told apart by this many clones on this machine; ratio_of_medians_vs_http_backend = http_backend_ms / ours_ms, for comparison; ratio_vs_file = file_ms / ours_ms.`,
     `The main numbers serve the repository as the daemon leaves it after its first sync: the pack as fetched, plus the multi-pack-index bitmap and commit-graph the daemon writes right after a first clone (sync/store/repoStore.ts indexFirstClone), so git counts a clone's objects from the bitmap instead of walking ${s.stats.objects} objects. after_maintenance: the same after what the daemon's scheduled maintenance does (repack -a -d -b, commit-graph, pack-refs: one pack with its own bitmap), for both servers.`,
     `ours runs with the pack cache off (mirror.serve.packCacheMb=0): every clone runs git upload-pack, like git-http-backend. pack_cache: a second built daemon as shipped (the pack cache is on by default: mirror.serve.packCacheMb=${PACK_CACHE_MB}, mirror.serve.packCacheScope=clones; sync/serve/git/packCache.ts: identical requests for the same ref state share one upload-pack run, answered from its stored response, as Bitbucket's SCM cache does). pack_cache_miss = the first clone after the ref state changed (it runs git and fills the cache; the ref-state token was changed before each such run); pack_cache_hit = a repeated clone of the same state, answered without starting git: what a CI fleet cloning one commit gets.`,

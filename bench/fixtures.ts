@@ -11,9 +11,9 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import type { Primary } from "../test/bench/primary";
-import { git, initBare, workingClone } from "../test/bench/repos";
-import { onCleanup, tempDir } from "../test/bench/resources";
+import type { Primary } from "../testbed/primary";
+import { git, initBare, workingClone } from "../testbed/repos";
+import { onCleanup, tempDir } from "../testbed/resources";
 import type { RepoId } from "../sync/types";
 
 const run = promisify(execFile);

@@ -9,7 +9,7 @@ import { benchProperties } from "./daemonRss";
 import { repoIds } from "./fixtures";
 import { parseBashTimes } from "./profile";
 import { spreadSample } from "./reconcile";
-import { commandFor, goalMet, renderReadme, ResultDoc } from "./results";
+import { commandFor, goalMet, renderReadme, renderSummary, ResultDoc } from "./results";
 import { parseScale, scaled } from "./scale";
 import { median, medianInterval, pairedRatio, pairedRatioInterval, quantile, ratio } from "./stats";
 import { refsChangedPayload } from "./syncLag";
@@ -104,6 +104,19 @@ describe("results README", () => {
 
   test("no results yet says how to make them", () => {
     expect(renderReadme([])).toContain("run `npm run bench`");
+  });
+
+  test("the project README's summary: headline and goal metrics only, and a link to the full tables", () => {
+    const md = renderSummary([
+      doc("reconcile", { "reconcile.speedup_vs_fetch_loop": 84, "reconcile.repos": 1000 }, {}),
+      doc("sync_lag", { "sync_lag.p50_ms": 53, "sync_lag.extra_ms": 7 }, { "sync_lag.extra_ms": "<= 10" }),
+    ]);
+    expect(md).toContain("| reconcile | `reconcile.speedup_vs_fetch_loop` | 84 |  |");
+    expect(md).toContain("| sync_lag | `sync_lag.p50_ms` | 53 |  |");
+    expect(md).toContain("| sync_lag | `sync_lag.extra_ms` | 7 | ≤ 10 ✅ |");
+    expect(md).not.toContain("reconcile.repos");
+    expect(md).toContain("[bench/results/README.md](bench/results/README.md)");
+    expect(renderSummary([])).toContain("run `npm run bench`");
   });
 });
 

@@ -14,10 +14,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { HSTS_MAX_AGE_SECONDS, MOZILLA_INTERMEDIATE_CIPHERS } from "../components/render/nginx";
-import { fullNginxConf, MIRROR_NAME, TlsFront, tlsClient } from "../test/bench/mirrorBehindNginx";
-import { startNginx } from "../test/bench/nginx";
-import { freePort, spawnTracked, tempDir, TrackedProcess, waitFor } from "../test/bench/resources";
-import type { ServerCert, TestCa } from "../test/bench/tls";
+import { fullNginxConf, MIRROR_NAME, TlsFront, tlsClient } from "../testbed/mirrorBehindNginx";
+import { startNginx } from "../testbed/nginx";
+import { freePort, spawnTracked, tempDir, TrackedProcess, waitFor } from "../testbed/resources";
+import type { ServerCert, TestCa } from "../testbed/tls";
 
 export const FCGIWRAP = "/usr/sbin/fcgiwrap";
 export const GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend";

@@ -5,10 +5,10 @@
  * For context, the same clones 8 at a time (the daemon's default concurrency) over one
  * ControlMaster: parallelism and a shared connection without the daemon's bookkeeping.
  */
-import { ensureLargeRepo } from "../test/bench/largeRepo";
-import { startInProcessMirror } from "../test/bench/inProcessMirror";
-import { startPrimary } from "../test/bench/primary";
-import { assertSameRefsAndObjects } from "../test/bench/repos";
+import { ensureLargeRepo } from "../testbed/largeRepo";
+import { startInProcessMirror } from "../testbed/inProcessMirror";
+import { startPrimary } from "../testbed/primary";
+import { assertSameRefsAndObjects } from "../testbed/repos";
 import { repoKey } from "../sync/types";
 import { assertAllSynced, BenchContext, BenchOutcome, Benchmark } from "./benchmark";
 import { cloneLoop, plainSshEnv, sshTarget, startControlMaster } from "./baselines";
@@ -82,7 +82,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const seqCpu = seq.cpu.tree + seq.cpu.self + seq.cpu.children;
   const cmCpu = parCm.cpu.tree + parCm.cpu.self + parCm.cpu.children;
   const notes = [
-    `${n} repositories on the bench primary: ${withHistory.length} with history (${HISTORY_REPO_PARAMS.commits} commits on main, ${HISTORY_REPO_PARAMS.branches} branches, tags; ~28,000 objects, ~4 MB packed; made by test/bench/largeRepo.ts), the rest small (6 commits, 3 branches, 2 tags). Page cache warmed before every run.`,
+    `${n} repositories on the bench primary: ${withHistory.length} with history (${HISTORY_REPO_PARAMS.commits} commits on main, ${HISTORY_REPO_PARAMS.branches} branches, tags; ~28,000 objects, ~4 MB packed; made by testbed/largeRepo.ts), the rest small (6 commits, 3 branches, 2 tags). Page cache warmed before every run.`,
     `ours: in-process daemon, start() -> idle(): catalog, ${n} ref scans over pooled ssh2 connections, ${n} first fetches (${CONCURRENCY} at a time) over one OpenSSH ControlMaster, each built in .incoming/ and renamed into place; two repositories then compared object by object with the primary.`,
     `baseline: \`git clone --mirror\` of each repository, one after the other, each over a new SSH connection. Context: the same clones ${CONCURRENCY} at a time over one OpenSSH ControlMaster (${Math.round(parCm.value)} ms): parallelism and a shared connection, what the daemon does too, without its per-repository bookkeeping.`,
     `On this 2-core machine, which also runs the primary, an initial sync is CPU-bound, so CPU per repository decides: ours ${round(ourCpu / n, 0)} ms (primary ${results["initial_sync.profile.ours_primary_cpu_ms_per_repo"]}, daemon process ${results["initial_sync.profile.ours_daemon_process_cpu_ms_per_repo"]}, its git/ssh children ${results["initial_sync.profile.ours_git_cpu_ms_per_repo"]}), the sequential clone loop ${round(seqCpu / n, 0)} ms, clones 8 at a time over one ControlMaster ${round(cmCpu / n, 0)} ms (${Math.round(parCm.value)} ms in all). Where ours goes: each new repository costs the primary two SSH sessions (the sync job's ref scan, which gives the fingerprint and HEAD, then the fetch) where a clone costs one, and the daemon runs git three times per repository (init, fetch, for-each-ref for the fingerprint; a first pack past 1 MiB also gets its multi-pack-index bitmap and commit-graph at once, two more runs, so that clones of it are served with a bitmap from the start). Each spawn from the ~90 MB Node process costs the parent ~5 ms of fork work on this VM. The parallel clone loop does none of this bookkeeping: no fingerprint (so no cheap reconcile later), no bitmap, no crash-safe .incoming/ rename.`,

@@ -17,11 +17,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startInProcessMirror, InProcessMirror } from "../test/bench/inProcessMirror";
-import { MirrorHome } from "../test/bench/mirrorHome";
-import { startLatencyProxy } from "../test/bench/latencyProxy";
-import { GIT_SHELL, Primary, startPrimary } from "../test/bench/primary";
-import { tempDir } from "../test/bench/resources";
+import { startInProcessMirror, InProcessMirror } from "../testbed/inProcessMirror";
+import { MirrorHome } from "../testbed/mirrorHome";
+import { startLatencyProxy } from "../testbed/latencyProxy";
+import { GIT_SHELL, Primary, startPrimary } from "../testbed/primary";
+import { tempDir } from "../testbed/resources";
 import type { DaemonSettings } from "../sync/daemon/settings";
 import type { RepoId } from "../sync/types";
 import { parsePinnedKeys } from "../sync/upstream/hostKeys";

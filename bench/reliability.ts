@@ -6,7 +6,7 @@
  * - kills: >= 100 kill -9 of the daemon's whole process tree while packs stream in (fetches
  *   of 3 MB commits and first clones of a ~12 MB largeRepo.ts repository), `git fsck --strict`
  *   of every repository in service after each kill, then one start that must converge:
- *   refs equal to the primary, no temporary file left (test/bench/killCampaign.ts).
+ *   refs equal to the primary, no temporary file left (testbed/killCampaign.ts).
  * - enospc: the mirror home on a small tmpfs, filled by a fetch; what the daemon does, whether
  *   it survives and restarts, and whether it recovers by itself once space is back.
  * - hostile, slow_body: the serving side (bench/reliabilityServing.ts): hostile and malformed
@@ -19,14 +19,14 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { getJson, killTree9, runDaemon, StatusDoc } from "../test/bench/daemonProcess";
-import type { TrackedProcess } from "../test/bench/resources";
-import { ensureLargeRepo } from "../test/bench/largeRepo";
-import { KILL_LARGE_REPO, leftoverTempFiles, runKillCampaign } from "../test/bench/killCampaign";
-import { makeMirrorHome, writeMirrorProperties } from "../test/bench/mirrorHome";
-import { startPrimary } from "../test/bench/primary";
-import { assertSameRefsAndObjects, workingClone } from "../test/bench/repos";
-import { freePort, onCleanup, tempDir, waitFor } from "../test/bench/resources";
+import { getJson, killTree9, runDaemon, StatusDoc } from "../testbed/daemonProcess";
+import type { TrackedProcess } from "../testbed/resources";
+import { ensureLargeRepo } from "../testbed/largeRepo";
+import { KILL_LARGE_REPO, leftoverTempFiles, runKillCampaign } from "../testbed/killCampaign";
+import { makeMirrorHome, writeMirrorProperties } from "../testbed/mirrorHome";
+import { startPrimary } from "../testbed/primary";
+import { assertSameRefsAndObjects, workingClone } from "../testbed/repos";
+import { freePort, onCleanup, tempDir, waitFor } from "../testbed/resources";
 import { BenchContext, BenchOutcome, Benchmark } from "./benchmark";
 import { hostileSection, slowBodySection } from "./reliabilityServing";
 import type { MetricValue } from "./results";

@@ -2,7 +2,7 @@
  * reliability's serving sections (issue 12, items 3 and 4), against the built daemon
  * (dist/smart-mirror.js) as its own process, syncing from a real sshd primary:
  *
- * - hostile: every request of test/bench/hostileRequests.ts, straight to the daemon's unix
+ * - hostile: every request of testbed/hostileRequests.ts, straight to the daemon's unix
  *   socket and through the rendered nginx site over real TLS, with the pack cache off and on
  *   (scope all, so repeated hostile bodies also meet the cache's paths). A 5xx or no answer is
  *   a failure (goal 0). Afterwards a real git clone through nginx must still work.
@@ -12,15 +12,15 @@
  *   body idled out) and closed.
  */
 import * as path from "node:path";
-import { getJson, runDaemon, StatusDoc } from "../test/bench/daemonProcess";
-import { httpSend } from "../test/bench/gitServer";
-import { HOSTILE_REQUESTS, HostileAnswer, isServerFailure, Send, sendHostile } from "../test/bench/hostileRequests";
-import { startMirrorBehindNginx } from "../test/bench/mirrorBehindNginx";
-import { makeMirrorHome, writeMirrorProperties } from "../test/bench/mirrorHome";
-import { Primary, startPrimary } from "../test/bench/primary";
-import { git, isolatedGitEnv, workingClone } from "../test/bench/repos";
-import { freePort, tempDir, waitFor } from "../test/bench/resources";
-import { stalledPost } from "../test/bench/stalledBody";
+import { getJson, runDaemon, StatusDoc } from "../testbed/daemonProcess";
+import { httpSend } from "../testbed/gitServer";
+import { HOSTILE_REQUESTS, HostileAnswer, isServerFailure, Send, sendHostile } from "../testbed/hostileRequests";
+import { startMirrorBehindNginx } from "../testbed/mirrorBehindNginx";
+import { makeMirrorHome, writeMirrorProperties } from "../testbed/mirrorHome";
+import { Primary, startPrimary } from "../testbed/primary";
+import { git, isolatedGitEnv, workingClone } from "../testbed/repos";
+import { freePort, tempDir, waitFor } from "../testbed/resources";
+import { stalledPost } from "../testbed/stalledBody";
 import { memoryOf } from "./daemonRss";
 import type { ReliabilitySection } from "./reliability";
 import type { MetricValue } from "./results";
@@ -113,7 +113,7 @@ export const hostileSection: ReliabilitySection = {
     const histogram = (t: TargetTally) => [...t.statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s === 0 ? "no answer" : s}×${n}`).join(", ");
     const failureList = tallies.flatMap((t) => t.failures.map((a) => `${t.target} "${a.name}": ${a.status} ${a.text.slice(0, 80).replace(/\s+/g, " ")}`));
     const notes =
-      `hostile: the ${HOSTILE_REQUESTS.length} requests of test/bench/hostileRequests.ts (not pkt-lines, truncated and oversized pkt-lines, framed requests git refuses such as deepen-not of a ref, protocol v2 misuse, bad gzip, unknown content codings and services), ${rounds} rounds each, sent to the built daemon (its own process, syncing PROJ/app from a real sshd primary) straight on its unix socket (daemon*) and through the rendered nginx site over real TLS (nginx*), with the pack cache off and on (*_cache, mirror.serve.packCacheScope=all). ` +
+      `hostile: the ${HOSTILE_REQUESTS.length} requests of testbed/hostileRequests.ts (not pkt-lines, truncated and oversized pkt-lines, framed requests git refuses such as deepen-not of a ref, protocol v2 misuse, bad gzip, unknown content codings and services), ${rounds} rounds each, sent to the built daemon (its own process, syncing PROJ/app from a real sshd primary) straight on its unix socket (daemon*) and through the rendered nginx site over real TLS (nginx*), with the pack cache off and on (*_cache, mirror.serve.packCacheScope=all). ` +
       `${sent} sent, ${failed} answered 5xx or not at all (goal 0). Answers per target: ${tallies.map((t) => `${t.target} ${histogram(t)}`).join("; ")}. ` +
       `Afterwards: ${after.join("; ")}.` +
       (failureList.length ? ` Failures: ${failureList.slice(0, 10).join("; ")}${failureList.length > 10 ? `; ... ${failureList.length - 10} more` : ""}.` : "");

@@ -115,7 +115,40 @@ function formatValue(v: MetricValue): string {
   return String(v);
 }
 
-/** The README: one table of every metric, then per-benchmark command, date and notes. Pure. */
+/** The metrics the design names as the headline of each benchmark (shared/DESIGN.md's contract). */
+export const HEADLINE_METRICS: readonly string[] = [
+  "reconcile.speedup_vs_fetch_loop",
+  "reconcile.speedup_vs_controlmaster_loop",
+  "sync_lag.p50_ms",
+  "sync_lag.p99_ms",
+  "sync_lag_wan50.p50_ms",
+  "initial_sync.speedup",
+  "daemon.rss_mb_10k_repos",
+  "clone.ratio_vs_http_backend",
+  "clone.ratio_vs_file",
+  "concurrent32.all_ok",
+  "concurrent32.throughput_ratio_vs_http_backend",
+  "concurrent32.daemon_rss_mb",
+];
+
+const TABLE_HEAD = ["| Benchmark | Metric | Value | Goal |", "|---|---|---|---|"];
+
+/** One table row per metric of `docs` that `keep` accepts. */
+function metricRows(docs: readonly ResultDoc[], keep: (d: ResultDoc, metric: string) => boolean): string[] {
+  const rows: string[] = [];
+  for (const d of docs) {
+    for (const [k, v] of Object.entries(d.results)) {
+      if (!keep(d, k)) continue;
+      const goal = d.goals?.[k];
+      const met = goal === undefined ? undefined : goalMet(v, goal);
+      const goalText = goal === undefined ? "" : `${goal.replace(">=", "≥").replace("<=", "≤")}${met === undefined ? "" : met ? " ✅" : " ❌ not met"}`;
+      rows.push(`| ${cell(d.benchmark)} | \`${cell(k)}\` | ${cell(formatValue(v))} | ${cell(goalText)} |`);
+    }
+  }
+  return rows;
+}
+
+/** bench/results/README.md: one table of every metric, then per-benchmark command, date and notes. Pure. */
 export function renderReadme(docs: readonly ResultDoc[]): string {
   const out: string[] = [];
   out.push("# Benchmark results");
@@ -129,16 +162,7 @@ export function renderReadme(docs: readonly ResultDoc[]): string {
     out.push("No results yet: run `npm run bench`.");
     return out.join("\n") + "\n";
   }
-  out.push("| Benchmark | Metric | Value | Goal |");
-  out.push("|---|---|---|---|");
-  for (const d of docs) {
-    for (const [k, v] of Object.entries(d.results)) {
-      const goal = d.goals?.[k];
-      const met = goal === undefined ? undefined : goalMet(v, goal);
-      const goalText = goal === undefined ? "" : `${goal.replace(">=", "≥").replace("<=", "≤")}${met === undefined ? "" : met ? " ✅" : " ❌ not met"}`;
-      out.push(`| ${cell(d.benchmark)} | \`${cell(k)}\` | ${cell(formatValue(v))} | ${cell(goalText)} |`);
-    }
-  }
+  out.push(...TABLE_HEAD, ...metricRows(docs, () => true));
   out.push("");
   for (const d of docs) {
     out.push(`### ${d.benchmark}`);
@@ -151,6 +175,18 @@ export function renderReadme(docs: readonly ResultDoc[]): string {
     out.push("");
   }
   return out.join("\n");
+}
+
+/**
+ * The project README's short table: the headline metrics and every metric held to a goal, with
+ * a link to the full results (bench/results/README.md) for the rest, the setups and the notes. Pure.
+ */
+export function renderSummary(docs: readonly ResultDoc[], fullResults = "bench/results/README.md"): string {
+  if (docs.length === 0) return "_No benchmark results yet: run `npm run bench`._";
+  const rows = metricRows(docs, (d, k) => HEADLINE_METRICS.includes(k) || d.goals?.[k] !== undefined);
+  const machines = [...new Set(docs.map((d) => d.machine))];
+  const on = machines.length === 1 ? ` Machine: ${machines[0]}.` : "";
+  return [...TABLE_HEAD, ...rows, "", `Every metric, each benchmark's setup and its notes: [${fullResults}](${fullResults}).${on}`].join("\n");
 }
 
 export function writeReadme(dir = RESULTS_DIR): string {

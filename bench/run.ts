@@ -2,16 +2,16 @@
  * `npm run bench [-- NAME...]`: run the benchmarks (all, or the ones named), write
  * bench/results/NAME.json for each, and regenerate bench/results/README.md.
  *
- * Every benchmark runs with the test bench's bookkeeping: its servers, temp dirs and
+ * Every benchmark runs with the testbed's bookkeeping: its servers, temp dirs and
  * connections are undone by cleanupAll() in a finally, and after each benchmark the leak
- * check (test/bench/leaks.ts) must find nothing; a leak fails the run loudly (after sweeping).
+ * check (testbed/leaks.ts) must find nothing; a leak fails the run loudly (after sweeping).
  * Exit status: 0 when every benchmark ran and nothing leaked.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { performance } from "node:perf_hooks";
-import { deadRuns, findLeaks, isClean, LeakReport, sweep } from "../test/bench/leaks";
-import { benchRoot, benchRunId, cleanupAll } from "../test/bench/resources";
+import { deadRuns, findLeaks, isClean, LeakReport, sweep } from "../testbed/leaks";
+import { benchRoot, benchRunId, cleanupAll } from "../testbed/resources";
 import { Benchmark, BenchContext } from "./benchmark";
 import { cloneBenchmark } from "./clone";
 import { concurrentBenchmark } from "./concurrent";
@@ -63,7 +63,7 @@ async function main(): Promise<number> {
   const selected = args.length ? BENCHMARKS.filter((b) => args.includes(b.name)) : BENCHMARKS;
   const scale = benchScale();
 
-  // Same bookkeeping as a jest run (test/bench/globalSetup.ts): sweep what dead runs left.
+  // Same bookkeeping as a jest run (testbed/globalSetup.ts): sweep what dead runs left.
   for (const id of deadRuns()) {
     const stale = findLeaks(id);
     if (!isClean(stale)) sweep(stale);

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { performance } from "node:perf_hooks";
 import { FLUSH_PKT, pktLine } from "../sync/serve/git/protocol";
-import { git } from "../test/bench/repos";
+import { git } from "../testbed/repos";
 import type { CloneTarget } from "./servedClones";
 
 /** The request body (pure): what git 2.39's fetch-pack sends for a clone of these objects. */

@@ -6,7 +6,7 @@
  * (the push is complete on the primary) and stops when the mirror's ref file names the pushed
  * commit (inotify + 5 ms poll, no git spawned).
  *
- * Twice: on loopback, and with 50 ms one-way latency (test/bench/latencyProxy.ts) between the
+ * Twice: on loopback, and with 50 ms one-way latency (testbed/latencyProxy.ts) between the
  * mirror and the primary — both for SSH and for the webhook, which crosses the same WAN.
  *
  * Baseline in the same run: after each push, a plain `git fetch --prune` over a new SSH
@@ -15,11 +15,11 @@
  */
 import * as http from "node:http";
 import { performance } from "node:perf_hooks";
-import { startInProcessMirror, InProcessMirror } from "../test/bench/inProcessMirror";
-import { startLatencyProxy } from "../test/bench/latencyProxy";
-import { Primary, startPrimary } from "../test/bench/primary";
-import { git, GitEnv, workingClone, WorkingClone } from "../test/bench/repos";
-import { onCleanup } from "../test/bench/resources";
+import { startInProcessMirror, InProcessMirror } from "../testbed/inProcessMirror";
+import { startLatencyProxy } from "../testbed/latencyProxy";
+import { Primary, startPrimary } from "../testbed/primary";
+import { git, GitEnv, workingClone, WorkingClone } from "../testbed/repos";
+import { onCleanup } from "../testbed/resources";
 import { listen } from "../sync/serve/listen";
 import { createServer } from "../sync/serve/server";
 import { signBody } from "../sync/serve/webhookSignature";

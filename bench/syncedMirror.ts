@@ -8,11 +8,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startInProcessMirror } from "../test/bench/inProcessMirror";
-import { makeMirrorHome, MirrorHome } from "../test/bench/mirrorHome";
-import type { Primary } from "../test/bench/primary";
-import { git } from "../test/bench/repos";
-import { onCleanup } from "../test/bench/resources";
+import { startInProcessMirror } from "../testbed/inProcessMirror";
+import { makeMirrorHome, MirrorHome } from "../testbed/mirrorHome";
+import type { Primary } from "../testbed/primary";
+import { git } from "../testbed/repos";
+import { onCleanup } from "../testbed/resources";
 import { controlPathFor } from "../sync/daemon/daemon";
 import { RepoId, repoKey } from "../sync/types";
 import { assertAllSynced } from "./benchmark";

@@ -8,10 +8,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { tempDir } from "../test/bench/resources";
+import { tempDir } from "../testbed/resources";
 import type { AwsHostArgs, SmartMirrorArgs } from "./args";
 import { SmartMirror } from "./smartMirror";
-import { installMocks, optionsRecorder, promiseOf, RecordedResource, settled, unwrap } from "./testing/mocks";
+import { installMocks, optionsRecorder, promiseOf, RecordedResource, settled, unwrap } from "../testbed/pulumiMocks";
 import { validationWarnings } from "./validate";
 import { ROUTE53_HEALTH_CHECKER_CIDRS } from "./dns/healthCheckers";
 import { loginUserOfImage, pinnedImageProblem } from "./host/ami";

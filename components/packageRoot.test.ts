@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tempDir } from "../test/bench/resources";
+import { tempDir } from "../testbed/resources";
 import { DEFAULT_BUNDLE_PATH } from "./smartMirror";
 import { packageRoot } from "./packageRoot";
 

@@ -8,14 +8,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { tempDir } from "../test/bench/resources";
+import { tempDir } from "../testbed/resources";
 import type { SmartMirrorArgs } from "./args";
 import { SmartMirror, SMART_MIRROR_TYPE } from "./smartMirror";
 import { inputsShape } from "./normalize";
 import { SmartMirrorProvider, SMART_MIRROR_OUTPUTS } from "../provider/smartMirrorProvider";
 import { SmartMirrorArgsError } from "./validate";
 import { parsePlan } from "../sync/agent/planSchema";
-import { containsSecret, installMocks, isSecretValue, optionsRecorder, promiseOf, RecordedOptions, settled, unwrap } from "./testing/mocks";
+import { containsSecret, installMocks, isSecretValue, optionsRecorder, promiseOf, RecordedOptions, settled, unwrap } from "../testbed/pulumiMocks";
 
 const world = installMocks();
 

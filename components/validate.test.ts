@@ -1,7 +1,7 @@
 import type { SmartMirrorArgs } from "./args";
 import { inputsShape } from "./normalize";
 import { assertValidArgs, dnsNameProblem, isCidr, SmartMirrorArgsError, validateSmartMirrorArgs } from "./validate";
-import { createCa, TestCa } from "../test/bench/tls";
+import { createCa, TestCa } from "../testbed/tls";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMLSLrCXW0pcoxGUW/EJTuGUPZLoE6StPXIw8GBCqaZE";
 const HOST_KEY_2 = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg=";

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { validateSmartMirrorArgs } from "../components/validate";
 import { argsFromConfig, SECRET_KEYS, StackConfig, StackConfigError, StackSecrets } from "./config";
-import { readStackConfig, REPO_ROOT, stackNames } from "./stackFiles";
+import { readStackConfig, REPO_ROOT, stackNames } from "../testbed/stackFiles";
 
 /** The stack file's smart-mirror:* keys as the StackConfig object the program builds. */
 function stackConfig(stack: string): StackConfig {

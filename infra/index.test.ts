@@ -7,9 +7,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { allAliases } from "@pulumi/pulumi/resource";
-import { tempDir, waitFor } from "../test/bench/resources";
-import { installMocks, promiseOf } from "../components/testing/mocks";
-import { asPulumiConfig, readStackConfig } from "./stackFiles";
+import { tempDir, waitFor } from "../testbed/resources";
+import { installMocks, promiseOf } from "../testbed/pulumiMocks";
+import { asPulumiConfig, readStackConfig } from "../testbed/stackFiles";
 
 const world = installMocks();
 

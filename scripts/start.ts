@@ -28,9 +28,9 @@ import { renderProperties } from "../components/render/properties";
 import { execSupervisor } from "../sync/agent/execSupervisor";
 import { signBody } from "../sync/serve/webhookSignature";
 import { parsePinnedKeys } from "../sync/upstream/hostKeys";
-import { createCa } from "../test/bench/tls";
-import { benchRoot, cleanupAll, freePort } from "../test/bench/resources";
-import { refsChangedPayload } from "../test/bench/webhook";
+import { createCa } from "../testbed/tls";
+import { benchRoot, cleanupAll, freePort } from "../testbed/resources";
+import { refsChangedPayload } from "../testbed/webhook";
 import { DEMO_REPOS, DemoPrimary, startDemoPrimary } from "./start/demoPrimary";
 import { stopLeftovers } from "./start/leftovers";
 import { describeMissing, missingRequirements } from "./start/prerequisites";
@@ -40,7 +40,7 @@ const BUNDLE = path.join(REPO_ROOT, "dist", "smart-mirror.js");
 /** The local host's root; SMART_MIRROR_LOCAL_ROOT moves it (tests run starts side by side). */
 const ROOT = path.resolve(process.env.SMART_MIRROR_LOCAL_ROOT ?? path.join(os.tmpdir(), "smart-mirror-local"));
 const UNITS = ["smart-mirror.service", "nginx.service"];
-// The demo primary lives in the test bench's dirs; a run id fixed per ROOT makes them a known
+// The demo primary lives in the testbed's dirs; a run id fixed per ROOT makes them a known
 // place, so a next start finds (and stops) what an earlier one left there.
 process.env.SMART_MIRROR_BENCH_RUN = `local-${createHash("sha256").update(ROOT).digest("hex").slice(0, 8)}`;
 const DEMO_ROOT = benchRoot();

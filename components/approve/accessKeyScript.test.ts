@@ -4,9 +4,9 @@
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
-import { BitbucketDouble, startBitbucketDouble } from "../../test/bench/bitbucketDouble";
-import { createCa, TestCa } from "../../test/bench/tls";
-import { ed25519PublicLine } from "../testing/mocks";
+import { BitbucketDouble, startBitbucketDouble } from "../../testbed/bitbucketDouble";
+import { createCa, TestCa } from "../../testbed/tls";
+import { ed25519PublicLine } from "../../testbed/pulumiMocks";
 import { accessKeyTargets, ACCESS_KEY_SCRIPT_PATH } from "./registerAccessKey";
 
 const SCRIPT = fs.readFileSync(ACCESS_KEY_SCRIPT_PATH, "utf8");

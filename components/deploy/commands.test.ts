@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { runProcess } from "../../sync/agent/runProcess";
-import { tempDir } from "../../test/bench/resources";
+import { tempDir } from "../../testbed/resources";
 import { remoteApplyCommand, remoteStageCommand, shellQuote, stagedPaths } from "./commands";
 
 /** A stand-in for node: records its argv (one per line) and exits with $FAKE_EXIT. */

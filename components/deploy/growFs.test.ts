@@ -7,7 +7,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { onCleanup, tempDir } from "../../test/bench/resources";
+import { onCleanup, tempDir } from "../../testbed/resources";
 import { growFsCommand } from "./growFs";
 
 const MiB = 1024 * 1024;

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { applyPlan } from "../../sync/agent/apply";
 import { parsePlan } from "../../sync/agent/planSchema";
 import type { ServiceManager } from "../../sync/agent/serviceManager";
-import { tempDir } from "../../test/bench/resources";
+import { tempDir } from "../../testbed/resources";
 import { renderNginxSite } from "../render/nginx";
 import { renderDaemonUnit } from "../render/systemd";
 import { hostReadyCommand } from "./hostReady";

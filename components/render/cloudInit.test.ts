@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { onCleanup, tempDir } from "../../test/bench/resources";
+import { onCleanup, tempDir } from "../../testbed/resources";
 import { DATA_VOLUME_SCRIPT, DATA_VOLUME_SCRIPT_PATH, HOST_PACKAGES, renderCloudInit } from "./cloudInit";
 
 const VALUES = {

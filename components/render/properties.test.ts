@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { validateText } from "../../sync/config/load";
 import { parseProperties } from "../../sync/config/properties";
-import { freshPublicKey, makeHome, writeSecret } from "../../sync/config/testing";
+import { freshPublicKey, makeHome, writeSecret } from "../../testbed/configHome";
 import { mirrorPaths } from "../deploy/layout";
 import { propertiesValues } from "../propertiesFromArgs";
 import type { SmartMirrorArgs } from "../args";

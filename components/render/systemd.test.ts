@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { runProcess } from "../../sync/agent/runProcess";
-import { tempDir } from "../../test/bench/resources";
+import { tempDir } from "../../testbed/resources";
 import { DaemonUnitArgs, renderDaemonUnit, UnitArgsError, validateDaemonUnitArgs } from "./systemd";
 
 const base: DaemonUnitArgs = { user: "smart-mirror", home: "/var/lib/smart-mirror", bundlePath: "/opt/smart-mirror/smart-mirror.js" };

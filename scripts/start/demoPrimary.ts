@@ -1,10 +1,10 @@
 /**
  * The built-in demo primary of `npm start`: a real OpenSSH sshd with a git-shell account
- * (the test bench's primary) holding a few sample projects, so a mirror can be tried with no
+ * (the testbed's primary) holding a few sample projects, so a mirror can be tried with no
  * configuration.
  */
-import { startPrimary, Primary } from "../../test/bench/primary";
-import { workingClone, WorkingClone } from "../../test/bench/repos";
+import { startPrimary, Primary } from "../../testbed/primary";
+import { workingClone, WorkingClone } from "../../testbed/repos";
 
 export const DEMO_REPOS = [
   { project: "DEMO", slug: "hello-world" },

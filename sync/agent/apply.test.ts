@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { onCleanup, tempDir, waitFor } from "../../test/bench/resources";
+import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { ApplyError, applyPlan, ApplySummary } from "./apply";
 import { execSupervisor, ExecSupervisor } from "./execSupervisor";
 import { backupName, sha256OfBuffer } from "./fsOps";

@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Writable } from "node:stream";
-import { tempDir } from "../../test/bench/resources";
+import { tempDir } from "../../testbed/resources";
 import { applyPlan } from "./apply";
 import { chooseServiceManager, runApplyCli } from "./cli";
 import { Plan, PLAN_VERSION } from "./plan";

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { onCleanup, tempDir } from "../../test/bench/resources";
+import { onCleanup, tempDir } from "../../testbed/resources";
 import { lookupGroup, lookupUser } from "./accountsIo";
 import { applyPlan } from "./apply";
 import { Plan, PLAN_VERSION } from "./plan";

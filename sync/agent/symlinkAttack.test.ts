@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tempDir } from "../../test/bench/resources";
+import { tempDir } from "../../testbed/resources";
 import { applyPlan } from "./apply";
 import { Plan, PLAN_VERSION } from "./plan";
 import { parsePlan } from "./planSchema";

@@ -2,8 +2,8 @@
  * The access check against the primary's REST API, over real TLS to the Bitbucket double.
  */
 import * as fs from "node:fs";
-import { createCa } from "../../test/bench/tls";
-import { startBitbucketDouble, BitbucketDouble } from "../../test/bench/bitbucketDouble";
+import { createCa } from "../../testbed/tls";
+import { startBitbucketDouble, BitbucketDouble } from "../../testbed/bitbucketDouble";
 import { PrimaryRepoCheck, repoResourceUrl, verdictFor } from "./primaryCheck";
 
 describe("verdictFor", () => {

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tempDir } from "../../test/bench/resources";
+import { tempDir } from "../../testbed/resources";
 import { hashToken, matchToken, parseTokensFile, TokenStore } from "./tokensFile";
 
 const hex = (t: string) => hashToken(t).toString("hex");

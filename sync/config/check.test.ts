@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { formatProblems, runCheck } from "./check";
 import { applySetup, setupRecordPath } from "./setupRecord";
 import { loadConfig } from "./load";
-import { freshPublicKey, makeHome, minimalProperties, snapshotTree, writeProperties, writeSecret } from "./testing";
+import { freshPublicKey, makeHome, minimalProperties, snapshotTree, writeProperties, writeSecret } from "../../testbed/configHome";
 
 let hostKey: string;
 beforeAll(() => {

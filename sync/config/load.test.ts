@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createCa } from "../../test/bench/tls";
+import { createCa } from "../../testbed/tls";
 import { loadConfig, LoadResult } from "./load";
 import { Problem } from "./problems";
-import { freshPublicKey, makeHome, minimalProperties, writeProperties, writeSecret } from "./testing";
+import { freshPublicKey, makeHome, minimalProperties, writeProperties, writeSecret } from "../../testbed/configHome";
 
 let hostKey: string;
 beforeAll(() => {

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { loadConfig } from "./load";
 import { MirrorConfig } from "./schema";
 import { applySetup, decideSetup, inspectSetup, readSetupRecord, sameBaseUrl, SetupRecord, setupRecordPath } from "./setupRecord";
-import { freshPublicKey, makeHome, minimalProperties, writeProperties } from "./testing";
+import { freshPublicKey, makeHome, minimalProperties, writeProperties } from "../../testbed/configHome";
 
 const T0 = new Date("2025-01-02T03:04:05.000Z");
 const T1 = new Date("2025-02-03T04:05:06.000Z");

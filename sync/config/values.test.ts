@@ -1,4 +1,4 @@
-import { freshPublicKey } from "./testing";
+import { freshPublicKey } from "../../testbed/configHome";
 import { Invalid } from "./problems";
 import {
   HostKey,

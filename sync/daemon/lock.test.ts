@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tempDir } from "../../test/bench/resources";
+import { tempDir } from "../../testbed/resources";
 import { acquireHomeLock, HomeLockedError } from "./lock";
 
 // On a full disk the pid cannot be written: the lock is the empty pid file plus an empty marker

@@ -2,9 +2,9 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
 import * as path from "node:path";
-import { onCleanup, tempDir } from "../../test/bench/resources";
+import { onCleanup, tempDir } from "../../testbed/resources";
 import { formatAddress, listen, parseListenAddress } from "./listen";
-import { request } from "./testClient";
+import { request } from "../../testbed/httpClient";
 
 describe("parseListenAddress", () => {
   test.each<[string, unknown]>([

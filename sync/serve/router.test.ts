@@ -1,8 +1,8 @@
 import * as http from "node:http";
-import { onCleanup } from "../../test/bench/resources";
+import { onCleanup } from "../../testbed/resources";
 import { listen, ListenAddress } from "./listen";
 import { Log, requestIdFor, Router, splitTarget } from "./router";
-import { request } from "./testClient";
+import { request } from "../../testbed/httpClient";
 
 async function serve(router: Router): Promise<ListenAddress> {
   const server = http.createServer(router.handle);

@@ -5,14 +5,14 @@
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
-import { onCleanup, tempDir } from "../../test/bench/resources";
+import { onCleanup, tempDir } from "../../testbed/resources";
 import { METRIC_NAMES } from "../state/metrics";
 import { StatusBoard } from "../state/statusBoard";
 import { RepoKey } from "../types";
 import { listen, ListenAddress } from "./listen";
 import { Router } from "./router";
 import { createServer } from "./server";
-import { request, TestResponse } from "./testClient";
+import { request, TestResponse } from "../../testbed/httpClient";
 import { signBody } from "./webhookSignature";
 import { RefChange } from "./webhookEvent";
 

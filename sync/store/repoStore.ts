@@ -16,6 +16,7 @@ import { RepoId } from "../types";
 import { mirrorRefspecs } from "../upstream/refFilter";
 import { FINGERPRINT_FILE, incomingDir, isSafeRepoId, repoDir, reposRoot, trashDir } from "./layout";
 import { packBytes, packCount } from "./packFiles";
+import { initBare, listRefs, setHead } from "./localGit";
 import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER } from "./resumableClone";
 import { git, GitError, runGit } from "./runGit";
 import { SweptFile, sweepTempFiles } from "./tempFiles";
@@ -170,8 +171,8 @@ export class RepoStore {
       fs.rmSync(target, { recursive: true, force: true });
       fs.mkdirSync(path.dirname(target), { recursive: true });
       // HEAD named at init when the primary's is a branch: no `symbolic-ref` run after the fetch.
-      const initialBranch = headTarget?.startsWith("refs/heads/") ? ["--initial-branch", headTarget.slice("refs/heads/".length)] : [];
-      await git(["init", "--bare", "--quiet", ...initialBranch, target], { env, signal });
+      const initialBranch = headTarget?.startsWith("refs/heads/") ? headTarget.slice("refs/heads/".length) : undefined;
+      await initBare(target, env, signal, initialBranch);
     } else sweepLocks(target);
     const before = packBytes(target);
     let steps: string[];
@@ -235,12 +236,7 @@ export class RepoStore {
 
   async localRefs(id: RepoId, env: NodeJS.ProcessEnv): Promise<LocalRefs> {
     const dir = this.dir(id);
-    const r = await git(["for-each-ref", "--format=%(objectname) %(refname)"], { cwd: dir, env, captureStdout: true });
-    const refs = new Map<string, string>();
-    for (const line of r.stdout.split("\n")) {
-      const sp = line.indexOf(" ");
-      if (sp > 0) refs.set(line.slice(sp + 1), line.slice(0, sp));
-    }
+    const refs = await listRefs(dir, env);
     let headTarget: string | undefined;
     try {
       const head = fs.readFileSync(path.join(dir, "HEAD"), "utf8").trim();
@@ -303,11 +299,6 @@ export class RepoStore {
     this.dir(id); // validates the name
     return path.join(incomingDir(this.home), `${id.project}.${id.slug}.git`);
   }
-}
-
-async function setHead(dir: string, target: string, env: NodeJS.ProcessEnv): Promise<void> {
-  const current = fs.readFileSync(path.join(dir, "HEAD"), "utf8").trim();
-  if (current !== `ref: ${target}`) await git(["symbolic-ref", "HEAD", target], { cwd: dir, env });
 }
 
 function safeReaddir(dir: string): string[] {

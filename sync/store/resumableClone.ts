@@ -22,6 +22,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { packBytes } from "./packFiles";
+import { hasAnyRef } from "./localGit";
 import { git } from "./runGit";
 import { sweepTempFiles } from "./tempFiles";
 
@@ -129,8 +130,7 @@ export async function resumableClone(i: ResumableCloneInput): Promise<ResumableC
     sweepTempFiles(i.dir, { minAgeMs: 0 });
     fs.writeFileSync(path.join(i.dir, STEPWISE_MARKER), `${new Date().toISOString()}\n`);
   }
-  const hasRefs = await git(["for-each-ref", "--count=1", "--format=%(refname)"], { cwd: i.dir, env: i.env, captureStdout: true });
-  if (hasRefs.stdout.trim() === "") {
+  if (!(await hasAnyRef(i.dir, i.env))) {
     await git(withDepth(i.fetchArgs, "--depth=1"), { cwd: i.dir, env: i.env, signal: i.signal });
     steps.push("depth=1");
   }

@@ -1,6 +1,8 @@
 /**
  * A thin shell around `git` for the operations that must stream, be killed as a group, or
- * report precisely: fetches and clones (which run ssh children), fsck, repack.
+ * report precisely: fetches and clones (which run ssh and index-pack children: an abort kills
+ * the whole process group, which simple-git's abort, killing git alone, would leave running),
+ * fsck, repack. The small local queries go through simple-git (localGit.ts).
  * Output is never held beyond a bounded tail: packs go from the network straight to disk.
  */
 import { spawn } from "node:child_process";
@@ -10,7 +12,6 @@ export interface GitResult {
   signal: NodeJS.Signals | null;
   /** Last part of stderr (bounded), for error messages. */
   stderrTail: string;
-  stdout: string;
 }
 
 export class GitError extends Error {
@@ -24,9 +25,6 @@ export interface RunGitOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
-  /** Keep stdout (only for small outputs like for-each-ref); default false. */
-  captureStdout?: boolean;
-  maxStdoutBytes?: number;
 }
 
 /** Runs git in its own process group; abort kills the group (git, ssh, index-pack) with SIGKILL. */
@@ -36,17 +34,12 @@ export function runGit(args: string[], o: RunGitOptions = {}): Promise<GitResult
     const child = spawn("git", args, {
       cwd: o.cwd,
       env: o.env ?? process.env,
-      stdio: ["ignore", o.captureStdout ? "pipe" : "ignore", "pipe"],
+      stdio: ["ignore", "ignore", "pipe"],
       detached: true,
     });
     let stderrTail = "";
-    let stdout = "";
-    const maxOut = o.maxStdoutBytes ?? 64 * 1024 * 1024;
     child.stderr!.on("data", (d: Buffer) => {
       stderrTail = (stderrTail + d.toString("utf8")).slice(-4096);
-    });
-    child.stdout?.on("data", (d: Buffer) => {
-      if (stdout.length < maxOut) stdout += d.toString("utf8");
     });
     const kill = () => {
       try {
@@ -62,7 +55,7 @@ export function runGit(args: string[], o: RunGitOptions = {}): Promise<GitResult
     });
     child.on("close", (code, signal) => {
       o.signal?.removeEventListener("abort", kill);
-      resolve({ code, signal, stderrTail: stderrTail.trim(), stdout });
+      resolve({ code, signal, stderrTail: stderrTail.trim() });
     });
   });
 }

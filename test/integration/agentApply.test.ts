@@ -21,9 +21,9 @@ import { ApplySummary } from "../../sync/agent/apply";
 import { execSupervisor } from "../../sync/agent/execSupervisor";
 import { Plan, PLAN_VERSION } from "../../sync/agent/plan";
 import { runProcess } from "../../sync/agent/runProcess";
-import { startNetnsHost } from "../bench/netnsHost";
-import { nginxContext, NGINX_BIN, renderNginxConf } from "../bench/nginx";
-import { freePort, onCleanup, tempDir, waitFor } from "../bench/resources";
+import { startNetnsHost } from "../../testbed/netnsHost";
+import { nginxContext, NGINX_BIN, renderNginxConf } from "../../testbed/nginx";
+import { freePort, onCleanup, tempDir, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(300_000);
 

@@ -13,11 +13,11 @@ import * as path from "node:path";
 import { primaryAuthorizer } from "../../sync/auth/authorizer";
 import { PrimaryRepoCheck } from "../../sync/auth/primaryCheck";
 import type { RepoId } from "../../sync/types";
-import { startBitbucketDouble, BitbucketDouble } from "../bench/bitbucketDouble";
-import { startInProcessGitServer } from "../bench/gitServer";
-import { initBare } from "../bench/repos";
-import { onCleanup, tempDir } from "../bench/resources";
-import { createCa } from "../bench/tls";
+import { startBitbucketDouble, BitbucketDouble } from "../../testbed/bitbucketDouble";
+import { startInProcessGitServer } from "../../testbed/gitServer";
+import { initBare } from "../../testbed/repos";
+import { onCleanup, tempDir } from "../../testbed/resources";
+import { createCa } from "../../testbed/tls";
 
 jest.setTimeout(120_000);
 

@@ -9,12 +9,12 @@ import { listen } from "../../sync/serve/listen";
 import { Router } from "../../sync/serve/router";
 import { createServer } from "../../sync/serve/server";
 import { statusDocument } from "../../sync/serve/statusDocument";
-import { startBitbucketDouble } from "../bench/bitbucketDouble";
-import { startInProcessMirror } from "../bench/inProcessMirror";
-import { startPrimary } from "../bench/primary";
-import { assertSameRefsAndObjects, git, isolatedGitEnv, listRefs, workingClone } from "../bench/repos";
-import { onCleanup, tempDir } from "../bench/resources";
-import { createCa } from "../bench/tls";
+import { startBitbucketDouble } from "../../testbed/bitbucketDouble";
+import { startInProcessMirror } from "../../testbed/inProcessMirror";
+import { startPrimary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, git, isolatedGitEnv, listRefs, workingClone } from "../../testbed/repos";
+import { onCleanup, tempDir } from "../../testbed/resources";
+import { createCa } from "../../testbed/tls";
 
 jest.setTimeout(180_000);
 

@@ -14,15 +14,15 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import { GIT_METRIC_NAMES } from "../../sync/serve/git";
-import { ensureBundle } from "../bench/daemonProcess";
-import { ensureLargeRepo, LargeRepoParams } from "../bench/largeRepo";
-import { MIRROR_NAME, MirrorBehindNginx, startMirrorBehindNginx } from "../bench/mirrorBehindNginx";
-import { Primary, startPrimary } from "../bench/primary";
-import { assertSameRefsAndObjects, git, GitEnv, GitError, workingClone, WorkingClone } from "../bench/repos";
-import { onCleanup, tempDir, waitFor } from "../bench/resources";
-import { refsChangedPayload } from "../bench/webhook";
-import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../bench/hostilePaths";
-import { processesOn, signalGroup } from "../bench/processes";
+import { ensureBundle } from "../../testbed/daemonProcess";
+import { ensureLargeRepo, LargeRepoParams } from "../../testbed/largeRepo";
+import { MIRROR_NAME, MirrorBehindNginx, startMirrorBehindNginx } from "../../testbed/mirrorBehindNginx";
+import { Primary, startPrimary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, git, GitEnv, GitError, workingClone, WorkingClone } from "../../testbed/repos";
+import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
+import { refsChangedPayload } from "../../testbed/webhook";
+import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../../testbed/hostilePaths";
+import { processesOn, signalGroup } from "../../testbed/processes";
 
 /** Processes serving from the mirror home: git upload-pack / pack-objects naming it or running in it. */
 const servingOn = (home: string) => processesOn(home, /upload-pack|pack-objects/);

@@ -7,12 +7,12 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { ensureBundle, getJson, runDaemon, StatusDoc, waitForState } from "../bench/daemonProcess";
-import { runKillCampaign } from "../bench/killCampaign";
-import { makeMirrorHome, MirrorHome, writeMirrorProperties } from "../bench/mirrorHome";
-import { Primary, startPrimary } from "../bench/primary";
-import { assertSameRefsAndObjects, workingClone, WorkingClone } from "../bench/repos";
-import { freePort, waitFor } from "../bench/resources";
+import { ensureBundle, getJson, runDaemon, StatusDoc, waitForState } from "../../testbed/daemonProcess";
+import { runKillCampaign } from "../../testbed/killCampaign";
+import { makeMirrorHome, MirrorHome, writeMirrorProperties } from "../../testbed/mirrorHome";
+import { Primary, startPrimary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, workingClone, WorkingClone } from "../../testbed/repos";
+import { freePort, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(600_000);
 

@@ -4,10 +4,10 @@
  */
 import { spawnSync } from "node:child_process";
 import * as http from "node:http";
-import { ensureBundle, runDaemon } from "../bench/daemonProcess";
-import { makeMirrorHome, writeMirrorProperties } from "../bench/mirrorHome";
-import { startPrimary } from "../bench/primary";
-import { freePort, waitFor } from "../bench/resources";
+import { ensureBundle, runDaemon } from "../../testbed/daemonProcess";
+import { makeMirrorHome, writeMirrorProperties } from "../../testbed/mirrorHome";
+import { startPrimary } from "../../testbed/primary";
+import { freePort, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(180_000);
 

@@ -4,10 +4,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { makeMirrorHome } from "../bench/mirrorHome";
-import { startInProcessMirror } from "../bench/inProcessMirror";
-import { startPrimary, Primary } from "../bench/primary";
-import { assertSameRefsAndObjects, listRefs, workingClone, WorkingClone } from "../bench/repos";
+import { makeMirrorHome } from "../../testbed/mirrorHome";
+import { startInProcessMirror } from "../../testbed/inProcessMirror";
+import { startPrimary, Primary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, listRefs, workingClone, WorkingClone } from "../../testbed/repos";
 import { RepoId } from "../../sync/types";
 import { parsePinnedKeys } from "../../sync/upstream/hostKeys";
 import { repoKey } from "../../sync/types";

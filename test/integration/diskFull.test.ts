@@ -7,11 +7,11 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { getJson, runDaemon, StatusDoc, waitForState } from "../bench/daemonProcess";
-import { makeMirrorHome, writeMirrorProperties } from "../bench/mirrorHome";
-import { startPrimary } from "../bench/primary";
-import { assertSameRefsAndObjects, git, isolatedGitEnv, listRefs, workingClone } from "../bench/repos";
-import { freePort, onCleanup, tempDir, waitFor } from "../bench/resources";
+import { getJson, runDaemon, StatusDoc, waitForState } from "../../testbed/daemonProcess";
+import { makeMirrorHome, writeMirrorProperties } from "../../testbed/mirrorHome";
+import { startPrimary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, git, isolatedGitEnv, listRefs, workingClone } from "../../testbed/repos";
+import { freePort, onCleanup, tempDir, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(300_000);
 

@@ -36,13 +36,13 @@ import { serializePlan } from "../../components/deploy/plan";
 import { renderProperties } from "../../components/render/properties";
 import type { ApplySummary } from "../../sync/agent/apply";
 import { execSupervisor, ExecSupervisor } from "../../sync/agent/execSupervisor";
-import { NetnsHost, runCommand, startNetnsHost } from "../bench/netnsHost";
-import { MirrorStatus, PinnedName, pinnedRequest, pinnedStatus, pinnedWebhook } from "../bench/pinnedHttps";
-import { Primary, startPrimary } from "../bench/primary";
-import { assertSameRefsAndObjects, git, GitEnv, isolatedGitEnv, WorkingClone, workingClone } from "../bench/repos";
-import { onCleanup, tempDir, waitFor } from "../bench/resources";
-import { createCa } from "../bench/tls";
-import { refsChangedPayload } from "../bench/webhook";
+import { NetnsHost, runCommand, startNetnsHost } from "../../testbed/netnsHost";
+import { MirrorStatus, PinnedName, pinnedRequest, pinnedStatus, pinnedWebhook } from "../../testbed/pinnedHttps";
+import { Primary, startPrimary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, git, GitEnv, isolatedGitEnv, WorkingClone, workingClone } from "../../testbed/repos";
+import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
+import { createCa } from "../../testbed/tls";
+import { refsChangedPayload } from "../../testbed/webhook";
 
 jest.setTimeout(300_000);
 

@@ -6,11 +6,11 @@
  * stays bounded in the logs.
  */
 import * as path from "node:path";
-import { startInProcessGitServer, InProcessGitServer } from "../bench/gitServer";
-import { HOSTILE_REQUESTS, HostileAnswer, HostileContext, isServerFailure, sendHostile } from "../bench/hostileRequests";
-import { mirrorCertificate, startTlsFront, TlsFront } from "../bench/mirrorBehindNginx";
-import { git, GitError, initBare, workingClone } from "../bench/repos";
-import { tempDir } from "../bench/resources";
+import { startInProcessGitServer, InProcessGitServer } from "../../testbed/gitServer";
+import { HOSTILE_REQUESTS, HostileAnswer, HostileContext, isServerFailure, sendHostile } from "../../testbed/hostileRequests";
+import { mirrorCertificate, startTlsFront, TlsFront } from "../../testbed/mirrorBehindNginx";
+import { git, GitError, initBare, workingClone } from "../../testbed/repos";
+import { tempDir } from "../../testbed/resources";
 import { MAX_LOGGED_STDERR } from "../../sync/serve/git/requestCheck";
 
 jest.setTimeout(240_000);

@@ -5,9 +5,9 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { startInProcessMirror } from "../bench/inProcessMirror";
-import { startPrimary } from "../bench/primary";
-import { assertSameRefsAndObjects, git, workingClone } from "../bench/repos";
+import { startInProcessMirror } from "../../testbed/inProcessMirror";
+import { startPrimary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, git, workingClone } from "../../testbed/repos";
 import { FIRST_CLONE_INDEX_MIN_BYTES } from "../../sync/daemon/engine";
 
 jest.setTimeout(180_000);

@@ -18,9 +18,9 @@ import * as net from "node:net";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import { renderNginxSite, NginxSiteInput, MOZILLA_INTERMEDIATE_CIPHERS } from "../../components/render/nginx";
-import { nginxContext, nginxTest, NginxContext, NginxHandle, startNginx } from "../bench/nginx";
-import { freePort, onCleanup, tempDir } from "../bench/resources";
-import { createCa, ServerCert, TestCa } from "../bench/tls";
+import { nginxContext, nginxTest, NginxContext, NginxHandle, startNginx } from "../../testbed/nginx";
+import { freePort, onCleanup, tempDir } from "../../testbed/resources";
+import { createCa, ServerCert, TestCa } from "../../testbed/tls";
 
 jest.setTimeout(120_000);
 

@@ -8,8 +8,8 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { leftoverProcesses, listProcesses, ProcInfo } from "../../scripts/start/leftovers";
-import { ensureBundle } from "../bench/daemonProcess";
-import { freePort, onCleanup, tempDir, waitFor } from "../bench/resources";
+import { ensureBundle } from "../../testbed/daemonProcess";
+import { freePort, onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { createHash } from "node:crypto";
 
 jest.setTimeout(300_000);

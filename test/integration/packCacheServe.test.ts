@@ -23,8 +23,8 @@ import { pktLine } from "../../sync/serve/git/protocol";
 import { StatusBoard } from "../../sync/state/statusBoard";
 import { FINGERPRINT_FILE } from "../../sync/store/layout";
 import { packBytes } from "../../sync/store/packFiles";
-import { assertSameRefsAndObjects, git, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../bench/repos";
-import { onCleanup, tempDir, waitFor } from "../bench/resources";
+import { assertSameRefsAndObjects, git, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../../testbed/repos";
+import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(240_000);
 

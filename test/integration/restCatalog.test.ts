@@ -4,11 +4,11 @@
  * cannot undo. A token the primary refuses deletes nothing.
  */
 import * as fs from "node:fs";
-import { startBitbucketDouble, BitbucketDouble } from "../bench/bitbucketDouble";
-import { startInProcessMirror } from "../bench/inProcessMirror";
-import { startPrimary, Primary } from "../bench/primary";
-import { assertSameRefsAndObjects, workingClone } from "../bench/repos";
-import { createCa } from "../bench/tls";
+import { startBitbucketDouble, BitbucketDouble } from "../../testbed/bitbucketDouble";
+import { startInProcessMirror } from "../../testbed/inProcessMirror";
+import { startPrimary, Primary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, workingClone } from "../../testbed/repos";
+import { createCa } from "../../testbed/tls";
 import { listRepos } from "../../sync/catalog/bitbucketRest";
 
 jest.setTimeout(180_000);

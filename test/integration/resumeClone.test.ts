@@ -7,13 +7,13 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ensureBundle, killTree9, runDaemon, waitForState } from "../bench/daemonProcess";
-import { leftoverTempFiles } from "../bench/killCampaign";
-import { makeMirrorHome, writeMirrorProperties } from "../bench/mirrorHome";
-import { Primary, startPrimary } from "../bench/primary";
-import { assertSameRefsAndObjects, workingClone } from "../bench/repos";
-import { startLatencyProxy } from "../bench/latencyProxy";
-import { freePort, tempDir, waitFor } from "../bench/resources";
+import { ensureBundle, killTree9, runDaemon, waitForState } from "../../testbed/daemonProcess";
+import { leftoverTempFiles } from "../../testbed/killCampaign";
+import { makeMirrorHome, writeMirrorProperties } from "../../testbed/mirrorHome";
+import { Primary, startPrimary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, workingClone } from "../../testbed/repos";
+import { startLatencyProxy } from "../../testbed/latencyProxy";
+import { freePort, tempDir, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(300_000);
 

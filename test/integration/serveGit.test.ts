@@ -20,12 +20,12 @@ import { createServer } from "../../sync/serve/server";
 import { catalogResolver, GIT_METRIC_NAMES, gitServeOptionsFromConfig, GitServeOptions, mountGitRoutes } from "../../sync/serve/git";
 import { pktLine } from "../../sync/serve/git/protocol";
 import { StatusBoard } from "../../sync/state/statusBoard";
-import { startBitbucketDouble, BitbucketDouble } from "../bench/bitbucketDouble";
-import { assertSameRefsAndObjects, git, GitError, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../bench/repos";
-import { onCleanup, tempDir, waitFor } from "../bench/resources";
-import { createCa, TestCa } from "../bench/tls";
-import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../bench/hostilePaths";
-import { processesOn, signalGroup } from "../bench/processes";
+import { startBitbucketDouble, BitbucketDouble } from "../../testbed/bitbucketDouble";
+import { assertSameRefsAndObjects, git, GitError, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../../testbed/repos";
+import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
+import { createCa, TestCa } from "../../testbed/tls";
+import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../../testbed/hostilePaths";
+import { processesOn, signalGroup } from "../../testbed/processes";
 
 jest.setTimeout(240_000);
 

@@ -8,10 +8,10 @@
 import * as path from "node:path";
 import { BodyBudget } from "../../sync/serve/bodyBudget";
 import { signBody } from "../../sync/serve/webhookSignature";
-import { startInProcessGitServer, InProcessGitServer } from "../bench/gitServer";
-import { initBare } from "../bench/repos";
-import { stalledPost } from "../bench/stalledBody";
-import { tempDir, waitFor } from "../bench/resources";
+import { startInProcessGitServer, InProcessGitServer } from "../../testbed/gitServer";
+import { initBare } from "../../testbed/repos";
+import { stalledPost } from "../../testbed/stalledBody";
+import { tempDir, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(120_000);
 

@@ -10,10 +10,10 @@ import { randomBytes } from "node:crypto";
 import * as net from "node:net";
 import * as path from "node:path";
 import { GIT_METRIC_NAMES } from "../../sync/serve/git";
-import { startInProcessGitServer, InProcessGitServer } from "../bench/gitServer";
-import { pkt } from "../bench/hostileRequests";
-import { git, initBare, workingClone } from "../bench/repos";
-import { onCleanup, tempDir, waitFor } from "../bench/resources";
+import { startInProcessGitServer, InProcessGitServer } from "../../testbed/gitServer";
+import { pkt } from "../../testbed/hostileRequests";
+import { git, initBare, workingClone } from "../../testbed/repos";
+import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(240_000);
 

@@ -3,8 +3,8 @@
  * address of the primary, no repository names in errors. The details are on /status/detail,
  * which only the daemon's own listener serves: nginx answers 404 for it, to every address.
  */
-import { startInProcessGitServer, InProcessGitServer } from "../bench/gitServer";
-import { mirrorCertificate, startTlsFront, TlsFront } from "../bench/mirrorBehindNginx";
+import { startInProcessGitServer, InProcessGitServer } from "../../testbed/gitServer";
+import { mirrorCertificate, startTlsFront, TlsFront } from "../../testbed/mirrorBehindNginx";
 
 jest.setTimeout(120_000);
 

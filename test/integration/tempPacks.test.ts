@@ -13,11 +13,11 @@ import { gitEnv } from "../../sync/store/gitEnv";
 import { RepoStore } from "../../sync/store/repoStore";
 import { listTempFiles } from "../../sync/store/tempFiles";
 import { mirrorRefspecs } from "../../sync/upstream/refFilter";
-import { startInProcessMirror } from "../bench/inProcessMirror";
-import { ensureLargeRepo } from "../bench/largeRepo";
-import { startPrimary } from "../bench/primary";
-import { assertSameRefsAndObjects, git, workingClone } from "../bench/repos";
-import { onCleanup, waitFor } from "../bench/resources";
+import { startInProcessMirror } from "../../testbed/inProcessMirror";
+import { ensureLargeRepo } from "../../testbed/largeRepo";
+import { startPrimary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, git, workingClone } from "../../testbed/repos";
+import { onCleanup, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(600_000);
 

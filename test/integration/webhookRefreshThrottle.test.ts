@@ -5,12 +5,12 @@
  * REST double; and a repository really created on the primary still gets synced.
  */
 import * as fs from "node:fs";
-import { startBitbucketDouble, BitbucketDouble } from "../bench/bitbucketDouble";
-import { startInProcessMirror } from "../bench/inProcessMirror";
-import { startPrimary, Primary } from "../bench/primary";
-import { assertSameRefsAndObjects, workingClone } from "../bench/repos";
-import { waitFor } from "../bench/resources";
-import { createCa } from "../bench/tls";
+import { startBitbucketDouble, BitbucketDouble } from "../../testbed/bitbucketDouble";
+import { startInProcessMirror } from "../../testbed/inProcessMirror";
+import { startPrimary, Primary } from "../../testbed/primary";
+import { assertSameRefsAndObjects, workingClone } from "../../testbed/repos";
+import { waitFor } from "../../testbed/resources";
+import { createCa } from "../../testbed/tls";
 
 jest.setTimeout(180_000);
 

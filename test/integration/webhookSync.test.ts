@@ -3,12 +3,12 @@
  * daemon's real HTTP endpoint. A bad signature does no work.
  */
 import * as path from "node:path";
-import { getJson, runDaemon, waitForState } from "../bench/daemonProcess";
-import { makeMirrorHome, writeMirrorProperties } from "../bench/mirrorHome";
-import { startPrimary } from "../bench/primary";
-import { git, workingClone } from "../bench/repos";
-import { freePort, waitFor } from "../bench/resources";
-import { postWebhook, refsChangedPayload } from "../bench/webhook";
+import { getJson, runDaemon, waitForState } from "../../testbed/daemonProcess";
+import { makeMirrorHome, writeMirrorProperties } from "../../testbed/mirrorHome";
+import { startPrimary } from "../../testbed/primary";
+import { git, workingClone } from "../../testbed/repos";
+import { freePort, waitFor } from "../../testbed/resources";
+import { postWebhook, refsChangedPayload } from "../../testbed/webhook";
 
 jest.setTimeout(180_000);
 

@@ -13,7 +13,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as structproto from "google-protobuf/google/protobuf/struct_pb";
 import { ConfigureRequest, type ConfigureResponse, ConstructRequest, type ConstructResponse } from "@pulumi/pulumi/proto/provider_pb";
-import { tempDir } from "../bench/resources";
+import { tempDir } from "../../testbed/resources";
 import { leaks, plainParts } from "../pulumi/lifecycle";
 import { isSecret, RecordingEngine, ROOT_STACK_TYPE, secret, SIG_KEY, type Recording, type Registration } from "../pulumi/recordingEngine";
 import { call, PACKAGE_ROOT, startPlugin, type RunningPlugin } from "./plugin";

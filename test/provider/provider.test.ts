@@ -9,7 +9,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { GetSchemaRequest, type GetSchemaResponse } from "@pulumi/pulumi/proto/provider_pb";
-import { tempDir } from "../bench/resources";
+import { tempDir } from "../../testbed/resources";
 import { SMART_MIRROR_OUTPUTS } from "../../provider/smartMirrorProvider";
 import { secretPaths, type PackageSchema } from "../../provider/schemaSecrets";
 import { validateSmartMirrorArgs } from "../../components/validate";

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createCa } from "../bench/tls";
+import { createCa } from "../../testbed/tls";
 import { exampleNames, installExample, packPackage, PackResult, REPO } from "./exampleWorkspace";
 import { leaks, Lifecycle, one, previewUpdateUpdate, registeredInputs, urns } from "./lifecycle";
 import { isSecret, ROOT_STACK_TYPE } from "./recordingEngine";

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { stackNames, readStackConfig } from "../../infra/stackFiles";
+import { stackNames, readStackConfig } from "../../testbed/stackFiles";
 import { isSecret, ROOT_STACK_TYPE } from "./recordingEngine";
 import { leaks, Lifecycle, one, previewUpdateUpdate, registeredInputs, urns } from "./lifecycle";
 

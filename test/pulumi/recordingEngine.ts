@@ -5,7 +5,7 @@
  * RegisterResource, RegisterResourceOutputs, Invoke and log message exactly as they arrive on
  * the wire (secrets still wrapped in their signature objects), and answers like the engine:
  * a preview returns the inputs with every computed output unknown (absent); an update adds
- * what the cloud providers would compute, from the shared fakes (components/testing/cloudFakes.ts).
+ * what the cloud providers would compute, from the shared fakes (testbed/cloudFakes.ts).
  * Nothing else is faked: the program, the SDK, its serialization and the runner are real.
  */
 import * as grpc from "@grpc/grpc-js";
@@ -16,7 +16,7 @@ import * as engproto from "@pulumi/pulumi/proto/engine_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import * as resrpc from "@pulumi/pulumi/proto/resource_grpc_pb";
 import * as resproto from "@pulumi/pulumi/proto/resource_pb";
-import { fakeId, fakeInvoke, fakeOutputs, fakeSecretOutputs } from "../../components/testing/cloudFakes";
+import { fakeId, fakeInvoke, fakeOutputs, fakeSecretOutputs } from "../../testbed/cloudFakes";
 
 export const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
 /** The wire signature of a secret value (sdk/nodejs/runtime/rpc.ts specialSigKey/specialSecretSig). */
@@ -81,7 +81,7 @@ export interface CloudFakes {
   invoke(token: string, args: Record<string, unknown>): Record<string, unknown> | undefined;
 }
 
-/** The fakes of components/testing/cloudFakes.ts. */
+/** The fakes of testbed/cloudFakes.ts. */
 export const defaultCloudFakes: CloudFakes = {
   create: (type, name, inputs) => ({ id: fakeId(type, name), outputs: fakeOutputs(type, name, inputs), secretOutputs: fakeSecretOutputs(type) }),
   invoke: fakeInvoke,
@@ -253,7 +253,7 @@ export class RecordingEngine {
       this.current.invokes.push(recorded);
       const result = this.fakes.invoke(recorded.token, recorded.args);
       if (result === undefined) {
-        cb({ code: grpc.status.UNIMPLEMENTED, details: `recording engine: no fake answers the invoke ${recorded.token}; add one to components/testing/cloudFakes.ts (fakeInvoke)` });
+        cb({ code: grpc.status.UNIMPLEMENTED, details: `recording engine: no fake answers the invoke ${recorded.token}; add one to testbed/cloudFakes.ts (fakeInvoke)` });
         return;
       }
       cb(null, new provproto.InvokeResponse().setReturn(fromJs(result)));

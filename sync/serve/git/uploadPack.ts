@@ -3,7 +3,8 @@
  *
  * Each run gets its own process group (detached: setsid), so killing the group also kills the
  * `git pack-objects` upload-pack forks: a client that hangs up mid-clone leaves nothing behind.
- * SIGKILL is fine: upload-pack only reads the repository.
+ * SIGKILL is fine: upload-pack only reads the repository. A raw spawn, not simple-git: the
+ * process group, and stdio that is the client's own socket (handOff.ts), are what this needs.
  */
 import { ChildProcess, spawn } from "node:child_process";
 import type { Socket } from "node:net";

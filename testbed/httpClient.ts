@@ -3,7 +3,7 @@
  * No mocks: requests go through the kernel to the real server.
  */
 import * as http from "node:http";
-import { ListenAddress } from "./listen";
+import { ListenAddress } from "../sync/serve/listen";
 
 export interface TestResponse {
   status: number;

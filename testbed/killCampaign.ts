@@ -21,7 +21,7 @@ import { makeMirrorHome, MirrorHome, writeMirrorProperties } from "./mirrorHome"
 import { Primary } from "./primary";
 import { assertSameRefsAndObjects, seededRandom, workingClone, WorkingClone } from "./repos";
 import { freePort, waitFor } from "./resources";
-import { TEMP_MIN_AGE_MS } from "../../sync/store/repoStore";
+import { TEMP_MIN_AGE_MS } from "../sync/store/repoStore";
 
 /** ~12 MB packed, mostly incompressible base64 assets: first clones take a while. */
 export const KILL_LARGE_REPO: Partial<LargeRepoParams> = { commits: 120, files: 300, filesPerCommit: 3, dirFanout: 4, meanFileBytes: 60000, assetEvery: 1, branches: 2, commitsPerBranch: 5, tagEvery: 40, seed: 11, repack: true };

@@ -3,12 +3,12 @@
  * tests can drive reconciles and read /status-equivalent state without a subprocess.
  */
 import pino from "pino";
-import { Daemon } from "../../sync/daemon/daemon";
-import { boardObserver } from "../../sync/daemon/observer";
-import { DaemonSettings } from "../../sync/daemon/settings";
-import { StatusBoard } from "../../sync/state/statusBoard";
-import { RepoId } from "../../sync/types";
-import { parsePinnedKeys } from "../../sync/upstream/hostKeys";
+import { Daemon } from "../sync/daemon/daemon";
+import { boardObserver } from "../sync/daemon/observer";
+import { DaemonSettings } from "../sync/daemon/settings";
+import { StatusBoard } from "../sync/state/statusBoard";
+import { RepoId } from "../sync/types";
+import { parsePinnedKeys } from "../sync/upstream/hostKeys";
 import type { Primary } from "./primary";
 import { makeMirrorHome, MirrorHome } from "./mirrorHome";
 import { onCleanup } from "./resources";

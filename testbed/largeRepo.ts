@@ -26,7 +26,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BENCH_EPOCH, BENCH_IDENTITY, git, isolatedGitEnv, seededRandom } from "./repos";
-import { isProcessAlive as alive } from "../../sync/daemon/lock";
+import { isProcessAlive as alive } from "../sync/daemon/lock";
 
 /** Bump when the generated content changes: it is part of the cache key. */
 export const LARGE_REPO_GENERATOR_VERSION = 1;
@@ -111,9 +111,9 @@ export function largeRepoKey(p: LargeRepoParams): string {
   return createHash("sha256").update(JSON.stringify({ v: LARGE_REPO_GENERATOR_VERSION, ...ordered })).digest("hex").slice(0, 16);
 }
 
-/** $SMART_MIRROR_CACHE_DIR, else the package's .cache/ (test/bench/../../.cache). */
+/** $SMART_MIRROR_CACHE_DIR, else the package's .cache/ (testbed/../.cache). */
 export function largeRepoCacheDir(): string {
-  return process.env.SMART_MIRROR_CACHE_DIR ?? path.resolve(__dirname, "..", "..", ".cache");
+  return process.env.SMART_MIRROR_CACHE_DIR ?? path.resolve(__dirname, "..", ".cache");
 }
 
 export function largeRepoPath(p: Partial<LargeRepoParams> = {}, cacheDir = largeRepoCacheDir()): string {

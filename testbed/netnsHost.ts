@@ -24,7 +24,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { BENCH_MARKER, netnsPrefix, onCleanup, spawnTracked, tempDir, TrackedProcess, waitForPort } from "./resources";
-import { isProcessAlive as alive } from "../../sync/daemon/lock";
+import { isProcessAlive as alive } from "../sync/daemon/lock";
 
 export interface ExecResult {
   /** Exit code; 128 + signal number when killed by a signal, -1 when it could not start. */

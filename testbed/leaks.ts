@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { BENCH_MARKER, benchRoot, netnsPrefix } from "./resources";
-import { isProcessAlive as alive } from "../../sync/daemon/lock";
+import { isProcessAlive as alive } from "../sync/daemon/lock";
 
 export interface LeakReport {
   processes: string[];

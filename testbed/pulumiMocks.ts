@@ -1,7 +1,7 @@
 /**
  * Pulumi mocks for the component tests (awsx style): every resource's type, name, inputs
  * (as the engine would receive them: secrets still wrapped) and options are recorded, so tests
- * assert on the graph. Providers answer with the shared fakes of cloudFakes.ts. Only for tests.
+ * assert on the graph. Providers answer with the shared fakes of cloudFakes.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { fakeId, fakeInvoke, fakeOutputs } from "./cloudFakes";

@@ -1,5 +1,5 @@
 /**
- * A private certificate authority for the test bench, made with the real `openssl` CLI, so
+ * A private certificate authority for the testbed, made with the real `openssl` CLI, so
  * every TLS test runs against certificates real clients (git/GnuTLS, curl/OpenSSL, node)
  * verify the way they would in production. Nothing is cached: a CA and a leaf each cost one
  * `openssl req` run (EC P-256, a few tens of milliseconds).

@@ -8,6 +8,10 @@
  *     await w.push(["main"]);
  *     await assertSameRefsAndObjects(bare, mirrorPath);
  *
+ * The factory's everyday commands (init, clone, add, commit, tag, push, ...) go through
+ * simple-git; `git()` and `gitLines()` stay for tests that read git's exit code and stderr as a
+ * client would, and for the listings streamed line by line.
+ *
  * Every git process runs with an isolated environment (isolatedGitEnv): no system config, the
  * bench's own global config (benchGitConfigPath), no $HOME, fixed author/committer, commit dates from a per-clone clock, so the host's
  * git setup cannot change a result and the same script makes the same object ids.
@@ -18,6 +22,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
+import { simpleGit, SimpleGit } from "simple-git";
+import { OWN_ENVIRONMENT } from "../sync/store/localGit";
 import { tempDir } from "./resources";
 
 /** Environment for a child process; undefined removes a variable. */
@@ -126,6 +132,13 @@ function spawnGit(args: string[], opts: GitRunOptions) {
   });
 }
 
+/** simple-git in `dir`, with isolatedGitEnv() plus `env` (the testbed's own environment). */
+function benchGit(dir?: string, env: GitEnv = {}): SimpleGit {
+  const full: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...isolatedGitEnv(), ...env })) if (v !== undefined) full[k] = v;
+  return simpleGit({ baseDir: dir, unsafe: OWN_ENVIRONMENT }).env(full);
+}
+
 /** Run git; resolves with stdout (for small outputs; use gitLines to stream big ones). */
 export function git(args: string[], opts: GitRunOptions = {}): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -220,7 +233,7 @@ export async function restoreOwner(bare: string): Promise<void> {
 /** `git init --bare` at dir (created if missing), HEAD on initialBranch. Returns dir. */
 export async function initBare(dir: string, opts: { initialBranch?: string } = {}): Promise<string> {
   await fs.promises.mkdir(dir, { recursive: true });
-  await git(["init", "--quiet", "--bare", `--initial-branch=${opts.initialBranch ?? "main"}`, dir]);
+  await benchGit(dir).init(true, ["--quiet", `--initial-branch=${opts.initialBranch ?? "main"}`]);
   return dir;
 }
 
@@ -400,7 +413,7 @@ export interface WorkingCloneOptions {
 export async function workingClone(from: RepoLocation, opts: WorkingCloneOptions = {}): Promise<WorkingClone> {
   const origin = asRemote(from);
   const dir = opts.dir ?? path.join(tempDir("work"), "repo");
-  await git(["clone", "--quiet", origin.url, dir], { env: origin.env });
+  await benchGit(undefined, origin.env).clone(origin.url, dir, ["--quiet"]);
   return new WorkingClone(dir, from, opts.epoch ?? BENCH_EPOCH);
 }
 
@@ -430,6 +443,11 @@ export class WorkingClone {
     return git(args, { cwd: this.dir, env: { ...asRemote(this.origin).env, ...env } });
   }
 
+  /** simple-git in the worktree, with the origin's env (so SSH remotes work) and `env`. */
+  private sg(env: GitEnv = {}): SimpleGit {
+    return benchGit(this.dir, { ...asRemote(this.origin).env, ...env });
+  }
+
   /** Dates for the next commit or tag: the clone's clock, one minute per step. */
   private nextDates(): GitEnv {
     const date = `@${this.clock} +0000`;
@@ -439,7 +457,7 @@ export class WorkingClone {
 
   /** The object id a revision names. */
   async revParse(rev: string): Promise<string> {
-    return (await this.git(["rev-parse", "--verify", "--quiet", `${rev}^{}`])).trim();
+    return this.sg().revparse(["--verify", "--quiet", `${rev}^{}`]);
   }
 
   /** Write/delete files and commit them on the current branch; returns the commit id. */
@@ -456,9 +474,9 @@ export class WorkingClone {
       }
       paths.push(rel);
     }
-    if (paths.length) await this.git(["add", "--all", "--", ...paths]);
+    if (paths.length) await this.sg().add(["--all", "--", ...paths]);
     const message = opts.message ?? `Change ${paths.slice(0, 3).join(", ") || "(empty)"}`;
-    await this.git(["commit", "--quiet", "--no-verify", ...(opts.allowEmpty ? ["--allow-empty"] : []), "-m", message], this.nextDates());
+    await this.sg(this.nextDates()).commit(message, [], { "--quiet": null, "--no-verify": null, ...(opts.allowEmpty ? { "--allow-empty": null } : {}) });
     return this.revParse("HEAD");
   }
 
@@ -470,7 +488,7 @@ export class WorkingClone {
 
   /** Switch to a local branch; with create, make it at HEAD first. */
   async checkout(name: string, opts: { create?: boolean } = {}): Promise<void> {
-    await this.git(["checkout", "--quiet", ...(opts.create ? ["-b"] : []), name]);
+    await this.sg().checkout(["--quiet", ...(opts.create ? ["-b"] : []), name]);
   }
 
   /**
@@ -479,16 +497,16 @@ export class WorkingClone {
    */
   async tag(name: string, opts: { at?: string; message?: string } = {}): Promise<string> {
     const at = opts.at ?? "HEAD";
-    if (opts.message === undefined) await this.git(["tag", name, at]);
-    else await this.git(["tag", "--annotate", "-m", opts.message, name, at], this.nextDates());
-    return (await this.git(["rev-parse", `refs/tags/${name}`])).trim();
+    if (opts.message === undefined) await this.sg().tag([name, at]);
+    else await this.sg(this.nextDates()).tag(["--annotate", "-m", opts.message, name, at]);
+    return this.sg().revparse([`refs/tags/${name}`]);
   }
 
   /** Push refspecs (e.g. "main", "refs/tags/v1", "+main", ":refs/heads/old") to origin or opts.to. */
   async push(refspecs: string[], opts: PushOptions = {}): Promise<void> {
     const target = opts.to ?? this.origin;
     const remote = asRemote(target);
-    await git(["push", "--quiet", ...(opts.force ? ["--force"] : []), remote.url, ...refspecs], { cwd: this.dir, env: remote.env });
+    await benchGit(this.dir, remote.env).push(["--quiet", ...(opts.force ? ["--force"] : []), remote.url, ...refspecs]);
     const local = localPath(target);
     if (local) await restoreOwner(local);
   }
@@ -505,7 +523,7 @@ export class WorkingClone {
   async forcePushRewrite(branch: string, files: FileChanges = {}, opts: PushOptions = {}): Promise<{ before: string; after: string }> {
     await this.checkout(branch);
     const before = await this.revParse("HEAD");
-    await this.git(["reset", "--quiet", "--hard", "HEAD~1"]);
+    await this.sg().reset(["--quiet", "--hard", "HEAD~1"]);
     const content = Object.keys(files).length ? files : { [`rewritten-${this.clock}.txt`]: `rewritten at ${this.clock}\n` };
     const after = await this.commit(content, { message: `Rewrite ${branch}` });
     await this.push([`refs/heads/${branch}:refs/heads/${branch}`], { ...opts, force: true });
@@ -515,12 +533,12 @@ export class WorkingClone {
   /** Delete a branch on the remote (and locally, if it exists and is not checked out). */
   async deleteBranch(name: string, opts: PushOptions = {}): Promise<void> {
     await this.push([`:refs/heads/${name}`], opts);
-    await this.git(["branch", "-D", name]).catch(() => undefined);
+    await this.sg().deleteLocalBranch(name, true).catch(() => undefined);
   }
 
   /** Delete a tag on the remote and locally. */
   async deleteTag(name: string, opts: PushOptions = {}): Promise<void> {
     await this.push([`:refs/tags/${name}`], opts);
-    await this.git(["tag", "-d", name]).catch(() => undefined);
+    await this.sg().tag(["-d", name]).catch(() => undefined);
   }
 }

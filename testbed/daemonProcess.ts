@@ -7,12 +7,12 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { spawnTracked, TrackedProcess, waitFor } from "./resources";
 
-export const BUNDLE = path.resolve(__dirname, "../../dist/smart-mirror.js");
+export const BUNDLE = path.resolve(__dirname, "../dist/smart-mirror.js");
 
 /** Build the bundle once per test process if it is missing or older than the sources. */
 export function ensureBundle(): string {
   if (!fs.existsSync(BUNDLE) || process.env.SMART_MIRROR_REBUILD === "1") {
-    execFileSync("node", ["scripts/build.mjs"], { cwd: path.resolve(__dirname, "../.."), stdio: "inherit" });
+    execFileSync("node", ["scripts/build.mjs"], { cwd: path.resolve(__dirname, ".."), stdio: "inherit" });
   }
   return BUNDLE;
 }

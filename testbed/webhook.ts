@@ -4,7 +4,7 @@
  * (https://confluence.atlassian.com/bitbucketserver/event-payload-938025882.html).
  */
 import * as http from "node:http";
-import { signBody } from "../../sync/serve/webhookSignature";
+import { signBody } from "../sync/serve/webhookSignature";
 
 export function refsChangedPayload(project: string, slug: string, ref = "refs/heads/main", fromHash = "0".repeat(40), toHash = "1".repeat(40)): string {
   return JSON.stringify({

@@ -1,5 +1,5 @@
 /**
- * Real nginx for the test bench: a foreground master (plus workers) per test, confined to a
+ * Real nginx for the testbed: a foreground master (plus workers) per test, confined to a
  * temp prefix. Every path nginx would otherwise take from its compiled-in defaults (pid, logs,
  * the five temp dirs) is set inside the prefix, so a test never touches /var/lib/nginx,
  * /var/log/nginx or /run/nginx.pid, and two tests never share state.
@@ -99,7 +99,7 @@ export function renderNginxConf(ctx: NginxContext, body: string, fullConfig = fa
       .split("\n")
       .map((l) => (l.trim() ? `  ${l}` : l))
       .join("\n");
-  return `# Written by test/bench/nginx.ts\n${ctx.mainDirectives}\n\nevents {\n  worker_connections 512;\n}\n\nhttp {\n${indent(ctx.httpDirectives)}\n\n${indent(body.trim())}\n}\n`;
+  return `# Written by testbed/nginx.ts\n${ctx.mainDirectives}\n\nevents {\n  worker_connections 512;\n}\n\nhttp {\n${indent(ctx.httpDirectives)}\n\n${indent(body.trim())}\n}\n`;
 }
 
 export type ListenAddress = { host: string; port: number } | { unix: string };

@@ -1,5 +1,5 @@
 /**
- * The test bench's bookkeeping: every fixture makes its temp dirs, processes and namespaces
+ * The testbed's bookkeeping: every fixture makes its temp dirs, processes and namespaces
  * through here, so a test run can clean up after a failing test and the suite can prove it
  * left nothing behind (see leaks.ts and globalTeardown.ts).
  */
@@ -56,7 +56,7 @@ export async function cleanupAll(): Promise<void> {
       errors.push(e);
     }
   }
-  if (errors.length > 0) throw new AggregateError(errors, "test bench cleanup failed");
+  if (errors.length > 0) throw new AggregateError(errors, "testbed cleanup failed");
 }
 
 let tmpCounter = 0;

@@ -1,7 +1,7 @@
 /**
  * What the cloud providers would compute, for tests only: IDs, ARNs, IPs, key material, and the
  * answers of the look-ups the components make (getSubnet, getAmi, getPartition, ...). Shared by
- * the in-process Pulumi mocks (mocks.ts) and the recording engine that runs whole programs
+ * the in-process Pulumi mocks (pulumiMocks.ts) and the recording engine that runs whole programs
  * under Pulumi's own runner (test/pulumi/recordingEngine.ts), so both see the same world.
  * Everything is deterministic: the same inputs give the same outputs on every run.
  */

@@ -1,11 +1,12 @@
 /**
- * Test helpers for the config module: real mirror homes in bench temp dirs, real keys made
- * by ssh-keygen. Used by the *.test.ts files here (and usable by other modules' tests).
+ * Mirror homes for the config tests (sync/config, the properties renderer): real directories in
+ * the testbed's temp dirs, real keys made by ssh-keygen. No primary: see mirrorHome.ts for a
+ * home approved on one.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tempDir } from "../../test/bench/resources";
+import { tempDir } from "./resources";
 
 /** A fresh OpenSSH public key line ("type base64 comment") of the given type. */
 export function freshPublicKey(type: "ed25519" | "ecdsa" | "rsa" = "ed25519"): string {

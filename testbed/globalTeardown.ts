@@ -17,7 +17,7 @@ export default async function globalTeardown(): Promise<void> {
   if (!isClean(report)) {
     sweep(report);
     fs.rmSync(benchRoot(id), { recursive: true, force: true });
-    throw new Error(`test bench leaked resources:\n${JSON.stringify(report, null, 2)}`);
+    throw new Error(`testbed leaked resources:\n${JSON.stringify(report, null, 2)}`);
   }
   fs.rmSync(benchRoot(id), { recursive: true, force: true });
 }

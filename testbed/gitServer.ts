@@ -5,12 +5,12 @@
  */
 import * as http from "node:http";
 import { Registry } from "prom-client";
-import { anonymousAuthorizer } from "../../sync/auth/authorizer";
-import { listen } from "../../sync/serve/listen";
-import { Log, Router } from "../../sync/serve/router";
-import { createServer, ServeOptions } from "../../sync/serve/server";
-import { catalogResolver, GitRoutes, GitServeOptions, mountGitRoutes } from "../../sync/serve/git";
-import { StatusBoard } from "../../sync/state/statusBoard";
+import { anonymousAuthorizer } from "../sync/auth/authorizer";
+import { listen } from "../sync/serve/listen";
+import { Log, Router } from "../sync/serve/router";
+import { createServer, ServeOptions } from "../sync/serve/server";
+import { catalogResolver, GitRoutes, GitServeOptions, mountGitRoutes } from "../sync/serve/git";
+import { StatusBoard } from "../sync/state/statusBoard";
 import { isolatedGitEnv } from "./repos";
 import { onCleanup } from "./resources";
 import type { Send } from "./hostileRequests";

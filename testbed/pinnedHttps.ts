@@ -5,7 +5,7 @@
  * mirror by its real server name on a bench network that has no DNS.
  */
 import * as https from "node:https";
-import { signBody } from "../../sync/serve/webhookSignature";
+import { signBody } from "../sync/serve/webhookSignature";
 
 export interface PinnedName {
   /** The server name (certificate SAN, SNI, Host header). */

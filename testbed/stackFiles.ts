@@ -1,6 +1,6 @@
 /**
  * Reading the example stack files (Pulumi.<stack>.yaml) the way Pulumi hands their values to
- * the program, for the tests: `project:key` entries, objects as JSON. Test-only helper.
+ * the program, for the tests: `project:key` entries, objects as JSON.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
