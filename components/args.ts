@@ -14,6 +14,7 @@
  * normalizeSmartMirrorArgs (normalize.ts) turns either into the internal kind form.
  */
 import type * as pulumi from "@pulumi/pulumi";
+import { enumObject } from "../sync/config/keys";
 
 /** Image family looked up when host.aws.amiId is not set. */
 export const HostOs = { Ubuntu2404: "ubuntu-24.04", Debian12: "debian-12" } as const;
@@ -23,12 +24,12 @@ export type HostOs = (typeof HostOs)[keyof typeof HostOs];
 export const DataVolumeType = { Gp3: "gp3", Gp2: "gp2", Io1: "io1", Io2: "io2", St1: "st1" } as const;
 export type DataVolumeType = (typeof DataVolumeType)[keyof typeof DataVolumeType];
 
-/** Who may clone from the mirror. */
-export const MirrorAuth = { Primary: "primary", Anonymous: "anonymous", Tokens: "tokens" } as const;
+/** Who may clone from the mirror (the daemon's mirror.serve.auth values, from its key table). */
+export const MirrorAuth = enumObject("auth");
 export type MirrorAuth = (typeof MirrorAuth)[keyof typeof MirrorAuth];
 
-/** The daemon's log level. */
-export const LogLevel = { Fatal: "fatal", Error: "error", Warn: "warn", Info: "info", Debug: "debug", Trace: "trace", Silent: "silent" } as const;
+/** The daemon's log level (mirror.log.level's values, from its key table). */
+export const LogLevel = enumObject("logLevel");
 export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
 
 /** A jump host the deploy's SSH connection goes through (pulumi-command `proxy`). */
