@@ -1,7 +1,11 @@
 /**
- * THE table of bitbucket.properties keys the daemon reads. The README's configuration
- * reference (renderKeyTable), the unknown-key warnings (closestKey), the defaults and the
- * "file missing" example (minimalExample) all come from here, so they cannot drift apart.
+ * THE table of bitbucket.properties keys the daemon reads: each key's name, value kind and
+ * range, default, documentation and the SmartMirror argument it is rendered from, once. Derived
+ * from it: the daemon's schema (schema.ts), the component's rendered properties, managed keys
+ * and argument checks (components/render/properties.ts, components/validate.ts), the README's
+ * configuration reference (renderKeyTable), the unknown-key warnings (closestKey) and the
+ * "file missing" example (minimalExample). Code names a key as KEYS.<id>.name, never as a
+ * string (sync/config/keyLiterals.test.ts holds the product sources to that).
  *
  * Naming contract (shared/DESIGN.md): Bitbucket's automated-setup / mirroring key where
  * Bitbucket has one for the setting, our own keys under `mirror.`.

@@ -1,8 +1,9 @@
 /**
  * Properties entries -> typed MirrorConfig, with every problem found (not just the first).
- * Per-key parsing runs through one zod object schema (each key: default from the key table,
- * then its value parser from values.ts); rules between keys (required-when, ignored-unless)
- * come from the same table. Pure: file contents are checked by files.ts.
+ * Per-key parsing runs through one zod object schema built from the key table (each key: its
+ * default, then the parser of its value kind and range from values.ts); rules between keys
+ * (required-when, ignored-unless) come from the same table. Pure: file contents are checked
+ * by files.ts.
  */
 import { z } from "zod";
 import * as path from "node:path";
@@ -66,42 +67,33 @@ export interface ParseContext {
   sshHint?: { host: string; port: number };
 }
 
+type Parser<K extends ValueSpec["kind"]> = (value: string, label: string, v: Extract<ValueSpec, { kind: K }>, example: string, ctx: ParseContext) => unknown;
+
+/** Each value kind's parser (values.ts); `label` names the value in messages. */
+const PARSERS: { [K in ValueSpec["kind"]]: Parser<K> } = {
+  text: (value, label, v, example) => parseText(value, label, v.maxLength, example),
+  httpsUrl: (value, label, v) => parseHttpsUrl(value, label, { why: v.why, otherScheme: v.otherScheme }),
+  duration: (value, label, v, example) => parseDurationIn(value, label, { minMs: v.minMs, maxMs: v.maxMs, zeroMeansOff: v.zeroMeansOff, example }),
+  int: (value, label, v, example) => parseIntIn(value, label, v.min, v.max, Number(example)),
+  enum: (value, label, v) => parseEnum(value, label, v.values),
+  bool: (value, label) => parseBool(value, label),
+  percent: (value, label) => parsePercent(value, label),
+  path: (value, _label, _v, _example, ctx) => resolvePath(value, ctx.home),
+  sshBase: (value, label) => parseSshBase(value, label),
+  hostKeys: (value, label, _v, _example, ctx) => parseHostKeys(value, label, ctx.sshHint),
+  repoList: (value, label) => parseRepoList(value, label),
+  projects: (value, label) => parseProjects(value, label),
+  refPatterns: (value, label) => parseRefPatterns(value, label),
+  listen: (value, label, _v, _example, ctx) => parseListen(value, label, ctx.home),
+};
+
 /**
  * One value of one key, by the table's value spec. `label` names it in messages (the key, or
  * the SmartMirror argument the component checks it for).
  */
 export function parseValue(spec: Pick<KeySpec, "value" | "example">, value: string, label: string, ctx: ParseContext): unknown {
-  const v: ValueSpec = spec.value;
-  switch (v.kind) {
-    case "text":
-      return parseText(value, label, v.maxLength, spec.example);
-    case "httpsUrl":
-      return parseHttpsUrl(value, label, { why: v.why, otherScheme: v.otherScheme });
-    case "duration":
-      return parseDurationIn(value, label, { minMs: v.minMs, maxMs: v.maxMs, zeroMeansOff: v.zeroMeansOff, example: spec.example });
-    case "int":
-      return parseIntIn(value, label, v.min, v.max, Number(spec.example));
-    case "enum":
-      return parseEnum(value, label, v.values);
-    case "bool":
-      return parseBool(value, label);
-    case "percent":
-      return parsePercent(value, label);
-    case "path":
-      return resolvePath(value, ctx.home);
-    case "sshBase":
-      return parseSshBase(value, label);
-    case "hostKeys":
-      return parseHostKeys(value, label, ctx.sshHint);
-    case "repoList":
-      return parseRepoList(value, label);
-    case "projects":
-      return parseProjects(value, label);
-    case "refPatterns":
-      return parseRefPatterns(value, label);
-    case "listen":
-      return parseListen(value, label, ctx.home);
-  }
+  const parse = PARSERS[spec.value.kind] as Parser<ValueSpec["kind"]>;
+  return parse(value, label, spec.value as never, spec.example, ctx);
 }
 
 /** A key's value parsed by the table (the component's argument checks use this: one range). */

@@ -1,6 +1,6 @@
 /**
  * What the daemon needs to run, independent of where it came from (the properties file in
- * production, a test in tests). main.ts maps the validated config onto this.
+ * production, a test in tests). sync/runtimeOptions.ts maps the validated config onto this.
  */
 import { ProjectSelection } from "../catalog/select";
 import { BackoffPolicy } from "../scheduler/backoff";
