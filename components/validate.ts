@@ -10,12 +10,12 @@
 import { X509Certificate } from "node:crypto";
 import * as net from "node:net";
 import * as path from "node:path";
-import { argOfKey, closestKey, isKnownKey, KEYS } from "../sync/config/keys";
+import { argOfKey, closestKey, EnumOf, isKnownKey, KEYS } from "../sync/config/keys";
 import { parseProperties } from "../sync/config/properties";
 import { parseKeyValue, validateEntries } from "../sync/config/schema";
 import { Invalid } from "../sync/config/problems";
 import { parseHostKeys, parseHttpsUrl, parseProjects, parseRepoList, parseSshBase } from "../sync/config/values";
-import type { BastionArgs, NormalizedSmartMirrorArgs, SmartMirrorArgs, SmartMirrorInputs } from "./args";
+import type { BastionArgs, LogLevel, MirrorAuth, NormalizedSmartMirrorArgs, SmartMirrorArgs, SmartMirrorInputs } from "./args";
 import { normalizeSmartMirrorArgs, relabelProblem, type NormalizeResult } from "./normalize";
 import { instanceTypeProblem, instanceTypeWarning, DEFAULT_INSTANCE_TYPE } from "./host/instanceTypes";
 import { healthCheckerWarning } from "./dns/healthCheckers";
@@ -78,6 +78,11 @@ function hostName(url: string): string | undefined {
 /** The property keys' argument paths (from the key table), for the backstop's messages. */
 const ARG_OF_KEY = argOfKey();
 const AUTH_MODES: readonly string[] = KEYS.auth.value.values;
+
+// The argument enums (args.ts, literal for Pulumi's analyzer) are the key table's values: a
+// value added to or dropped from either side fails to compile here.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const ARG_ENUMS_MATCH_KEY_TABLE: [Same<MirrorAuth, EnumOf<"auth">>, Same<LogLevel, EnumOf<"logLevel">>] = [true, true];
 
 /**
  * Every problem in the arguments (either shape, see args.ts), each naming the argument as the

@@ -477,13 +477,6 @@ export function isKnownKey(name: string): boolean {
   return BY_NAME.has(name);
 }
 
-/** An enum key's values as a const object, Pulumi-enum style: { Primary: "primary", ... }. */
-export function enumObject<K extends KeyId>(id: K): { readonly [V in EnumOf<K> as Capitalize<V>]: V } {
-  const v = KEYS[id].value as ValueSpec;
-  if (v.kind !== "enum") throw new Error(`${KEYS[id].name} is not an enum key`);
-  return Object.fromEntries(v.values.map((s) => [s[0].toUpperCase() + s.slice(1), s])) as never;
-}
-
 /** The keys the component renders from its arguments, with the argument each comes from. */
 export function argOfKey(keys: readonly KeySpec[] = KEY_LIST): Map<string, string> {
   return new Map(keys.flatMap((k) => (k.arg === undefined ? [] : [[k.name, k.arg] as [string, string]])));
