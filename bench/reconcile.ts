@@ -52,7 +52,7 @@ interface ScanConfig {
   scanConnections: number;
 }
 
-/** Configurations tried; the first is the production default (sync/daemon/fromConfig.ts). */
+/** Configurations tried; the first is the production default (DEFAULT_SCAN, sync/daemon/settings.ts). */
 const CONFIGS: ScanConfig[] = [
   { scanParallelism: 16, scanConnections: 2 },
   { scanParallelism: 16, scanConnections: 16 },

@@ -23,11 +23,15 @@ export type HostOs = (typeof HostOs)[keyof typeof HostOs];
 export const DataVolumeType = { Gp3: "gp3", Gp2: "gp2", Io1: "io1", Io2: "io2", St1: "st1" } as const;
 export type DataVolumeType = (typeof DataVolumeType)[keyof typeof DataVolumeType];
 
-/** Who may clone from the mirror. */
+// Pulumi's component analyzer (PulumiPlugin.yaml) reads an enum only from a literal object, so
+// these two are spelled out here; components/validate.ts makes the compiler hold them equal to
+// the daemon's key table (sync/config/keys.ts).
+
+/** Who may clone from the mirror (the daemon's mirror.serve.auth). */
 export const MirrorAuth = { Primary: "primary", Anonymous: "anonymous", Tokens: "tokens" } as const;
 export type MirrorAuth = (typeof MirrorAuth)[keyof typeof MirrorAuth];
 
-/** The daemon's log level. */
+/** The daemon's log level (mirror.log.level). */
 export const LogLevel = { Fatal: "fatal", Error: "error", Warn: "warn", Info: "info", Debug: "debug", Trace: "trace", Silent: "silent" } as const;
 export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
 

@@ -10,12 +10,12 @@
 import { X509Certificate } from "node:crypto";
 import * as net from "node:net";
 import * as path from "node:path";
-import { closestKey, isKnownKey } from "../sync/config/keys";
+import { argOfKey, closestKey, EnumOf, isKnownKey, KEYS } from "../sync/config/keys";
 import { parseProperties } from "../sync/config/properties";
-import { validateEntries } from "../sync/config/schema";
+import { parseKeyValue, validateEntries } from "../sync/config/schema";
 import { Invalid } from "../sync/config/problems";
-import { parseDurationIn, parseHostKeys, parseHttpsUrl, parseIntIn, parseProjects, parseRepoList, parseSshBase } from "../sync/config/values";
-import type { BastionArgs, NormalizedSmartMirrorArgs, SmartMirrorArgs, SmartMirrorInputs } from "./args";
+import { parseHostKeys, parseHttpsUrl, parseProjects, parseRepoList, parseSshBase } from "../sync/config/values";
+import type { BastionArgs, LogLevel, MirrorAuth, NormalizedSmartMirrorArgs, SmartMirrorArgs, SmartMirrorInputs } from "./args";
 import { normalizeSmartMirrorArgs, relabelProblem, type NormalizeResult } from "./normalize";
 import { instanceTypeProblem, instanceTypeWarning, DEFAULT_INSTANCE_TYPE } from "./host/instanceTypes";
 import { healthCheckerWarning } from "./dns/healthCheckers";
@@ -75,20 +75,14 @@ function hostName(url: string): string | undefined {
   }
 }
 
-/** The property keys' argument paths, for the backstop's messages. */
-const ARG_OF_KEY: Record<string, string> = {
-  "setup.displayName": "displayName",
-  "setup.baseUrl": "domainName",
-  "plugin.mirroring.upstream.url": "primary.url",
-  "plugin.mirroring.synchronization.interval": "mirror.syncInterval",
-  "mirror.upstream.sshUrl": "primary.sshUrl",
-  "mirror.upstream.hostKeys": "primary.hostKeys",
-  "mirror.catalog.repos": "primary.repos",
-  "mirror.projects": "mirror.projects",
-  "mirror.sync.concurrency": "mirror.concurrency",
-  "mirror.serve.auth": "mirror.auth",
-  "mirror.log.level": "mirror.logLevel",
-};
+/** The property keys' argument paths (from the key table), for the backstop's messages. */
+const ARG_OF_KEY = argOfKey();
+const AUTH_MODES: readonly string[] = KEYS.auth.value.values;
+
+// The argument enums (args.ts, literal for Pulumi's analyzer) are the key table's values: a
+// value added to or dropped from either side fails to compile here.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const ARG_ENUMS_MATCH_KEY_TABLE: [Same<MirrorAuth, EnumOf<"auth">>, Same<LogLevel, EnumOf<"logLevel">>] = [true, true];
 
 /**
  * Every problem in the arguments (either shape, see args.ts), each naming the argument as the
@@ -168,27 +162,26 @@ function kindArgsProblems(args: NormalizeResult["args"]): string[] {
   // ---- mirror settings
   const m = args.mirror ?? {};
   if (m.projects !== undefined && m.projects !== "ALL") {
-    if (!Array.isArray(m.projects)) report("mirror.projects", "must be \"ALL\" or a list of project keys", 'set mirror.projects: "ALL" or ["PROJ", "OPS"]');
+    const projectsArg = KEYS.projects.arg;
+    if (!Array.isArray(m.projects)) report(projectsArg, "must be \"ALL\" or a list of project keys", 'set mirror.projects: "ALL" or ["PROJ", "OPS"]');
     else {
-      const r = parseProjects(m.projects.join(", "), "mirror.projects");
-      if (r instanceof Invalid) report("mirror.projects", r.message, 'use "ALL" or project keys as in the primary\'s /projects/KEY URLs, e.g. ["PROJ", "OPS"]');
+      const r = parseProjects(m.projects.join(", "), projectsArg);
+      if (r instanceof Invalid) report(projectsArg, r.message, 'use "ALL" or project keys as in the primary\'s /projects/KEY URLs, e.g. ["PROJ", "OPS"]');
     }
   }
-  if (m.syncInterval !== undefined) {
-    const r = parseDurationIn(m.syncInterval, "mirror.syncInterval", { minMs: 10_000, maxMs: 86_400_000, example: "3m" });
-    if (r instanceof Invalid) fromInvalid("mirror.syncInterval", r);
+  // Ranges come from the daemon's key table, checked under the argument's name.
+  for (const [id, value] of [["syncInterval", m.syncInterval], ["concurrency", m.concurrency]] as const) {
+    if (value === undefined) continue;
+    const r = parseKeyValue(id, String(value), KEYS[id].arg, { home: DEFAULT_HOME });
+    if (r instanceof Invalid) fromInvalid(KEYS[id].arg, r);
   }
-  if (m.concurrency !== undefined) {
-    const r = parseIntIn(String(m.concurrency), "mirror.concurrency", 1, 64, 8);
-    if (r instanceof Invalid) fromInvalid("mirror.concurrency", r);
-  }
-  const auth = m.auth ?? "primary";
-  if (!["primary", "anonymous", "tokens"].includes(auth)) report("mirror.auth", `"${auth}" is not an auth mode`, 'set mirror.auth to "primary", "anonymous" or "tokens"');
+  const auth = m.auth ?? KEYS.auth.default;
+  if (!AUTH_MODES.includes(auth)) report(KEYS.auth.arg, `"${auth}" is not an auth mode`, `set ${KEYS.auth.arg} to ${AUTH_MODES.map((a) => `"${a}"`).join(", ").replace(/, ([^,]+)$/, " or $1")}`);
   if (auth === "tokens" && m.cloneTokens === undefined) report("mirror.cloneTokens", 'is required with mirror.auth "tokens"', "set mirror.cloneTokens to the tokens clients may use (as a secret), or choose another mirror.auth");
   if (auth !== "tokens" && m.cloneTokens !== undefined) report("mirror.cloneTokens", `is set but mirror.auth is "${auth}", so no token would be accepted`, 'set mirror.auth: "tokens", or remove mirror.cloneTokens');
   for (const key of Object.keys(m.extraProperties ?? {})) {
     const field = `mirror.extraProperties["${key}"]`;
-    if ((MANAGED_KEYS as readonly string[]).includes(key)) report(field, "is set by the component from its typed arguments", `remove it and use ${ARG_OF_KEY[key] ?? "the matching SmartMirror argument"} instead`);
+    if (MANAGED_KEYS.includes(key)) report(field, "is set by the component from its typed arguments", `remove it and use ${ARG_OF_KEY.get(key) ?? "the matching SmartMirror argument"} instead`);
     else if (!isKnownKey(key)) {
       const near = closestKey(key);
       report(field, "is not a key the daemon reads", near ? `did you mean "${near}"?` : "see the configuration reference in the README");
@@ -409,7 +402,7 @@ export function daemonBackstop(args: NormalizedSmartMirrorArgs): string[] {
   const parsed = parseProperties(text);
   const v = validateEntries(parsed.entries, home);
   return [...parsed.problems, ...v.problems].map((p) => {
-    const arg = ARG_OF_KEY[p.key] ?? `mirror.extraProperties["${p.key}"]`;
+    const arg = ARG_OF_KEY.get(p.key) ?? `mirror.extraProperties["${p.key}"]`;
     return `${arg}: ${p.message} (daemon key ${p.key}) — ${p.fix}`;
   });
 }

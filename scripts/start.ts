@@ -180,7 +180,9 @@ async function main(o: Options): Promise<number> {
     sshUrl,
     hostKeys,
     keyFile: path.join(realHome, "shared/ssh/id_ed25519"),
-    catalog: repos && repos.length > 0 ? { kind: "static", repos } : { kind: "rest", tokenFile: path.join(realHome, "shared/secrets/upstream-token") },
+    catalog: repos && repos.length > 0 ? "static" : "rest",
+    catalogRepos: repos,
+    tokenFile: path.join(realHome, "shared/secrets/upstream-token"),
     projects: "ALL",
     webhookSecretFile: path.join(realHome, "shared/secrets/webhook-secret"),
     // The demo primary has no REST API to check users against.

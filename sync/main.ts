@@ -9,7 +9,6 @@ import pino from "pino";
 import { runApplyCli } from "./agent/cli";
 import { applySetup, formatListen, formatProblems, formatWarnings, loadConfig, runCheck } from "./config";
 import { Daemon } from "./daemon/daemon";
-import { settingsFromConfig } from "./daemon/fromConfig";
 import { boardObserver } from "./daemon/observer";
 import { HomeLockedError } from "./daemon/lock";
 import { catalogResolver, gitServeOptionsFromConfig, mountGitRoutes } from "./serve/git";
@@ -18,6 +17,7 @@ import { Router } from "./serve/router";
 import { createServer } from "./serve/server";
 import { BodyBudget } from "./serve/bodyBudget";
 import { StatusBoard } from "./state/statusBoard";
+import { runtimeOptions } from "./runtimeOptions";
 
 const VERSION = "0.1.0";
 
@@ -37,28 +37,27 @@ async function run(home: string): Promise<number> {
   }
   if (setup.warnings.length > 0) process.stderr.write(formatWarnings(setup.warnings) + "\n");
 
-  const log = pino({ level: config.log.level, base: { svc: "smart-mirror" }, timestamp: pino.stdTimeFunctions.isoTime });
+  const options = runtimeOptions(config);
+  const log = pino({ level: options.log.level, base: { svc: "smart-mirror" }, timestamp: pino.stdTimeFunctions.isoTime });
   const board = new StatusBoard({ info: { displayName: config.setup.displayName, baseUrl: config.setup.baseUrl, upstreamUrl: config.upstream.url, version: VERSION } });
-  const daemon = new Daemon(settingsFromConfig(config), boardObserver(board, log));
-  const secret = config.webhook.secretFile ? fs.readFileSync(config.webhook.secretFile, "utf8").trim() : undefined;
+  const daemon = new Daemon(options.daemon, boardObserver(board, log));
+  const secret = options.webhookSecret;
   // Clones: /scm/PROJECT/repo.git, only for repositories in the catalog and on disk.
   const router = new Router({ log });
   // One budget for request bodies held in memory, shared by the Git routes and the webhook.
-  const bodyBudget = new BodyBudget(config.serve.bodyBudgetBytes, board.metrics.registry);
-  const bodyIdleMs = config.serve.bodyTimeoutMs;
+  const { bodyBudgetBytes, packCache, ...serve } = options.serve;
+  const bodyBudget = new BodyBudget(bodyBudgetBytes, board.metrics.registry);
+  const bodyIdleMs = serve.bodyIdleMs;
   const gitRoutes = mountGitRoutes(router, {
-    ...gitServeOptionsFromConfig(config, {
+    ...serve,
+    ...gitServeOptionsFromConfig(options.auth, {
       resolve: catalogResolver((key) => (daemon.isServed(key) ? daemon.repoDir(key) : undefined)),
       registry: board.metrics.registry,
       log,
     }),
-    // Identical requests share one upload-pack run (mirror.serve.packCacheMb, packCacheScope).
     // Off while the disk is low: a full disk must not fail clones on a cache write.
-    packCache: config.serve.packCacheBytes > 0 ? { dir: path.join(home, "cache", "packs"), maxBytes: config.serve.packCacheBytes, scope: config.serve.packCacheScope, diskOk: () => daemon.diskOk() } : undefined,
+    packCache: packCache && { ...packCache, diskOk: () => daemon.diskOk() },
     bodyBudget,
-    bodyIdleMs,
-    maxPerClient: config.serve.uploadPacksPerClient > 0 ? config.serve.uploadPacksPerClient : undefined,
-    transferLimits: { minBytesPerSec: config.serve.minTransferBytesPerSec, windowMs: config.serve.lowSpeedTimeMs, maxTransferMs: config.serve.maxTransferMs },
   });
   const server = createServer({
     board,
@@ -89,8 +88,8 @@ async function run(home: string): Promise<number> {
     throw e;
   }
   // The parsed address itself: no second round through a string (the reason `[::1]:7990` once failed here).
-  const listenSpec = formatListen(config.serve.listen);
-  const addr = await listen(server, config.serve.listen);
+  const listenSpec = formatListen(options.listen);
+  const addr = await listen(server, options.listen);
   log.info({ listen: listenSpec, addr, repos: daemon.catalogKeys().length, version: VERSION }, "smart-mirror started");
 
   return new Promise<number>((resolve) => {

@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { tempDir } from "./resources";
+import { KEYS } from "../sync/config/keys";
 
 /** A fresh OpenSSH public key line ("type base64 comment") of the given type. */
 export function freshPublicKey(type: "ed25519" | "ecdsa" | "rsa" = "ed25519"): string {
@@ -52,11 +53,11 @@ export function writeSecret(file: string, content: string, mode = 0o600): void {
 /** The five always-required keys, valid, as lines; override or drop keys with `changes` (undefined drops). */
 export function minimalProperties(hostKey: string, changes: Record<string, string | undefined> = {}): string {
   const base: Record<string, string | undefined> = {
-    "setup.displayName": "Sydney mirror",
-    "setup.baseUrl": "https://mirror-syd.example.com",
-    "plugin.mirroring.upstream.url": "https://bitbucket.example.com",
-    "mirror.upstream.sshUrl": "ssh://git@bitbucket.example.com:7999",
-    "mirror.upstream.hostKeys": hostKey,
+    [KEYS.displayName.name]: "Sydney mirror",
+    [KEYS.baseUrl.name]: "https://mirror-syd.example.com",
+    [KEYS.upstreamUrl.name]: "https://bitbucket.example.com",
+    [KEYS.sshUrl.name]: "ssh://git@bitbucket.example.com:7999",
+    [KEYS.hostKeys.name]: hostKey,
     ...changes,
   };
   return Object.entries(base)

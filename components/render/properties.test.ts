@@ -20,7 +20,8 @@ function values(home: string, over: Partial<PropertiesValues> = {}): PropertiesV
     sshUrl: "ssh://git@bitbucket.example.com:7999",
     hostKeys: [HOST_KEY],
     keyFile: p.keyFile,
-    catalog: { kind: "rest", tokenFile: p.catalogTokenFile },
+    catalog: "rest",
+    tokenFile: p.catalogTokenFile,
     projects: ["PROJ", "OPS"],
     syncInterval: "3m",
     concurrency: 8,
@@ -65,7 +66,8 @@ describe("renderProperties", () => {
     fs.writeFileSync(p.primaryCaFile, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
     const text = renderProperties(
       values(home, {
-        catalog: { kind: "static", repos: ["PROJ/app", "OPS/tools"] },
+        catalog: "static",
+        catalogRepos: ["PROJ/app", "OPS/tools"],
         projects: "ALL",
         webhookSecretFile: undefined,
         auth: "tokens",
@@ -116,7 +118,8 @@ describe("renderProperties", () => {
     const v = propertiesValues(args, "x", "/srv/mirror");
     expect(v.baseUrl).toBe("https://mirror-syd.example.com");
     expect(v.upstreamUrl).toBe("https://bitbucket.example.com");
-    expect(v.catalog).toEqual({ kind: "static", repos: ["P/r"] });
+    expect(v.catalog).toBe("static");
+    expect(v.catalogRepos).toEqual(["P/r"]);
     expect(v.caFile).toBe(path.posix.join("/srv/mirror", "shared", "ca", "primary-ca.pem"));
     expect(v.tokensFile).toBe("/srv/mirror/shared/secrets/clone-tokens");
     expect(v.webhookSecretFile).toBeUndefined();

@@ -7,86 +7,57 @@
  * properties only name them (the *File keys), as the daemon requires.
  */
 import { stringify } from "dot-properties";
-import { KEYS } from "../../sync/config/keys";
+import { EnumOf, KEY_ENTRIES, KEY_LIST, KeyId, KEYS, KeySpec } from "../../sync/config/keys";
 
-export interface PropertiesValues {
-  displayName: string;
-  /** https://<mirror name> */
-  baseUrl: string;
-  /** The primary's https URL. */
-  upstreamUrl: string;
-  /** ssh://user@host:port of the primary. */
-  sshUrl: string;
-  /** Pinned host keys of the primary, "type base64" each. */
-  hostKeys: string[];
-  keyFile: string;
-  /** REST catalog (with the token file) or a fixed list of PROJECT/slug. */
-  catalog: { kind: "rest"; tokenFile: string } | { kind: "static"; repos: string[] };
-  projects: "ALL" | string[];
-  caFile?: string;
-  syncInterval?: string;
-  concurrency?: number;
-  webhookSecretFile?: string;
-  auth?: "primary" | "anonymous" | "tokens";
-  tokensFile?: string;
-  listen?: string;
-  logLevel?: string;
+/** The keys the component sets from its arguments: those with an `arg` in the table. */
+type ManagedId = { [K in KeyId]: (typeof KEYS)[K] extends { arg: string } ? K : never }[KeyId];
+type Kind<K extends KeyId> = (typeof KEYS)[K]["value"]["kind"];
+/** What the renderer takes for a key: lists as arrays, numbers as numbers, enums typed. */
+type RenderValue<K extends KeyId> = Kind<K> extends "enum"
+  ? EnumOf<K>
+  : Kind<K> extends "projects"
+    ? "ALL" | readonly string[]
+    : Kind<K> extends "hostKeys" | "repoList" | "refPatterns"
+      ? readonly string[]
+      : Kind<K> extends "int" | "percent"
+        ? number
+        : string;
+type Always<K extends KeyId> = (typeof KEYS)[K] extends { required: true } ? K : never;
+
+/**
+ * The values of bitbucket.properties by key id (KEYS.<id>): required keys must be given.
+ * A key whose table condition (usedWhen) does not hold is left out, e.g. tokenFile with a
+ * static catalog.
+ */
+export type PropertiesValues = { [K in Always<ManagedId>]: RenderValue<K> } & { [K in Exclude<ManagedId, Always<ManagedId>>]?: RenderValue<K> } & {
   /** Further keys, validated by the caller against the daemon's table. */
   extra?: Record<string, string>;
-}
+};
 
 /** The keys renderProperties sets from the typed values (extra must not repeat them). */
-export const MANAGED_KEYS = [
-  "setup.displayName",
-  "setup.baseUrl",
-  "plugin.mirroring.upstream.url",
-  "plugin.mirroring.synchronization.interval",
-  "mirror.upstream.sshUrl",
-  "mirror.upstream.hostKeys",
-  "mirror.upstream.keyFile",
-  "mirror.upstream.caFile",
-  "mirror.upstream.tokenFile",
-  "mirror.catalog",
-  "mirror.catalog.repos",
-  "mirror.projects",
-  "mirror.sync.concurrency",
-  "mirror.webhook.secretFile",
-  "mirror.serve.listen",
-  "mirror.serve.auth",
-  "mirror.serve.tokensFile",
-  "mirror.log.level",
-] as const;
+export function managedKeys(keys: readonly KeySpec[] = KEY_LIST): string[] {
+  return keys.filter((k) => k.arg !== undefined).map((k) => k.name);
+}
+export const MANAGED_KEYS: readonly string[] = managedKeys();
+
+function text(v: unknown): string {
+  return Array.isArray(v) ? v.map((s: string) => s.trim()).join(", ") : String(v);
+}
 
 /** key -> value for every key that has one, before ordering. */
-export function propertyEntries(v: PropertiesValues): Map<string, string> {
+export function propertyEntries(v: PropertiesValues, table: ReadonlyArray<[string, KeySpec]> = KEY_ENTRIES): Map<string, string> {
+  const given = v as unknown as Record<string, unknown>;
   const e = new Map<string, string>();
-  const set = (k: string, value: string | number | undefined) => {
-    if (value !== undefined) e.set(k, String(value));
-  };
-  set("setup.displayName", v.displayName);
-  set("setup.baseUrl", v.baseUrl);
-  set("plugin.mirroring.upstream.url", v.upstreamUrl);
-  set("plugin.mirroring.synchronization.interval", v.syncInterval);
-  set("mirror.upstream.sshUrl", v.sshUrl);
-  set("mirror.upstream.hostKeys", v.hostKeys.map((k) => k.trim()).join(", "));
-  set("mirror.upstream.keyFile", v.keyFile);
-  set("mirror.upstream.caFile", v.caFile);
-  if (v.catalog.kind === "rest") {
-    set("mirror.catalog", "rest");
-    set("mirror.upstream.tokenFile", v.catalog.tokenFile);
-  } else {
-    set("mirror.catalog", "static");
-    set("mirror.catalog.repos", v.catalog.repos.join(", "));
+  for (const [id, k] of table) if (k.arg !== undefined && given[id] !== undefined) e.set(k.name, text(given[id]));
+  // A key only used under a condition is left out when the condition does not hold (the
+  // daemon would warn that it is ignored).
+  const specs = new Map(table.map(([, k]) => [k.name, k]));
+  for (const [name, k] of specs) {
+    const c = k.usedWhen;
+    if (c && e.has(name) && (e.get(c.key) ?? specs.get(c.key)?.default) !== c.equals) e.delete(name);
   }
-  set("mirror.projects", v.projects === "ALL" ? "ALL" : v.projects.join(", "));
-  set("mirror.sync.concurrency", v.concurrency);
-  set("mirror.webhook.secretFile", v.webhookSecretFile);
-  set("mirror.serve.listen", v.listen);
-  set("mirror.serve.auth", v.auth);
-  if (v.auth === "tokens") set("mirror.serve.tokensFile", v.tokensFile);
-  set("mirror.log.level", v.logLevel);
   for (const [k, value] of Object.entries(v.extra ?? {})) {
-    if ((MANAGED_KEYS as readonly string[]).includes(k)) throw new Error(`extra property ${k} is set from the typed values; do not repeat it`);
+    if (e.has(k) || specs.get(k)?.arg !== undefined) throw new Error(`extra property ${k} is set from the typed values; do not repeat it`);
     e.set(k, value);
   }
   return e;
@@ -94,7 +65,7 @@ export function propertyEntries(v: PropertiesValues): Map<string, string> {
 
 export function renderProperties(v: PropertiesValues): string {
   const entries = propertyEntries(v);
-  const order = new Map(KEYS.map((k, i) => [k.name, i]));
+  const order = new Map(KEY_LIST.map((k, i) => [k.name, i]));
   const keys = [...entries.keys()].sort((a, b) => (order.get(a) ?? 1e9) - (order.get(b) ?? 1e9) || a.localeCompare(b));
   const lines: Array<string | [string, string]> = [
     "# Rendered by smart-mirror (components/render/properties.ts) on every deploy: edits here",

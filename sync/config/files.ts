@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import { FileTarget } from "./schema";
 import { Problem, Warning } from "./problems";
+import { KEYS } from "./keys";
 
 /**
  * OpenSSH's rule for private keys: refuse when any group/other permission bit is set (it
@@ -29,15 +30,15 @@ export function classifyPrivateKey(text: string): "ok" | "public" | "unknown" {
 
 function missingFix(t: FileTarget): string {
   switch (t.key) {
-    case "mirror.upstream.keyFile":
+    case KEYS.keyFile.name:
       return `create a key: \`ssh-keygen -t ed25519 -N '' -f ${t.path}\`, then grant its public half (${t.path}.pub) read access on the primary (Bitbucket: an access key on each mirrored project); or point mirror.upstream.keyFile at the existing key`;
-    case "mirror.upstream.tokenFile":
+    case KEYS.tokenFile.name:
       return `create a Bitbucket HTTP access token with read access to the mirrored projects and store it: \`(umask 077; cat > ${t.path})\`, paste the token, Ctrl-D. Or use mirror.catalog=static with mirror.catalog.repos`;
-    case "mirror.webhook.secretFile":
+    case KEYS.webhookSecretFile.name:
       return `generate a secret: \`(umask 077; openssl rand -hex 32 > ${t.path})\` and enter the same secret in the primary's webhook; or delete the mirror.webhook.secretFile line to disable the webhook endpoint`;
-    case "mirror.serve.tokensFile":
+    case KEYS.tokensFile.name:
       return `create it with the tokens clients may use: \`(umask 077; openssl rand -hex 32 > ${t.path})\`; or choose another mirror.serve.auth`;
-    case "mirror.upstream.caFile":
+    case KEYS.caFile.name:
       return `point mirror.upstream.caFile at a PEM file of CA certificates, or delete the line to trust only the system CAs`;
     default:
       return `create ${t.path}`;
@@ -86,7 +87,7 @@ export function checkFiles(targets: readonly FileTarget[]): { problems: Problem[
     } else if (t.kind === "secret") {
       const secret = text.trim();
       if (secret === "") problem(`names an empty file${dflt}`, missingFix(t));
-      else if (t.key === "mirror.webhook.secretFile" && secret.length < 16) {
+      else if (t.key === KEYS.webhookSecretFile.name && secret.length < 16) {
         warnings.push({ key: t.key, message: `the secret in ${t.path} is shorter than 16 characters; an HMAC secret that short can be guessed`, fix: missingFix(t) });
       }
     } else if (!text.includes("-----BEGIN CERTIFICATE-----")) {

@@ -4,6 +4,6 @@ export { type MirrorConfig, type LogLevel, type ServeAuth, propertiesPath } from
 export { type Problem, type Warning } from "./problems";
 export { runCheck, formatProblems, formatWarnings, summarize } from "./check";
 export { applySetup, inspectSetup, decideSetup, setupRecordPath, type SetupRecord, type SetupDecision } from "./setupRecord";
-export { KEYS, renderKeyTable, minimalExample, type KeySpec } from "./keys";
+export { KEYS, KEY_LIST, renderKeyTable, minimalExample, type KeySpec } from "./keys";
 export { parseDuration, formatDuration } from "./duration";
 export { type HostKey, type ListenAddress, type SshBase, formatListen } from "./values";

@@ -1,7 +1,11 @@
 /**
- * THE table of bitbucket.properties keys the daemon reads. The README's configuration
- * reference (renderKeyTable), the unknown-key warnings (closestKey), the defaults and the
- * "file missing" example (minimalExample) all come from here, so they cannot drift apart.
+ * THE table of bitbucket.properties keys the daemon reads: each key's name, value kind and
+ * range, default, documentation and the SmartMirror argument it is rendered from, once. Derived
+ * from it: the daemon's schema (schema.ts), the component's rendered properties, managed keys
+ * and argument checks (components/render/properties.ts, components/validate.ts), the README's
+ * configuration reference (renderKeyTable), the unknown-key warnings (closestKey) and the
+ * "file missing" example (minimalExample). Code names a key as KEYS.<id>.name, never as a
+ * string (sync/config/keyLiterals.test.ts holds the product sources to that).
  *
  * Naming contract (shared/DESIGN.md): Bitbucket's automated-setup / mirroring key where
  * Bitbucket has one for the setting, our own keys under `mirror.`.
@@ -25,7 +29,7 @@
  * We deliberately do not take over plugin.mirroring.farm.* (mirror-farm clustering) or the
  * diagnostics keys: a smart-mirror host is a single node and has no such settings.
  */
-import { DURATION_GRAMMAR } from "./duration";
+import { DURATION_GRAMMAR, formatDuration } from "./duration";
 import { closestName } from "./suggest";
 
 export interface Condition {
@@ -33,11 +37,30 @@ export interface Condition {
   equals: string;
 }
 
+/**
+ * What a value is, with its range: the daemon's parser (schema.ts), the reference's "Type"
+ * column and the component's checks all read it from here, so a range is written once.
+ */
+export type ValueSpec =
+  | { kind: "text"; maxLength: number }
+  | { kind: "httpsUrl"; why: string; otherScheme: string }
+  | { kind: "duration"; minMs: number; maxMs: number; zeroMeansOff?: boolean }
+  | { kind: "int"; min: number; max: number; unit?: string; zero?: string }
+  | { kind: "enum"; values: readonly string[] }
+  | { kind: "bool" }
+  | { kind: "percent" }
+  | { kind: "path" }
+  | { kind: "sshBase" }
+  | { kind: "hostKeys" }
+  | { kind: "repoList" }
+  | { kind: "projects" }
+  | { kind: "refPatterns"; allowEmpty?: boolean }
+  | { kind: "listen" };
+
 export interface KeySpec {
   name: string;
   origin: "bitbucket" | "smart-mirror";
-  /** Human-readable type, as the reference shows it. */
-  type: string;
+  value: ValueSpec;
   /** Default as written in the file; "DIR" stands for the mirror home (--home DIR). */
   default?: string;
   /** true, false, or required only when another key has a value. */
@@ -49,91 +72,109 @@ export interface KeySpec {
   example: string;
   /** The key names a file holding a secret: its content is never read into messages. */
   secretFile?: boolean;
+  /**
+   * The SmartMirror argument the component sets this key from (components/propertiesFromArgs.ts);
+   * "deploy.home" for paths laid out under the home. Keys with an `arg` are rendered from the
+   * typed arguments and refused in mirror.extraProperties.
+   */
+  arg?: string;
 }
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
 
 // A real (throwaway) ed25519 public key, so the example passes validation. Pinning it would
 // simply fail closed: no primary holds its private half.
 const EXAMPLE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMLSLrCXW0pcoxGUW/EJTuGUPZLoE6StPXIw8GBCqaZE";
 
-export const KEYS: readonly KeySpec[] = [
-  {
+export const KEYS = {
+  displayName: {
     name: "setup.displayName",
     origin: "bitbucket",
-    type: "string",
     required: true,
     description: "The mirror's name, shown in /status and logs. Bitbucket automated-setup key; a later change is applied with a warning.",
     example: "Sydney mirror",
+    value: { kind: "text", maxLength: 255 },
+    arg: "displayName",
   },
-  {
+  baseUrl: {
     name: "setup.baseUrl",
     origin: "bitbucket",
-    type: "https URL",
     required: true,
     description:
       "The mirror's own public URL (what users clone from: <baseUrl>/scm/PROJECT/repo.git). Bitbucket automated-setup key: recorded on first start (DIR/data/setup.json); a later change is refused until reverted or the record is deliberately deleted.",
     example: "https://mirror-syd.example.com",
+    value: { kind: "httpsUrl", why: "Bitbucket mirrors are served over HTTPS; nginx terminates TLS in front of the daemon", otherScheme: "this is the mirror's own public HTTPS URL" },
+    arg: "domainName",
   },
-  {
+  upstreamUrl: {
     name: "plugin.mirroring.upstream.url",
     origin: "bitbucket",
-    type: "https URL",
     required: true,
     description:
       "The primary's HTTPS base URL (REST catalog, user authentication). Must be https:// — as in Bitbucket, HTTPS with a valid certificate is required and cannot be bypassed.",
     example: "https://bitbucket.example.com",
+    value: { kind: "httpsUrl", why: "the primary must serve HTTPS with a valid certificate, as Bitbucket requires for mirroring; tokens and user credentials are never sent over plain HTTP", otherScheme: "this is the primary's web address; its SSH address goes in mirror.upstream.sshUrl" },
+    arg: "primary.url",
   },
-  {
+  syncInterval: {
     name: "plugin.mirroring.synchronization.interval",
     origin: "bitbucket",
-    type: "duration (10s..1d)",
     default: "3m",
     required: false,
     description:
       "How often a full reconcile with the primary runs (catches missed webhooks, new and deleted repositories). Bitbucket's key and default (3 minutes). Write the unit: a bare number is seconds here.",
     example: "3m",
+    value: { kind: "duration", minMs: 10_000, maxMs: DAY },
+    arg: "mirror.syncInterval",
   },
-  {
+  sshUrl: {
     name: "mirror.upstream.sshUrl",
     origin: "smart-mirror",
-    type: "ssh://user@host[:port]",
     required: true,
     description:
       "The primary's SSH address; repositories are fetched from <sshUrl>/<PROJECT>/<slug>.git. Sync runs over SSH only, never HTTP(S). No repository path, no scp-like syntax.",
     example: "ssh://git@bitbucket.example.com:7999",
+    value: { kind: "sshBase" },
+    arg: "primary.sshUrl",
   },
-  {
+  hostKeys: {
     name: "mirror.upstream.hostKeys",
     origin: "smart-mirror",
-    type: "list of SSH public keys",
     required: true,
     description:
       "The primary's SSH host keys, pinned: any other key is refused. Entries 'type base64' (or ssh-keyscan's 'host type base64'), separated by commas or newlines. Get them with `ssh-keyscan -p PORT host` and verify the fingerprints out of band.",
     example: EXAMPLE_HOST_KEY,
+    value: { kind: "hostKeys" },
+    arg: "primary.hostKeys",
   },
-  {
+  keyFile: {
     name: "mirror.upstream.keyFile",
     origin: "smart-mirror",
-    type: "path",
     default: "DIR/shared/ssh/id_ed25519",
     required: false,
     description:
       "The mirror's SSH private key; its public half must have read access on the primary (\"approve the mirror\"). Must not be group/world accessible (chmod 600). Relative paths are relative to DIR.",
     example: "DIR/shared/ssh/id_ed25519",
     secretFile: true,
+    value: { kind: "path" },
+    arg: "deploy.home",
   },
-  {
+  caFile: {
     name: "mirror.upstream.caFile",
     origin: "smart-mirror",
-    type: "path",
     required: false,
     description:
       "Extra CA certificates (PEM) trusted for the primary's HTTPS, e.g. a company CA. Added to the system CAs; certificate verification is never disabled and there is no key to disable it.",
     example: "/etc/ssl/certs/company-ca.pem",
+    value: { kind: "path" },
+    arg: "primary.caCertificatesPem",
   },
-  {
+  tokenFile: {
     name: "mirror.upstream.tokenFile",
     origin: "smart-mirror",
-    type: "path",
     default: "DIR/shared/secrets/upstream-token",
     required: false,
     usedWhen: { key: "mirror.catalog", equals: "rest" },
@@ -141,269 +182,290 @@ export const KEYS: readonly KeySpec[] = [
       "File holding a Bitbucket HTTP access token with read access to the mirrored projects, used by the REST catalog. Needed with mirror.catalog=rest: anonymously the primary lists only public repositories. chmod 600.",
     example: "DIR/shared/secrets/upstream-token",
     secretFile: true,
+    value: { kind: "path" },
+    arg: "primary.catalogToken",
   },
-  {
+  catalog: {
     name: "mirror.catalog",
     origin: "smart-mirror",
-    type: "rest | static",
     default: "rest",
     required: false,
     description:
       "Where the list of repositories comes from: rest = the primary's REST API (/rest/api/1.0/projects, .../repos); static = mirror.catalog.repos (for SSH Git hosts that are not Bitbucket).",
     example: "rest",
+    value: { kind: "enum", values: ["rest", "static"] },
+    arg: "primary.repos",
   },
-  {
+  catalogRepos: {
     name: "mirror.catalog.repos",
     origin: "smart-mirror",
-    type: "list of PROJECT/slug",
     required: { key: "mirror.catalog", equals: "static" },
     usedWhen: { key: "mirror.catalog", equals: "static" },
     description: "The repositories to mirror when mirror.catalog=static, separated by commas.",
     example: "PROJ/repo, PROJ/other",
+    value: { kind: "repoList" },
+    arg: "primary.repos",
   },
-  {
+  projects: {
     name: "mirror.projects",
     origin: "smart-mirror",
-    type: "ALL | list of project keys",
     default: "ALL",
     required: false,
     description:
       "Which projects to mirror: ALL, or project keys separated by commas. Unlike Bitbucket, going back from ALL to a list is allowed (repositories no longer selected are purged, within mirror.purge.protect).",
     example: "PROJ, OPS",
+    value: { kind: "projects" },
+    arg: "mirror.projects",
   },
-  {
+  concurrency: {
     name: "mirror.sync.concurrency",
     origin: "smart-mirror",
-    type: "integer 1..64",
     default: "8",
     required: false,
     description: "How many repositories are fetched at the same time.",
     example: "8",
+    value: { kind: "int", min: 1, max: 64 },
+    arg: "mirror.concurrency",
   },
-  {
+  syncTimeout: {
     name: "mirror.sync.timeout",
     origin: "smart-mirror",
-    type: "duration (1s..1d)",
     default: "10m",
     required: false,
     description: "A single repository fetch taking longer than this is aborted and retried with backoff.",
     example: "10m",
+    value: { kind: "duration", minMs: SECOND, maxMs: DAY },
   },
-  {
+  firstCloneStepMb: {
     name: "mirror.sync.firstCloneStepMb",
     origin: "smart-mirror",
-    type: "integer 1..65536 (MiB)",
     default: "64",
     required: false,
     description:
       "A first clone that receives more than this continues in resumable steps (--depth=1, then --deepen steps of about this size), so a kill, timeout or lost connection loses at most one step instead of the whole clone. Smaller repositories are fetched in one go.",
     example: "64",
+    value: { kind: "int", min: 1, max: 65_536, unit: "MiB" },
   },
-  {
+  excludeRefs: {
     name: "mirror.sync.excludeRefs",
     origin: "smart-mirror",
-    type: "list of ref patterns",
     default: "refs/pull-requests/*",
     required: false,
     description:
       "Refs not mirrored (git ref patterns, one * each). Default: Bitbucket's pull-request refs — primary-side bookkeeping whose merge refs are rewritten whenever a target branch moves, so mirroring them costs fetches and churn for refs clients do not clone (Gitea's pull mirrors skip refs/pull for the same reason). Set it empty (mirror.sync.excludeRefs=) to mirror every ref.",
     example: "refs/pull-requests/*, refs/changes/*",
+    value: { kind: "refPatterns", allowEmpty: true },
   },
-  {
+  retryMax: {
     name: "mirror.sync.retryMax",
     origin: "smart-mirror",
-    type: "duration (1s..1d)",
     default: "10m",
     required: false,
     description: "Cap of the exponential backoff between retries of a failing repository.",
     example: "10m",
+    value: { kind: "duration", minMs: SECOND, maxMs: DAY },
   },
-  {
+  webhookSecretFile: {
     name: "mirror.webhook.secretFile",
     origin: "smart-mirror",
-    type: "path",
     required: false,
     description:
       "File holding the HMAC secret of the primary's repo:refs_changed webhook (X-Hub-Signature). Without it the webhook endpoint is disabled and changes arrive with the next reconcile (plugin.mirroring.synchronization.interval). chmod 600.",
     example: "DIR/shared/secrets/webhook-secret",
     secretFile: true,
+    value: { kind: "path" },
+    arg: "mirror.webhookSecret",
   },
-  {
+  purgeEnabled: {
     name: "mirror.purge.enabled",
     origin: "smart-mirror",
-    type: "boolean",
     default: "true",
     required: false,
     description: "Delete local repositories that the primary (or the project selection) no longer has.",
     example: "true",
+    value: { kind: "bool" },
   },
-  {
+  purgeProtect: {
     name: "mirror.purge.protect",
     origin: "smart-mirror",
-    type: "percent 0..100",
     default: "5",
     required: false,
     description:
       "Refuse to delete more than this share of the mirrored repositories in one reconcile (as grokmirror's purgeprotect, default 5): a catalog glitch must not wipe the mirror. 100 turns the protection off.",
     example: "5",
+    value: { kind: "percent" },
   },
-  {
+  repackInterval: {
     name: "mirror.maintenance.repackInterval",
     origin: "smart-mirror",
-    type: "duration (1h..365d, 0 = off)",
     default: "1d",
     required: false,
     description: "How often each repository is repacked (git maintenance) to keep clones fast.",
     example: "1d",
+    value: { kind: "duration", minMs: HOUR, maxMs: 365 * DAY, zeroMeansOff: true },
   },
-  {
+  fsckInterval: {
     name: "mirror.maintenance.fsckInterval",
     origin: "smart-mirror",
-    type: "duration (1h..365d, 0 = off)",
     default: "7d",
     required: false,
     description: "How often each repository is checked with git fsck; a corrupt repository is re-cloned.",
     example: "7d",
+    value: { kind: "duration", minMs: HOUR, maxMs: 365 * DAY, zeroMeansOff: true },
   },
-  {
+  minFreeMb: {
     name: "mirror.disk.minFreeMb",
     origin: "smart-mirror",
-    type: "integer MiB (0..1048576, 0 = off)",
     default: "1024",
     required: false,
     description:
       "Free space kept on the mirror home's file system. Below it, syncs that grow the disk pause (first clones are refused with the reason, fetches wait) while clones keep being served, /status says disk LOW (DEGRADED) and smart_mirror_disk_low is 1; what is left stays for maintenance (a repack needs room for the new pack). Syncing resumes by itself once space is back. 0 = never pause.",
     example: "4096",
+    value: { kind: "int", min: 0, max: 1_048_576, unit: "MiB", zero: "off" },
   },
-  {
+  listen: {
     name: "mirror.serve.listen",
     origin: "smart-mirror",
-    type: "unix:PATH | HOST:PORT",
     default: "unix:DIR/run/smart-mirror.sock",
     required: false,
     description: "Where the daemon serves smart HTTP, /status and /metrics for nginx (which terminates TLS in front of it).",
     example: "127.0.0.1:7990",
+    value: { kind: "listen" },
+    arg: "deploy.home",
   },
-  {
+  auth: {
     name: "mirror.serve.auth",
     origin: "smart-mirror",
-    type: "primary | anonymous | tokens",
     default: "primary",
     required: false,
     description:
       "Who may clone: primary = the user's credentials are checked against the primary (like a Bitbucket mirror); anonymous = anyone who can reach the mirror; tokens = bearer tokens from mirror.serve.tokensFile.",
     example: "primary",
+    value: { kind: "enum", values: ["primary", "anonymous", "tokens"] },
+    arg: "mirror.auth",
   },
-  {
+  tokensFile: {
     name: "mirror.serve.tokensFile",
     origin: "smart-mirror",
-    type: "path",
     required: { key: "mirror.serve.auth", equals: "tokens" },
     usedWhen: { key: "mirror.serve.auth", equals: "tokens" },
     description: "File of access tokens accepted when mirror.serve.auth=tokens. chmod 600.",
     example: "DIR/shared/secrets/clone-tokens",
     secretFile: true,
+    value: { kind: "path" },
+    arg: "mirror.cloneTokens",
   },
-  {
+  authCacheTtl: {
     name: "mirror.serve.authCacheTtl",
     origin: "smart-mirror",
-    type: "duration (0..1d)",
     default: "5m",
     required: false,
     description: "How long a successful check against the primary is cached per user and repository (0 = no cache).",
     example: "5m",
+    value: { kind: "duration", minMs: SECOND, maxMs: DAY, zeroMeansOff: true },
   },
-  {
+  packCacheMb: {
     name: "mirror.serve.packCacheMb",
     origin: "smart-mirror",
-    type: "integer MiB (0..1048576, 0 = off)",
     default: "2048",
     required: false,
     description:
       "Disk budget of the pack cache (DIR/cache/packs, emptied at start), on by default like Bitbucket's SCM cache: identical requests for the same repository state share one git upload-pack run and are answered from its stored response for up to 5 minutes, e.g. a CI fleet cloning the same commit. What is cached: mirror.serve.packCacheScope. A repository whose packs are larger than the budget is served without the cache. Answers being written take disk beside the budget, one per running upload-pack. 0 = every request runs git.",
     example: "2048",
+    value: { kind: "int", min: 0, max: 1_048_576, unit: "MiB", zero: "off" },
   },
-  {
+  packCacheScope: {
     name: "mirror.serve.packCacheScope",
     origin: "smart-mirror",
-    type: "clones | all",
     default: "clones",
     required: false,
     description:
       "Which responses the pack cache keeps: clones = ref advertisements, ls-refs and clones (requests without haves, shallow and partial ones too), which fleets repeat byte for byte; all = incremental fetches too (each fetch's haves make its own key, so they rarely repeat).",
     example: "clones",
+    value: { kind: "enum", values: ["clones", "all"] },
   },
-  {
+  uploadPacksPerClient: {
     name: "mirror.serve.uploadPacksPerClient",
     origin: "smart-mirror",
-    type: "integer (0..1024, 0 = auto)",
     default: "0",
     required: false,
     description:
       "Upload-pack slots one client address may hold at once (nginx passes the address). 0 = all but a quarter of the slots, so one address (a NAT, or slow or hostile readers) never takes all of them; freed slots go to the waiting client that runs the fewest.",
     example: "0",
+    value: { kind: "int", min: 0, max: 1024, zero: "auto" },
   },
-  {
+  minTransferRateKb: {
     name: "mirror.serve.minTransferRateKb",
     origin: "smart-mirror",
-    type: "integer KiB/s (0..1048576, 0 = off)",
     default: "16",
     required: false,
     description:
       "A clone or fetch that sends fewer KiB/s than this over mirror.serve.lowSpeedTime is cut while another client waits for an upload-pack slot (alone on the mirror, a slow link keeps its slot). Stops slow readers from holding every slot.",
     example: "16",
+    value: { kind: "int", min: 0, max: 1_048_576, unit: "KiB/s", zero: "off" },
   },
-  {
+  lowSpeedTime: {
     name: "mirror.serve.lowSpeedTime",
     origin: "smart-mirror",
-    type: "duration (5s..1h)",
     default: "60s",
     required: false,
     description: "The window over which mirror.serve.minTransferRateKb is measured.",
     example: "60s",
+    value: { kind: "duration", minMs: 5 * SECOND, maxMs: HOUR },
   },
-  {
+  maxTransferTime: {
     name: "mirror.serve.maxTransferTime",
     origin: "smart-mirror",
-    type: "duration (1m..7d, 0 = off)",
     default: "6h",
     required: false,
     description: "Longest time one clone or fetch may hold an upload-pack slot, whatever its speed.",
     example: "6h",
+    value: { kind: "duration", minMs: MINUTE, maxMs: 7 * DAY, zeroMeansOff: true },
   },
-  {
+  bodyBudgetMb: {
     name: "mirror.serve.bodyBudgetMb",
     origin: "smart-mirror",
-    type: "integer MiB (1..65536)",
     default: "64",
     required: false,
     description:
       "Memory for request bodies held at once, across all requests (upload-pack negotiations read before git starts, webhooks). Beyond it requests are answered 503 with Retry-After before their body is read, so stalled uploads cannot pin memory.",
     example: "64",
+    value: { kind: "int", min: 1, max: 65_536, unit: "MiB" },
   },
-  {
+  bodyTimeout: {
     name: "mirror.serve.bodyTimeout",
     origin: "smart-mirror",
-    type: "duration (1s..10m)",
     default: "30s",
     required: false,
     description: "A request body that sends nothing for this long is answered 408 and its memory given back (nginx's client_body_timeout in front matches it).",
     example: "30s",
+    value: { kind: "duration", minMs: SECOND, maxMs: 10 * MINUTE },
   },
-  {
+  logLevel: {
     name: "mirror.log.level",
     origin: "smart-mirror",
-    type: "fatal | error | warn | info | debug | trace | silent",
     default: "info",
     required: false,
     description: "Log level (pino).",
     example: "info",
+    value: { kind: "enum", values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
+    arg: "mirror.logLevel",
   },
-];
+} as const satisfies Record<string, KeySpec>;
 
-export type KeyName = (typeof KEYS)[number]["name"];
+/** The short, typed handle of a key (`KEYS.concurrency`): a misspelt one does not compile. */
+export type KeyId = keyof typeof KEYS;
+export type KeyName = (typeof KEYS)[KeyId]["name"];
+type Spec<K extends KeyId> = (typeof KEYS)[K];
+/** The values of an enum key, e.g. EnumOf<"auth"> = "primary" | "anonymous" | "tokens". */
+export type EnumOf<K extends KeyId> = Spec<K>["value"] extends { values: readonly (infer E extends string)[] } ? E : never;
 
-const BY_NAME = new Map(KEYS.map((k) => [k.name, k]));
+/** The table in its order (the reference's, and the rendered file's). */
+export const KEY_LIST: readonly KeySpec[] = Object.values(KEYS);
+/** [id, spec] pairs in the table's order. */
+export const KEY_ENTRIES = Object.entries(KEYS) as Array<[KeyId, KeySpec]>;
+
+const BY_NAME = new Map(KEY_LIST.map((k) => [k.name, k]));
 
 export function keySpec(name: string): KeySpec {
   const spec = BY_NAME.get(name);
@@ -413,6 +475,45 @@ export function keySpec(name: string): KeySpec {
 
 export function isKnownKey(name: string): boolean {
   return BY_NAME.has(name);
+}
+
+/** The keys the component renders from its arguments, with the argument each comes from. */
+export function argOfKey(keys: readonly KeySpec[] = KEY_LIST): Map<string, string> {
+  return new Map(keys.flatMap((k) => (k.arg === undefined ? [] : [[k.name, k.arg] as [string, string]])));
+}
+
+/** The reference's "Type" column, from the value's kind and range. */
+export function typeText(v: ValueSpec): string {
+  switch (v.kind) {
+    case "text":
+      return "string";
+    case "httpsUrl":
+      return "https URL";
+    case "duration":
+      return `duration (${formatDuration(v.minMs)}..${formatDuration(v.maxMs)}${v.zeroMeansOff ? ", 0 = off" : ""})`;
+    case "int":
+      return `integer${v.unit ? ` ${v.unit}` : ""} (${v.min}..${v.max}${v.zero ? `, 0 = ${v.zero}` : ""})`;
+    case "enum":
+      return v.values.join(" | ");
+    case "bool":
+      return "boolean";
+    case "percent":
+      return "percent 0..100";
+    case "path":
+      return "path";
+    case "sshBase":
+      return "ssh://user@host[:port]";
+    case "hostKeys":
+      return "list of SSH public keys";
+    case "repoList":
+      return "list of PROJECT/slug";
+    case "projects":
+      return "ALL | list of project keys";
+    case "refPatterns":
+      return "list of ref patterns";
+    case "listen":
+      return "unix:PATH | HOST:PORT";
+  }
 }
 
 /** A default or example with DIR replaced by the actual home. */
@@ -431,12 +532,12 @@ export function isBitbucketOnlyKey(name: string): boolean {
 
 /** The known key an unknown one most likely meant, if any is close enough. */
 export function closestKey(unknown: string): string | undefined {
-  return closestName(unknown, KEYS.map((k) => k.name));
+  return closestName(unknown, KEY_LIST.map((k) => k.name));
 }
 
 /** Smallest file that passes validation: every always-required key with its example. */
 export function minimalExample(home = "DIR"): string {
-  return KEYS.filter((k) => k.required === true)
+  return KEY_LIST.filter((k) => k.required === true)
     .map((k) => `${k.name}=${withHome(k.example, home)}`)
     .join("\n");
 }
@@ -453,11 +554,11 @@ function requiredText(k: KeySpec): string {
 }
 
 /** The configuration reference, as a markdown table (README). */
-export function renderKeyTable(): string {
+export function renderKeyTable(keys: readonly KeySpec[] = KEY_LIST): string {
   const head = "| Key | Type | Default | Required | Description | Example |\n|---|---|---|---|---|---|\n";
-  const rows = KEYS.map(
+  const rows = keys.map(
     (k) =>
-      `| \`${k.name}\` | ${cell(k.type)} | ${k.default === undefined ? "—" : `\`${cell(k.default)}\``} | ${requiredText(k)} | ${cell(k.description)} | \`${cell(k.example)}\` |`,
+      `| \`${k.name}\` | ${cell(typeText(k.value))} | ${k.default === undefined ? "—" : `\`${cell(k.default)}\``} | ${requiredText(k)} | ${cell(k.description)} | \`${cell(k.example)}\` |`,
   );
   return head + rows.join("\n") + "\n\n" + REFERENCE_NOTES;
 }

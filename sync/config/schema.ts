@@ -1,13 +1,14 @@
 /**
  * Properties entries -> typed MirrorConfig, with every problem found (not just the first).
- * Per-key parsing runs through one zod object schema (each key: default from the key table,
- * then its value parser from values.ts); rules between keys (required-when, ignored-unless)
- * come from the same table. Pure: file contents are checked by files.ts.
+ * Per-key parsing runs through one zod object schema built from the key table (each key: its
+ * default, then the parser of its value kind and range from values.ts); rules between keys
+ * (required-when, ignored-unless) come from the same table. Pure: file contents are checked
+ * by files.ts.
  */
 import { z } from "zod";
 import * as path from "node:path";
 import { RepoId, repoKey } from "../types";
-import { Condition, KeyName, KEYS, keySpec, withHome } from "./keys";
+import { Condition, EnumOf, KEY_ENTRIES, KEY_LIST, KeyId, KeyName, KEYS, KeySpec, keySpec, ValueSpec, withHome } from "./keys";
 import { Invalid, Problem, Warning } from "./problems";
 import { Entry } from "./properties";
 import {
@@ -25,17 +26,80 @@ import {
   parseRefPatterns,
   parseRepoList,
   parseSshBase,
+  parseText,
   resolvePath,
   SshBase,
 } from "./values";
 
-export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-export const SERVE_AUTH = ["primary", "anonymous", "tokens"] as const;
-export type ServeAuth = (typeof SERVE_AUTH)[number];
-export const PACK_CACHE_SCOPES = ["clones", "all"] as const;
-export type PackCacheScope = (typeof PACK_CACHE_SCOPES)[number];
-export const CATALOGS = ["rest", "static"] as const;
+export type LogLevel = EnumOf<"logLevel">;
+export type ServeAuth = EnumOf<"auth">;
+export type PackCacheScope = EnumOf<"packCacheScope">;
+
+/** What a value kind parses to. */
+type Parsed<V> = V extends { kind: "enum"; values: readonly (infer E)[] }
+  ? E
+  : V extends { kind: "duration" | "int" | "percent" }
+    ? number
+    : V extends { kind: "bool" }
+      ? boolean
+      : V extends { kind: "sshBase" }
+        ? SshBase
+        : V extends { kind: "hostKeys" }
+          ? HostKey[]
+          : V extends { kind: "repoList" }
+            ? RepoId[]
+            : V extends { kind: "projects" }
+              ? "ALL" | string[]
+              : V extends { kind: "refPatterns" }
+                ? string[]
+                : V extends { kind: "listen" }
+                  ? ListenAddress
+                  : string;
+
+/** A key without default that is not always required may stay unset. */
+type Parsed_<K extends KeyId> = (typeof KEYS)[K] extends { default: string } | { required: true } ? Parsed<(typeof KEYS)[K]["value"]> : Parsed<(typeof KEYS)[K]["value"]> | undefined;
+/** Every key's parsed value, by id. */
+export type ParsedKeys = { [K in KeyId]: Parsed_<K> };
+
+/** What parsing a value needs beyond the text: the home (paths) and the SSH address (host-key hints). */
+export interface ParseContext {
+  home: string;
+  sshHint?: { host: string; port: number };
+}
+
+type Parser<K extends ValueSpec["kind"]> = (value: string, label: string, v: Extract<ValueSpec, { kind: K }>, example: string, ctx: ParseContext) => unknown;
+
+/** Each value kind's parser (values.ts); `label` names the value in messages. */
+const PARSERS: { [K in ValueSpec["kind"]]: Parser<K> } = {
+  text: (value, label, v, example) => parseText(value, label, v.maxLength, example),
+  httpsUrl: (value, label, v) => parseHttpsUrl(value, label, { why: v.why, otherScheme: v.otherScheme }),
+  duration: (value, label, v, example) => parseDurationIn(value, label, { minMs: v.minMs, maxMs: v.maxMs, zeroMeansOff: v.zeroMeansOff, example }),
+  int: (value, label, v, example) => parseIntIn(value, label, v.min, v.max, Number(example)),
+  enum: (value, label, v) => parseEnum(value, label, v.values),
+  bool: (value, label) => parseBool(value, label),
+  percent: (value, label) => parsePercent(value, label),
+  path: (value, _label, _v, _example, ctx) => resolvePath(value, ctx.home),
+  sshBase: (value, label) => parseSshBase(value, label),
+  hostKeys: (value, label, _v, _example, ctx) => parseHostKeys(value, label, ctx.sshHint),
+  repoList: (value, label) => parseRepoList(value, label),
+  projects: (value, label) => parseProjects(value, label),
+  refPatterns: (value, label) => parseRefPatterns(value, label),
+  listen: (value, label, _v, _example, ctx) => parseListen(value, label, ctx.home),
+};
+
+/**
+ * One value of one key, by the table's value spec. `label` names it in messages (the key, or
+ * the SmartMirror argument the component checks it for).
+ */
+export function parseValue(spec: Pick<KeySpec, "value" | "example">, value: string, label: string, ctx: ParseContext): unknown {
+  const parse = PARSERS[spec.value.kind] as Parser<ValueSpec["kind"]>;
+  return parse(value, label, spec.value as never, spec.example, ctx);
+}
+
+/** A key's value parsed by the table (the component's argument checks use this: one range). */
+export function parseKeyValue<K extends KeyId>(id: K, value: string, label: string, ctx: ParseContext): Parsed<(typeof KEYS)[K]["value"]> | Invalid {
+  return parseValue(KEYS[id], value, label, ctx) as Parsed<(typeof KEYS)[K]["value"]> | Invalid;
+}
 
 /** The validated configuration: camelCase, durations in ms, absolute paths, lists parsed. */
 export interface MirrorConfig {
@@ -123,7 +187,6 @@ export interface Validation {
   files: FileTarget[];
 }
 
-type Parse<T> = (value: string) => T | Invalid;
 type Ctx = z.core.$RefinementCtx<string | undefined>;
 
 function addIssue(ctx: Ctx, message: string, fix: string): void {
@@ -132,125 +195,52 @@ function addIssue(ctx: Ctx, message: string, fix: string): void {
 
 /**
  * One key: the written value (trimmed; Java keeps trailing blanks, which only ever hurt
- * here) or the table's default, then the key's parser. `optional` keys without a default
- * yield undefined when unset; all other unset keys are either defaulted or required.
+ * here) or the table's default, then the key's parser. A key without a default that is not
+ * always required yields undefined when unset.
  */
-function makeField(home: string) {
-  function run<T>(name: KeyName, parse: Parse<T>, written: string | undefined, ctx: Ctx, allowEmpty: boolean): T | undefined | typeof z.NEVER {
-    const spec = keySpec(name);
-    const value = written?.trim() ?? (spec.default !== undefined ? withHome(spec.default, home) : undefined);
-    if (value === undefined) {
-      if (spec.required === true) {
-        addIssue(ctx, "is required but not set", `add ${name}=${withHome(spec.example, home)}  — ${spec.description}`);
+function field(spec: KeySpec, ctx: ParseContext) {
+  const { name } = spec;
+  const ex = `${name}=${withHome(spec.example, ctx.home)}`;
+  return z
+    .string()
+    .optional()
+    .transform((written, zctx) => {
+      const value = written?.trim() ?? (spec.default !== undefined ? withHome(spec.default, ctx.home) : undefined);
+      if (value === undefined) {
+        if (spec.required !== true) return undefined;
+        addIssue(zctx, "is required but not set", `add ${ex}  — ${spec.description}`);
         return z.NEVER;
       }
-      return undefined;
-    }
-    if (value === "" && !allowEmpty) {
-      const fix = spec.default !== undefined ? `delete the line to use the default (${withHome(spec.default, home)}), or set ${name}=${withHome(spec.example, home)}` : `${name}=${withHome(spec.example, home)}`;
-      addIssue(ctx, "is empty", fix);
-      return z.NEVER;
-    }
-    const parsed = parse(value);
-    if (parsed instanceof Invalid) {
-      addIssue(ctx, parsed.message, parsed.fix);
-      return z.NEVER;
-    }
-    return parsed;
-  }
-  return {
-    /** A key that always has a value (required, or defaulted). */
-    field<T>(name: KeyName, parse: Parse<T>, opts: { allowEmpty?: boolean } = {}) {
-      const spec = keySpec(name);
-      if (spec.required !== true && spec.default === undefined) throw new Error(`${name} has neither a default nor required=true`);
-      return z
-        .string()
-        .optional()
-        .transform((w, ctx) => run(name, parse, w, ctx, opts.allowEmpty ?? false) as T);
-    },
-    /** A key that may stay unset. */
-    optional<T>(name: KeyName, parse: Parse<T>) {
-      return z
-        .string()
-        .optional()
-        .transform((w, ctx) => run(name, parse, w, ctx, false));
-    },
-  };
+      const allowEmpty = spec.value.kind === "refPatterns" && spec.value.allowEmpty === true;
+      if (value === "" && !allowEmpty) {
+        addIssue(zctx, "is empty", spec.default !== undefined ? `delete the line to use the default (${withHome(spec.default, ctx.home)}), or set ${ex}` : ex);
+        return z.NEVER;
+      }
+      const parsed = parseValue(spec, value, name, ctx);
+      if (parsed instanceof Invalid) {
+        addIssue(zctx, parsed.message, parsed.fix);
+        return z.NEVER;
+      }
+      return parsed;
+    });
 }
 
-function makeSchema(home: string, sshHint?: { host: string; port: number }) {
-  const { field, optional } = makeField(home);
-  const p = (v: string) => resolvePath(v, home);
-  return z.object({
-    "setup.displayName": field("setup.displayName", (v) => displayName(v)),
-    "setup.baseUrl": field("setup.baseUrl", (v) =>
-      parseHttpsUrl(v, "setup.baseUrl", {
-        why: "Bitbucket mirrors are served over HTTPS; nginx terminates TLS in front of the daemon",
-        otherScheme: "this is the mirror's own public HTTPS URL",
-      }),
-    ),
-    "plugin.mirroring.upstream.url": field("plugin.mirroring.upstream.url", (v) =>
-      parseHttpsUrl(v, "plugin.mirroring.upstream.url", {
-        why: "the primary must serve HTTPS with a valid certificate, as Bitbucket requires for mirroring; tokens and user credentials are never sent over plain HTTP",
-        otherScheme: "this is the primary's web address; its SSH address goes in mirror.upstream.sshUrl",
-      }),
-    ),
-    "plugin.mirroring.synchronization.interval": field("plugin.mirroring.synchronization.interval", (v) =>
-      parseDurationIn(v, "plugin.mirroring.synchronization.interval", { minMs: 10_000, maxMs: 86_400_000, example: "3m" }),
-    ),
-    "mirror.upstream.sshUrl": field("mirror.upstream.sshUrl", (v) => parseSshBase(v, "mirror.upstream.sshUrl")),
-    "mirror.upstream.hostKeys": field("mirror.upstream.hostKeys", (v) => parseHostKeys(v, "mirror.upstream.hostKeys", sshHint)),
-    "mirror.upstream.keyFile": field("mirror.upstream.keyFile", p),
-    "mirror.upstream.caFile": optional("mirror.upstream.caFile", p),
-    "mirror.upstream.tokenFile": field("mirror.upstream.tokenFile", p),
-    "mirror.catalog": field("mirror.catalog", (v) => parseEnum(v, "mirror.catalog", CATALOGS)),
-    "mirror.catalog.repos": optional("mirror.catalog.repos", (v) => parseRepoList(v, "mirror.catalog.repos")),
-    "mirror.projects": field("mirror.projects", (v) => parseProjects(v, "mirror.projects")),
-    "mirror.sync.concurrency": field("mirror.sync.concurrency", (v) => parseIntIn(v, "mirror.sync.concurrency", 1, 64, 8)),
-    "mirror.sync.timeout": field("mirror.sync.timeout", (v) => parseDurationIn(v, "mirror.sync.timeout", { minMs: 1000, maxMs: 86_400_000, example: "10m" })),
-    "mirror.sync.excludeRefs": field("mirror.sync.excludeRefs", (v) => parseRefPatterns(v, "mirror.sync.excludeRefs"), { allowEmpty: true }),
-    "mirror.sync.firstCloneStepMb": field("mirror.sync.firstCloneStepMb", (v) => parseIntIn(v, "mirror.sync.firstCloneStepMb", 1, 65536, 64)),
-    "mirror.sync.retryMax": field("mirror.sync.retryMax", (v) => parseDurationIn(v, "mirror.sync.retryMax", { minMs: 1000, maxMs: 86_400_000, example: "10m" })),
-    "mirror.webhook.secretFile": optional("mirror.webhook.secretFile", p),
-    "mirror.purge.enabled": field("mirror.purge.enabled", (v) => parseBool(v, "mirror.purge.enabled")),
-    "mirror.purge.protect": field("mirror.purge.protect", (v) => parsePercent(v, "mirror.purge.protect")),
-    "mirror.maintenance.repackInterval": field("mirror.maintenance.repackInterval", (v) =>
-      parseDurationIn(v, "mirror.maintenance.repackInterval", { minMs: 3_600_000, maxMs: 365 * 86_400_000, zeroMeansOff: true, example: "1d" }),
-    ),
-    "mirror.maintenance.fsckInterval": field("mirror.maintenance.fsckInterval", (v) =>
-      parseDurationIn(v, "mirror.maintenance.fsckInterval", { minMs: 3_600_000, maxMs: 365 * 86_400_000, zeroMeansOff: true, example: "7d" }),
-    ),
-    "mirror.serve.listen": field("mirror.serve.listen", (v) => parseListen(v, "mirror.serve.listen", home)),
-    "mirror.serve.auth": field("mirror.serve.auth", (v) => parseEnum(v, "mirror.serve.auth", SERVE_AUTH)),
-    "mirror.serve.tokensFile": optional("mirror.serve.tokensFile", p),
-    "mirror.serve.authCacheTtl": field("mirror.serve.authCacheTtl", (v) =>
-      parseDurationIn(v, "mirror.serve.authCacheTtl", { minMs: 1000, maxMs: 86_400_000, zeroMeansOff: true, example: "5m" }),
-    ),
-    "mirror.disk.minFreeMb": field("mirror.disk.minFreeMb", (v) => parseIntIn(v, "mirror.disk.minFreeMb", 0, 1_048_576, 4096)),
-    "mirror.serve.packCacheMb": field("mirror.serve.packCacheMb", (v) => parseIntIn(v, "mirror.serve.packCacheMb", 0, 1_048_576, 2048)),
-    "mirror.serve.packCacheScope": field("mirror.serve.packCacheScope", (v) => parseEnum(v, "mirror.serve.packCacheScope", PACK_CACHE_SCOPES)),
-    "mirror.serve.uploadPacksPerClient": field("mirror.serve.uploadPacksPerClient", (v) => parseIntIn(v, "mirror.serve.uploadPacksPerClient", 0, 1024, 0)),
-    "mirror.serve.minTransferRateKb": field("mirror.serve.minTransferRateKb", (v) => parseIntIn(v, "mirror.serve.minTransferRateKb", 0, 1_048_576, 16)),
-    "mirror.serve.lowSpeedTime": field("mirror.serve.lowSpeedTime", (v) => parseDurationIn(v, "mirror.serve.lowSpeedTime", { minMs: 5000, maxMs: 3_600_000, example: "60s" })),
-    "mirror.serve.maxTransferTime": field("mirror.serve.maxTransferTime", (v) =>
-      parseDurationIn(v, "mirror.serve.maxTransferTime", { minMs: 60_000, maxMs: 7 * 86_400_000, zeroMeansOff: true, example: "6h" }),
-    ),
-    "mirror.serve.bodyBudgetMb": field("mirror.serve.bodyBudgetMb", (v) => parseIntIn(v, "mirror.serve.bodyBudgetMb", 1, 65_536, 64)),
-    "mirror.serve.bodyTimeout": field("mirror.serve.bodyTimeout", (v) => parseDurationIn(v, "mirror.serve.bodyTimeout", { minMs: 1000, maxMs: 600_000, example: "30s" })),
-    "mirror.log.level": field("mirror.log.level", (v) => parseEnum(v, "mirror.log.level", LOG_LEVELS)),
-  });
+/** The zod schema of a key table: one field per key, named by the properties key. */
+export function schemaOf(keys: readonly KeySpec[], ctx: ParseContext) {
+  return z.object(Object.fromEntries(keys.map((k) => [k.name, field(k, ctx)])));
+}
+
+/** The table's keys parsed, by id (typed: `d.concurrency` is a number). */
+function parseKeys(input: Record<string, string>, ctx: ParseContext): { success: true; data: ParsedKeys } | { success: false; error: z.ZodError } {
+  const r = schemaOf(KEY_LIST, ctx).safeParse(input);
+  if (!r.success) return r;
+  const byName = r.data as Record<string, unknown>;
+  return { success: true, data: Object.fromEntries(KEY_ENTRIES.map(([id, k]) => [id, byName[k.name]])) as ParsedKeys };
 }
 
 /** The keys the schema parses; a test holds this equal to the key table. */
-export function schemaKeys(): string[] {
-  return Object.keys(makeSchema("/").shape);
-}
-
-function displayName(v: string): string | Invalid {
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(v)) return new Invalid("must not contain control characters", "setup.displayName=Sydney mirror");
-  if (v.length > 255) return new Invalid("is longer than 255 characters", `setup.displayName=${v.slice(0, 60)}`);
-  return v;
+export function schemaKeys(keys: readonly KeySpec[] = KEY_LIST): string[] {
+  return Object.keys(schemaOf(keys, { home: "/" }).shape);
 }
 
 /** The value a key takes: as written (trimmed), else the table default, else undefined. */
@@ -273,13 +263,13 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
   const written = (k: string) => entries.get(k)?.value;
   const line = (k: string) => entries.get(k)?.line;
 
-  const ssh = parseSshBase(effective(entries, "mirror.upstream.sshUrl", home) ?? "", "mirror.upstream.sshUrl");
+  const ssh = parseSshBase(effective(entries, KEYS.sshUrl.name, home) ?? "", KEYS.sshUrl.name);
   const input: Record<string, string> = {};
-  for (const k of KEYS) {
+  for (const k of KEY_LIST) {
     const v = written(k.name);
     if (v !== undefined) input[k.name] = v;
   }
-  const result = makeSchema(home, ssh instanceof Invalid ? undefined : ssh).safeParse(input);
+  const result = parseKeys(input, { home, sshHint: ssh instanceof Invalid ? undefined : ssh });
   if (!result.success) {
     for (const issue of result.error.issues) {
       const key = String(issue.path[0] ?? "bitbucket.properties");
@@ -289,7 +279,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
   }
 
   // Rules between keys, from the table: required when / only used when.
-  for (const spec of KEYS) {
+  for (const spec of KEY_LIST) {
     const has = (written(spec.name)?.trim() ?? "") !== "";
     // Written but empty is already reported ("is empty") by the schema.
     if (typeof spec.required === "object" && holds(spec.required, entries, home) && written(spec.name) === undefined) {
@@ -314,48 +304,48 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
   if (!result.success || problems.length > 0) return { problems, warnings, files };
 
   const d = result.data;
-  const catalog: MirrorConfig["catalog"] = d["mirror.catalog"] === "static" ? { kind: "static", repos: d["mirror.catalog.repos"] ?? [] } : { kind: "rest" };
+  const catalog: MirrorConfig["catalog"] = d.catalog === "static" ? { kind: "static", repos: d.catalogRepos ?? [] } : { kind: "rest" };
   const config: MirrorConfig = {
     home,
     propertiesFile: propertiesPath(home),
-    setup: { displayName: d["setup.displayName"], baseUrl: d["setup.baseUrl"] },
+    setup: { displayName: d.displayName, baseUrl: d.baseUrl },
     upstream: {
-      url: d["plugin.mirroring.upstream.url"],
-      ssh: d["mirror.upstream.sshUrl"],
-      hostKeys: d["mirror.upstream.hostKeys"],
-      keyFile: d["mirror.upstream.keyFile"],
-      caFile: d["mirror.upstream.caFile"],
-      tokenFile: catalog.kind === "rest" ? d["mirror.upstream.tokenFile"] : undefined,
+      url: d.upstreamUrl,
+      ssh: d.sshUrl,
+      hostKeys: d.hostKeys,
+      keyFile: d.keyFile,
+      caFile: d.caFile,
+      tokenFile: catalog.kind === "rest" ? d.tokenFile : undefined,
     },
     catalog,
-    projects: d["mirror.projects"],
+    projects: d.projects,
     sync: {
-      reconcileIntervalMs: d["plugin.mirroring.synchronization.interval"],
-      concurrency: d["mirror.sync.concurrency"],
-      timeoutMs: d["mirror.sync.timeout"],
-      retryMaxMs: d["mirror.sync.retryMax"],
-      firstCloneStepBytes: d["mirror.sync.firstCloneStepMb"] * 1024 * 1024,
-      excludeRefs: d["mirror.sync.excludeRefs"],
+      reconcileIntervalMs: d.syncInterval,
+      concurrency: d.concurrency,
+      timeoutMs: d.syncTimeout,
+      retryMaxMs: d.retryMax,
+      firstCloneStepBytes: d.firstCloneStepMb * 1024 * 1024,
+      excludeRefs: d.excludeRefs,
     },
-    webhook: { secretFile: d["mirror.webhook.secretFile"] },
-    purge: { enabled: d["mirror.purge.enabled"], protectPercent: d["mirror.purge.protect"] },
-    maintenance: { repackIntervalMs: d["mirror.maintenance.repackInterval"], fsckIntervalMs: d["mirror.maintenance.fsckInterval"] },
-    disk: { minFreeBytes: d["mirror.disk.minFreeMb"] * 2 ** 20 },
+    webhook: { secretFile: d.webhookSecretFile },
+    purge: { enabled: d.purgeEnabled, protectPercent: d.purgeProtect },
+    maintenance: { repackIntervalMs: d.repackInterval, fsckIntervalMs: d.fsckInterval },
+    disk: { minFreeBytes: d.minFreeMb * 2 ** 20 },
     serve: {
-      listen: d["mirror.serve.listen"],
-      auth: d["mirror.serve.auth"],
-      tokensFile: d["mirror.serve.auth"] === "tokens" ? d["mirror.serve.tokensFile"] : undefined,
-      authCacheTtlMs: d["mirror.serve.authCacheTtl"],
-      packCacheBytes: d["mirror.serve.packCacheMb"] * 2 ** 20,
-      packCacheScope: d["mirror.serve.packCacheScope"],
-      uploadPacksPerClient: d["mirror.serve.uploadPacksPerClient"],
-      minTransferBytesPerSec: d["mirror.serve.minTransferRateKb"] * 1024,
-      lowSpeedTimeMs: d["mirror.serve.lowSpeedTime"],
-      maxTransferMs: d["mirror.serve.maxTransferTime"],
-      bodyBudgetBytes: d["mirror.serve.bodyBudgetMb"] * 2 ** 20,
-      bodyTimeoutMs: d["mirror.serve.bodyTimeout"],
+      listen: d.listen,
+      auth: d.auth,
+      tokensFile: d.auth === "tokens" ? d.tokensFile : undefined,
+      authCacheTtlMs: d.authCacheTtl,
+      packCacheBytes: d.packCacheMb * 2 ** 20,
+      packCacheScope: d.packCacheScope,
+      uploadPacksPerClient: d.uploadPacksPerClient,
+      minTransferBytesPerSec: d.minTransferRateKb * 1024,
+      lowSpeedTimeMs: d.lowSpeedTime,
+      maxTransferMs: d.maxTransferTime,
+      bodyBudgetBytes: d.bodyBudgetMb * 2 ** 20,
+      bodyTimeoutMs: d.bodyTimeout,
     },
-    log: { level: d["mirror.log.level"] },
+    log: { level: d.logLevel },
   };
   warnings.push(...semanticWarnings(config, entries));
   return { config, problems, warnings, files };
@@ -369,28 +359,28 @@ function semanticWarnings(c: MirrorConfig, entries: Map<string, Entry>): Warning
     const outside = c.catalog.repos.filter((r) => !projects.includes(r.project));
     if (outside.length > 0) {
       out.push({
-        key: "mirror.catalog.repos",
+        key: KEYS.catalogRepos.name,
         message: `${outside.map(repoKey).join(", ")} ${outside.length === 1 ? "is" : "are"} not in mirror.projects (${projects.join(", ")}) and will not be mirrored`,
         fix: "add the project to mirror.projects, or remove the repository from the list",
-        line: entries.get("mirror.catalog.repos")?.line,
+        line: entries.get(KEYS.catalogRepos.name)?.line,
       });
     }
   }
   const l = c.serve.listen;
   if (l.kind === "tcp" && (l.host === "0.0.0.0" || l.host === "::")) {
     out.push({
-      key: "mirror.serve.listen",
+      key: KEYS.listen.name,
       message: `listens on all interfaces (${l.host}); clients would bypass nginx and TLS`,
-      fix: "mirror.serve.listen=127.0.0.1:" + l.port + "  (nginx proxies to it), or a unix: socket",
-      line: entries.get("mirror.serve.listen")?.line,
+      fix: `${KEYS.listen.name}=127.0.0.1:${l.port}` + "  (nginx proxies to it), or a unix: socket",
+      line: entries.get(KEYS.listen.name)?.line,
     });
   }
   if (c.purge.enabled && c.purge.protectPercent === 0) {
     out.push({
-      key: "mirror.purge.protect",
+      key: KEYS.purgeProtect.name,
       message: "is 0: any deletion at all will be refused, so no repository is ever purged",
-      fix: "mirror.purge.protect=5, or mirror.purge.enabled=false to say so explicitly",
-      line: entries.get("mirror.purge.protect")?.line,
+      fix: `${KEYS.purgeProtect.name}=5, or ${KEYS.purgeEnabled.name}=false to say so explicitly`,
+      line: entries.get(KEYS.purgeProtect.name)?.line,
     });
   }
   return out;
@@ -405,11 +395,11 @@ function fileTargets(entries: Map<string, Entry>, home: string): FileTarget[] {
     const w = entries.get(key)?.value.trim();
     out.push({ key, kind, path: resolvePath(v, home), written: w === "" ? undefined : w });
   };
-  add("mirror.upstream.keyFile", "privateKey");
-  if (effective(entries, "mirror.catalog", home) === "rest") add("mirror.upstream.tokenFile", "secret");
-  add("mirror.upstream.caFile", "caBundle");
-  add("mirror.webhook.secretFile", "secret");
-  if (effective(entries, "mirror.serve.auth", home) === "tokens") add("mirror.serve.tokensFile", "secret");
+  add(KEYS.keyFile.name, "privateKey");
+  if (effective(entries, KEYS.catalog.name, home) === "rest") add(KEYS.tokenFile.name, "secret");
+  add(KEYS.caFile.name, "caBundle");
+  add(KEYS.webhookSecretFile.name, "secret");
+  if (effective(entries, KEYS.auth.name, home) === "tokens") add(KEYS.tokensFile.name, "secret");
   return out;
 }
 

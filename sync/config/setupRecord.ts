@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { z } from "zod";
 import { MirrorConfig } from "./schema";
 import { Problem, Warning } from "./problems";
+import { KEYS } from "./keys";
 
 export interface SetupRecord {
   baseUrl: string;
@@ -69,7 +70,7 @@ export function decideSetup(recorded: SetupRecord | undefined, configured: Setup
     return {
       action: "refuse",
       problem: {
-        key: "setup.baseUrl",
+        key: KEYS.baseUrl.name,
         value: configured.baseUrl,
         message:
           `changed since setup: the mirror was set up on ${recorded.setupAt} as ${recorded.baseUrl}, but is now configured as ${configured.baseUrl}. ` +
@@ -85,7 +86,7 @@ export function decideSetup(recorded: SetupRecord | undefined, configured: Setup
       action: "update",
       record: { ...recorded, displayName: configured.displayName, updatedAt: at },
       warning: {
-        key: "setup.displayName",
+        key: KEYS.displayName.name,
         message: `changed from ${JSON.stringify(recorded.displayName)} to ${JSON.stringify(configured.displayName)} since setup; the new name is applied`,
       },
     };

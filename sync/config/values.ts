@@ -365,3 +365,11 @@ export function parseDurationIn(value: string, key: string, rules: DurationRules
 export function resolvePath(p: string, home: string): string {
   return path.resolve(home, p);
 }
+
+/** One line of text (a display name): no control characters, bounded length. */
+export function parseText(value: string, key: string, maxLength: number, example: string): string | Invalid {
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value)) return new Invalid("must not contain control characters", `${key}=${example}`);
+  if (value.length > maxLength) return new Invalid(`is longer than ${maxLength} characters`, `${key}=${value.slice(0, 60)}`);
+  return value;
+}

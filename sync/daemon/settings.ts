@@ -1,6 +1,6 @@
 /**
  * What the daemon needs to run, independent of where it came from (the properties file in
- * production, a test in tests). fromConfig.ts maps the validated config onto this.
+ * production, a test in tests). sync/runtimeOptions.ts maps the validated config onto this.
  */
 import { ProjectSelection } from "../catalog/select";
 import { BackoffPolicy } from "../scheduler/backoff";
@@ -39,3 +39,13 @@ export interface DaemonSettings {
 
 /** 100 webhooks for unknown repositories: one refresh now, one 30 s later. */
 export const DEFAULT_WEBHOOK_REFRESH_MIN_MS = 30_000;
+
+/**
+ * Reconcile scans: cheap (one small exec per repository over pooled connections), so many in
+ * flight, over few connections to stay well under the primary sshd's default MaxSessions=10
+ * per connection (bench/reconcile.ts measures the alternatives).
+ */
+export const DEFAULT_SCAN = { parallelism: 16, connections: 2 } as const;
+
+/** First retry delay of a failing repository; mirror.sync.retryMax caps the growth. */
+export const RETRY_BASE_MS = 2000;

@@ -127,7 +127,8 @@ function properties(repos: string[], syncInterval: string): string {
     sshUrl: `ssh://${w.primary.user}@${w.primary.host}:${w.primary.port}`,
     hostKeys: [w.primary.hostKeyLine],
     keyFile: real.keyFile,
-    catalog: { kind: "static", repos },
+    catalog: "static",
+    catalogRepos: repos,
     projects: "ALL",
     webhookSecretFile: real.webhookSecretFile,
     // The bench primary has no REST API to check users against.

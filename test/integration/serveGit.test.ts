@@ -12,7 +12,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
 import { Registry } from "prom-client";
-import { anonymousAuthorizer, Authorizer, tokensAuthorizer } from "../../sync/auth/authorizer";
+import { anonymousAuthorizer, tokensAuthorizer } from "../../sync/auth/authorizer";
 import { hashToken, TokenStore } from "../../sync/auth/tokensFile";
 import { listen } from "../../sync/serve/listen";
 import { Router } from "../../sync/serve/router";
@@ -88,7 +88,7 @@ interface GitServer {
   close(): Promise<void>;
 }
 
-async function startGitServer(served: Served, o: Partial<GitServeOptions> & { authorizer?: Authorizer } = {}): Promise<GitServer> {
+async function startGitServer(served: Served, o: Partial<GitServeOptions> = {}): Promise<GitServer> {
   const board = new StatusBoard({ info: { displayName: "test mirror" }, defaultMetrics: false });
   const router = new Router();
   const registry = o.registry ?? board.metrics.registry;

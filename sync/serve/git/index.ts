@@ -33,7 +33,11 @@ export { GIT_METRIC_NAMES } from "./gitMetrics";
 export interface GitServeOptions {
   /** (project, slug) -> the served repository, or undefined (not in the catalog, or not on disk yet). */
   resolve: RepoResolver;
-  authorizer: Authorizer;
+  /**
+   * Who may clone. A function is handed the routes' GitMetrics, so the authorizer's primary
+   * checks are counted by the one metrics instance of the routes (gitServeOptionsFromConfig).
+   */
+  authorizer: Authorizer | ((metrics: GitMetrics) => Authorizer);
   /** The primary's https base URL: push refusals tell users to push there. */
   primaryUrl: string;
   /** Where the metrics go (board.metrics.registry); default: a registry of their own. */
@@ -92,12 +96,13 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
   const registry = o.registry ?? new Registry();
   const metrics = new GitMetrics(registry, () => ({ running: slots.running, waiting: slots.waiting }));
   const log = o.log ?? silentLog;
+  const authorizer = typeof o.authorizer === "function" ? o.authorizer(metrics) : o.authorizer;
   const packCache = o.packCache ? new PackCache({ dir: o.packCache.dir, maxBytes: o.packCache.maxBytes, maxAgeMs: o.packCache.maxAgeMs ?? PACK_CACHE_MAX_AGE_MS, diskOk: o.packCache.diskOk, registry, log }) : undefined;
   router.mount(
     GIT_PREFIX,
     gitHandler({
       resolve: o.resolve,
-      authorizer: o.authorizer,
+      authorizer,
       primaryUrl: o.primaryUrl,
       slots,
       metrics,
@@ -120,7 +125,7 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
     metrics,
     packCache,
     close: () => {
-      o.authorizer.close();
+      authorizer.close();
       packCache?.close();
     },
   };
@@ -135,13 +140,13 @@ export interface FromConfigDeps {
 /** Options from the validated configuration (auth mode, tokens file, primary URL and CA). */
 export function gitServeOptionsFromConfig(config: AuthConfig, deps: FromConfigDeps): GitServeOptions {
   const log = deps.log ?? silentLog;
-  const metrics = deps.registry ? new GitMetrics(deps.registry) : undefined;
-  const authorizer = authorizerFromConfig(config, {
-    warn: (message) => log.warn({}, message),
-    onPrimaryCheck: (r, repo, principal) => {
-      metrics?.primaryCheck(r.verdict);
-      if (r.verdict === "unavailable") log.warn({ repo: `${repo.project}/${repo.slug}`, principal, status: r.status, error: r.error }, "cannot check access with the primary");
-    },
-  });
+  const authorizer = (metrics: GitMetrics) =>
+    authorizerFromConfig(config, {
+      warn: (message) => log.warn({}, message),
+      onPrimaryCheck: (r, repo, principal) => {
+        metrics.primaryCheck(r.verdict);
+        if (r.verdict === "unavailable") log.warn({ repo: `${repo.project}/${repo.slug}`, principal, status: r.status, error: r.error }, "cannot check access with the primary");
+      },
+    });
   return { resolve: deps.resolve, authorizer, primaryUrl: config.upstream.url, registry: deps.registry, log };
 }

@@ -1,0 +1,93 @@
+/**
+ * The validated configuration -> what the daemon, the Git routes and access control run with:
+ * the one place where config becomes runtime options. Pure except for reading the secret
+ * files the config points at (injectable; their contents never reach a log). main.ts wires
+ * the result; nothing else reads MirrorConfig for these parts.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { MirrorConfig } from "./config";
+import type { AuthConfig } from "./auth/fromConfig";
+import { DaemonSettings, DEFAULT_SCAN, RETRY_BASE_MS } from "./daemon/settings";
+import type { GitServeOptions } from "./serve/git";
+import type { ListenAddress } from "./listenAddress";
+
+/** The Git routes' options that come from the configuration (access control and the primary's URL: `auth`; the rest is wiring). */
+export type ServeSettings = Pick<GitServeOptions, "bodyIdleMs" | "maxPerClient" | "transferLimits"> & {
+  /** One budget for request bodies held in memory, shared by the Git routes and the webhook. */
+  bodyBudgetBytes: number;
+  /** The pack cache without its disk check (main.ts adds the daemon's diskOk); undefined = off. */
+  packCache?: Omit<NonNullable<GitServeOptions["packCache"]>, "diskOk">;
+};
+
+export interface RuntimeOptions {
+  log: { level: MirrorConfig["log"]["level"] };
+  daemon: DaemonSettings;
+  serve: ServeSettings;
+  auth: AuthConfig;
+  /** The webhook's HMAC secret; undefined = the endpoint is disabled. */
+  webhookSecret?: string;
+  /** The parsed address, handed to listen() as is (no second parse of a string). */
+  listen: ListenAddress;
+}
+
+export type ReadFile = (file: string) => string;
+const readUtf8: ReadFile = (f) => fs.readFileSync(f, "utf8");
+
+export function runtimeOptions(c: MirrorConfig, read: ReadFile = readUtf8): RuntimeOptions {
+  return {
+    log: { level: c.log.level },
+    daemon: daemonSettings(c, read),
+    serve: serveSettings(c),
+    auth: { serve: c.serve, upstream: c.upstream },
+    webhookSecret: c.webhook.secretFile ? read(c.webhook.secretFile).trim() : undefined,
+    listen: c.serve.listen,
+  };
+}
+
+export function daemonSettings(c: MirrorConfig, read: ReadFile = readUtf8): DaemonSettings {
+  return {
+    home: c.home,
+    upstream: {
+      host: c.upstream.ssh.host,
+      port: c.upstream.ssh.port,
+      user: c.upstream.ssh.user,
+      keyFile: c.upstream.keyFile,
+      pinned: c.upstream.hostKeys.map((k) => ({ type: k.type, base64: k.base64 })),
+    },
+    catalog:
+      c.catalog.kind === "static"
+        ? { kind: "static", repos: c.catalog.repos }
+        : {
+            kind: "rest",
+            baseUrl: c.upstream.url,
+            token: c.upstream.tokenFile ? read(c.upstream.tokenFile).trim() : undefined,
+            ca: c.upstream.caFile ? read(c.upstream.caFile) : undefined,
+          },
+    projects: c.projects,
+    intervalMs: c.sync.reconcileIntervalMs,
+    concurrency: c.sync.concurrency,
+    timeoutMs: c.sync.timeoutMs,
+    firstCloneStepBytes: c.sync.firstCloneStepBytes,
+    excludeRefs: c.sync.excludeRefs,
+    backoff: { baseMs: RETRY_BASE_MS, maxMs: c.sync.retryMaxMs },
+    purge: c.purge,
+    maintenance: c.maintenance,
+    scanParallelism: DEFAULT_SCAN.parallelism,
+    scanConnections: DEFAULT_SCAN.connections,
+    disk: c.disk,
+  };
+}
+
+export function serveSettings(c: MirrorConfig): ServeSettings {
+  const s = c.serve;
+  return {
+    bodyBudgetBytes: s.bodyBudgetBytes,
+    bodyIdleMs: s.bodyTimeoutMs,
+    // Identical requests share one upload-pack run (mirror.serve.packCacheMb, packCacheScope).
+    packCache: s.packCacheBytes > 0 ? { dir: path.join(c.home, "cache", "packs"), maxBytes: s.packCacheBytes, scope: s.packCacheScope } : undefined,
+    // 0 = auto: slots.ts keeps a quarter of the slots away from any one client.
+    maxPerClient: s.uploadPacksPerClient > 0 ? s.uploadPacksPerClient : undefined,
+    transferLimits: { minBytesPerSec: s.minTransferBytesPerSec, windowMs: s.lowSpeedTimeMs, maxTransferMs: s.maxTransferMs },
+  };
+}
