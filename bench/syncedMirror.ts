@@ -13,7 +13,7 @@ import { makeMirrorHome, MirrorHome } from "../test/bench/mirrorHome";
 import type { Primary } from "../test/bench/primary";
 import { git } from "../test/bench/repos";
 import { onCleanup } from "../test/bench/resources";
-import { controlPathFor } from "../sync/daemon/daemon";
+import { controlPathFor } from "../sync/upstream/openssh";
 import { RepoId, repoKey } from "../sync/types";
 import { assertAllSynced } from "./benchmark";
 import { copyRepos, mountTmpfs, trimBareRepo } from "./fixtures";

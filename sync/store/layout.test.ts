@@ -31,13 +31,3 @@ test("ssh command pins the host key, uses only our key and shares a master conne
   expect(c).toContain("ControlMaster=auto");
   expect(c).toContain("-F /dev/null");
 });
-
-test("the ControlMaster socket path fits sun_path after OpenSSH's expansion, else falls back", () => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { controlPathFor } = require("../daemon/daemon") as typeof import("../daemon/daemon");
-  const expanded = (p: string) => p.replace("%C", "c".repeat(40)) + ".XXXXXXXXXXXXXXXX";
-  expect(controlPathFor("/var/lib/smart-mirror")).toBe("/var/lib/smart-mirror/run/cm-%C");
-  const deep = "/tmp/smart-mirror-local/var/lib/smart-mirror";
-  expect(expanded(controlPathFor(deep)).length).toBeLessThan(104);
-  expect(expanded(controlPathFor("/x".repeat(60))).length).toBeLessThan(104);
-});

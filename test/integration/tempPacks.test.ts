@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { knownHostsPath } from "../../sync/daemon/daemon";
+import { knownHostsPath } from "../../sync/upstream/openssh";
 import { gitEnv } from "../../sync/store/gitEnv";
 import { RepoStore } from "../../sync/store/repoStore";
 import { listTempFiles } from "../../sync/store/tempFiles";

@@ -1,0 +1,16 @@
+import { controlPathFor, isPrimaryUnreachable } from "./openssh";
+import { HostKeyMismatchError } from "./upstreamPool";
+
+test("the ControlMaster socket path fits sun_path after OpenSSH's expansion, else falls back", () => {
+  const expanded = (p: string) => p.replace("%C", "c".repeat(40)) + ".XXXXXXXXXXXXXXXX";
+  expect(controlPathFor("/var/lib/smart-mirror")).toBe("/var/lib/smart-mirror/run/cm-%C");
+  const deep = "/tmp/smart-mirror-local/var/lib/smart-mirror";
+  expect(expanded(controlPathFor(deep)).length).toBeLessThan(104);
+  expect(expanded(controlPathFor("/x".repeat(60))).length).toBeLessThan(104);
+});
+
+test("the primary's own trouble is told from one repository's", () => {
+  expect(isPrimaryUnreachable(new HostKeyMismatchError("host key mismatch"))).toBe(true);
+  expect(isPrimaryUnreachable(new Error("connect ECONNREFUSED 127.0.0.1:7999"))).toBe(true);
+  expect(isPrimaryUnreachable(new Error("fatal: repository 'P/r.git' not found"))).toBe(false);
+});
