@@ -32,7 +32,7 @@ import type { Socket } from "node:net";
 import type { Readable, Transform } from "node:stream";
 import type { Authorizer } from "../../auth/authorizer";
 import type { PackCacheScope } from "../../config/schema";
-import type { Handler, Log, RequestContext } from "../router";
+import type { Handler, Log, RequestContext } from "../http";
 import { decode, DecodedTooLarge, readUpTo, replay } from "./bufferedBody";
 import { ByteLimit, RequestTooLarge } from "./byteLimit";
 import { exchange, ExchangeOutcome } from "./exchange";
