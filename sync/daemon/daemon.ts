@@ -9,14 +9,13 @@ import { listRepos } from "../catalog/bitbucketRest";
 import { decidePurge, selectRepos } from "../catalog/select";
 import { Scheduler, SchedulerEvent } from "../scheduler/scheduler";
 import { Throttle } from "../scheduler/throttle";
-import { gitEnv } from "../store/gitEnv";
 import { DiskFacts, DiskSpace, isNoSpace } from "../store/diskSpace";
 import { RepoStore, TEMP_MIN_AGE_MS } from "../store/repoStore";
 import { partitionRepoIds } from "../repoName";
 import { parseRepoKey, RepoId, RepoKey, repoKey, SyncReason } from "../types";
 import { knownHostsText } from "../upstream/hostKeys";
 import { makeRefFilter } from "../upstream/refFilter";
-import { closeControlMaster, controlPathFor, isPrimaryUnreachable, knownHostsPath, removeFallbackControlDir } from "../upstream/openssh";
+import { closeControlMaster, isPrimaryUnreachable, knownHostsPath, removeFallbackControlDir, upstreamGitEnv } from "../upstream/openssh";
 import { UpstreamPool } from "../upstream/upstreamPool";
 import { SyncEngine, SyncOutcome } from "./engine";
 import { forEachLimit } from "./forEachLimit";
@@ -62,15 +61,8 @@ export class Daemon {
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
     this.disk = new DiskSpace(s.home, s.disk?.minFreeBytes ?? 0);
-    this.controlPath = controlPathFor(s.home);
     this.webhookRefresh = new Throttle(() => this.reconcileAfterRunning(), { minIntervalMs: s.webhookRefreshMinMs ?? DEFAULT_WEBHOOK_REFRESH_MIN_MS });
-    this.env = gitEnv(process.env, {
-      keyFile: s.upstream.keyFile,
-      knownHostsFile: knownHostsPath(s.home),
-      controlPath: this.controlPath,
-      controlPersistSec: 600,
-      connectTimeoutSec: 15,
-    });
+    ({ env: this.env, controlPath: this.controlPath } = upstreamGitEnv(s.home, s.upstream.keyFile));
     this.pool = new UpstreamPool(
       { host: s.upstream.host, port: s.upstream.port, user: s.upstream.user, privateKey: fs.readFileSync(s.upstream.keyFile), pinned: s.upstream.pinned },
       { connections: s.scanConnections, channelsPerConnection: 8, connectTimeoutMs: 15000, scanTimeoutMs: 60000 },

@@ -1,3 +1,4 @@
+import { sshCommand } from "./gitEnv";
 import { controlPathFor, isPrimaryUnreachable } from "./openssh";
 import { HostKeyMismatchError } from "./upstreamPool";
 
@@ -13,4 +14,14 @@ test("the primary's own trouble is told from one repository's", () => {
   expect(isPrimaryUnreachable(new HostKeyMismatchError("host key mismatch"))).toBe(true);
   expect(isPrimaryUnreachable(new Error("connect ECONNREFUSED 127.0.0.1:7999"))).toBe(true);
   expect(isPrimaryUnreachable(new Error("fatal: repository 'P/r.git' not found"))).toBe(false);
+});
+
+test("ssh command pins the host key, uses only our key and shares a master connection", () => {
+  const c = sshCommand({ keyFile: "/k/id ed", knownHostsFile: "/k/kh", controlPath: "/r/cm-%C", controlPersistSec: 300, connectTimeoutSec: 10 });
+  expect(c).toContain("StrictHostKeyChecking=yes");
+  expect(c).toContain("UserKnownHostsFile=/k/kh");
+  expect(c).toContain("-i '/k/id ed'");
+  expect(c).toContain("IdentitiesOnly=yes");
+  expect(c).toContain("ControlMaster=auto");
+  expect(c).toContain("-F /dev/null");
 });

@@ -8,7 +8,18 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { gitEnv } from "./gitEnv";
 import { HostKeyMismatchError } from "./upstreamPool";
+
+/**
+ * git's environment for fetches from the primary (gitEnv.ts), with its known_hosts and
+ * ControlMaster socket under `home`. A master outlives a burst of fetches by 10 minutes.
+ */
+export function upstreamGitEnv(home: string, keyFile: string): { env: NodeJS.ProcessEnv; controlPath: string } {
+  const controlPath = controlPathFor(home);
+  const env = gitEnv(process.env, { keyFile, knownHostsFile: knownHostsPath(home), controlPath, controlPersistSec: 600, connectTimeoutSec: 15 });
+  return { env, controlPath };
+}
 
 export function knownHostsPath(home: string): string {
   return path.join(home, "data", "known_hosts");

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { knownHostsPath } from "../../sync/upstream/openssh";
-import { gitEnv } from "../../sync/store/gitEnv";
+import { gitEnv } from "../../sync/upstream/gitEnv";
 import { RepoStore } from "../../sync/store/repoStore";
 import { listTempFiles } from "../../sync/store/tempFiles";
 import { mirrorRefspecs } from "../../sync/upstream/refFilter";
