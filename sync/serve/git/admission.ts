@@ -83,8 +83,8 @@ export async function admit(d: AdmissionDeps, ctx: RequestContext, record: GitRe
 
   const served = d.resolve(repo.project, repo.slug);
   const auth = await d.authorizer.authorize(req.headers.authorization, served ?? repo, record.client);
+  record.authorized(d.authorizer.mode, auth);
   record.repo = `${served?.project ?? repo.project}/${repo.slug}`;
-  record.principal = auth.principal;
   if (!auth.allowed) {
     record.note("info", { principal: auth.principal, reason: auth.reason }, "git request denied");
     switch (auth.reason) {

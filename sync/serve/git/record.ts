@@ -5,6 +5,7 @@
  * handed off or through the pack cache, to `served`.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { AuthResult } from "../../auth/authorizer";
 import type { Log } from "../http";
 import type { Endpoint, GitMetrics, UploadPackResult } from "./gitMetrics";
 import type { CacheOutcome } from "./packCache";
@@ -57,6 +58,12 @@ export class GitRecord {
     this.count(status);
     // An unread request body is not worth reading: close after the answer instead.
     sendText(this.res, status, message, this.method === "POST" ? { ...headers, Connection: "close" } : headers);
+  }
+
+  /** The access decision: counted by auth mode and result; its principal goes into every log line. */
+  authorized(mode: string, auth: AuthResult): void {
+    this.principal = auth.principal;
+    this.d.metrics.auth(mode, auth);
   }
 
   /** Count the request's HTTP status: once, whoever answered (a refusal, git, the cache). */
