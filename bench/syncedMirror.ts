@@ -13,7 +13,7 @@ import { makeMirrorHome, MirrorHome } from "../testbed/mirrorHome";
 import type { Primary } from "../testbed/primary";
 import { git } from "../testbed/repos";
 import { onCleanup } from "../testbed/resources";
-import { controlPathFor } from "../sync/daemon/daemon";
+import { controlPathFor } from "../sync/upstream/openssh";
 import { RepoId, repoKey } from "../sync/types";
 import { assertAllSynced } from "./benchmark";
 import { copyRepos, mountTmpfs, trimBareRepo } from "./fixtures";

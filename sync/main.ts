@@ -69,7 +69,6 @@ async function run(home: string): Promise<number> {
       ? {
           secret,
           onRefsChanged: (key) => {
-            board.markBehind(key);
             daemon.refsChanged(key);
           },
           onCatalogChanged: () => {

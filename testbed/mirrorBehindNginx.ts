@@ -19,7 +19,7 @@ import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import { renderNginxSite, NginxSiteInput } from "../components/render/nginx";
-import { controlPathFor } from "../sync/daemon/daemon";
+import { controlPathFor } from "../sync/upstream/openssh";
 import { signBody } from "../sync/serve/webhookSignature";
 import { repoDir } from "../sync/store/layout";
 import { runDaemon, StatusDoc } from "./daemonProcess";

@@ -5,21 +5,18 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import * as os from "node:os";
 import { listRepos } from "../catalog/bitbucketRest";
 import { decidePurge, selectRepos } from "../catalog/select";
 import { Scheduler, SchedulerEvent } from "../scheduler/scheduler";
 import { Throttle } from "../scheduler/throttle";
-import { gitEnv } from "../store/gitEnv";
 import { DiskFacts, DiskSpace, isNoSpace } from "../store/diskSpace";
 import { RepoStore, TEMP_MIN_AGE_MS } from "../store/repoStore";
 import { partitionRepoIds } from "../repoName";
 import { parseRepoKey, RepoId, RepoKey, repoKey, SyncReason } from "../types";
 import { knownHostsText } from "../upstream/hostKeys";
 import { makeRefFilter } from "../upstream/refFilter";
-import { HostKeyMismatchError, UpstreamPool } from "../upstream/upstreamPool";
+import { closeControlMaster, isPrimaryUnreachable, knownHostsPath, removeFallbackControlDir, upstreamGitEnv } from "../upstream/openssh";
+import { UpstreamPool } from "../upstream/upstreamPool";
 import { SyncEngine, SyncOutcome } from "./engine";
 import { forEachLimit } from "./forEachLimit";
 import { acquireHomeLock } from "./lock";
@@ -44,7 +41,7 @@ export interface DaemonObserver {
 }
 
 export class Daemon {
-  readonly scheduler: Scheduler;
+  readonly scheduler: Scheduler<SyncOutcome>;
   private readonly store: RepoStore;
   private readonly pool: UpstreamPool;
   private readonly engine: SyncEngine;
@@ -64,15 +61,8 @@ export class Daemon {
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
     this.disk = new DiskSpace(s.home, s.disk?.minFreeBytes ?? 0);
-    this.controlPath = controlPathFor(s.home);
     this.webhookRefresh = new Throttle(() => this.reconcileAfterRunning(), { minIntervalMs: s.webhookRefreshMinMs ?? DEFAULT_WEBHOOK_REFRESH_MIN_MS });
-    this.env = gitEnv(process.env, {
-      keyFile: s.upstream.keyFile,
-      knownHostsFile: knownHostsPath(s.home),
-      controlPath: this.controlPath,
-      controlPersistSec: 600,
-      connectTimeoutSec: 15,
-    });
+    ({ env: this.env, controlPath: this.controlPath } = upstreamGitEnv(s.home, s.upstream.keyFile));
     this.pool = new UpstreamPool(
       { host: s.upstream.host, port: s.upstream.port, user: s.upstream.user, privateKey: fs.readFileSync(s.upstream.keyFile), pinned: s.upstream.pinned },
       { connections: s.scanConnections, channelsPerConnection: 8, connectTimeoutMs: 15000, scanTimeoutMs: 60000 },
@@ -86,8 +76,8 @@ export class Daemon {
       maintenance: s.maintenance,
       disk: this.disk,
     });
-    this.scheduler = new Scheduler({
-      sync: (key, reason, signal) => this.runJob(key, reason, signal),
+    this.scheduler = new Scheduler<SyncOutcome>({
+      sync: (key, reason, signal) => this.engine.sync(this.catalog.get(key) ?? parseRepoKey(key), reason, signal),
       concurrency: s.concurrency,
       timeoutMs: s.timeoutMs,
       backoff: s.backoff,
@@ -132,8 +122,9 @@ export class Daemon {
     this.timer.unref();
   }
 
-  /** A webhook said this repository changed on the primary. */
+  /** A webhook said this repository changed on the primary: it is behind until a sync lands. */
   refsChanged(key: RepoKey): "queued" | "unknown" {
+    this.obs.behind(key, Date.now());
     if (this.catalog.has(key)) {
       this.scheduler.trigger(key, "webhook");
       return "queued";
@@ -211,9 +202,7 @@ export class Daemon {
     // Bounded: a reconcile stuck on the network must not hold the stop.
     await step("wait for the reconcile", () => Promise.race([this.reconciling?.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]));
     await step("close the ControlMaster", () => closeControlMaster(this.controlPath, this.env));
-    // The short fallback dir in /tmp is ours alone: leave nothing behind.
-    const cmDir = path.dirname(this.controlPath);
-    if (path.dirname(cmDir) === os.tmpdir() && path.basename(cmDir).startsWith("smcm-")) await step("remove the ControlMaster dir", () => fs.rmSync(cmDir, { recursive: true, force: true }));
+    await step("remove the ControlMaster dir", () => removeFallbackControlDir(this.controlPath));
     this.releaseLock?.();
   }
 
@@ -247,8 +236,7 @@ export class Daemon {
             this.scheduler.trigger(key, "reconcile");
           }
         } catch (e) {
-          if (e instanceof HostKeyMismatchError) throw e;
-          if (isConnectionError(e)) throw e;
+          if (isPrimaryUnreachable(e)) throw e;
           // One repository failing its scan is that repository's problem: let its job record it.
           this.scheduler.trigger(key, this.store.exists(id) ? "reconcile" : "initial");
         }
@@ -333,24 +321,16 @@ export class Daemon {
     }
   }
 
-  private async runJob(key: RepoKey, reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
-    const id = this.catalog.get(key) ?? parseRepoKey(key);
-    const outcome = await this.engine.sync(id, reason, signal);
-    this.outcomes.set(key, outcome);
-    return outcome;
-  }
-
-  private readonly outcomes = new Map<RepoKey, SyncOutcome>();
+  /** Repositories whose last syncs in a row did not converge (see "succeeded"). */
   private readonly unconverged = new Map<RepoKey, number>();
 
-  private onSchedulerEvent(e: SchedulerEvent): void {
+  private onSchedulerEvent(e: SchedulerEvent<SyncOutcome>): void {
     switch (e.type) {
       case "started":
         this.obs.syncStarted(e.key, e.reason);
         break;
       case "succeeded": {
-        const outcome = this.outcomes.get(e.key) ?? { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
-        this.outcomes.delete(e.key);
+        const outcome = e.result;
         this.obs.syncSucceeded(e.key, e.reason, e.durationMs, outcome);
         // Not converged: the primary moved while we fetched. Follow up, but only a couple of
         // times in a row, so a ref the fetch cannot store can never make a busy loop.
@@ -362,59 +342,13 @@ export class Daemon {
         break;
       }
       case "failed":
-        this.outcomes.delete(e.key);
-        if (e.error instanceof HostKeyMismatchError || isConnectionError(e.error)) this.obs.primaryReachable(false, e.error.message);
+        if (isPrimaryUnreachable(e.error)) this.obs.primaryReachable(false, e.error.message);
         this.obs.syncFailed(e.key, e.reason, e.error, e.durationMs, e.retryInMs);
         break;
       default:
         break;
     }
   }
-}
-
-function isConnectionError(e: unknown): boolean {
-  return e instanceof Error && /cannot connect to the primary|cannot open a channel to the primary|Not connected|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|Connection (refused|closed|reset)|Timed out while waiting for handshake/i.test(e.message);
-}
-
-
-export function knownHostsPath(home: string): string {
-  return path.join(home, "data", "known_hosts");
-}
-
-/**
- * ControlPath must fit a unix socket path (sun_path, 108 bytes) after OpenSSH expands %C
- * (40 hex chars) and adds its temporary ".XXXXXXXXXXXXXXXX" suffix (17) while creating the
- * master: fall back to a short private dir when the home is deep.
- */
-export function controlPathFor(home: string): string {
-  const p = path.join(home, "run", "cm-%C");
-  if (p.length - 2 + 40 + 17 < 104) return p;
-  // Per user and home; a dir someone else made (another account, an attacker) is never used.
-  const uid = process.getuid?.() ?? 0;
-  let short = path.join(os.tmpdir(), `smcm-${uid}-${createHash("sha256").update(home).digest("hex").slice(0, 12)}`);
-  fs.mkdirSync(short, { recursive: true, mode: 0o700 });
-  const st = fs.lstatSync(short);
-  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) short = fs.mkdtempSync(path.join(os.tmpdir(), "smcm-"));
-  return path.join(short, "%C");
-}
-
-function closeControlMaster(controlPath: string, env: NodeJS.ProcessEnv): Promise<void> {
-  // `ssh -O exit` needs a destination; any will do since ControlPath's %C is already expanded per host.
-  const dir = path.dirname(controlPath);
-  let sockets: string[] = [];
-  try {
-    sockets = fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(controlPath).replace("%C", "")));
-  } catch {
-    return Promise.resolve();
-  }
-  return Promise.all(
-    sockets.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          execFile("ssh", ["-F", "/dev/null", "-o", `ControlPath=${path.join(dir, s)}`, "-O", "exit", "mirror-upstream"], { env, timeout: 5000 }, () => resolve());
-        }),
-    ),
-  ).then(() => undefined);
 }
 
 function writeFileAtomic(file: string, content: string, mode: number): void {

@@ -87,40 +87,30 @@ export class SyncEngine {
   }
 
   async sync(id: RepoId, reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
-    if (reason === "webhook" && this.d.store.exists(id)) return this.syncNow(id, signal);
-    const { adv, fp } = await this.scan(id, signal);
-    signal.throwIfAborted();
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
-    if (this.differs(id, fp)) {
-      this.assertRoomFor(id);
-      await this.fetchWithReclone(id, adv, signal, out);
-      const local = await this.d.store.localRefs(id, this.d.env);
-      const localFp = fingerprint(local.refs, local.headTarget, this.d.keep);
-      this.d.store.writeFingerprint(id, localFp);
-      // The primary may have moved between our scan and our fetch: we hold something newer
-      // than the scan, and the next trigger (or reconcile) converges.
-      out.converged = localFp === fp;
+    if (reason === "webhook" && this.d.store.exists(id)) {
+      // The webhook fast path: the primary just told us this repository changed, so skip the
+      // ref scan (a round trip and a process on the primary) and fetch at once. HEAD's target
+      // is left as is; a default-branch change arrives with the next reconcile's scan.
+      await this.fetchAndRecord(id, { refs: new Map() }, signal, out);
+    } else {
+      const { adv, fp } = await this.scan(id, signal);
+      signal.throwIfAborted();
+      // The primary may have moved between our scan and our fetch: we then hold something
+      // newer than the scan, and the next trigger (or reconcile) converges.
+      if (this.differs(id, fp)) out.converged = (await this.fetchAndRecord(id, adv, signal, out)) === fp;
     }
+    // A reclone on the fast path is a first clone like any other: scheduled maintenance, not now.
     if (out.created) await this.afterFirstClone(id, signal, out);
     await this.maintain(id, signal, out);
     return out;
   }
 
-  /**
-   * The webhook fast path: the primary just told us this repository changed, so skip the ref
-   * scan (a round trip and a process on the primary) and fetch at once. HEAD's target is left
-   * as is; a default-branch change arrives with the next reconcile's scan.
-   */
-  private async syncNow(id: RepoId, signal: AbortSignal): Promise<SyncOutcome> {
-    const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
+  /** Fetch (recloning a damaged copy), then record what we now hold; returns its fingerprint. */
+  private async fetchAndRecord(id: RepoId, adv: Advertisement, signal: AbortSignal, out: SyncOutcome): Promise<string> {
     this.assertRoomFor(id);
-    await this.fetchWithReclone(id, { refs: new Map() }, signal, out);
-    const local = await this.d.store.localRefs(id, this.d.env);
-    this.d.store.writeFingerprint(id, fingerprint(local.refs, local.headTarget, this.d.keep));
-    // A reclone on this path is a first clone like any other: scheduled maintenance, not now.
-    if (out.created) await this.afterFirstClone(id, signal, out);
-    await this.maintain(id, signal, out);
-    return out;
+    await this.fetchWithReclone(id, adv, signal, out);
+    return this.recordHeld(id);
   }
 
   /** A fetch grows the disk: below the free-space threshold it waits, a first clone with its own reason. */
@@ -190,9 +180,19 @@ export class SyncEngine {
     this.d.store.remove(id);
     const { adv } = await this.scan(id, signal);
     await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
-    const local = await this.d.store.localRefs(id, this.d.env);
-    this.d.store.writeFingerprint(id, fingerprint(local.refs, local.headTarget, this.d.keep));
+    await this.recordHeld(id);
     this.spreadSchedule(id);
+  }
+
+  /**
+   * After every fetch: read the refs we now hold, fingerprint them like the primary's, and
+   * store the fingerprint (the next scan compares against it). Returns it.
+   */
+  private async recordHeld(id: RepoId): Promise<string> {
+    const local = await this.d.store.localRefs(id, this.d.env);
+    const fp = fingerprint(local.refs, local.headTarget, this.d.keep);
+    this.d.store.writeFingerprint(id, fp);
+    return fp;
   }
 
   /**

@@ -348,6 +348,22 @@ describe("backoff", () => {
   });
 });
 
+describe("results", () => {
+  it("hands each run's result to its own succeeded event, typed, with no state kept beside it", async () => {
+    const events: SchedulerEvent<{ bytes: number }>[] = [];
+    const scheduler = new Scheduler<{ bytes: number }>({
+      sync: async (key) => ({ bytes: key.length }),
+      onEvent: (e) => events.push(e),
+    });
+    scheduler.trigger("P/a", "initial");
+    scheduler.trigger("P/bcd", "webhook");
+    await scheduler.idle();
+    const succeeded = events.flatMap((e) => (e.type === "succeeded" ? [[e.key, e.result.bytes]] : []));
+    expect(succeeded.sort()).toEqual([["P/a", 3], ["P/bcd", 5]]);
+    expect(scheduler.snapshot().repos).toEqual([]);
+  });
+});
+
 describe("webhook vs backoff", () => {
   it("runs a webhook-triggered repo now even while it backs off; routine triggers wait", async () => {
     const h = setup({ backoff: { baseMs: 3_600_000, maxMs: 3_600_000 }, random: () => 0.99 });

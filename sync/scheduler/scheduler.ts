@@ -1,6 +1,7 @@
 /**
  * The daemon's per-repository job scheduler. Generic: it runs the `sync(key, reason, signal)`
- * it is given and knows nothing of git. What it guarantees:
+ * it is given and knows nothing of git; what the job resolves with (R) rides on its
+ * "succeeded" event. What it guarantees:
  *
  * - at most one run per repository at a time; triggers coalesce (one queue entry per repo;
  *   any number of triggers during a run cause exactly one follow-up run);
@@ -18,7 +19,7 @@ import { Fifo, FifoHandle } from "./fifo";
 import { decideTrigger, Phase, PRIORITY_LEVELS, priorityOf } from "./policy";
 
 /** The work itself. Must settle soon after `signal` aborts, or the slot stays taken. */
-export type SyncJob = (key: RepoKey, reason: SyncReason, signal: AbortSignal) => Promise<unknown>;
+export type SyncJob<R = unknown> = (key: RepoKey, reason: SyncReason, signal: AbortSignal) => Promise<R>;
 
 /** Time source; the default is the real clock with unref'd timers. */
 export interface SchedulerClock {
@@ -41,8 +42,8 @@ export const realClock: SchedulerClock = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
-export interface SchedulerOptions {
-  sync: SyncJob;
+export interface SchedulerOptions<R = unknown> {
+  sync: SyncJob<R>;
   /** Most runs in flight at once (integer >= 1); change later with setConcurrency. Default 4. */
   concurrency?: number;
   /** A run's signal aborts after this long and the run counts as failed. Default 10 min. */
@@ -52,15 +53,15 @@ export interface SchedulerOptions {
   clock?: SchedulerClock;
   random?: RandomSource;
   /** Called synchronously on every event; exceptions are turned into process warnings. */
-  onEvent?: (event: SchedulerEvent) => void;
+  onEvent?: (event: SchedulerEvent<R>) => void;
 }
 
 /** Why the scheduler aborted a run (or dropped a queued one) itself. */
 export type CancelCause = "drain" | "forget";
 
-export type SchedulerEvent =
+export type SchedulerEvent<R = unknown> =
   | { type: "started"; key: RepoKey; reason: SyncReason; /** 1 + consecutive failures so far */ attempt: number }
-  | { type: "succeeded"; key: RepoKey; reason: SyncReason; durationMs: number }
+  | { type: "succeeded"; key: RepoKey; reason: SyncReason; durationMs: number; /** What the job resolved with. */ result: R }
   | {
       type: "failed";
       key: RepoKey;
@@ -176,13 +177,16 @@ function toError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
-export class Scheduler {
-  private readonly sync: SyncJob;
+/** How a run settled: the job's result, or its error. */
+type Settled<R> = { ok: true; result: R } | { ok: false; error: Error };
+
+export class Scheduler<R = unknown> {
+  private readonly sync: SyncJob<R>;
   private readonly timeoutMs: number;
   private readonly backoff: BackoffPolicy;
   private readonly clock: SchedulerClock;
   private readonly random: RandomSource;
-  private readonly onEvent: ((event: SchedulerEvent) => void) | undefined;
+  private readonly onEvent: ((event: SchedulerEvent<R>) => void) | undefined;
   private concurrency: number;
 
   private readonly entries = new Map<RepoKey, Entry>();
@@ -196,7 +200,7 @@ export class Scheduler {
   private pumpScheduled = false;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(options: SchedulerOptions) {
+  constructor(options: SchedulerOptions<R>) {
     this.sync = options.sync;
     this.concurrency = options.concurrency ?? DEFAULTS.concurrency;
     validateConcurrency(this.concurrency);
@@ -423,15 +427,15 @@ export class Scheduler {
     this.running.add(entry);
     this.emit({ type: "started", key: entry.key, reason, attempt: entry.consecutiveFailures + 1 });
 
-    let result: Promise<unknown>;
+    let result: Promise<R>;
     try {
       result = Promise.resolve(this.sync(entry.key, reason, controller.signal));
     } catch (e) {
       result = Promise.reject(e); // a job that throws synchronously fails like any other
     }
     result.then(
-      () => this.finish(entry, run, undefined),
-      (e: unknown) => this.finish(entry, run, toError(e)),
+      (r) => this.finish(entry, run, { ok: true, result: r }),
+      (e: unknown) => this.finish(entry, run, { ok: false, error: toError(e) }),
     );
   }
 
@@ -443,7 +447,7 @@ export class Scheduler {
     return true;
   }
 
-  private finish(entry: Entry, run: Run, error: Error | undefined): void {
+  private finish(entry: Entry, run: Run, settled: Settled<R>): void {
     this.clock.clearTimeout(run.timer);
     entry.run = undefined;
     this.running.delete(entry);
@@ -459,11 +463,11 @@ export class Scheduler {
       this.emit({ type: "cancelled", key, reason, cause: cancelledBy, wasRunning: true });
     } else if (run.abortedBy === "timeout") {
       this.recordFailure(entry, reason, new SyncTimeoutError(key, this.timeoutMs), durationMs);
-    } else if (error) {
-      this.recordFailure(entry, reason, error, durationMs);
+    } else if (!settled.ok) {
+      this.recordFailure(entry, reason, settled.error, durationMs);
     } else {
       this.clearRecord(entry);
-      this.emit({ type: "succeeded", key, reason, durationMs });
+      this.emit({ type: "succeeded", key, reason, durationMs, result: settled.result });
     }
 
     if (!entry.removed) {
@@ -549,7 +553,7 @@ export class Scheduler {
   }
 
   /** A listener bug must not corrupt scheduler state, but must not vanish silently either. */
-  private emit(event: SchedulerEvent): void {
+  private emit(event: SchedulerEvent<R>): void {
     if (!this.onEvent) return;
     try {
       this.onEvent(event);

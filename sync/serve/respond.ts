@@ -3,7 +3,7 @@
  * they are serialized whole and sent with a Content-Length.
  */
 import { OutgoingHttpHeaders } from "node:http";
-import type { RequestContext } from "./router";
+import type { RequestContext } from "./http";
 
 export function sendJson(ctx: Pick<RequestContext, "res">, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
   const text = JSON.stringify(body) + "\n";

@@ -1,7 +1,8 @@
 import * as http from "node:http";
 import { onCleanup } from "../../testbed/resources";
 import { listen, ListenAddress } from "./listen";
-import { Log, requestIdFor, Router, splitTarget } from "./router";
+import type { Log } from "./http";
+import { requestIdFor, Router, splitTarget } from "./router";
 import { request } from "../../testbed/httpClient";
 
 async function serve(router: Router): Promise<ListenAddress> {

@@ -13,30 +13,11 @@
  * served by GET handlers (node drops the body); a JSON 500 if a handler throws.
  */
 import { randomUUID } from "node:crypto";
-import { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Handler, Log, RequestContext, silentLog } from "./http";
 import { sendError } from "./respond";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS";
-
-export interface RequestContext {
-  req: IncomingMessage;
-  res: ServerResponse;
-  /** Path without the query string, as sent (not percent-decoded). */
-  path: string;
-  query: URLSearchParams;
-  requestId: string;
-}
-
-export type Handler = (ctx: RequestContext) => void | Promise<void>;
-
-/** pino-compatible subset, so the daemon's logger plugs in and tests can pass nothing. */
-export interface Log {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export const silentLog: Log = { info() {}, warn() {}, error() {} };
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

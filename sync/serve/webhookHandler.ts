@@ -22,7 +22,7 @@ import type { WebhookResult } from "../state/metrics";
 import type { BodyBudget } from "./bodyBudget";
 import { BodyIncomplete, BodyOverBudget, BodyTimedOut, BodyTooLarge, readBody } from "./readBody";
 import { sendError, sendJson } from "./respond";
-import type { Handler, Log, RequestContext } from "./router";
+import type { Handler, Log, RequestContext } from "./http";
 import { decideWebhook, RefChange } from "./webhookEvent";
 import { parseSignatureHeader, verifySignature } from "./webhookSignature";
 

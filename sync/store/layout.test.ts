@@ -1,5 +1,4 @@
 import { isSafeRepoId, repoDir } from "./layout";
-import { sshCommand } from "./gitEnv";
 
 test.each([
   ["PROJ", "repo", true],
@@ -20,24 +19,4 @@ test.each([
 test("repo paths stay under the home's repos dir", () => {
   expect(repoDir("/m", { project: "P", slug: "r" })).toBe("/m/repos/P/r.git");
   expect(() => repoDir("/m", { project: "P", slug: "../../etc" })).toThrow(/unsafe repository name/);
-});
-
-test("ssh command pins the host key, uses only our key and shares a master connection", () => {
-  const c = sshCommand({ keyFile: "/k/id ed", knownHostsFile: "/k/kh", controlPath: "/r/cm-%C", controlPersistSec: 300, connectTimeoutSec: 10 });
-  expect(c).toContain("StrictHostKeyChecking=yes");
-  expect(c).toContain("UserKnownHostsFile=/k/kh");
-  expect(c).toContain("-i '/k/id ed'");
-  expect(c).toContain("IdentitiesOnly=yes");
-  expect(c).toContain("ControlMaster=auto");
-  expect(c).toContain("-F /dev/null");
-});
-
-test("the ControlMaster socket path fits sun_path after OpenSSH's expansion, else falls back", () => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { controlPathFor } = require("../daemon/daemon") as typeof import("../daemon/daemon");
-  const expanded = (p: string) => p.replace("%C", "c".repeat(40)) + ".XXXXXXXXXXXXXXXX";
-  expect(controlPathFor("/var/lib/smart-mirror")).toBe("/var/lib/smart-mirror/run/cm-%C");
-  const deep = "/tmp/smart-mirror-local/var/lib/smart-mirror";
-  expect(expanded(controlPathFor(deep)).length).toBeLessThan(104);
-  expect(expanded(controlPathFor("/x".repeat(60))).length).toBeLessThan(104);
 });

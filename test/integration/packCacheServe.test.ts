@@ -17,7 +17,7 @@ import { listen } from "../../sync/serve/listen";
 import { Router } from "../../sync/serve/router";
 import { createServer } from "../../sync/serve/server";
 import { catalogResolver, mountGitRoutes } from "../../sync/serve/git";
-import { MAX_WHOLE_RAW_BODY } from "../../sync/serve/git/gitHandler";
+import { MAX_WHOLE_RAW_BODY } from "../../sync/serve/git/admission";
 import { PACK_CACHE_METRIC_NAMES } from "../../sync/serve/git/packCache";
 import { pktLine } from "../../sync/serve/git/protocol";
 import { StatusBoard } from "../../sync/state/statusBoard";

@@ -1,7 +1,7 @@
 /**
  * A POST to git-upload-pack answered by git writing straight into the client's socket:
  *
- *   request body (read and checked first, see gitHandler.ts) -> git stdin
+ *   request body (read and checked first, see admission.ts) -> git stdin
  *   git stdout = the HTTP connection's socket itself                 (no copy in the daemon)
  *
  * Why: relayed through the event loop (exchange.ts), a 20 MB clone cost the daemon ~200 ms CPU
