@@ -24,6 +24,7 @@ import { accountOf, makeSeedRepo, mountTmpfs, populatePrimary } from "./fixtures
 import { scaled } from "./scale";
 import { round } from "./stats";
 import { syncedMirrorHome, syncedTemplate } from "./syncedMirror";
+import { homePath } from "../sync/homeLayout";
 
 const FULL_REPOS = 10_000;
 export const BUNDLE = path.resolve(__dirname, "..", "dist", "smart-mirror.js");
@@ -113,7 +114,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const template = await syncedTemplate(primary, ids[0]);
   const mh: MirrorHome = await syncedMirrorHome(primary, template, n, { link: true, tmpfsMb });
   const port = await freePort();
-  fs.writeFileSync(path.join(mh.home, "shared", "bitbucket.properties"), benchProperties(primary, ids, port));
+  fs.writeFileSync(homePath(mh.home, "properties"), benchProperties(primary, ids, port));
 
   ctx.log(`starting the built daemon (${path.relative(process.cwd(), BUNDLE)}) with a catalog of ${n}`);
   const t0 = performance.now();

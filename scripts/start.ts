@@ -22,7 +22,7 @@ import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { buildLocalPlan } from "../components/deploy/localPlan";
+import { buildLocalPlan, localPaths } from "../components/deploy/localPlan";
 import { serializePlan } from "../components/deploy/plan";
 import { renderProperties } from "../components/render/properties";
 import { execSupervisor } from "../sync/agent/execSupervisor";
@@ -171,7 +171,8 @@ async function main(o: Options): Promise<number> {
   const webhookSecret = randomBytes(24).toString("hex");
 
   const repos = demo ? DEMO_REPOS.map((r) => `${r.project}/${r.slug}`) : o.repos?.split(",").map((s) => s.trim()).filter(Boolean);
-  const realHome = path.join(ROOT, "var/lib/smart-mirror");
+  // The production layout under ROOT (the plan is applied with --root ROOT).
+  const real = localPaths(ROOT);
   const baseUrl = `https://localhost:${port}`;
   const propertiesText = renderProperties({
     displayName: demo ? "Local demo mirror" : "Local mirror",
@@ -179,15 +180,15 @@ async function main(o: Options): Promise<number> {
     upstreamUrl: demo ? "https://demo-primary.localhost" : o.primaryUrl!,
     sshUrl,
     hostKeys,
-    keyFile: path.join(realHome, "shared/ssh/id_ed25519"),
+    keyFile: real.keyFile,
     catalog: repos && repos.length > 0 ? "static" : "rest",
     catalogRepos: repos,
-    tokenFile: path.join(realHome, "shared/secrets/upstream-token"),
+    tokenFile: real.catalogTokenFile,
     projects: "ALL",
-    webhookSecretFile: path.join(realHome, "shared/secrets/webhook-secret"),
+    webhookSecretFile: real.webhookSecretFile,
     // The demo primary has no REST API to check users against.
     auth: demo ? "anonymous" : "primary",
-    listen: `unix:${path.join(realHome, "run/smart-mirror.sock")}`,
+    listen: `unix:${real.socket}`,
     syncInterval: "1m",
   });
   const { plan } = buildLocalPlan({

@@ -21,7 +21,7 @@ import * as path from "node:path";
 import { renderNginxSite, NginxSiteInput } from "../components/render/nginx";
 import { controlPathFor } from "../sync/upstream/openssh";
 import { signBody } from "../sync/serve/webhookSignature";
-import { repoDir } from "../sync/store/layout";
+import { repoDir } from "../sync/homeLayout";
 import { runDaemon, StatusDoc } from "./daemonProcess";
 import { makeMirrorHome, MirrorHome, writeMirrorProperties } from "./mirrorHome";
 import { NginxContext, NginxHandle, startNginx } from "./nginx";

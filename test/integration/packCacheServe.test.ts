@@ -21,7 +21,7 @@ import { MAX_WHOLE_RAW_BODY } from "../../sync/serve/git/admission";
 import { PACK_CACHE_METRIC_NAMES } from "../../sync/serve/git/packCache";
 import { pktLine } from "../../sync/serve/git/protocol";
 import { StatusBoard } from "../../sync/state/statusBoard";
-import { FINGERPRINT_FILE } from "../../sync/store/layout";
+import { FINGERPRINT_FILE } from "../../sync/homeLayout";
 import { packBytes } from "../../sync/store/packFiles";
 import { assertSameRefsAndObjects, git, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../../testbed/repos";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
