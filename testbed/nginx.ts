@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
+import { childPids } from "./processes";
 import { spawnTracked, tempDir, TrackedProcess } from "./resources";
 
 export const NGINX_BIN = "/usr/sbin/nginx";
@@ -147,23 +148,6 @@ export function nginxTest(confPath: string, opts: { prefix?: string } = {}): Pro
 export async function assertNginxConfig(confPath: string, opts: { prefix?: string } = {}): Promise<void> {
   const r = await nginxTest(confPath, opts);
   if (!r.ok) throw new NginxConfigError(confPath, r.output);
-}
-
-/** Pids whose parent is `ppid` (scan of /proc: no dependence on CONFIG_PROC_CHILDREN). */
-function childPids(ppid: number): number[] {
-  const out: number[] = [];
-  for (const p of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8");
-      // "pid (comm) state ppid ...": comm may contain spaces and parens, so split after the last ')'.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) === ppid) out.push(Number(p));
-    } catch {
-      /* exited while we looked */
-    }
-  }
-  return out;
 }
 
 function cmdline(pid: number): string {

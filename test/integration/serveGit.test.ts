@@ -12,20 +12,17 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
 import { Registry } from "prom-client";
-import { anonymousAuthorizer, tokensAuthorizer } from "../../sync/auth/authorizer";
+import { tokensAuthorizer } from "../../sync/auth/authorizer";
 import { hashToken, TokenStore } from "../../sync/auth/tokensFile";
-import { listen } from "../../sync/serve/listen";
-import { Router } from "../../sync/serve/router";
-import { createServer } from "../../sync/serve/server";
-import { catalogResolver, GIT_METRIC_NAMES, gitServeOptionsFromConfig, GitServeOptions, mountGitRoutes } from "../../sync/serve/git";
+import { catalogResolver, GIT_METRIC_NAMES, gitServeOptionsFromConfig, GitServeOptions } from "../../sync/serve/git";
 import { pktLine } from "../../sync/serve/git/protocol";
-import { StatusBoard } from "../../sync/state/statusBoard";
 import { startBitbucketDouble, BitbucketDouble } from "../../testbed/bitbucketDouble";
 import { assertSameRefsAndObjects, git, GitError, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../../testbed/repos";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { createCa, TestCa } from "../../testbed/tls";
 import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../../testbed/hostilePaths";
 import { processesOn, signalGroup } from "../../testbed/processes";
+import { startInProcessGitServer } from "../../testbed/gitServer";
 
 jest.setTimeout(240_000);
 
@@ -88,27 +85,8 @@ interface GitServer {
   close(): Promise<void>;
 }
 
-async function startGitServer(served: Served, o: Partial<GitServeOptions> = {}): Promise<GitServer> {
-  const board = new StatusBoard({ info: { displayName: "test mirror" }, defaultMetrics: false });
-  const router = new Router();
-  const registry = o.registry ?? board.metrics.registry;
-  const routes = mountGitRoutes(router, {
-    resolve: catalogResolver((key) => served.catalog.get(key)),
-    primaryUrl: FAKE_PRIMARY,
-    gitEnv: isolatedGitEnv() as NodeJS.ProcessEnv,
-    ...o,
-    authorizer: o.authorizer ?? anonymousAuthorizer(),
-    registry,
-  });
-  const server = createServer({ board, router });
-  const addr = await listen(server, "127.0.0.1:0");
-  if (addr.kind !== "tcp") throw new Error("want tcp");
-  const close = onCleanup(async () => {
-    routes.close();
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
-  return { port: addr.port, base: `http://127.0.0.1:${addr.port}`, registry, close };
+function startGitServer(served: Served, o: Partial<GitServeOptions> = {}): Promise<GitServer> {
+  return startInProcessGitServer(served.catalog, { primaryUrl: FAKE_PRIMARY, ...o });
 }
 
 /** Run git; never throws: exit code and both outputs. */
