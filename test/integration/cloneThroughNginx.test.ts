@@ -18,7 +18,7 @@ import { ensureBundle } from "../../testbed/daemonProcess";
 import { ensureLargeRepo, LargeRepoParams } from "../../testbed/largeRepo";
 import { MIRROR_NAME, MirrorBehindNginx, startMirrorBehindNginx } from "../../testbed/mirrorBehindNginx";
 import { Primary, startPrimary } from "../../testbed/primary";
-import { assertSameRefsAndObjects, git, GitEnv, GitError, workingClone, WorkingClone } from "../../testbed/repos";
+import { assertSameRefsAndObjects, git, GitEnv, GitError, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { refsChangedPayload } from "../../testbed/webhook";
 import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../../testbed/hostilePaths";
@@ -113,15 +113,7 @@ describe("clones through nginx + TLS in front of the built daemon", () => {
     primary = await startPrimary();
     await primary.createRepo(APP.project, APP.slug);
     app = await workingClone(primary.remote(APP.project, APP.slug));
-    await app.commit({ "README.md": "# app\n", "src/main.txt": "main\n", "docs/big.txt": "x".repeat(50_000) });
-    await app.tag("v1.0", { message: "release 1.0" });
-    await app.commit({ "src/main.txt": "main, second\n" });
-    await app.tag("light");
-    for (let i = 0; i < 20; i++) await app.branch(`feature/${String(i).padStart(2, "0")}`);
-    await app.checkout("side", { create: true });
-    await app.commit({ "side.txt": "side\n" });
-    await app.checkout("main");
-    await app.pushAll();
+    await pushSampleHistory(app, 20);
     await primary.importRepo(BIG.project, BIG.slug, await ensureLargeRepo(KILL_REPO_PARAMS));
 
     m = await startMirrorBehindNginx({

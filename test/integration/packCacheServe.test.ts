@@ -254,7 +254,7 @@ describe("git smart HTTP with the pack cache", () => {
       2,
     );
     // Freeze it: it cannot finish on its own now, so only the cache killing it makes it go away.
-    for (const p of packObjects) process.kill(Number(p.split(":")[0]), "SIGSTOP");
+    for (const p of packObjects) process.kill(parseInt(p, 10), "SIGSTOP");
     kill();
     await exited;
     await waitFor("no git process left on the big repository", () => processesOn(bigDir).length === 0, 15_000);

@@ -17,7 +17,7 @@ import { hashToken, TokenStore } from "../../sync/auth/tokensFile";
 import { catalogResolver, GIT_METRIC_NAMES, gitServeOptionsFromConfig, GitServeOptions } from "../../sync/serve/git";
 import { pktLine } from "../../sync/serve/git/protocol";
 import { startBitbucketDouble, BitbucketDouble } from "../../testbed/bitbucketDouble";
-import { assertSameRefsAndObjects, git, GitError, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../../testbed/repos";
+import { assertSameRefsAndObjects, git, GitError, initBare, isolatedGitEnv, listRefs, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { createCa, TestCa } from "../../testbed/tls";
 import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../../testbed/hostilePaths";
@@ -47,16 +47,8 @@ async function makeRepos(): Promise<Served & { app: WorkingClone }> {
   };
   await add("PROJ/app");
   const app = await workingClone(dir("PROJ/app"));
-  await app.commit({ "README.md": "# app\n", "src/main.txt": "main\n", "docs/big.txt": "x".repeat(50_000) });
-  await app.tag("v1.0", { message: "release 1.0" });
-  await app.commit({ "src/main.txt": "main, second\n" });
-  await app.tag("light");
   // Enough branches that a v0 clone's want list is gzipped by git (remote-curl: > 1 KB).
-  for (let i = 0; i < 40; i++) await app.branch(`feature/${String(i).padStart(2, "0")}`);
-  await app.checkout("side", { create: true });
-  await app.commit({ "side.txt": "side\n" });
-  await app.checkout("main");
-  await app.pushAll();
+  await pushSampleHistory(app, 40);
 
   await add("PROJ/other");
   const other = await workingClone(dir("PROJ/other"));
