@@ -12,9 +12,9 @@
  * primary and must find nothing to fetch.
  */
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
+import { getJson } from "../testbed/daemonProcess";
 import { MirrorHome } from "../testbed/mirrorHome";
 import { Primary, startPrimary } from "../testbed/primary";
 import { freePort, spawnTracked, tempDir, TrackedProcess, waitFor } from "../testbed/resources";
@@ -64,23 +64,8 @@ interface StatusDoc {
   lastReconcile?: { result: string; durationMs: number; checked: number; changed: number };
 }
 
-function getStatus(port: number): Promise<StatusDoc> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: "/status/detail", timeout: 10000 }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text += c));
-      res.on("end", () => {
-        try {
-          resolve(JSON.parse(text) as StatusDoc);
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
-    req.on("error", reject);
-    req.on("timeout", () => req.destroy(new Error("GET /status/detail timed out")));
-  });
+async function getStatus(port: number): Promise<StatusDoc> {
+  return (await getJson(port, "/status/detail", 10000)).body as StatusDoc;
 }
 
 function alive(p: TrackedProcess): void {

@@ -26,11 +26,10 @@ import { buildLocalPlan, localPaths } from "../components/deploy/localPlan";
 import { serializePlan } from "../components/deploy/plan";
 import { renderProperties } from "../components/render/properties";
 import { execSupervisor } from "../sync/agent/execSupervisor";
-import { signBody } from "../sync/serve/webhookSignature";
 import { parsePinnedKeys } from "../sync/upstream/hostKeys";
 import { createCa } from "../testbed/tls";
 import { benchRoot, cleanupAll, freePort } from "../testbed/resources";
-import { refsChangedPayload } from "../testbed/webhook";
+import { postWebhook, refsChangedPayload } from "../testbed/webhook";
 import { DEMO_REPOS, DemoPrimary, startDemoPrimary } from "./start/demoPrimary";
 import { stopLeftovers } from "./start/leftovers";
 import { describeMissing, missingRequirements } from "./start/prerequisites";
@@ -96,20 +95,6 @@ function getStatus(port: number, ca: string): Promise<{ state: string; syncedRep
     });
     req.on("error", () => resolve(undefined));
     req.on("timeout", () => req.destroy());
-  });
-}
-
-function postWebhook(port: number, ca: string, secret: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      { host: "127.0.0.1", port, path: "/webhook", method: "POST", servername: "localhost", ca, headers: { "Content-Type": "application/json", "X-Event-Key": "repo:refs_changed", "X-Hub-Signature": signBody(secret, body) } },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
   });
 }
 
@@ -302,7 +287,7 @@ async function verify(d: DemoPrimary, port: number, caFile: string, caPem: strin
     await d.hello.push(["main"]);
     const pushedAt = Date.now();
     await check("push to the primary, then the primary's repo:refs_changed webhook (HMAC-signed) through nginx", async () => {
-      const code = await postWebhook(port, caPem, secret, refsChangedPayload("DEMO", "hello-world"));
+      const code = await postWebhook({ port, tls: { ca: caPem, servername: "localhost" } }, secret, refsChangedPayload("DEMO", "hello-world"));
       if (code !== 202) throw new Error(`webhook answered ${code}`);
       return "202";
     });

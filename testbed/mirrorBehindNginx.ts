@@ -20,7 +20,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { renderNginxSite, NginxSiteInput } from "../components/render/nginx";
 import { controlPathFor } from "../sync/upstream/openssh";
-import { signBody } from "../sync/serve/webhookSignature";
+import { webhookHeaders } from "./webhook";
 import { repoDir } from "../sync/homeLayout";
 import { runDaemon, StatusDoc } from "./daemonProcess";
 import { makeMirrorHome, MirrorHome, writeMirrorProperties } from "./mirrorHome";
@@ -251,7 +251,7 @@ export async function startMirrorBehindNginx(o: MirrorBehindNginxOptions): Promi
     postWebhook: async (body) => {
       if (o.webhookSecret === undefined) throw new Error("startMirrorBehindNginx: no webhookSecret given");
       const r = await client.request("POST", "/webhook", {
-        headers: { "Content-Type": "application/json; charset=utf-8", "X-Event-Key": "repo:refs_changed", "X-Hub-Signature": signBody(o.webhookSecret, body), "Content-Length": Buffer.byteLength(body) },
+        headers: webhookHeaders(o.webhookSecret, body),
         body,
       });
       return r.status;

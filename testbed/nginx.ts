@@ -6,10 +6,9 @@
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { childPids } from "./processes";
-import { spawnTracked, tempDir, TrackedProcess } from "./resources";
+import { acceptsTcp, spawnTracked, tempDir, TrackedProcess } from "./resources";
 
 export const NGINX_BIN = "/usr/sbin/nginx";
 
@@ -158,17 +157,6 @@ function cmdline(pid: number): string {
   }
 }
 
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, host);
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
-
 const readOr = (p: string) => (fs.existsSync(p) ? fs.readFileSync(p, "utf8") : "");
 
 export async function startNginx(confBody: string | ((ctx: NginxContext) => string), opts: NginxOptions = {}): Promise<NginxHandle> {
@@ -209,7 +197,7 @@ export async function startNginx(confBody: string | ((ctx: NginxContext) => stri
       await proc.stop();
       throw err;
     }
-    const accepting = await Promise.all(pending.map((t) => accepts(t.host, t.port)));
+    const accepting = await Promise.all(pending.map((t) => acceptsTcp(t.host, t.port)));
     pending = pending.filter((_, i) => !accepting[i]);
     // Wait for a worker too: the master binds before forking them.
     if (pending.length === 0 && proc.child.pid !== undefined && childPids(proc.child.pid).length > 0) break;

@@ -19,7 +19,7 @@ import { packBytes, packCount } from "./packFiles";
 import { initBare, listRefs, setHead } from "./localGit";
 import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER } from "./resumableClone";
 import { git, GitError, runGit } from "./runGit";
-import { SweptFile, sweepTempFiles } from "./tempFiles";
+import { readdirOrEmpty, SweptFile, sweepTempFiles } from "./tempFiles";
 
 /**
  * A temp file younger than this is left alone unless it is known to be ours (a writer
@@ -77,7 +77,7 @@ export class RepoStore {
     let keptIncoming = 0;
     const removedLocks: string[] = [];
     const inc = homePath(this.home, "incoming");
-    for (const name of safeReaddir(inc)) {
+    for (const name of readdirOrEmpty(inc)) {
       const p = path.join(inc, name);
       if (/^[^.]+\..+\.git$/.test(name) && fs.existsSync(path.join(p, "HEAD"))) {
         keptIncoming++;
@@ -106,7 +106,7 @@ export class RepoStore {
   private repoDirs(): string[] {
     const dirs: string[] = [];
     const inc = homePath(this.home, "incoming");
-    for (const name of safeReaddir(inc)) if (fs.existsSync(path.join(inc, name, "HEAD"))) dirs.push(path.join(inc, name));
+    for (const name of readdirOrEmpty(inc)) if (fs.existsSync(path.join(inc, name, "HEAD"))) dirs.push(path.join(inc, name));
     for (const id of localRepoIds(this.home)) dirs.push(repoDir(this.home, id));
     return dirs;
   }
@@ -261,7 +261,7 @@ export class RepoStore {
     fs.renameSync(dir, trash);
     fs.rmSync(trash, { recursive: true, force: true });
     const projectDir = path.dirname(dir);
-    if (safeReaddir(projectDir).length === 0) fs.rmSync(projectDir, { recursive: true, force: true });
+    if (readdirOrEmpty(projectDir).length === 0) fs.rmSync(projectDir, { recursive: true, force: true });
   }
 
   /** Repositories present on disk (for purge decisions). */
@@ -297,21 +297,13 @@ export class RepoStore {
 export function localRepoIds(home: string): RepoId[] {
   const root = homePath(home, "repos");
   const out: RepoId[] = [];
-  for (const project of safeReaddir(root)) {
-    for (const entry of safeReaddir(path.join(root, project))) {
+  for (const project of readdirOrEmpty(root)) {
+    for (const entry of readdirOrEmpty(path.join(root, project))) {
       const id = repoIdOfDir(project, entry);
       if (id) out.push(id);
     }
   }
   return out;
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
 }
 
 /** Remove git lock files left by a killed git process. Returns what was removed. */
