@@ -27,16 +27,11 @@ import { makeMirrorHome, writeMirrorProperties } from "../testbed/mirrorHome";
 import { startPrimary } from "../testbed/primary";
 import { assertSameRefsAndObjects, workingClone } from "../testbed/repos";
 import { freePort, onCleanup, tempDir, waitFor } from "../testbed/resources";
-import { BenchContext, BenchOutcome, Benchmark } from "./benchmark";
+import { BenchContext, BenchOutcome, Benchmark, BenchSection as ReliabilitySection } from "./benchmark";
 import { hostileSection, slowBodySection } from "./reliabilityServing";
 import type { MetricValue } from "./results";
 import { scaled } from "./scale";
 import { homePath, repoDir } from "../sync/homeLayout";
-
-export interface ReliabilitySection {
-  name: string;
-  run(ctx: BenchContext): Promise<{ results: Record<string, MetricValue>; notes: string }>;
-}
 
 const KILLS = 100;
 

@@ -12,8 +12,7 @@
  * Pure. POSIX paths: the home is on a Linux host, also when `pulumi up` runs elsewhere.
  */
 import * as path from "node:path";
-import { repoNameProblem } from "./repoName";
-import { RepoId } from "./types";
+import { RepoId, repoNameProblem } from "./repoName";
 
 interface Entry {
   /** Relative to the home. */
