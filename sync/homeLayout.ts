@@ -1,7 +1,7 @@
 /**
  * The mirror home's layout (`--home DIR`): every path under DIR is named here once, and the
  * daemon, `check`, the deploy plan (components/deploy), `npm start` and the testbed build their
- * paths from it. homeLayoutEnforced.test.ts fails when another module spells one by hand.
+ * paths from it. homeLayoutLiterals.test.ts fails when another module spells one by hand.
  *
  * Ownership, in short: shared/ is the operator's (the deploy plan or an admin writes it, the
  * daemon only reads it); data/, run/, repos/ and cache/ are the daemon's own, created by it on
