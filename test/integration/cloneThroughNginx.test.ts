@@ -19,6 +19,7 @@ import { ensureLargeRepo, LargeRepoParams } from "../../testbed/largeRepo";
 import { MIRROR_NAME, MirrorBehindNginx, startMirrorBehindNginx } from "../../testbed/mirrorBehindNginx";
 import { Primary, startPrimary } from "../../testbed/primary";
 import { assertSameRefsAndObjects, git, GitEnv, GitError, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
+import { rawResponse } from "../../testbed/httpClient";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { refsChangedPayload } from "../../testbed/webhook";
 import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../../testbed/hostilePaths";
@@ -67,19 +68,11 @@ async function ok(args: string[], env: GitEnv, cwd?: string): Promise<string> {
 
 /** Bytes exactly as written, over TLS (node's client would refuse NUL, backslashes, raw spaces). */
 function rawTlsRequest(m: MirrorBehindNginx, target: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    // write, not end: a TLS close_notify right after the request makes nginx drop the connection unanswered.
-    const s = tls.connect({ host: "127.0.0.1", port: m.port, servername: MIRROR_NAME, ca: m.ca.certPem }, () =>
-      s.write(Buffer.from(`GET ${target} HTTP/1.1\r\nHost: ${MIRROR_NAME}\r\nConnection: close\r\n\r\n`, "latin1")),
-    );
-    const chunks: Buffer[] = [];
-    s.on("data", (c: Buffer) => chunks.push(c));
-    s.on("error", reject);
-    s.on("close", () => {
-      const text = Buffer.concat(chunks).toString("latin1");
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text });
-    });
-  });
+  // write, not end: a TLS close_notify right after the request makes nginx drop the connection unanswered.
+  const s = tls.connect({ host: "127.0.0.1", port: m.port, servername: MIRROR_NAME, ca: m.ca.certPem }, () =>
+    s.write(Buffer.from(`GET ${target} HTTP/1.1\r\nHost: ${MIRROR_NAME}\r\nConnection: close\r\n\r\n`, "latin1")),
+  );
+  return rawResponse(s);
 }
 
 /** Sum of a counter's samples in the daemon's /metrics (through nginx) whose labels include `labels`. */

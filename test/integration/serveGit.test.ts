@@ -18,6 +18,7 @@ import { catalogResolver, GIT_METRIC_NAMES, gitServeOptionsFromConfig, GitServeO
 import { pktLine } from "../../sync/serve/git/protocol";
 import { startBitbucketDouble, BitbucketDouble } from "../../testbed/bitbucketDouble";
 import { assertSameRefsAndObjects, git, GitError, initBare, isolatedGitEnv, listRefs, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
+import { rawResponse } from "../../testbed/httpClient";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { createCa, TestCa } from "../../testbed/tls";
 import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../../testbed/hostilePaths";
@@ -127,16 +128,8 @@ function request(port: number, method: string, p: string, headers: http.Outgoing
 
 /** Bytes exactly as written (node's client would refuse NUL, backslashes, raw spaces). */
 function rawRequest(port: number, target: string, method = "GET"): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, "127.0.0.1", () => s.end(Buffer.from(`${method} ${target} HTTP/1.1\r\nHost: mirror\r\nConnection: close\r\n\r\n`, "latin1")));
-    const chunks: Buffer[] = [];
-    s.on("data", (c: Buffer) => chunks.push(c));
-    s.on("error", reject);
-    s.on("close", () => {
-      const text = Buffer.concat(chunks).toString("latin1");
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text });
-    });
-  });
+  const s = net.connect(port, "127.0.0.1", () => s.end(Buffer.from(`${method} ${target} HTTP/1.1\r\nHost: mirror\r\nConnection: close\r\n\r\n`, "latin1")));
+  return rawResponse(s);
 }
 
 const basicAuth = (user: string, secret: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString("base64")}` });
