@@ -19,6 +19,12 @@ export interface BenchOutcome {
   goals?: Record<string, string>;
 }
 
+/** One part of a benchmark that runs several (reliability: kills, ENOSPC, hostile requests, slow bodies). */
+export interface BenchSection {
+  name: string;
+  run(ctx: BenchContext): Promise<Omit<BenchOutcome, "goals">>;
+}
+
 export interface Benchmark {
   name: string;
   /** One line for `bench/run.ts --help`. */

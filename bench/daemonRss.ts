@@ -12,9 +12,9 @@
  * primary and must find nothing to fetch.
  */
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
+import { getJson } from "../testbed/daemonProcess";
 import { MirrorHome } from "../testbed/mirrorHome";
 import { Primary, startPrimary } from "../testbed/primary";
 import { freePort, spawnTracked, tempDir, TrackedProcess, waitFor } from "../testbed/resources";
@@ -24,6 +24,7 @@ import { accountOf, makeSeedRepo, mountTmpfs, populatePrimary } from "./fixtures
 import { scaled } from "./scale";
 import { round } from "./stats";
 import { syncedMirrorHome, syncedTemplate } from "./syncedMirror";
+import { homePath } from "../sync/homeLayout";
 
 const FULL_REPOS = 10_000;
 export const BUNDLE = path.resolve(__dirname, "..", "dist", "smart-mirror.js");
@@ -63,23 +64,8 @@ interface StatusDoc {
   lastReconcile?: { result: string; durationMs: number; checked: number; changed: number };
 }
 
-function getStatus(port: number): Promise<StatusDoc> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: "/status/detail", timeout: 10000 }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text += c));
-      res.on("end", () => {
-        try {
-          resolve(JSON.parse(text) as StatusDoc);
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
-    req.on("error", reject);
-    req.on("timeout", () => req.destroy(new Error("GET /status/detail timed out")));
-  });
+async function getStatus(port: number): Promise<StatusDoc> {
+  return (await getJson(port, "/status/detail", 10000)).body as StatusDoc;
 }
 
 function alive(p: TrackedProcess): void {
@@ -113,7 +99,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const template = await syncedTemplate(primary, ids[0]);
   const mh: MirrorHome = await syncedMirrorHome(primary, template, n, { link: true, tmpfsMb });
   const port = await freePort();
-  fs.writeFileSync(path.join(mh.home, "shared", "bitbucket.properties"), benchProperties(primary, ids, port));
+  fs.writeFileSync(homePath(mh.home, "properties"), benchProperties(primary, ids, port));
 
   ctx.log(`starting the built daemon (${path.relative(process.cwd(), BUNDLE)}) with a catalog of ${n}`);
   const t0 = performance.now();

@@ -12,7 +12,7 @@ import { spreadSample } from "./reconcile";
 import { commandFor, goalMet, renderReadme, renderSummary, ResultDoc } from "./results";
 import { parseScale, scaled } from "./scale";
 import { median, medianInterval, pairedRatio, pairedRatioInterval, quantile, ratio } from "./stats";
-import { refsChangedPayload } from "./syncLag";
+import { refsChangedPayload } from "../testbed/webhook";
 
 describe("stats", () => {
   test("quantile is nearest-rank: p50 and p99 of 1..100", () => {
@@ -145,7 +145,7 @@ describe("bench layout", () => {
 
 describe("what the benchmarks feed the daemon", () => {
   test("the sync_lag webhook payload is a repo:refs_changed the daemon accepts, signed correctly", () => {
-    const body = refsChangedPayload({ project: "P000", slug: "repo-000" }, "refs/heads/main", "a".repeat(40), "b".repeat(40));
+    const body = refsChangedPayload("P000", "repo-000", "refs/heads/main", "a".repeat(40), "b".repeat(40));
     const d = decideWebhook("repo:refs_changed", Buffer.from(body));
     expect(d).toEqual({ kind: "refs_changed", eventKey: "repo:refs_changed", repo: "P000/repo-000", changes: [{ refId: "refs/heads/main", fromHash: "a".repeat(40), toHash: "b".repeat(40), type: "UPDATE" }] });
     expect(verifySignature(["s3cret"], Buffer.from(body), signBody("s3cret", body))).toBe(true);

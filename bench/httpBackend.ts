@@ -14,8 +14,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { HSTS_MAX_AGE_SECONDS, MOZILLA_INTERMEDIATE_CIPHERS } from "../components/render/nginx";
-import { fullNginxConf, MIRROR_NAME, TlsFront, tlsClient } from "../testbed/mirrorBehindNginx";
-import { startNginx } from "../testbed/nginx";
+import { MIRROR_NAME, startNginxSite, TlsFront, tlsClient } from "../testbed/mirrorBehindNginx";
 import { freePort, spawnTracked, tempDir, TrackedProcess, waitFor } from "../testbed/resources";
 import type { ServerCert, TestCa } from "../testbed/tls";
 
@@ -115,26 +114,21 @@ export async function startHttpBackend(o: HttpBackendOptions): Promise<HttpBacke
     20,
   );
   const port = await freePort();
-  const nginx = await startNginx(
-    (ctx) => {
-      const sitePath = path.join(ctx.prefix, "conf.d", "http-backend.conf");
-      fs.mkdirSync(path.dirname(sitePath), { recursive: true });
-      fs.writeFileSync(
-        sitePath,
-        renderHttpBackendSite({
-          serverName: MIRROR_NAME,
-          port,
-          certPath: o.cert.chainPath,
-          keyPath: o.cert.keyPath,
-          socketPath,
-          projectRoot: o.projectRoot,
-          logsDir: ctx.logsDir,
-          tmpDir: ctx.tempDir,
-        }),
-      );
-      return fullNginxConf(ctx, sitePath);
-    },
-    { fullConfig: true, workerProcesses: o.workerProcesses, waitFor: [{ host: "127.0.0.1", port }] },
+  const nginx = await startNginxSite(
+    "http-backend.conf",
+    port,
+    (ctx) =>
+      renderHttpBackendSite({
+        serverName: MIRROR_NAME,
+        port,
+        certPath: o.cert.chainPath,
+        keyPath: o.cert.keyPath,
+        socketPath,
+        projectRoot: o.projectRoot,
+        logsDir: ctx.logsDir,
+        tmpDir: ctx.tempDir,
+      }),
+    o.workerProcesses,
   );
   const client = tlsClient(o.ca, port);
   return { ...client, ca: o.ca, cert: o.cert, port, nginx, fcgiwrap, url: (project, slug) => `${client.base}/scm/${project}/${slug}.git` };

@@ -27,15 +27,11 @@ import { makeMirrorHome, writeMirrorProperties } from "../testbed/mirrorHome";
 import { startPrimary } from "../testbed/primary";
 import { assertSameRefsAndObjects, workingClone } from "../testbed/repos";
 import { freePort, onCleanup, tempDir, waitFor } from "../testbed/resources";
-import { BenchContext, BenchOutcome, Benchmark } from "./benchmark";
+import { BenchContext, BenchOutcome, Benchmark, BenchSection as ReliabilitySection } from "./benchmark";
 import { hostileSection, slowBodySection } from "./reliabilityServing";
 import type { MetricValue } from "./results";
 import { scaled } from "./scale";
-
-export interface ReliabilitySection {
-  name: string;
-  run(ctx: BenchContext): Promise<{ results: Record<string, MetricValue>; notes: string }>;
-}
+import { homePath, repoDir } from "../sync/homeLayout";
 
 const KILLS = 100;
 
@@ -106,8 +102,8 @@ async function enospcRun(ctx: BenchContext, i: number): Promise<Record<string, M
   mountTmpfs(mnt, 40);
   const mh = await makeMirrorHome(primary);
   // The home itself on the small filesystem: keys and properties copied over.
-  fs.cpSync(path.join(mh.home, "shared"), path.join(mnt, "shared"), { recursive: true });
-  const home = { ...mh, home: mnt, keyFile: path.join(mnt, "shared", "ssh", "id_ed25519") };
+  fs.cpSync(homePath(mh.home, "shared"), homePath(mnt, "shared"), { recursive: true });
+  const home = { ...mh, home: mnt, keyFile: homePath(mnt, "keyFile") };
   const port = await freePort();
   writeMirrorProperties(home, primary, {
     repos,
@@ -155,7 +151,7 @@ async function enospcRun(ctx: BenchContext, i: number): Promise<Record<string, M
     out.recovered = recovered;
     out.recover_ms = Date.now() - t0;
     if (recovered) {
-      for (const r of repos) await assertSameRefsAndObjects(primary.repoPath(r.project, r.slug), path.join(mnt, "repos", r.project, `${r.slug}.git`));
+      for (const r of repos) await assertSameRefsAndObjects(primary.repoPath(r.project, r.slug), repoDir(mnt, r));
     }
   } finally {
     p.child.kill("SIGTERM");
@@ -163,7 +159,7 @@ async function enospcRun(ctx: BenchContext, i: number): Promise<Record<string, M
   }
   let corrupt = 0;
   for (const r of repos) {
-    const dir = path.join(mnt, "repos", r.project, `${r.slug}.git`);
+    const dir = repoDir(mnt, r);
     if (!fs.existsSync(dir)) continue;
     try {
       execFileSync("git", ["fsck", "--strict", "--no-dangling", "--no-progress"], { cwd: dir, stdio: "pipe" });

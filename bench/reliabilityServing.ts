@@ -22,7 +22,7 @@ import { git, isolatedGitEnv, workingClone } from "../testbed/repos";
 import { freePort, tempDir, waitFor } from "../testbed/resources";
 import { stalledPost } from "../testbed/stalledBody";
 import { memoryOf } from "./daemonRss";
-import type { ReliabilitySection } from "./reliability";
+import type { BenchSection as ReliabilitySection } from "./benchmark";
 import type { MetricValue } from "./results";
 import { scaled } from "./scale";
 

@@ -13,7 +13,6 @@
  * connection into a bare mirror clone, started the instant the push returned (an idealized
  * poller with zero interval; a cron loop adds half its interval on average).
  */
-import * as http from "node:http";
 import { performance } from "node:perf_hooks";
 import { startInProcessMirror, InProcessMirror } from "../testbed/inProcessMirror";
 import { startLatencyProxy } from "../testbed/latencyProxy";
@@ -22,7 +21,7 @@ import { git, GitEnv, workingClone, WorkingClone } from "../testbed/repos";
 import { onCleanup } from "../testbed/resources";
 import { listen } from "../sync/serve/listen";
 import { createServer } from "../sync/serve/server";
-import { signBody } from "../sync/serve/webhookSignature";
+import { postWebhook, refsChangedPayload } from "../testbed/webhook";
 import { RepoId, repoKey } from "../sync/types";
 import { parsePinnedKeys } from "../sync/upstream/hostKeys";
 import { BenchContext, BenchOutcome, Benchmark } from "./benchmark";
@@ -41,40 +40,7 @@ const WAN_DELAY_MS = 50;
 const SECRET = "bench-webhook-secret";
 const BRANCH = "refs/heads/main";
 
-/** Bitbucket Data Center's repo:refs_changed payload (the fields a receiver reads). */
-export function refsChangedPayload(id: RepoId, ref: string, fromHash: string, toHash: string): string {
-  return JSON.stringify({
-    eventKey: "repo:refs_changed",
-    date: new Date().toISOString(),
-    actor: { name: "bench", emailAddress: "bench@smart-mirror.invalid", displayName: "Bench", type: "NORMAL" },
-    repository: { slug: id.slug, name: id.slug, scmId: "git", state: "AVAILABLE", project: { key: id.project, name: id.project, type: "NORMAL" } },
-    changes: [{ ref: { id: ref, displayId: ref.replace(/^refs\/heads\//, ""), type: "BRANCH" }, refId: ref, fromHash, toHash, type: "UPDATE" }],
-  });
-}
 
-/** POST a signed webhook over a new connection (as the primary does); resolves with the status. */
-function postWebhook(port: number, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        path: "/webhook",
-        method: "POST",
-        agent: false,
-        headers: { "Content-Type": "application/json", "X-Event-Key": "repo:refs_changed", "X-Hub-Signature": signBody(SECRET, body), "Content-Length": Buffer.byteLength(body) },
-        timeout: 30000,
-      },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on("error", reject);
-    req.on("timeout", () => req.destroy(new Error("webhook POST timed out")));
-    req.end(body);
-  });
-}
 
 /** The daemon's webhook endpoint, wired as sync/main.ts wires it; returns its port. */
 async function startWebhookEndpoint(m: InProcessMirror): Promise<number> {
@@ -135,7 +101,7 @@ async function measureLag(ctx: BenchContext, label: string, wc: WorkingClone, id
     await wc.push([`HEAD:${BRANCH}`]);
     const pushed = performance.now();
     const visible = whenRefIs(dir, BRANCH, sha);
-    const status = await postWebhook(webhookPort, refsChangedPayload(id, BRANCH, from, sha));
+    const status = await postWebhook({ port: webhookPort }, SECRET, refsChangedPayload(id.project, id.slug, BRANCH, from, sha));
     webhookMs.push(performance.now() - pushed);
     if (status !== 202) throw new Error(`webhook answered ${status}, expected 202`);
     const seen = await visible;

@@ -17,6 +17,7 @@ import { controlPathFor } from "../sync/upstream/openssh";
 import { RepoId, repoKey } from "../sync/types";
 import { assertAllSynced } from "./benchmark";
 import { copyRepos, mountTmpfs, trimBareRepo } from "./fixtures";
+import { homePath } from "../sync/homeLayout";
 
 /**
  * A mirror home for the benchmarks (makeMirrorHome), plus cleanup of the ControlMaster socket
@@ -54,7 +55,7 @@ export async function syncedTemplate(primary: Primary, id: RepoId): Promise<stri
 /** A new mirror home (key authorized on the primary) holding `count` copies of the template. */
 export async function syncedMirrorHome(primary: Primary, template: string, count: number, opts: { link?: boolean; tmpfsMb?: number } = {}): Promise<MirrorHome> {
   const mh = await benchMirrorHome(primary);
-  const repos = path.join(mh.home, "repos");
+  const repos = homePath(mh.home, "repos");
   fs.mkdirSync(repos, { recursive: true });
   if (opts.tmpfsMb) await mountTmpfs(repos, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, opts.tmpfsMb);
   await copyRepos(template, repos, count, { link: opts.link });

@@ -22,15 +22,14 @@ import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { buildLocalPlan } from "../components/deploy/localPlan";
+import { buildLocalPlan, localPaths } from "../components/deploy/localPlan";
 import { serializePlan } from "../components/deploy/plan";
 import { renderProperties } from "../components/render/properties";
 import { execSupervisor } from "../sync/agent/execSupervisor";
-import { signBody } from "../sync/serve/webhookSignature";
 import { parsePinnedKeys } from "../sync/upstream/hostKeys";
 import { createCa } from "../testbed/tls";
 import { benchRoot, cleanupAll, freePort } from "../testbed/resources";
-import { refsChangedPayload } from "../testbed/webhook";
+import { postWebhook, refsChangedPayload } from "../testbed/webhook";
 import { DEMO_REPOS, DemoPrimary, startDemoPrimary } from "./start/demoPrimary";
 import { stopLeftovers } from "./start/leftovers";
 import { describeMissing, missingRequirements } from "./start/prerequisites";
@@ -99,20 +98,6 @@ function getStatus(port: number, ca: string): Promise<{ state: string; syncedRep
   });
 }
 
-function postWebhook(port: number, ca: string, secret: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      { host: "127.0.0.1", port, path: "/webhook", method: "POST", servername: "localhost", ca, headers: { "Content-Type": "application/json", "X-Event-Key": "repo:refs_changed", "X-Hub-Signature": signBody(secret, body) } },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
 async function main(o: Options): Promise<number> {
   const demo = !o.primary;
   const missing = missingRequirements(has, demo);
@@ -171,7 +156,8 @@ async function main(o: Options): Promise<number> {
   const webhookSecret = randomBytes(24).toString("hex");
 
   const repos = demo ? DEMO_REPOS.map((r) => `${r.project}/${r.slug}`) : o.repos?.split(",").map((s) => s.trim()).filter(Boolean);
-  const realHome = path.join(ROOT, "var/lib/smart-mirror");
+  // The production layout under ROOT (the plan is applied with --root ROOT).
+  const real = localPaths(ROOT);
   const baseUrl = `https://localhost:${port}`;
   const propertiesText = renderProperties({
     displayName: demo ? "Local demo mirror" : "Local mirror",
@@ -179,15 +165,15 @@ async function main(o: Options): Promise<number> {
     upstreamUrl: demo ? "https://demo-primary.localhost" : o.primaryUrl!,
     sshUrl,
     hostKeys,
-    keyFile: path.join(realHome, "shared/ssh/id_ed25519"),
+    keyFile: real.keyFile,
     catalog: repos && repos.length > 0 ? "static" : "rest",
     catalogRepos: repos,
-    tokenFile: path.join(realHome, "shared/secrets/upstream-token"),
+    tokenFile: real.catalogTokenFile,
     projects: "ALL",
-    webhookSecretFile: path.join(realHome, "shared/secrets/webhook-secret"),
+    webhookSecretFile: real.webhookSecretFile,
     // The demo primary has no REST API to check users against.
     auth: demo ? "anonymous" : "primary",
-    listen: `unix:${path.join(realHome, "run/smart-mirror.sock")}`,
+    listen: `unix:${real.socket}`,
     syncInterval: "1m",
   });
   const { plan } = buildLocalPlan({
@@ -301,7 +287,7 @@ async function verify(d: DemoPrimary, port: number, caFile: string, caPem: strin
     await d.hello.push(["main"]);
     const pushedAt = Date.now();
     await check("push to the primary, then the primary's repo:refs_changed webhook (HMAC-signed) through nginx", async () => {
-      const code = await postWebhook(port, caPem, secret, refsChangedPayload("DEMO", "hello-world"));
+      const code = await postWebhook({ port, tls: { ca: caPem, servername: "localhost" } }, secret, refsChangedPayload("DEMO", "hello-world"));
       if (code !== 202) throw new Error(`webhook answered ${code}`);
       return "202";
     });

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import pino from "pino";
 import { runApplyCli } from "./agent/cli";
+import { HOME_LAYOUT, homePath } from "./homeLayout";
 import { applySetup, formatListen, formatProblems, formatWarnings, loadConfig, runCheck } from "./config";
 import { Daemon } from "./daemon/daemon";
 import { boardObserver } from "./daemon/observer";
@@ -26,7 +27,7 @@ async function run(home: string): Promise<number> {
   const loaded = loadConfig(home);
   if (loaded.warnings.length > 0) process.stderr.write(formatWarnings(loaded.warnings) + "\n");
   if (!loaded.ok) {
-    process.stderr.write(`smart-mirror: cannot start, ${loaded.problems.length} problem(s) in ${path.join(home, "shared", "bitbucket.properties")}:\n${formatProblems(loaded.problems)}\n`);
+    process.stderr.write(`smart-mirror: cannot start, ${loaded.problems.length} problem(s) in ${homePath(home, "properties")}:\n${formatProblems(loaded.problems)}\n`);
     return 1;
   }
   const config = loaded.config;
@@ -136,7 +137,7 @@ export function buildCli(): Command {
   program
     .command("run")
     .description("run the sync daemon and its HTTP endpoints (/status, /metrics, /webhook)")
-    .requiredOption("--home <dir>", "mirror home (holds shared/bitbucket.properties, repos/, data/, run/)")
+    .requiredOption("--home <dir>", `mirror home (holds ${HOME_LAYOUT.properties.rel}, ${HOME_LAYOUT.repos.rel}/, ${HOME_LAYOUT.dataDir.rel}/, ${HOME_LAYOUT.runDir.rel}/)`)
     .action(async (o: { home: string }) => {
       process.exitCode = await run(o.home);
       // pino writes synchronously to stdout; nothing is left to flush.

@@ -1,5 +1,4 @@
-import { isSafeRepoId } from "./store/layout";
-import { partitionRepoIds, repoNameProblem } from "./repoName";
+import { isValidRepoId, partitionRepoIds, repoNameProblem } from "./repoName";
 import { decideWebhook } from "./serve/webhookEvent";
 import { parseRepoList } from "./config/values";
 
@@ -26,7 +25,7 @@ test.each<[string, string, RegExp | undefined]>([
   const got = repoNameProblem(id);
   if (problem) expect(got).toMatch(problem);
   else expect(got).toBeUndefined();
-  expect(isSafeRepoId(id)).toBe(problem === undefined);
+  expect(isValidRepoId(id)).toBe(problem === undefined);
   expect(decideWebhook(undefined, refsChanged(project, slug)).kind).toBe(problem === undefined ? "refs_changed" : "malformed");
   if (!slug.includes("/")) expect(parseRepoList(`${project}/${slug}`, "mirror.catalog.repos") instanceof Array).toBe(problem === undefined);
 });

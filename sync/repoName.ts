@@ -1,6 +1,7 @@
 /**
- * The one rule for repository names the mirror accepts: from the catalog (REST or static), from
- * webhooks, from clone URLs, and before any name becomes a path (sync/store/layout.ts). Pure.
+ * A repository's name (RepoId and its "PROJECT/slug" key) beside the one rule for the names the
+ * mirror accepts: from the catalog (REST or static), from webhooks, from clone URLs, and before
+ * any name becomes a path (sync/homeLayout.ts). Pure.
  *
  * - Project keys: Bitbucket's letters, digits and "_" (we also accept "-"), up to 128.
  * - Personal projects: "~" + the user's slug, which Bitbucket builds from the user name and
@@ -11,7 +12,28 @@
  *   holding ".." (no name is ever a dot segment or looks like one after a join), not ending in
  *   ".git" (the layout adds it) or ".lock" (git's lock files).
  */
-import { RepoId } from "./types";
+/** A repository as the primary names it: Bitbucket project key + repository slug. */
+export interface RepoId {
+  /** Bitbucket project key, e.g. "PROJ" (kept as the primary spells it). */
+  project: string;
+  /** Repository slug, e.g. "my-repo" (without ".git"). */
+  slug: string;
+}
+
+/** "PROJ/slug": the key used in maps, logs, metrics labels and the URL layout. */
+export type RepoKey = string;
+
+export function repoKey(r: RepoId): RepoKey {
+  return `${r.project}/${r.slug}`;
+}
+
+export function parseRepoKey(key: RepoKey): RepoId {
+  const i = key.indexOf("/");
+  if (i <= 0 || i === key.length - 1 || key.indexOf("/", i + 1) !== -1) {
+    throw new Error(`not a repository key (want PROJECT/slug): ${JSON.stringify(key)}`);
+  }
+  return { project: key.slice(0, i), slug: key.slice(i + 1) };
+}
 
 const NAME_MAX = 128;
 export const PROJECT_KEY_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$/;

@@ -5,12 +5,12 @@
  * the result; nothing else reads MirrorConfig for these parts.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import type { MirrorConfig } from "./config";
 import type { AuthConfig } from "./auth/fromConfig";
 import { DaemonSettings, DEFAULT_SCAN, RETRY_BASE_MS } from "./daemon/settings";
 import type { GitServeOptions } from "./serve/git";
 import type { ListenAddress } from "./listenAddress";
+import { homePath } from "./homeLayout";
 
 /** The Git routes' options that come from the configuration (access control and the primary's URL: `auth`; the rest is wiring). */
 export type ServeSettings = Pick<GitServeOptions, "bodyIdleMs" | "maxPerClient" | "transferLimits"> & {
@@ -85,7 +85,7 @@ export function serveSettings(c: MirrorConfig): ServeSettings {
     bodyBudgetBytes: s.bodyBudgetBytes,
     bodyIdleMs: s.bodyTimeoutMs,
     // Identical requests share one upload-pack run (mirror.serve.packCacheMb, packCacheScope).
-    packCache: s.packCacheBytes > 0 ? { dir: path.join(c.home, "cache", "packs"), maxBytes: s.packCacheBytes, scope: s.packCacheScope } : undefined,
+    packCache: s.packCacheBytes > 0 ? { dir: homePath(c.home, "packCache"), maxBytes: s.packCacheBytes, scope: s.packCacheScope } : undefined,
     // 0 = auto: slots.ts keeps a quarter of the slots away from any one client.
     maxPerClient: s.uploadPacksPerClient > 0 ? s.uploadPacksPerClient : undefined,
     transferLimits: { minBytesPerSec: s.minTransferBytesPerSec, windowMs: s.lowSpeedTimeMs, maxTransferMs: s.maxTransferMs },

@@ -3,28 +3,10 @@
  * only names what crosses module boundaries.
  */
 
-/** A repository as the primary names it: Bitbucket project key + repository slug. */
-export interface RepoId {
-  /** Bitbucket project key, e.g. "PROJ" (kept as the primary spells it). */
-  project: string;
-  /** Repository slug, e.g. "my-repo" (without ".git"). */
-  slug: string;
-}
-
-/** "PROJ/slug": the key used in maps, logs, metrics labels and the URL layout. */
-export type RepoKey = string;
-
-export function repoKey(r: RepoId): RepoKey {
-  return `${r.project}/${r.slug}`;
-}
-
-export function parseRepoKey(key: RepoKey): RepoId {
-  const i = key.indexOf("/");
-  if (i <= 0 || i === key.length - 1 || key.indexOf("/", i + 1) !== -1) {
-    throw new Error(`not a repository key (want PROJECT/slug): ${JSON.stringify(key)}`);
-  }
-  return { project: key.slice(0, i), slug: key.slice(i + 1) };
-}
+// A repository's name and the rule for which names the mirror accepts live together in repoName.ts.
+export { parseRepoKey, repoKey } from "./repoName";
+export type { RepoId, RepoKey } from "./repoName";
+import type { RepoKey } from "./repoName";
 
 /** Why a sync of one repository was asked for (shown in logs and metrics). */
 export type SyncReason = "initial" | "reconcile" | "webhook" | "retry" | "manual";

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { tempDir } from "./resources";
 import { KEYS } from "../sync/config/keys";
+import { homePaths } from "../sync/homeLayout";
 
 /** A fresh OpenSSH public key line ("type base64 comment") of the given type. */
 export function freshPublicKey(type: "ed25519" | "ecdsa" | "rsa" = "ed25519"): string {
@@ -29,19 +30,20 @@ export interface HomeOptions {
 /** A mirror home under the bench root, with the files a minimal valid config needs. */
 export function makeHome(opts: HomeOptions = {}): string {
   const home = tempDir("cfg-home");
-  fs.mkdirSync(path.join(home, "shared", "ssh"), { recursive: true });
-  fs.mkdirSync(path.join(home, "shared", "secrets"), { recursive: true });
+  const p = homePaths(home);
+  fs.mkdirSync(p.sshDir, { recursive: true });
+  fs.mkdirSync(p.secretsDir, { recursive: true });
   if (opts.keyFile ?? true) {
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "mirror", "-f", path.join(home, "shared", "ssh", "id_ed25519")]);
-    fs.chmodSync(path.join(home, "shared", "ssh", "id_ed25519"), 0o600);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "mirror", "-f", p.keyFile]);
+    fs.chmodSync(p.keyFile, 0o600);
   }
-  if (opts.tokenFile ?? true) writeSecret(path.join(home, "shared", "secrets", "upstream-token"), "BBDC-not-a-real-token\n");
+  if (opts.tokenFile ?? true) writeSecret(p.catalogTokenFile, "BBDC-not-a-real-token\n");
   if (opts.properties !== undefined) writeProperties(home, opts.properties);
   return home;
 }
 
 export function writeProperties(home: string, text: string): void {
-  fs.writeFileSync(path.join(home, "shared", "bitbucket.properties"), text);
+  fs.writeFileSync(homePaths(home).properties, text);
 }
 
 export function writeSecret(file: string, content: string, mode = 0o600): void {

@@ -22,9 +22,9 @@ export function runDaemon(home: string, env: NodeJS.ProcessEnv = {}): TrackedPro
   return spawnTracked("node", [ensureBundle(), "run", "--home", home], { env: { ...process.env, ...env } });
 }
 
-export function getJson(port: number, urlPath: string): Promise<{ status: number; body: unknown }> {
+export function getJson(port: number, urlPath: string, timeoutMs = 5000): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: urlPath, timeout: 5000 }, (res) => {
+    const req = http.get({ host: "127.0.0.1", port, path: urlPath, timeout: timeoutMs }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (text += c));

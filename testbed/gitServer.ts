@@ -68,7 +68,8 @@ export async function startInProcessGitServer(
   const log = collectingLog(logs);
   const board = new StatusBoard({ info: { displayName: "test mirror" }, defaultMetrics: false });
   const router = new Router({ log });
-  const registry = board.metrics.registry;
+  // A caller that built its options on a registry of its own (gitServeOptionsFromConfig) keeps it.
+  const registry = o.registry ?? board.metrics.registry;
   const routes = mountGitRoutes(router, {
     resolve: catalogResolver((key) => catalog.get(key)),
     primaryUrl: "https://bitbucket.example.com",

@@ -3,6 +3,7 @@
  * No mocks: requests go through the kernel to the real server.
  */
 import * as http from "node:http";
+import type { Duplex } from "node:stream";
 import { ListenAddress } from "../sync/serve/listen";
 
 export interface TestResponse {
@@ -47,5 +48,18 @@ export function request(to: ListenAddress, r: TestRequest): Promise<TestResponse
       return; // never end(): the rest of the body never comes
     }
     req.end(r.body);
+  });
+}
+
+/** What a server wrote on a raw connection until it closed: the text, and its status line's code (0: none). */
+export function rawResponse(s: Duplex): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    s.on("data", (c: Buffer) => chunks.push(c));
+    s.on("error", reject);
+    s.on("close", () => {
+      const text = Buffer.concat(chunks).toString("latin1");
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text });
+    });
   });
 }

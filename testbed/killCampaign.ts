@@ -21,7 +21,8 @@ import { makeMirrorHome, MirrorHome, writeMirrorProperties } from "./mirrorHome"
 import { Primary } from "./primary";
 import { assertSameRefsAndObjects, seededRandom, workingClone, WorkingClone } from "./repos";
 import { freePort, waitFor } from "./resources";
-import { TEMP_MIN_AGE_MS } from "../sync/store/repoStore";
+import { homePath, homePaths, repoDir } from "../sync/homeLayout";
+import { localRepoIds, TEMP_MIN_AGE_MS } from "../sync/store/repoStore";
 
 /** ~12 MB packed, mostly incompressible base64 assets: first clones take a while. */
 export const KILL_LARGE_REPO: Partial<LargeRepoParams> = { commits: 120, files: 300, filesPerCommit: 3, dirFanout: 4, meanFileBytes: 60000, assetEvery: 1, branches: 2, commitsPerBranch: 5, tagEvery: 40, seed: 11, repack: true };
@@ -65,7 +66,7 @@ export interface KillCampaignResult {
  * half-made first clones (.incoming) and trash.
  */
 export function leftoverTempFiles(home: string): string[] {
-  const root = path.join(home, "repos");
+  const p = homePaths(home);
   const out: string[] = [];
   const temp = /^(tmp_(pack|idx|rev)_|\.tmp-\d+-pack|incoming-)|\.lock$|\.tmp-\d+$/;
   const walk = (d: string, depth: number) => {
@@ -76,34 +77,27 @@ export function leftoverTempFiles(home: string): string[] {
       return;
     }
     for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (depth === 0 && (e.name === ".incoming" || e.name === ".trash")) {
-        for (const x of fs.readdirSync(p)) out.push(path.join(p, x));
+      const f = path.join(d, e.name);
+      if (f === p.incoming || f === p.trash) {
+        for (const x of fs.readdirSync(f)) out.push(path.join(f, x));
         continue;
       }
-      if (temp.test(e.name)) out.push(p);
-      else if (e.isDirectory() && depth < 12) walk(p, depth + 1);
+      if (temp.test(e.name)) out.push(f);
+      else if (e.isDirectory() && depth < 12) walk(f, depth + 1);
     }
   };
-  walk(root, 0);
-  for (const f of fs.readdirSync(path.join(home, "data"), { withFileTypes: true })) if (/\.tmp-\d+$/.test(f.name)) out.push(path.join(home, "data", f.name));
+  walk(p.repos, 0);
+  for (const f of fs.readdirSync(p.dataDir, { withFileTypes: true })) if (/\.tmp-\d+$/.test(f.name)) out.push(path.join(p.dataDir, f.name));
   return out.sort();
 }
 
-/** Repositories in service under the home (not .incoming). */
+/** Repositories in service under the home (not .incoming), as the store lists them. */
 function servedRepoDirs(home: string): string[] {
-  const root = path.join(home, "repos");
-  const out: string[] = [];
-  for (const p of fs.readdirSync(root)) {
-    if (p.startsWith(".")) continue;
-    for (const r of fs.readdirSync(path.join(root, p))) if (r.endsWith(".git")) out.push(path.join(root, p, r));
-  }
-  return out;
+  return localRepoIds(home).map((id) => repoDir(home, id));
 }
 
 /** Which packs are streaming in right now: "first" (into .incoming), "update", or undefined. */
 export function streaming(home: string): "first" | "update" | undefined {
-  const root = path.join(home, "repos");
   const has = (repo: string) => {
     try {
       return fs.readdirSync(path.join(repo, "objects", "pack")).some((f) => f.startsWith("tmp_pack_"));
@@ -111,14 +105,9 @@ export function streaming(home: string): "first" | "update" | undefined {
       return false;
     }
   };
-  const inc = path.join(root, ".incoming");
+  const inc = homePath(home, "incoming");
   for (const d of fs.existsSync(inc) ? fs.readdirSync(inc) : []) if (has(path.join(inc, d))) return "first";
-  try {
-    if (servedRepoDirs(home).some(has)) return "update";
-  } catch {
-    /* repos/ not made yet */
-  }
-  return undefined;
+  return servedRepoDirs(home).some(has) ? "update" : undefined;
 }
 
 function fsckStrict(dir: string): string | undefined {
@@ -220,7 +209,7 @@ export async function runKillCampaign(primary: Primary, o: KillCampaignOptions):
     // Converged means converged: the refs /status vouches for are the primary's, at once.
     const problems: string[] = [];
     for (const r of repos) {
-      const dir = path.join(mh.home, "repos", r.project, `${r.slug}.git`);
+      const dir = repoDir(mh.home, r);
       try {
         await assertSameRefsAndObjects(primary.repoPath(r.project, r.slug), dir);
       } catch (e) {

@@ -20,8 +20,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { renderNginxSite, NginxSiteInput } from "../components/render/nginx";
 import { controlPathFor } from "../sync/upstream/openssh";
-import { signBody } from "../sync/serve/webhookSignature";
-import { repoDir } from "../sync/store/layout";
+import { webhookHeaders } from "./webhook";
+import { repoDir } from "../sync/homeLayout";
 import { runDaemon, StatusDoc } from "./daemonProcess";
 import { makeMirrorHome, MirrorHome, writeMirrorProperties } from "./mirrorHome";
 import { NginxContext, NginxHandle, startNginx } from "./nginx";
@@ -103,6 +103,19 @@ export function fullNginxConf(ctx: NginxContext, sitePath: string): string {
   return [ctx.mainDirectives, "events {", "    worker_connections 1024;", "}", "http {", ctx.httpDirectives, "sendfile on;", "tcp_nopush on;", `include ${sitePath};`, "}", ""].join("\n");
 }
 
+/** A real nginx serving one site file (conf.d/NAME, rendered by `site`) on 127.0.0.1:port. */
+export function startNginxSite(name: string, port: number, site: (ctx: NginxContext) => string, workerProcesses?: number): Promise<NginxHandle> {
+  return startNginx(
+    (ctx) => {
+      const sitePath = path.join(ctx.prefix, "conf.d", name);
+      fs.mkdirSync(path.dirname(sitePath), { recursive: true });
+      fs.writeFileSync(sitePath, site(ctx));
+      return fullNginxConf(ctx, sitePath);
+    },
+    { fullConfig: true, workerProcesses, waitFor: [{ host: "127.0.0.1", port }] },
+  );
+}
+
 /** The client side of a TLS front (pure apart from the requests it makes). */
 export function tlsClient(ca: TestCa, port: number): Pick<TlsFront, "base" | "gitEnv" | "request"> {
   const gitEnv = (extra: GitEnv = {}): GitEnv =>
@@ -159,29 +172,24 @@ export async function startTlsFront(
 ): Promise<TlsFront> {
   const { ca, cert } = tls;
   const port = await freePort();
-  const nginx = await startNginx(
-    (ctx) => {
-      const sitePath = path.join(ctx.prefix, "conf.d", "smart-mirror.conf");
-      fs.mkdirSync(path.dirname(sitePath), { recursive: true });
-      fs.writeFileSync(
-        sitePath,
-        renderNginxSite({
-          serverName: MIRROR_NAME,
-          listenAddresses: ["127.0.0.1"],
-          listenHttps: port,
-          listenHttp: false,
-          certPath: cert.chainPath,
-          keyPath: cert.keyPath,
-          upstreamSocket: upstream,
-          accessLog: path.join(ctx.logsDir, "site.access.log"),
-          errorLog: path.join(ctx.logsDir, "site.error.log"),
-          tmpDir: ctx.tempDir,
-          ...site,
-        }),
-      );
-      return fullNginxConf(ctx, sitePath);
-    },
-    { fullConfig: true, workerProcesses, waitFor: [{ host: "127.0.0.1", port }] },
+  const nginx = await startNginxSite(
+    "smart-mirror.conf",
+    port,
+    (ctx) =>
+      renderNginxSite({
+        serverName: MIRROR_NAME,
+        listenAddresses: ["127.0.0.1"],
+        listenHttps: port,
+        listenHttp: false,
+        certPath: cert.chainPath,
+        keyPath: cert.keyPath,
+        upstreamSocket: upstream,
+        accessLog: path.join(ctx.logsDir, "site.access.log"),
+        errorLog: path.join(ctx.logsDir, "site.error.log"),
+        tmpDir: ctx.tempDir,
+        ...site,
+      }),
+    workerProcesses,
   );
   return { ca, cert, port, nginx, ...tlsClient(ca, port) };
 }
@@ -243,7 +251,7 @@ export async function startMirrorBehindNginx(o: MirrorBehindNginxOptions): Promi
     postWebhook: async (body) => {
       if (o.webhookSecret === undefined) throw new Error("startMirrorBehindNginx: no webhookSecret given");
       const r = await client.request("POST", "/webhook", {
-        headers: { "Content-Type": "application/json; charset=utf-8", "X-Event-Key": "repo:refs_changed", "X-Hub-Signature": signBody(o.webhookSecret, body), "Content-Length": Buffer.byteLength(body) },
+        headers: webhookHeaders(o.webhookSecret, body),
         body,
       });
       return r.status;

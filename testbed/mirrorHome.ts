@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { homePaths } from "../sync/homeLayout";
 import type { Primary } from "./primary";
 import { tempDir } from "./resources";
 
@@ -16,9 +17,8 @@ export interface MirrorHome {
 
 export async function makeMirrorHome(primary: Primary, opts: { authorize?: boolean } = {}): Promise<MirrorHome> {
   const home = tempDir("mirror-home");
-  const sshDir = path.join(home, "shared", "ssh");
+  const { sshDir, keyFile } = homePaths(home);
   fs.mkdirSync(sshDir, { recursive: true, mode: 0o700 });
-  const keyFile = path.join(sshDir, "id_ed25519");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "mirror@test", "-f", keyFile]);
   fs.chmodSync(keyFile, 0o600);
   const publicKey = fs.readFileSync(`${keyFile}.pub`, "utf8").trim();
@@ -48,12 +48,12 @@ export function writeMirrorProperties(mh: MirrorHome, primary: Primary, o: Prope
     ...o.extra,
   };
   if (o.webhookSecret !== undefined) {
-    const secretFile = path.join(mh.home, "shared", "secrets", "webhook-secret");
+    const secretFile = homePaths(mh.home).webhookSecretFile;
     fs.mkdirSync(path.dirname(secretFile), { recursive: true, mode: 0o700 });
     fs.writeFileSync(secretFile, o.webhookSecret, { mode: 0o600 });
     lines["mirror.webhook.secretFile"] = secretFile;
   }
-  const file = path.join(mh.home, "shared", "bitbucket.properties");
+  const file = homePaths(mh.home).properties;
   fs.writeFileSync(file, Object.entries(lines).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
   return file;
 }

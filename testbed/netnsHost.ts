@@ -19,12 +19,13 @@
  * Link names carry the owning pid (base 36) because interface names are capped at 15 bytes
  * (IFNAMSIZ) and because a later process uses that pid to sweep links whose owner died.
  */
-import { spawn, SpawnOptions } from "node:child_process";
+import { SpawnOptions } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { BENCH_MARKER, netnsPrefix, onCleanup, spawnTracked, tempDir, TrackedProcess, waitForPort } from "./resources";
 import { isProcessAlive as alive } from "../sync/daemon/lock";
+import { runProcess } from "../sync/agent/runProcess";
 
 export interface ExecResult {
   /** Exit code; 128 + signal number when killed by a signal, -1 when it could not start. */
@@ -99,26 +100,9 @@ const SUBNET_BASE = "10.213";
 const LINK_PREFIX = "smh";
 const SSHD = "/usr/sbin/sshd";
 
-/** Spawn, collect output, never reject: callers decide what a non-zero exit means. */
+/** Spawn, collect output, never reject: callers decide what a non-zero exit means (the agent's runProcess, whole output kept). */
 export function runCommand(cmd: string, args: string[], opts: RunOptions = {}): Promise<ExecResult> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env: opts.env ?? process.env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60000);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      resolve({ code: -1, stdout, stderr: stderr + String(e) });
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 128 + (signal ? os.constants.signals[signal] : 0), stdout, stderr });
-    });
-    child.stdin.on("error", () => undefined); // command exited before reading its input
-    child.stdin.end(opts.input ?? "");
-  });
+  return runProcess([cmd, ...args], { env: opts.env, timeoutMs: opts.timeoutMs ?? 60000, input: opts.input ?? "", keepChars: Infinity });
 }
 
 /** Like runCommand, but a non-zero exit is an error naming the command. */

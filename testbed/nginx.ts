@@ -6,9 +6,9 @@
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
-import { spawnTracked, tempDir, TrackedProcess } from "./resources";
+import { childPids } from "./processes";
+import { acceptsTcp, spawnTracked, tempDir, TrackedProcess } from "./resources";
 
 export const NGINX_BIN = "/usr/sbin/nginx";
 
@@ -149,40 +149,12 @@ export async function assertNginxConfig(confPath: string, opts: { prefix?: strin
   if (!r.ok) throw new NginxConfigError(confPath, r.output);
 }
 
-/** Pids whose parent is `ppid` (scan of /proc: no dependence on CONFIG_PROC_CHILDREN). */
-function childPids(ppid: number): number[] {
-  const out: number[] = [];
-  for (const p of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8");
-      // "pid (comm) state ppid ...": comm may contain spaces and parens, so split after the last ')'.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) === ppid) out.push(Number(p));
-    } catch {
-      /* exited while we looked */
-    }
-  }
-  return out;
-}
-
 function cmdline(pid: number): string {
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
   } catch {
     return "";
   }
-}
-
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, host);
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
 }
 
 const readOr = (p: string) => (fs.existsSync(p) ? fs.readFileSync(p, "utf8") : "");
@@ -225,7 +197,7 @@ export async function startNginx(confBody: string | ((ctx: NginxContext) => stri
       await proc.stop();
       throw err;
     }
-    const accepting = await Promise.all(pending.map((t) => accepts(t.host, t.port)));
+    const accepting = await Promise.all(pending.map((t) => acceptsTcp(t.host, t.port)));
     pending = pending.filter((_, i) => !accepting[i]);
     // Wait for a worker too: the master binds before forking them.
     if (pending.length === 0 && proc.child.pid !== undefined && childPids(proc.child.pid).length > 0) break;

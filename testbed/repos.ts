@@ -542,3 +542,20 @@ export class WorkingClone {
     await this.sg().tag(["-d", name]).catch(() => undefined);
   }
 }
+
+/**
+ * The sample "app" history the serving tests clone: an annotated and a lightweight tag, a side
+ * branch, and `branches` feature branches (40 make a v0 clone's want list big enough for git to
+ * gzip it: remote-curl compresses over 1 KB), all pushed.
+ */
+export async function pushSampleHistory(app: WorkingClone, branches: number): Promise<void> {
+  await app.commit({ "README.md": "# app\n", "src/main.txt": "main\n", "docs/big.txt": "x".repeat(50_000) });
+  await app.tag("v1.0", { message: "release 1.0" });
+  await app.commit({ "src/main.txt": "main, second\n" });
+  await app.tag("light");
+  for (let i = 0; i < branches; i++) await app.branch(`feature/${String(i).padStart(2, "0")}`);
+  await app.checkout("side", { create: true });
+  await app.commit({ "side.txt": "side\n" });
+  await app.checkout("main");
+  await app.pushAll();
+}

@@ -146,15 +146,19 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
+/** Whether something accepts a TCP connection on host:port now. */
+export function acceptsTcp(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
 /** Resolve when something accepts TCP connections on host:port. */
 export function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 10000): Promise<true> {
-  return waitFor(`${host}:${port} to accept connections`, () =>
-    new Promise<boolean>((resolve) => {
-      const s = net.connect(port, host);
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-    }), timeoutMs);
+  return waitFor(`${host}:${port} to accept connections`, () => acceptsTcp(host, port), timeoutMs);
 }

@@ -1,9 +1,11 @@
 /**
  * Where things live on a mirror host. One place, so the properties (which name files), the
  * plan (which writes them), cloud-init (which mounts the home) and nginx (which reads the
- * certificate and proxies to the socket) agree.
+ * certificate and proxies to the socket) agree. Paths under the home come from the daemon's
+ * own layout (sync/homeLayout.ts); this adds the host's paths outside it.
  */
 import * as path from "node:path";
+import { HomePaths, homePaths } from "../../sync/homeLayout";
 
 /** The mirror home; on EC2 the data volume's mount point. */
 export const DEFAULT_HOME = "/var/lib/smart-mirror";
@@ -26,43 +28,18 @@ export const TLS_DIR = "/etc/smart-mirror/tls";
 /** Where the deploy stages the plan and bundle (commands.ts stagedPaths): 0700, owned by the SSH user, on the root disk. */
 export const STAGING_DIR = "/var/lib/smart-mirror-deploy";
 
-export interface MirrorPaths {
-  home: string;
-  shared: string;
-  properties: string;
-  sshDir: string;
-  keyFile: string;
-  secretsDir: string;
-  catalogTokenFile: string;
-  webhookSecretFile: string;
-  cloneTokensFile: string;
-  caDir: string;
-  primaryCaFile: string;
-  runDir: string;
-  socket: string;
+/** The home's paths (sync/homeLayout.ts) and the host paths outside it. */
+export type MirrorPaths = HomePaths & {
   bundle: string;
   tlsCert: string;
   tlsKey: string;
   nginxSite: string;
   unitFile: string;
-}
+};
 
 export function mirrorPaths(home: string = DEFAULT_HOME): MirrorPaths {
-  const shared = path.posix.join(home, "shared");
   return {
-    home,
-    shared,
-    properties: path.posix.join(shared, "bitbucket.properties"),
-    sshDir: path.posix.join(shared, "ssh"),
-    keyFile: path.posix.join(shared, "ssh", "id_ed25519"),
-    secretsDir: path.posix.join(shared, "secrets"),
-    catalogTokenFile: path.posix.join(shared, "secrets", "upstream-token"),
-    webhookSecretFile: path.posix.join(shared, "secrets", "webhook-secret"),
-    cloneTokensFile: path.posix.join(shared, "secrets", "clone-tokens"),
-    caDir: path.posix.join(shared, "ca"),
-    primaryCaFile: path.posix.join(shared, "ca", "primary-ca.pem"),
-    runDir: path.posix.join(home, "run"),
-    socket: path.posix.join(home, "run", "smart-mirror.sock"),
+    ...homePaths(home),
     bundle: path.posix.join(INSTALL_DIR, "smart-mirror.js"),
     tlsCert: path.posix.join(TLS_DIR, "fullchain.pem"),
     tlsKey: path.posix.join(TLS_DIR, "privkey.pem"),

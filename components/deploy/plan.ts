@@ -9,6 +9,7 @@
  */
 import * as path from "node:path";
 import { PLAN_VERSION, Plan, PlanFile } from "../../sync/agent/plan";
+import { HOME_LAYOUT } from "../../sync/homeLayout";
 import { DAEMON_GID, DAEMON_UID, DAEMON_USER, INSTALL_DIR, MirrorPaths, TLS_DIR } from "./layout";
 
 export interface MirrorPlanInput {
@@ -36,21 +37,27 @@ export interface MirrorPlanInput {
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 const withNewline = (s: string) => (s.endsWith("\n") ? s : `${s}\n`);
 
+type HomeFileEntry = "properties" | "keyFile" | "catalogTokenFile" | "webhookSecretFile" | "cloneTokensFile" | "primaryCaFile";
+type HomeDirEntry = "shared" | "sshDir" | "secretsDir" | "caDir" | "runDir";
+
 export function buildMirrorPlan(i: MirrorPlanInput): Plan {
   const p = i.paths;
   const daemon = { owner: DAEMON_USER, group: DAEMON_USER };
   const root = { owner: "root", group: "root" };
-  const secretFile = (filePath: string, content: string): PlanFile => ({ path: filePath, contentBase64: b64(withNewline(content)), mode: 0o600, ...daemon, secret: true });
+  // Files and dirs under the home take their mode from the home's layout (sync/homeLayout.ts).
+  const homeFile = (entry: HomeFileEntry, text: string, secret = false): PlanFile => ({ path: p[entry], contentBase64: b64(text), mode: HOME_LAYOUT[entry].mode, ...daemon, ...(secret ? { secret } : {}) });
+  const secretFile = (entry: HomeFileEntry, content: string) => homeFile(entry, withNewline(content), true);
+  const homeDir = (entry: HomeDirEntry) => ({ path: p[entry], mode: HOME_LAYOUT[entry].mode, ...daemon });
 
   const files: PlanFile[] = [
-    { path: p.properties, contentBase64: b64(i.propertiesText), mode: 0o640, ...daemon },
-    secretFile(p.keyFile, i.mirrorPrivateKey),
+    homeFile("properties", i.propertiesText),
+    secretFile("keyFile", i.mirrorPrivateKey),
     { path: `${p.keyFile}.pub`, contentBase64: b64(withNewline(i.mirrorPublicKey.trim())), mode: 0o644, ...daemon },
   ];
-  if (i.catalogToken !== undefined) files.push(secretFile(p.catalogTokenFile, i.catalogToken.trim()));
-  if (i.webhookSecret !== undefined) files.push(secretFile(p.webhookSecretFile, i.webhookSecret.trim()));
-  if (i.cloneTokens !== undefined) files.push(secretFile(p.cloneTokensFile, i.cloneTokens.map((t) => t.trim()).join("\n")));
-  if (i.primaryCaPem !== undefined) files.push({ path: p.primaryCaFile, contentBase64: b64(withNewline(i.primaryCaPem.trim())), mode: 0o644, ...daemon });
+  if (i.catalogToken !== undefined) files.push(secretFile("catalogTokenFile", i.catalogToken.trim()));
+  if (i.webhookSecret !== undefined) files.push(secretFile("webhookSecretFile", i.webhookSecret.trim()));
+  if (i.cloneTokens !== undefined) files.push(secretFile("cloneTokensFile", i.cloneTokens.map((t) => t.trim()).join("\n")));
+  if (i.primaryCaPem !== undefined) files.push(homeFile("primaryCaFile", withNewline(i.primaryCaPem.trim())));
   files.push(
     { path: p.bundle, sourcePath: i.stagedBundle, mode: 0o755, ...root },
     { path: p.tlsCert, contentBase64: b64(withNewline(i.tlsCertificateChainPem.trim())), mode: 0o644, ...root },
@@ -67,11 +74,11 @@ export function buildMirrorPlan(i: MirrorPlanInput): Plan {
     users: [{ name: DAEMON_USER, home: p.home, group: DAEMON_USER, uid: DAEMON_UID }],
     dirs: [
       { path: p.home, mode: 0o750, ...daemon },
-      { path: p.shared, mode: 0o750, ...daemon },
-      { path: p.sshDir, mode: 0o700, ...daemon },
-      { path: p.secretsDir, mode: 0o700, ...daemon },
-      { path: p.caDir, mode: 0o755, ...daemon },
-      { path: p.runDir, mode: 0o750, ...daemon },
+      homeDir("shared"),
+      homeDir("sshDir"),
+      homeDir("secretsDir"),
+      homeDir("caDir"),
+      homeDir("runDir"),
       { path: INSTALL_DIR, mode: 0o755, ...root },
       { path: path.posix.dirname(TLS_DIR), mode: 0o755, ...root },
       { path: TLS_DIR, mode: 0o700, ...root },

@@ -4,16 +4,8 @@
  * command line or as the working directory) and stopped by process group. An earlier run that
  * was killed (kill -9, a closed terminal before the handlers were in place) leaves exactly these.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
-
-export interface ProcInfo {
-  pid: number;
-  pgid: number;
-  /** argv joined by spaces. */
-  cmdline: string;
-  cwd?: string;
-}
+import { listProcesses, ProcInfo } from "../../testbed/processes";
 
 function under(p: string, root: string): boolean {
   return p === root || p.startsWith(root.endsWith("/") ? root : `${root}/`);
@@ -27,42 +19,11 @@ export function leftoverProcesses(procs: ProcInfo[], roots: string[], exclude: S
   return procs.filter((p) => !exclude.has(p.pid) && (own.includes(p) || (groups.has(p.pgid) && !exclude.has(p.pgid))));
 }
 
-export function listProcesses(): ProcInfo[] {
-  const out: ProcInfo[] = [];
-  for (const d of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (rest[0] === "Z") continue;
-      const cmdline = fs.readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ").trim();
-      let cwd: string | undefined;
-      try {
-        cwd = fs.readlinkSync(`/proc/${d}/cwd`);
-      } catch {
-        cwd = undefined;
-      }
-      out.push({ pid: Number(d), pgid: Number(rest[2]), cmdline, cwd });
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return out;
-}
-
 /** This process and its ancestors: never ours to kill. */
 function selfAndAncestors(): Set<number> {
+  const parent = new Map(listProcesses().map((p) => [p.pid, p.ppid]));
   const out = new Set<number>();
-  let pid = process.pid;
-  while (pid > 1 && !out.has(pid)) {
-    out.add(pid);
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-      pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    } catch {
-      break;
-    }
-  }
+  for (let pid: number | undefined = process.pid; pid !== undefined && pid > 1 && !out.has(pid); pid = parent.get(pid)) out.add(pid);
   return out;
 }
 

@@ -17,16 +17,21 @@ export interface RunOptions {
   cwd?: string;
   /** SIGKILL after this long (default 120 s): apply must end even if a validator hangs. */
   timeoutMs?: number;
+  /** Written to stdin, then stdin is closed (default: stdin closed at once). */
+  input?: string;
+  /** Keep the last this many characters of each output (default 64 Ki). */
+  keepChars?: number;
 }
 
 export function runProcess(argv: string[], opts: RunOptions = {}): Promise<ProcessResult> {
   return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], env: opts.env ?? process.env, cwd: opts.cwd });
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], env: opts.env ?? process.env, cwd: opts.cwd });
     let stdout = "";
     let stderr = "";
     // Bounded: a chatty validator must not grow the agent without limit.
-    child.stdout.on("data", (b: Buffer) => (stdout = (stdout + b.toString()).slice(-65536)));
-    child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-65536)));
+    const keep = opts.keepChars ?? 65536;
+    child.stdout.on("data", (b: Buffer) => (stdout = (stdout + b.toString()).slice(-keep)));
+    child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-keep)));
     const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
     child.on("error", (e) => {
       clearTimeout(timer);
@@ -36,6 +41,8 @@ export function runProcess(argv: string[], opts: RunOptions = {}): Promise<Proce
       clearTimeout(timer);
       resolve({ code: code ?? 128 + (signal ? os.constants.signals[signal] : 0), stdout, stderr });
     });
+    child.stdin.on("error", () => undefined); // the command exited before reading its input
+    child.stdin.end(opts.input ?? "");
   });
 }
 

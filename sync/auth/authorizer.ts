@@ -32,7 +32,7 @@ export type AuthResult =
 export interface Authorizer {
   readonly mode: ServeAuth;
   /**
-   * `authorization` is the raw Authorization header; `repo` has been validated (isSafeRepoId);
+   * `authorization` is the raw Authorization header; `repo` has been validated (isValidRepoId);
    * `client` names the client (its address) for per-client limits.
    */
   authorize(authorization: string | string[] | undefined, repo: RepoId, client?: string): Promise<AuthResult>;

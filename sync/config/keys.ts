@@ -29,8 +29,12 @@
  * We deliberately do not take over plugin.mirroring.farm.* (mirror-farm clustering) or the
  * diagnostics keys: a smart-mirror host is a single node and has no such settings.
  */
+import { homePaths } from "../homeLayout";
 import { DURATION_GRAMMAR, formatDuration } from "./duration";
 import { closestName } from "./suggest";
+
+/** The home's paths as documented: "DIR/shared/..." (DIR is the --home; withHome fills it in). */
+const DOC = homePaths("DIR");
 
 export interface Condition {
   key: string;
@@ -153,11 +157,11 @@ export const KEYS = {
   keyFile: {
     name: "mirror.upstream.keyFile",
     origin: "smart-mirror",
-    default: "DIR/shared/ssh/id_ed25519",
+    default: DOC.keyFile,
     required: false,
     description:
       "The mirror's SSH private key; its public half must have read access on the primary (\"approve the mirror\"). Must not be group/world accessible (chmod 600). Relative paths are relative to DIR.",
-    example: "DIR/shared/ssh/id_ed25519",
+    example: DOC.keyFile,
     secretFile: true,
     value: { kind: "path" },
     arg: "deploy.home",
@@ -175,12 +179,12 @@ export const KEYS = {
   tokenFile: {
     name: "mirror.upstream.tokenFile",
     origin: "smart-mirror",
-    default: "DIR/shared/secrets/upstream-token",
+    default: DOC.catalogTokenFile,
     required: false,
     usedWhen: { key: "mirror.catalog", equals: "rest" },
     description:
       "File holding a Bitbucket HTTP access token with read access to the mirrored projects, used by the REST catalog. Needed with mirror.catalog=rest: anonymously the primary lists only public repositories. chmod 600.",
-    example: "DIR/shared/secrets/upstream-token",
+    example: DOC.catalogTokenFile,
     secretFile: true,
     value: { kind: "path" },
     arg: "primary.catalogToken",
@@ -271,7 +275,7 @@ export const KEYS = {
     required: false,
     description:
       "File holding the HMAC secret of the primary's repo:refs_changed webhook (X-Hub-Signature). Without it the webhook endpoint is disabled and changes arrive with the next reconcile (plugin.mirroring.synchronization.interval). chmod 600.",
-    example: "DIR/shared/secrets/webhook-secret",
+    example: DOC.webhookSecretFile,
     secretFile: true,
     value: { kind: "path" },
     arg: "mirror.webhookSecret",
@@ -326,7 +330,7 @@ export const KEYS = {
   listen: {
     name: "mirror.serve.listen",
     origin: "smart-mirror",
-    default: "unix:DIR/run/smart-mirror.sock",
+    default: `unix:${DOC.socket}`,
     required: false,
     description: "Where the daemon serves smart HTTP, /status and /metrics for nginx (which terminates TLS in front of it).",
     example: "127.0.0.1:7990",
@@ -350,7 +354,7 @@ export const KEYS = {
     required: { key: "mirror.serve.auth", equals: "tokens" },
     usedWhen: { key: "mirror.serve.auth", equals: "tokens" },
     description: "File of access tokens accepted when mirror.serve.auth=tokens. chmod 600.",
-    example: "DIR/shared/secrets/clone-tokens",
+    example: DOC.cloneTokensFile,
     secretFile: true,
     value: { kind: "path" },
     arg: "mirror.cloneTokens",

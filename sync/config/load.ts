@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { homePaths } from "../homeLayout";
 import { checkFiles } from "./files";
 import { closestKey, isBitbucketOnlyKey, isKnownKey, minimalExample } from "./keys";
 import { Problem, Warning } from "./problems";
@@ -75,8 +76,8 @@ function readProblem(home: string, file: string, e: NodeJS.ErrnoException): Prob
           .split("\n")
           .map((l) => `      ${l}`)
           .join("\n") +
-        `\n  and put the mirror's SSH private key at ${path.join(home, "shared", "ssh", "id_ed25519")} and a Bitbucket HTTP access token at ` +
-        `${path.join(home, "shared", "secrets", "upstream-token")} (both chmod 600); \`smart-mirror check --home ${home}\` says what is still missing`,
+        `\n  and put the mirror's SSH private key at ${homePaths(home).keyFile} and a Bitbucket HTTP access token at ` +
+        `${homePaths(home).catalogTokenFile} (both chmod 600); \`smart-mirror check --home ${home}\` says what is still missing`,
     };
   }
   if (e.code === "EISDIR") return { key: FILE_LABEL, message: `${file} is a directory`, fix: `replace it with the properties file` };

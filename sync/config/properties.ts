@@ -6,6 +6,8 @@
  * tolerates (a malformed \uXXXX escape). Pure.
  */
 import { parseLines } from "dot-properties";
+import * as path from "node:path";
+import { HOME_LAYOUT } from "../homeLayout";
 import { Problem, Warning } from "./problems";
 
 export interface Entry {
@@ -20,7 +22,8 @@ export interface ParsedProperties {
   warnings: Warning[];
 }
 
-export const FILE_LABEL = "bitbucket.properties";
+/** The file's name, the "key" of problems that concern the whole file. */
+export const FILE_LABEL = path.posix.basename(HOME_LAYOUT.properties.rel);
 
 /** Bytes as read from disk; refuses text that is not UTF-8 (with the line of the first bad byte). */
 export function decodeProperties(bytes: Uint8Array): { text: string } | { problem: Problem } {

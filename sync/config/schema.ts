@@ -7,10 +7,11 @@
  */
 import { z } from "zod";
 import * as path from "node:path";
+import { homePath } from "../homeLayout";
 import { RepoId, repoKey } from "../types";
 import { Condition, EnumOf, KEY_ENTRIES, KEY_LIST, KeyId, KeyName, KEYS, KeySpec, keySpec, ValueSpec, withHome } from "./keys";
 import { Invalid, Problem, Warning } from "./problems";
-import { Entry } from "./properties";
+import { Entry, FILE_LABEL } from "./properties";
 import {
   HostKey,
   ListenAddress,
@@ -272,7 +273,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
   const result = parseKeys(input, { home, sshHint: ssh instanceof Invalid ? undefined : ssh });
   if (!result.success) {
     for (const issue of result.error.issues) {
-      const key = String(issue.path[0] ?? "bitbucket.properties");
+      const key = String(issue.path[0] ?? FILE_LABEL);
       const fix = issue.code === "custom" && typeof issue.params?.fix === "string" ? issue.params.fix : "see the configuration reference (smart-mirror check)";
       problems.push({ key, value: written(key), message: issue.message, fix, line: line(key) });
     }
@@ -404,5 +405,5 @@ function fileTargets(entries: Map<string, Entry>, home: string): FileTarget[] {
 }
 
 export function propertiesPath(home: string): string {
-  return path.join(path.resolve(home), "shared", "bitbucket.properties");
+  return homePath(path.resolve(home), "properties");
 }

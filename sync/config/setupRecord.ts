@@ -11,6 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
+import { HOME_LAYOUT, homePath } from "../homeLayout";
 import { MirrorConfig } from "./schema";
 import { Problem, Warning } from "./problems";
 import { KEYS } from "./keys";
@@ -31,10 +32,10 @@ const RECORD_SCHEMA = z.object({
   updatedAt: z.string(),
 });
 
-export const SETUP_RECORD_LABEL = "data/setup.json";
+export const SETUP_RECORD_LABEL = HOME_LAYOUT.setupRecord.rel;
 
 export function setupRecordPath(home: string): string {
-  return path.join(path.resolve(home), "data", "setup.json");
+  return homePath(path.resolve(home), "setupRecord");
 }
 
 export type SetupDecision =
@@ -128,7 +129,7 @@ export function writeSetupRecord(home: string, record: SetupRecord): void {
   const file = setupRecordPath(home);
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tmp = path.join(dir, `.setup.json.${process.pid}.${Date.now()}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const fd = fs.openSync(tmp, "wx", 0o644);
   try {
     fs.fchmodSync(fd, 0o644); // the umask must not decide the mode

@@ -6,8 +6,8 @@
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { parseRepoKey, RepoId } from "../types";
-import { isSafeRepoId } from "../store/layout";
-import { projectKeyProblem } from "../repoName";
+import { homePath } from "../homeLayout";
+import { isValidRepoId, projectKeyProblem } from "../repoName";
 import { formatListenAddress, ListenAddress, MAX_UNIX_PATH, parseListenAddress } from "../listenAddress";
 import { DURATION_GRAMMAR, formatDuration, parseDuration } from "./duration";
 import { Invalid } from "./problems";
@@ -206,9 +206,10 @@ export type { ListenAddress };
 
 /** The shared grammar (sync/listenAddress.ts) plus the config's policy: a real port, socket paths from the home. */
 export function parseListen(value: string, key: string, home: string): ListenAddress | Invalid {
-  const fix = `${key}=127.0.0.1:7990  (or ${key}=unix:${path.join(home, "run", "smart-mirror.sock")})`;
+  const socket = `${key}=unix:${homePath(home, "socket")}`;
+  const fix = `${key}=127.0.0.1:7990  (or ${socket})`;
   const a = parseListenAddress(value);
-  if ("problem" in a) return new Invalid(a.problem, a.problem === "names no socket path" ? `${key}=unix:${path.join(home, "run", "smart-mirror.sock")}` : fix);
+  if ("problem" in a) return new Invalid(a.problem, a.problem === "names no socket path" ? socket : fix);
   if (a.kind === "unix") {
     const full = resolvePath(a.path, home);
     if (Buffer.byteLength(full) > MAX_UNIX_PATH) return new Invalid(`socket path ${full} is longer than ${MAX_UNIX_PATH} bytes`, `${key}=unix:/run/smart-mirror/http.sock`);
@@ -267,9 +268,9 @@ export function parseRepoList(value: string, key: string): RepoId[] | Invalid {
     } catch {
       id = undefined;
     }
-    if (!id || !isSafeRepoId(id) || item.endsWith(".git")) {
+    if (!id || !isValidRepoId(id) || item.endsWith(".git")) {
       bad.push(item);
-      if (id && isSafeRepoId(id)) fixed.push(`${id.project}/${id.slug}`);
+      if (id && isValidRepoId(id)) fixed.push(`${id.project}/${id.slug}`);
       continue;
     }
     fixed.push(item);

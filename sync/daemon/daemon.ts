@@ -11,6 +11,7 @@ import { Scheduler, SchedulerEvent } from "../scheduler/scheduler";
 import { Throttle } from "../scheduler/throttle";
 import { DiskFacts, DiskSpace, isNoSpace } from "../store/diskSpace";
 import { RepoStore, TEMP_MIN_AGE_MS } from "../store/repoStore";
+import { homePath } from "../homeLayout";
 import { partitionRepoIds } from "../repoName";
 import { parseRepoKey, RepoId, RepoKey, repoKey, SyncReason } from "../types";
 import { knownHostsText } from "../upstream/hostKeys";
@@ -277,7 +278,7 @@ export class Daemon {
 
   /** Remember the project selection; a change is an intended shrink that the purge guard allows. */
   private recordSelection(): boolean {
-    const file = path.join(this.s.home, "data", "selection.json");
+    const file = homePath(this.s.home, "selection");
     const now = JSON.stringify(this.s.projects);
     let before: string | undefined;
     try {

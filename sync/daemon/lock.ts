@@ -9,6 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { homePath } from "../homeLayout";
 
 export class HomeLockedError extends Error {
   override name = "HomeLockedError";
@@ -24,7 +25,7 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
-const MARKER = "daemon.pid.";
+const MARKER = `${path.basename(homePath("", "pidFile"))}.`;
 
 /** The pid holding `file`: its content, else the pid in a marker's name (full disk); 0 if none. */
 function holder(file: string): number {
@@ -40,7 +41,7 @@ function removeMarkers(dir: string, only?: number): void {
 }
 
 export function acquireHomeLock(home: string): () => void {
-  const file = path.join(home, "run", "daemon.pid");
+  const file = homePath(home, "pidFile");
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
   for (let attempt = 0; attempt < 2; attempt++) {

@@ -3,7 +3,7 @@
  * KB, so collecting them is fine; the limit makes sure nobody can make us hold more.
  */
 import { IncomingMessage } from "node:http";
-import type { Reservation } from "./bodyBudget";
+import { ReadOptions, readUpTo } from "./git/bufferedBody";
 
 export class BodyTooLarge extends Error {
   constructor(readonly limit: number) {
@@ -23,50 +23,16 @@ export class BodyTimedOut extends Error {}
 /**
  * A declared Content-Length above the limit is refused before reading a byte; a chunked body is
  * refused as soon as it crosses the limit. Either way the rest is left unread: the caller
- * answers 413 with `Connection: close`, and node closes the socket after the answer.
+ * answers 413 with `Connection: close`, and node closes the socket after the answer. The
+ * reading itself (budget, idle timer, the client going away) is the Git path's (readUpTo).
  */
-export function readBody(req: IncomingMessage, limit: number, o: { reservation?: Reservation; idleMs?: number } = {}): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, limit: number, o: ReadOptions = {}): Promise<Buffer> {
   const declared = req.headers["content-length"];
-  if (declared !== undefined && Number(declared) > limit) return Promise.reject(new BodyTooLarge(limit));
-  if (o.reservation && !o.reservation.ensure(Number(declared ?? 0) || 0)) return Promise.reject(new BodyOverBudget());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      if (o.idleMs === undefined) return;
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => done(new BodyTimedOut(`no part of the body came for ${o.idleMs} ms`)), o.idleMs);
-    };
-    const done = (err?: Error) => {
-      if (timer) clearTimeout(timer);
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("close", onClose);
-      if (err) {
-        req.pause();
-        reject(err);
-      } else resolve(Buffer.concat(chunks, size));
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) done(new BodyTooLarge(limit));
-      else if (o.reservation && !o.reservation.ensure(size)) done(new BodyOverBudget());
-      else {
-        chunks.push(chunk);
-        arm();
-      }
-    };
-    const onEnd = () => done();
-    const onError = (e: Error) => done(new BodyIncomplete(e.message));
-    const onClose = () => {
-      if (!req.complete) done(new BodyIncomplete("client closed the connection"));
-    };
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-    req.on("close", onClose);
-    arm();
-  });
+  if (declared !== undefined && Number(declared) > limit) throw new BodyTooLarge(limit);
+  const r = await readUpTo(req, limit, o);
+  if (r.complete) return r.raw;
+  if ("head" in r) throw new BodyTooLarge(limit);
+  if ("overBudget" in r) throw new BodyOverBudget();
+  if ("timedOut" in r) throw new BodyTimedOut(`no part of the body came for ${o.idleMs} ms`);
+  throw new BodyIncomplete("client closed the connection");
 }

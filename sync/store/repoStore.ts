@@ -14,12 +14,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { RepoId } from "../types";
 import { mirrorRefspecs } from "../upstream/refFilter";
-import { FINGERPRINT_FILE, incomingDir, isSafeRepoId, repoDir, reposRoot, trashDir } from "./layout";
+import { FINGERPRINT_FILE, homePath, repoDir, repoIdOfDir } from "../homeLayout";
 import { packBytes, packCount } from "./packFiles";
 import { initBare, listRefs, setHead } from "./localGit";
 import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER } from "./resumableClone";
 import { git, GitError, runGit } from "./runGit";
-import { SweptFile, sweepTempFiles } from "./tempFiles";
+import { readdirOrEmpty, SweptFile, sweepTempFiles } from "./tempFiles";
 
 /**
  * A temp file younger than this is left alone unless it is known to be ours (a writer
@@ -72,12 +72,12 @@ export class RepoStore {
    * temporaries of killed fetches are removed.
    */
   recover(): { removedIncoming: number; keptIncoming: number; removedLocks: string[]; removedTemp: SweptFile[] } {
-    fs.mkdirSync(reposRoot(this.home), { recursive: true });
+    fs.mkdirSync(homePath(this.home, "repos"), { recursive: true });
     let removedIncoming = 0;
     let keptIncoming = 0;
     const removedLocks: string[] = [];
-    const inc = incomingDir(this.home);
-    for (const name of safeReaddir(inc)) {
+    const inc = homePath(this.home, "incoming");
+    for (const name of readdirOrEmpty(inc)) {
       const p = path.join(inc, name);
       if (/^[^.]+\..+\.git$/.test(name) && fs.existsSync(path.join(p, "HEAD"))) {
         keptIncoming++;
@@ -87,7 +87,7 @@ export class RepoStore {
         fs.rmSync(p, { recursive: true, force: true });
       }
     }
-    fs.rmSync(trashDir(this.home), { recursive: true, force: true });
+    fs.rmSync(homePath(this.home, "trash"), { recursive: true, force: true });
     for (const dir of this.repoDirs()) removedLocks.push(...sweepLocks(dir));
     return { removedIncoming, keptIncoming, removedLocks, removedTemp: this.sweepTemp() };
   }
@@ -105,12 +105,9 @@ export class RepoStore {
   /** Every served repository and every first clone kept in .incoming/ to resume. */
   private repoDirs(): string[] {
     const dirs: string[] = [];
-    const inc = incomingDir(this.home);
-    for (const name of safeReaddir(inc)) if (fs.existsSync(path.join(inc, name, "HEAD"))) dirs.push(path.join(inc, name));
-    for (const project of safeReaddir(reposRoot(this.home))) {
-      if (project.startsWith(".")) continue;
-      for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) dirs.push(path.join(reposRoot(this.home), project, repo));
-    }
+    const inc = homePath(this.home, "incoming");
+    for (const name of readdirOrEmpty(inc)) if (fs.existsSync(path.join(inc, name, "HEAD"))) dirs.push(path.join(inc, name));
+    for (const id of localRepoIds(this.home)) dirs.push(repoDir(this.home, id));
     return dirs;
   }
 
@@ -259,25 +256,17 @@ export class RepoStore {
   remove(id: RepoId): void {
     const dir = this.dir(id);
     if (!fs.existsSync(dir)) return;
-    const trash = path.join(trashDir(this.home), `${id.project}.${id.slug}.${Date.now()}.${process.pid}`);
-    fs.mkdirSync(trashDir(this.home), { recursive: true });
+    const trash = path.join(homePath(this.home, "trash"), `${id.project}.${id.slug}.${Date.now()}.${process.pid}`);
+    fs.mkdirSync(homePath(this.home, "trash"), { recursive: true });
     fs.renameSync(dir, trash);
     fs.rmSync(trash, { recursive: true, force: true });
     const projectDir = path.dirname(dir);
-    if (safeReaddir(projectDir).length === 0) fs.rmSync(projectDir, { recursive: true, force: true });
+    if (readdirOrEmpty(projectDir).length === 0) fs.rmSync(projectDir, { recursive: true, force: true });
   }
 
   /** Repositories present on disk (for purge decisions). */
   listLocal(): RepoId[] {
-    const out: RepoId[] = [];
-    for (const project of safeReaddir(reposRoot(this.home))) {
-      if (project.startsWith(".")) continue;
-      for (const repo of safeReaddir(path.join(reposRoot(this.home), project))) {
-        // Only names the store could have made: anything else there is not ours to purge.
-        if (repo.endsWith(".git") && isSafeRepoId({ project, slug: repo.slice(0, -4) })) out.push({ project, slug: repo.slice(0, -4) });
-      }
-    }
-    return out;
+    return localRepoIds(this.home);
   }
 
   /** Full connectivity and object check; returns git's complaint, or undefined when clean. */
@@ -297,16 +286,24 @@ export class RepoStore {
   /** One stable place per repository (project keys have no "."), so a restart finds it again. */
   private incomingPath(id: RepoId): string {
     this.dir(id); // validates the name
-    return path.join(incomingDir(this.home), `${id.project}.${id.slug}.git`);
+    return path.join(homePath(this.home, "incoming"), `${id.project}.${id.slug}.git`);
   }
 }
 
-function safeReaddir(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
+/**
+ * Repositories in service under `home` (repos/PROJECT/slug.git), not first clones in .incoming.
+ * Only names the store could have made: anything else there is not ours to purge or sweep.
+ */
+export function localRepoIds(home: string): RepoId[] {
+  const root = homePath(home, "repos");
+  const out: RepoId[] = [];
+  for (const project of readdirOrEmpty(root)) {
+    for (const entry of readdirOrEmpty(path.join(root, project))) {
+      const id = repoIdOfDir(project, entry);
+      if (id) out.push(id);
+    }
   }
+  return out;
 }
 
 /** Remove git lock files left by a killed git process. Returns what was removed. */

@@ -26,17 +26,17 @@ export interface SweptFile {
 export function listTempFiles(repoDir: string): string[] {
   const out: string[] = [];
   const objects = path.join(repoDir, "objects");
-  for (const name of readdir(path.join(objects, "pack"))) if (PACK_TEMP.test(name)) out.push(path.join(objects, "pack", name));
-  for (const name of readdir(objects)) if (OBJECTS_TEMP.test(name)) out.push(path.join(objects, name));
+  for (const name of readdirOrEmpty(path.join(objects, "pack"))) if (PACK_TEMP.test(name)) out.push(path.join(objects, "pack", name));
+  for (const name of readdirOrEmpty(objects)) if (OBJECTS_TEMP.test(name)) out.push(path.join(objects, name));
   return out;
 }
 
 /** Every path some process on this host has open (read from /proc/<pid>/fd). */
 export function openPaths(): Set<string> {
   const open = new Set<string>();
-  for (const pid of readdir("/proc")) {
+  for (const pid of readdirOrEmpty("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
-    for (const fd of readdir(`/proc/${pid}/fd`)) {
+    for (const fd of readdirOrEmpty(`/proc/${pid}/fd`)) {
       try {
         open.add(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
       } catch {
@@ -95,7 +95,8 @@ function treeBytes(dir: string): number {
   return n;
 }
 
-function readdir(dir: string): string[] {
+/** The names in `dir`, or none when it cannot be read (missing, gone, not a directory). */
+export function readdirOrEmpty(dir: string): string[] {
   try {
     return fs.readdirSync(dir);
   } catch {

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { homePath } from "../homeLayout";
 import { gitEnv } from "./gitEnv";
 import { HostKeyMismatchError } from "./upstreamPool";
 
@@ -22,7 +23,7 @@ export function upstreamGitEnv(home: string, keyFile: string): { env: NodeJS.Pro
 }
 
 export function knownHostsPath(home: string): string {
-  return path.join(home, "data", "known_hosts");
+  return homePath(home, "knownHosts");
 }
 
 /**
@@ -31,7 +32,7 @@ export function knownHostsPath(home: string): string {
  * master: fall back to a short private dir when the home is deep.
  */
 export function controlPathFor(home: string): string {
-  const p = path.join(home, "run", "cm-%C");
+  const p = homePath(home, "controlSockets");
   if (p.length - 2 + 40 + 17 < 104) return p;
   // Per user and home; a dir someone else made (another account, an attacker) is never used.
   const uid = process.getuid?.() ?? 0;

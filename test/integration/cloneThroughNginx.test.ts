@@ -18,7 +18,8 @@ import { ensureBundle } from "../../testbed/daemonProcess";
 import { ensureLargeRepo, LargeRepoParams } from "../../testbed/largeRepo";
 import { MIRROR_NAME, MirrorBehindNginx, startMirrorBehindNginx } from "../../testbed/mirrorBehindNginx";
 import { Primary, startPrimary } from "../../testbed/primary";
-import { assertSameRefsAndObjects, git, GitEnv, GitError, workingClone, WorkingClone } from "../../testbed/repos";
+import { assertSameRefsAndObjects, git, GitEnv, GitError, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
+import { rawResponse } from "../../testbed/httpClient";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { refsChangedPayload } from "../../testbed/webhook";
 import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../../testbed/hostilePaths";
@@ -67,19 +68,11 @@ async function ok(args: string[], env: GitEnv, cwd?: string): Promise<string> {
 
 /** Bytes exactly as written, over TLS (node's client would refuse NUL, backslashes, raw spaces). */
 function rawTlsRequest(m: MirrorBehindNginx, target: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    // write, not end: a TLS close_notify right after the request makes nginx drop the connection unanswered.
-    const s = tls.connect({ host: "127.0.0.1", port: m.port, servername: MIRROR_NAME, ca: m.ca.certPem }, () =>
-      s.write(Buffer.from(`GET ${target} HTTP/1.1\r\nHost: ${MIRROR_NAME}\r\nConnection: close\r\n\r\n`, "latin1")),
-    );
-    const chunks: Buffer[] = [];
-    s.on("data", (c: Buffer) => chunks.push(c));
-    s.on("error", reject);
-    s.on("close", () => {
-      const text = Buffer.concat(chunks).toString("latin1");
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text });
-    });
-  });
+  // write, not end: a TLS close_notify right after the request makes nginx drop the connection unanswered.
+  const s = tls.connect({ host: "127.0.0.1", port: m.port, servername: MIRROR_NAME, ca: m.ca.certPem }, () =>
+    s.write(Buffer.from(`GET ${target} HTTP/1.1\r\nHost: ${MIRROR_NAME}\r\nConnection: close\r\n\r\n`, "latin1")),
+  );
+  return rawResponse(s);
 }
 
 /** Sum of a counter's samples in the daemon's /metrics (through nginx) whose labels include `labels`. */
@@ -113,15 +106,7 @@ describe("clones through nginx + TLS in front of the built daemon", () => {
     primary = await startPrimary();
     await primary.createRepo(APP.project, APP.slug);
     app = await workingClone(primary.remote(APP.project, APP.slug));
-    await app.commit({ "README.md": "# app\n", "src/main.txt": "main\n", "docs/big.txt": "x".repeat(50_000) });
-    await app.tag("v1.0", { message: "release 1.0" });
-    await app.commit({ "src/main.txt": "main, second\n" });
-    await app.tag("light");
-    for (let i = 0; i < 20; i++) await app.branch(`feature/${String(i).padStart(2, "0")}`);
-    await app.checkout("side", { create: true });
-    await app.commit({ "side.txt": "side\n" });
-    await app.checkout("main");
-    await app.pushAll();
+    await pushSampleHistory(app, 20);
     await primary.importRepo(BIG.project, BIG.slug, await ensureLargeRepo(KILL_REPO_PARAMS));
 
     m = await startMirrorBehindNginx({

@@ -7,7 +7,8 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { leftoverProcesses, listProcesses, ProcInfo } from "../../scripts/start/leftovers";
+import { leftoverProcesses } from "../../scripts/start/leftovers";
+import { listProcesses, ProcInfo } from "../../testbed/processes";
 import { ensureBundle } from "../../testbed/daemonProcess";
 import { freePort, onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { createHash } from "node:crypto";

@@ -21,9 +21,10 @@ import { MAX_WHOLE_RAW_BODY } from "../../sync/serve/git/admission";
 import { PACK_CACHE_METRIC_NAMES } from "../../sync/serve/git/packCache";
 import { pktLine } from "../../sync/serve/git/protocol";
 import { StatusBoard } from "../../sync/state/statusBoard";
-import { FINGERPRINT_FILE } from "../../sync/store/layout";
+import { FINGERPRINT_FILE } from "../../sync/homeLayout";
 import { packBytes } from "../../sync/store/packFiles";
 import { assertSameRefsAndObjects, git, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../../testbed/repos";
+import { processesOn } from "../../testbed/processes";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 
 jest.setTimeout(240_000);
@@ -253,7 +254,7 @@ describe("git smart HTTP with the pack cache", () => {
       2,
     );
     // Freeze it: it cannot finish on its own now, so only the cache killing it makes it go away.
-    for (const p of packObjects) process.kill(Number(p.split(":")[0]), "SIGSTOP");
+    for (const p of packObjects) process.kill(parseInt(p, 10), "SIGSTOP");
     kill();
     await exited;
     await waitFor("no git process left on the big repository", () => processesOn(bigDir).length === 0, 15_000);
@@ -262,17 +263,3 @@ describe("git smart HTTP with the pack cache", () => {
     await waitFor("no part of the pack left in the cache", () => cachedBytes() < 64 * 1024 && fs.readdirSync(fresh.cacheDir).length <= 2, 5_000);
   });
 });
-
-/** Processes working on `dir`: upload-pack names it, pack-objects runs inside it. */
-function processesOn(dir: string): string[] {
-  const found: string[] = [];
-  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
-      if (cmd.includes(dir) || fs.readlinkSync(`/proc/${pid}/cwd`) === dir) found.push(`${pid}: ${cmd.trim()}`);
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
-}

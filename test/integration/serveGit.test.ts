@@ -12,20 +12,18 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
 import { Registry } from "prom-client";
-import { anonymousAuthorizer, tokensAuthorizer } from "../../sync/auth/authorizer";
+import { tokensAuthorizer } from "../../sync/auth/authorizer";
 import { hashToken, TokenStore } from "../../sync/auth/tokensFile";
-import { listen } from "../../sync/serve/listen";
-import { Router } from "../../sync/serve/router";
-import { createServer } from "../../sync/serve/server";
-import { catalogResolver, GIT_METRIC_NAMES, gitServeOptionsFromConfig, GitServeOptions, mountGitRoutes } from "../../sync/serve/git";
+import { catalogResolver, GIT_METRIC_NAMES, gitServeOptionsFromConfig, GitServeOptions } from "../../sync/serve/git";
 import { pktLine } from "../../sync/serve/git/protocol";
-import { StatusBoard } from "../../sync/state/statusBoard";
 import { startBitbucketDouble, BitbucketDouble } from "../../testbed/bitbucketDouble";
-import { assertSameRefsAndObjects, git, GitError, initBare, isolatedGitEnv, listRefs, workingClone, WorkingClone } from "../../testbed/repos";
+import { assertSameRefsAndObjects, git, GitError, initBare, isolatedGitEnv, listRefs, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
+import { rawResponse } from "../../testbed/httpClient";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { createCa, TestCa } from "../../testbed/tls";
 import { HOSTILE_PATHS, leaks, SECRET_FILE_CONTENT } from "../../testbed/hostilePaths";
 import { processesOn, signalGroup } from "../../testbed/processes";
+import { startInProcessGitServer } from "../../testbed/gitServer";
 
 jest.setTimeout(240_000);
 
@@ -50,16 +48,8 @@ async function makeRepos(): Promise<Served & { app: WorkingClone }> {
   };
   await add("PROJ/app");
   const app = await workingClone(dir("PROJ/app"));
-  await app.commit({ "README.md": "# app\n", "src/main.txt": "main\n", "docs/big.txt": "x".repeat(50_000) });
-  await app.tag("v1.0", { message: "release 1.0" });
-  await app.commit({ "src/main.txt": "main, second\n" });
-  await app.tag("light");
   // Enough branches that a v0 clone's want list is gzipped by git (remote-curl: > 1 KB).
-  for (let i = 0; i < 40; i++) await app.branch(`feature/${String(i).padStart(2, "0")}`);
-  await app.checkout("side", { create: true });
-  await app.commit({ "side.txt": "side\n" });
-  await app.checkout("main");
-  await app.pushAll();
+  await pushSampleHistory(app, 40);
 
   await add("PROJ/other");
   const other = await workingClone(dir("PROJ/other"));
@@ -88,27 +78,8 @@ interface GitServer {
   close(): Promise<void>;
 }
 
-async function startGitServer(served: Served, o: Partial<GitServeOptions> = {}): Promise<GitServer> {
-  const board = new StatusBoard({ info: { displayName: "test mirror" }, defaultMetrics: false });
-  const router = new Router();
-  const registry = o.registry ?? board.metrics.registry;
-  const routes = mountGitRoutes(router, {
-    resolve: catalogResolver((key) => served.catalog.get(key)),
-    primaryUrl: FAKE_PRIMARY,
-    gitEnv: isolatedGitEnv() as NodeJS.ProcessEnv,
-    ...o,
-    authorizer: o.authorizer ?? anonymousAuthorizer(),
-    registry,
-  });
-  const server = createServer({ board, router });
-  const addr = await listen(server, "127.0.0.1:0");
-  if (addr.kind !== "tcp") throw new Error("want tcp");
-  const close = onCleanup(async () => {
-    routes.close();
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
-  return { port: addr.port, base: `http://127.0.0.1:${addr.port}`, registry, close };
+function startGitServer(served: Served, o: Partial<GitServeOptions> = {}): Promise<GitServer> {
+  return startInProcessGitServer(served.catalog, { primaryUrl: FAKE_PRIMARY, ...o });
 }
 
 /** Run git; never throws: exit code and both outputs. */
@@ -157,16 +128,8 @@ function request(port: number, method: string, p: string, headers: http.Outgoing
 
 /** Bytes exactly as written (node's client would refuse NUL, backslashes, raw spaces). */
 function rawRequest(port: number, target: string, method = "GET"): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, "127.0.0.1", () => s.end(Buffer.from(`${method} ${target} HTTP/1.1\r\nHost: mirror\r\nConnection: close\r\n\r\n`, "latin1")));
-    const chunks: Buffer[] = [];
-    s.on("data", (c: Buffer) => chunks.push(c));
-    s.on("error", reject);
-    s.on("close", () => {
-      const text = Buffer.concat(chunks).toString("latin1");
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text });
-    });
-  });
+  const s = net.connect(port, "127.0.0.1", () => s.end(Buffer.from(`${method} ${target} HTTP/1.1\r\nHost: mirror\r\nConnection: close\r\n\r\n`, "latin1")));
+  return rawResponse(s);
 }
 
 const basicAuth = (user: string, secret: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString("base64")}` });

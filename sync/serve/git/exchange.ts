@@ -20,7 +20,7 @@ import { pipeline, Readable, Transform, Writable } from "node:stream";
 import { RequestTooLarge } from "./byteLimit";
 import { refusalMessage, refusedByGit } from "./requestCheck";
 import type { GuardVerdict, TransferGuard } from "./transferGuard";
-import { killGroup } from "./uploadPack";
+import { killGroup, onGitExit } from "./uploadPack";
 
 /** refused: git turned the request down (requestCheck.ts refusedByGit): the client's fault, answered 400 or in the protocol. */
 export type ExchangeResult = "ok" | "failed" | "aborted" | "too_large" | "bad_request" | "refused" | "too_slow";
@@ -144,11 +144,7 @@ export function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
       else res.destroy();
       return out("failed");
     };
-    child.on("close", finish);
-    child.on("error", (e) => {
-      stderr += String(e);
-      finish(null, null);
-    });
+    onGitExit(child, finish, (e) => (stderr += String(e)));
   });
 }
 

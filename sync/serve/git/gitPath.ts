@@ -10,14 +10,14 @@
  * What is refused, and how:
  *   400  characters outside [A-Za-z0-9._~/-] after decoding percent-encoded unreserved characters
  *        (RFC 3986 6.2.2.2: "%2e" is "."), so "%2e%2e", "%2f", "%00", "\", spaces never pass;
- *        empty segments ("//", trailing "/"); names isSafeRepoId rejects ("..", ".git" inside, ...)
+ *        empty segments ("//", trailing "/"); names isValidRepoId rejects ("..", ".git" inside, ...)
  *   404  anything but the three endpoints: no dumb HTTP (HEAD, objects/..., info/packs), no file
  *        is ever served from a repository directory
  *   403  info/refs without exactly one known service (dumb-HTTP clients, "git-foo"), like
  *        git-http-backend's "Unsupported service"
  *   405  wrong method, with Allow
  */
-import { isSafeRepoId } from "../../store/layout";
+import { isValidRepoId } from "../../repoName";
 import type { RepoId } from "../../types";
 
 export type GitService = "git-upload-pack" | "git-receive-pack";
@@ -62,7 +62,7 @@ export function parseGitRequest(method: string, target: string): GitRequest {
   const [, project, repoSeg, ...rest] = segs;
   const slug = repoSeg.endsWith(".git") ? repoSeg.slice(0, -4) : repoSeg;
   const repo = { project, slug };
-  if (!isSafeRepoId(repo)) return { ok: false, status: 400, message: "not a valid PROJECT/repository name" };
+  if (!isValidRepoId(repo)) return { ok: false, status: 400, message: "not a valid PROJECT/repository name" };
 
   const tail = rest.join("/");
   const m = method.toUpperCase();

@@ -37,7 +37,7 @@ import type { Writable } from "node:stream";
 import type { ExchangeOutcome, ExchangeResult } from "./exchange";
 import { errPacket, refusalMessage, refusedByGit } from "./requestCheck";
 import type { GuardVerdict, TransferGuard } from "./transferGuard";
-import { killGroup } from "./uploadPack";
+import { killGroup, onGitExit } from "./uploadPack";
 
 export interface HandOffOptions {
   res: ServerResponse;
@@ -203,10 +203,6 @@ export async function handOff(o: HandOffOptions): Promise<ExchangeOutcome> {
       res.destroy();
       return out("failed");
     };
-    child.on("close", finish);
-    child.on("error", (e) => {
-      stderr += String(e);
-      finish(null, null);
-    });
+    onGitExit(child, finish, (e) => (stderr += String(e)));
   });
 }

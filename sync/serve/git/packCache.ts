@@ -39,7 +39,7 @@ import * as path from "node:path";
 import type { Readable } from "node:stream";
 import { Counter, Gauge, Registry } from "prom-client";
 import type { PackCacheScope } from "../../config/schema";
-import { FINGERPRINT_FILE } from "../../store/layout";
+import { FINGERPRINT_FILE } from "../../homeLayout";
 import { Log, silentLog } from "../http";
 import { classify, RequestSummary } from "./pktSniffer";
 import { handOff } from "./handOff";

@@ -12,7 +12,7 @@ export interface ServedRepo {
   dir: string;
 }
 
-/** Names were validated (isSafeRepoId) before a resolver sees them. */
+/** Names were validated (isValidRepoId) before a resolver sees them. */
 export type RepoResolver = (project: string, slug: string) => ServedRepo | undefined;
 
 /**

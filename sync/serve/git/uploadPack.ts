@@ -82,3 +82,12 @@ export function killGroup(child: ChildProcess): void {
     /* ESRCH: the whole group is gone already */
   }
 }
+
+/** `finish` once git exited ('close': its pipes are drained too), or could not start (after `noteError`). */
+export function onGitExit(child: ChildProcess, finish: (code: number | null, signal: NodeJS.Signals | null) => void, noteError: (e: Error) => void): void {
+  child.on("close", finish);
+  child.on("error", (e) => {
+    noteError(e);
+    finish(null, null);
+  });
+}
