@@ -26,8 +26,12 @@ export function parseRepoKey(key: RepoKey): RepoId {
   return { project: key.slice(0, i), slug: key.slice(i + 1) };
 }
 
-/** Why a sync of one repository was asked for (shown in logs and metrics). */
-export type SyncReason = "initial" | "reconcile" | "webhook" | "retry" | "manual";
+/**
+ * Why a sync of one repository was asked for (shown in logs and metrics). "demand": a client
+ * of the mirror needs it now (a want the mirror lacks, or a ref advertisement behind the
+ * primary: sync/serve/git/freshness.ts).
+ */
+export type SyncReason = "initial" | "reconcile" | "webhook" | "retry" | "manual" | "demand";
 
 /** What the daemon knows about one repository; the source of /status and /metrics. */
 export interface RepoStatus {
