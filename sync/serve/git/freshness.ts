@@ -23,9 +23,9 @@
  *    so repeating it does not ask the primary again; on-demand syncs of one repository start
  *    at most once per DEMAND_INTERVAL_MS.
  *
- * After a failed contact with the primary (unreachable, or a check past the bound), checks
- * are skipped for PRIMARY_DOWN_COOLDOWN_MS: while the primary is down every clone is served
- * at once from the mirror's copy instead of waiting out the bound first.
+ * After the primary was found out of reach (isPrimaryUnreachable: refused, reset, handshake
+ * timeout, host key), checks are skipped for PRIMARY_DOWN_COOLDOWN_MS: while the primary is
+ * down every clone is served at once from the mirror's copy instead of waiting out the bound.
  *
  * The pack cache needs nothing special: its key holds the repository's ref-state token, which
  * the sync rewrites, so an answer cached before the sync is never served after it.
@@ -260,10 +260,12 @@ export class Freshness {
       behind = await this.o.link.refsBehind(repo, AbortSignal.timeout(this.o.waitMs));
     } catch (e) {
       const msg = (e as Error).message;
-      const unreachable = isPrimaryUnreachable(e) || /timed out|aborted/i.test(msg);
+      // Only a primary out of reach pauses the checks: a scan past the bound may just have
+      // waited for a channel behind a big reconcile's scans.
+      const unreachable = isPrimaryUnreachable(e);
       if (unreachable) this.markDown(msg);
       this.log.warn({ repo: `${repo.project}/${repo.slug}`, error: msg }, "freshness check: cannot read the primary's refs; serving the mirror's copy");
-      return unreachable ? "primary_down" : "error";
+      return unreachable ? "primary_down" : /aborted|timed out/i.test(msg) ? "timeout" : "error";
     }
     if (!behind) return "fresh";
     const left = this.o.waitMs - (this.now() - t0);
