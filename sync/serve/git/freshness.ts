@@ -19,7 +19,7 @@
  *    sync and the request waits for it; past the bound, or with the primary down, the client
  *    gets git's own error form (an ERR pkt-line: "fatal: remote error: ...") saying the mirror
  *    is behind the primary and why. A want the primary does not have either is left to git
- *    ("not our ref"), and remembered (negative cache, per repository state, NEGATIVE_TTL_MS)
+ *    ("not our ref"), and remembered (negativeCache.ts: per repository state, 30 s at most)
  *    so repeating it does not ask the primary again; on-demand syncs of one repository start
  *    at most once per DEMAND_INTERVAL_MS.
  *
@@ -42,6 +42,8 @@ import { refStateToken } from "./packCache";
 import { CONTENT_TYPES } from "./protocol";
 import type { GitRecord } from "./record";
 import { primaryRepoUrl } from "./replies";
+import { NegativeCache } from "./negativeCache";
+import { NextFlight } from "./nextFlight";
 import { errPacket, printable } from "./requestCheck";
 import type { ServedRepo } from "./resolver";
 import { requestedObjects } from "./wants";
@@ -75,10 +77,6 @@ export const FRESHNESS_METRIC_NAMES = {
   wants: "smart_mirror_git_on_demand_total",
 } as const;
 
-/** A want the primary did not have either is answered without asking again for this long (unless the refs change). */
-export const NEGATIVE_TTL_MS = 30_000;
-/** Negative entries kept at most (oldest dropped first). */
-export const NEGATIVE_MAX_ENTRIES = 10_000;
 /** On-demand syncs for missing wants start at most this often per repository. */
 export const DEMAND_INTERVAL_MS = 1_000;
 /** After the primary failed us, serve from the mirror's copy without asking it for this long. */
@@ -94,79 +92,6 @@ function within<T>(p: Promise<T>, ms: number, onTimeout: T): Promise<T> {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
-
-/**
- * Per-key single flight where a caller joins the flight that starts after it arrived: a
- * running one is never joined (it may have read the primary too early), the one queued behind
- * it is. At most one running and one waiting flight per key.
- */
-export class NextFlight<T> {
-  private readonly flights = new Map<string, { done: Promise<T>; next?: Promise<T> }>();
-
-  run(key: string, fn: () => Promise<T>): Promise<T> {
-    const f = this.flights.get(key);
-    if (!f) return this.start(key, fn);
-    f.next ??= f.done.then(
-      () => this.start(key, fn),
-      () => this.start(key, fn),
-    );
-    return f.next;
-  }
-
-  /** Keys with a flight going (tests). */
-  get size(): number {
-    return this.flights.size;
-  }
-
-  private start(key: string, fn: () => Promise<T>): Promise<T> {
-    const flight: { done: Promise<T>; next?: Promise<T> } = { done: Promise.resolve().then(fn) };
-    flight.done.then(
-      () => this.end(key, flight),
-      () => this.end(key, flight),
-    );
-    this.flights.set(key, flight);
-    return flight.done;
-  }
-
-  private end(key: string, flight: { done: Promise<T> }): void {
-    if (this.flights.get(key) === flight) this.flights.delete(key);
-  }
-}
-
-/**
- * Wants known to be on neither side, per repository state (refStateToken): an entry holds
- * while the repository's refs are those it was recorded at, and for at most ttlMs.
- */
-export class NegativeCache {
-  private readonly entries = new Map<string, { state: string; at: number }>();
-
-  constructor(
-    private readonly ttlMs = NEGATIVE_TTL_MS,
-    private readonly maxEntries = NEGATIVE_MAX_ENTRIES,
-  ) {}
-
-  add(dir: string, state: string, name: string, now: number): void {
-    const key = `${dir}\0${name}`;
-    this.entries.delete(key);
-    this.entries.set(key, { state, at: now });
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
-  }
-
-  has(dir: string, state: string | undefined, name: string, now: number): boolean {
-    const key = `${dir}\0${name}`;
-    const e = this.entries.get(key);
-    if (!e) return false;
-    if (e.state !== state || now - e.at > this.ttlMs) {
-      this.entries.delete(key);
-      return false;
-    }
-    return true;
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
 
 /** The one-line error the client prints after "fatal: remote error: ". Pure. */
 export function behindMessage(what: string, why: string, primaryRepo: string): string {
