@@ -79,7 +79,7 @@ describe("results README", () => {
     goals,
   });
 
-  test("goals: >=, <= and == true/false; unknown forms undecided", () => {
+  test("goals: >=, <=, == N and == true/false; unknown forms undecided", () => {
     expect(goalMet(41, ">= 40")).toBe(true);
     expect(goalMet(39.9, ">= 40")).toBe(false);
     expect(goalMet(300, "<= 300")).toBe(true);
@@ -89,6 +89,9 @@ describe("results README", () => {
     expect(goalMet(1, "== true")).toBeUndefined();
     expect(goalMet(true, ">= 1")).toBeUndefined();
     expect(goalMet("x", "<= 300")).toBeUndefined();
+    expect(goalMet(0, "== 0")).toBe(true);
+    expect(goalMet(2, "== 0")).toBe(false);
+    expect(goalMet(false, "== 0")).toBeUndefined();
     expect(goalMet(1, "about 3")).toBeUndefined();
   });
 

@@ -96,10 +96,12 @@ export function readResults(dir = RESULTS_DIR): ResultDoc[] {
   return docs;
 }
 
-/** Whether `value` meets a goal such as ">= 40", "<= 300" or "== true"; undefined when it cannot say. */
+/** Whether `value` meets a goal such as ">= 40", "<= 300", "== 0" or "== true"; undefined when it cannot say. */
 export function goalMet(value: MetricValue, goal: string): boolean | undefined {
   const flag = /^\s*==\s*(true|false)\s*$/.exec(goal);
   if (flag) return typeof value === "boolean" ? value === (flag[1] === "true") : undefined;
+  const exact = /^\s*==\s*(-?\d+(?:\.\d+)?)\s*$/.exec(goal);
+  if (exact) return typeof value === "number" ? value === Number(exact[1]) : undefined;
   const m = /^\s*(>=|<=)\s*(-?\d+(?:\.\d+)?)\s*$/.exec(goal);
   if (!m || typeof value !== "number") return undefined;
   const target = Number(m[2]);

@@ -13,6 +13,7 @@ import { performance } from "node:perf_hooks";
 import { deadRuns, findLeaks, isClean, LeakReport, sweep } from "../testbed/leaks";
 import { benchRoot, benchRunId, cleanupAll } from "../testbed/resources";
 import { Benchmark, BenchContext } from "./benchmark";
+import { ciRaceBenchmark } from "./ciRace";
 import { cloneBenchmark } from "./clone";
 import { concurrentBenchmark } from "./concurrent";
 import { daemonRssBenchmark } from "./daemonRss";
@@ -23,7 +24,7 @@ import { commandFor, machineInfo, RESULTS_DIR, writeReadme, writeResult } from "
 import { benchScale, SCALE_ENV } from "./scale";
 import { syncLagBenchmark } from "./syncLag";
 
-export const BENCHMARKS: readonly Benchmark[] = [reconcileBenchmark, syncLagBenchmark, initialSyncBenchmark, daemonRssBenchmark, cloneBenchmark, concurrentBenchmark, reliabilityBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [reconcileBenchmark, syncLagBenchmark, initialSyncBenchmark, daemonRssBenchmark, cloneBenchmark, concurrentBenchmark, reliabilityBenchmark, ciRaceBenchmark];
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);

@@ -19,6 +19,7 @@ import { createServer } from "./serve/server";
 import { BodyBudget } from "./serve/bodyBudget";
 import { StatusBoard } from "./state/statusBoard";
 import { runtimeOptions } from "./runtimeOptions";
+import { repoKey } from "./types";
 
 const VERSION = "0.1.0";
 
@@ -46,7 +47,7 @@ async function run(home: string): Promise<number> {
   // Clones: /scm/PROJECT/repo.git, only for repositories in the catalog and on disk.
   const router = new Router({ log });
   // One budget for request bodies held in memory, shared by the Git routes and the webhook.
-  const { bodyBudgetBytes, packCache, ...serve } = options.serve;
+  const { bodyBudgetBytes, packCache, freshness, ...serve } = options.serve;
   const bodyBudget = new BodyBudget(bodyBudgetBytes, board.metrics.registry);
   const bodyIdleMs = serve.bodyIdleMs;
   const gitRoutes = mountGitRoutes(router, {
@@ -59,6 +60,14 @@ async function run(home: string): Promise<number> {
     // Off while the disk is low: a full disk must not fail clones on a cache write.
     packCache: packCache && { ...packCache, diskOk: () => daemon.diskOk() },
     bodyBudget,
+    // Fresh by construction: wants the mirror lacks and stale advertisements go to the daemon.
+    freshness: {
+      ...freshness,
+      link: {
+        syncNow: (repo) => daemon.syncNow(repoKey(repo)),
+        refsBehind: (repo, signal) => daemon.refsBehind(repoKey(repo), signal),
+      },
+    },
   });
   const server = createServer({
     board,

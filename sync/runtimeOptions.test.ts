@@ -39,6 +39,7 @@ describe("runtimeOptions: the configuration as the daemon, the Git routes and ac
       packCache: { dir: "/m/cache/packs", maxBytes: 2048 * 2 ** 20, scope: "clones" },
       maxPerClient: undefined,
       transferLimits: { minBytesPerSec: 16 * 1024, windowMs: 60_000, maxTransferMs: 6 * 3_600_000 },
+      freshness: { waitMs: 5000, advertisement: "always" },
     });
     expect(o.auth).toEqual({ serve: c.serve, upstream: c.upstream });
     expect(o.webhookSecret).toBeUndefined();

@@ -18,6 +18,8 @@ export type ServeSettings = Pick<GitServeOptions, "bodyIdleMs" | "maxPerClient" 
   bodyBudgetBytes: number;
   /** The pack cache without its disk check (main.ts adds the daemon's diskOk); undefined = off. */
   packCache?: Omit<NonNullable<GitServeOptions["packCache"]>, "diskOk">;
+  /** On-demand fetches and fresh advertisements, without the link to the daemon (main.ts adds it). */
+  freshness: Omit<NonNullable<GitServeOptions["freshness"]>, "link">;
 };
 
 export interface RuntimeOptions {
@@ -89,5 +91,6 @@ export function serveSettings(c: MirrorConfig): ServeSettings {
     // 0 = auto: slots.ts keeps a quarter of the slots away from any one client.
     maxPerClient: s.uploadPacksPerClient > 0 ? s.uploadPacksPerClient : undefined,
     transferLimits: { minBytesPerSec: s.minTransferBytesPerSec, windowMs: s.lowSpeedTimeMs, maxTransferMs: s.maxTransferMs },
+    freshness: { waitMs: s.onDemandWaitMs, advertisement: s.freshness },
   };
 }

@@ -8,8 +8,12 @@ export { parseRepoKey, repoKey } from "./repoName";
 export type { RepoId, RepoKey } from "./repoName";
 import type { RepoKey } from "./repoName";
 
-/** Why a sync of one repository was asked for (shown in logs and metrics). */
-export type SyncReason = "initial" | "reconcile" | "webhook" | "retry" | "manual";
+/**
+ * Why a sync of one repository was asked for (shown in logs and metrics). "demand": a client
+ * of the mirror needs it now (a want the mirror lacks, or a ref advertisement behind the
+ * primary: sync/serve/git/freshness.ts).
+ */
+export type SyncReason = "initial" | "reconcile" | "webhook" | "retry" | "manual" | "demand";
 
 /** What the daemon knows about one repository; the source of /status and /metrics. */
 export interface RepoStatus {

@@ -445,6 +445,26 @@ export const KEYS = {
     example: "30s",
     value: { kind: "duration", minMs: SECOND, maxMs: 10 * MINUTE },
   },
+  onDemandWait: {
+    name: "mirror.serve.onDemandWait",
+    origin: "smart-mirror",
+    default: "5s",
+    required: false,
+    description:
+      "Fresh by construction: how long a clone or fetch may wait for the primary. A request that wants a commit the mirror does not have yet (e.g. `git fetch origin <sha>` right after a push) makes the mirror fetch that repository from the primary at once and waits for it; an advertisement checked by mirror.serve.freshness waits for the sync it needed. Past this, or with the primary down, the client gets git's error saying the mirror is behind the primary (a want) or the mirror's copy (an advertisement). 0 = off: serve only what the last sync brought.",
+    example: "5s",
+    value: { kind: "duration", minMs: 100, maxMs: 5 * MINUTE, zeroMeansOff: true },
+  },
+  freshness: {
+    name: "mirror.serve.freshness",
+    origin: "smart-mirror",
+    default: "always",
+    required: false,
+    description:
+      "always = before every ref advertisement (a clone's or fetch's first request) the mirror compares its refs with the primary's, one ref scan over its kept SSH connection, shared by concurrent clients, and syncs first when they differ (bounded by mirror.serve.onDemandWait), so a clone right after a push sees the push even before its webhook arrives; costs one round trip to the primary per advertisement. never = advertise what the last sync brought (webhooks and the reconcile keep it current; commits wanted by id are still fetched on demand).",
+    example: "always",
+    value: { kind: "enum", values: ["always", "never"] },
+  },
   logLevel: {
     name: "mirror.log.level",
     origin: "smart-mirror",

@@ -35,6 +35,7 @@ import {
 export type LogLevel = EnumOf<"logLevel">;
 export type ServeAuth = EnumOf<"auth">;
 export type PackCacheScope = EnumOf<"packCacheScope">;
+export type Freshness = EnumOf<"freshness">;
 
 /** What a value kind parses to. */
 type Parsed<V> = V extends { kind: "enum"; values: readonly (infer E)[] }
@@ -167,6 +168,9 @@ export interface MirrorConfig {
     maxTransferMs: number;
     bodyBudgetBytes: number;
     bodyTimeoutMs: number;
+    /** Longest wait of a request for the primary (on-demand fetch, fresh advertisement); 0 = off. */
+    onDemandWaitMs: number;
+    freshness: Freshness;
   };
   log: { level: LogLevel };
 }
@@ -345,6 +349,8 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       maxTransferMs: d.maxTransferTime,
       bodyBudgetBytes: d.bodyBudgetMb * 2 ** 20,
       bodyTimeoutMs: d.bodyTimeout,
+      onDemandWaitMs: d.onDemandWait,
+      freshness: d.freshness,
     },
     log: { level: d.logLevel },
   };

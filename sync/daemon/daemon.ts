@@ -19,6 +19,7 @@ import { makeRefFilter } from "../upstream/refFilter";
 import { closeControlMaster, isPrimaryUnreachable, knownHostsPath, removeFallbackControlDir, upstreamGitEnv } from "../upstream/openssh";
 import { UpstreamPool } from "../upstream/upstreamPool";
 import { SyncEngine, SyncOutcome } from "./engine";
+import { SyncResult, SyncWaiters } from "./syncWaiters";
 import { forEachLimit } from "./forEachLimit";
 import { acquireHomeLock } from "./lock";
 import { DaemonSettings, DEFAULT_WEBHOOK_REFRESH_MIN_MS } from "./settings";
@@ -58,6 +59,7 @@ export class Daemon {
   /** The start's second temp-file sweep, once files too young for the first have aged. */
   private tempSweepTimer?: NodeJS.Timeout;
   private readonly webhookRefresh: Throttle;
+  private readonly waiters = new SyncWaiters();
 
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
@@ -133,6 +135,36 @@ export class Daemon {
     // A repository we don't know yet (new on the primary): refresh the catalog now.
     this.refreshSoon();
     return "unknown";
+  }
+
+  /**
+   * Fetch this repository from the primary now, coalesced with a queued or running sync of it
+   * (the webhook's path through the scheduler, reason "demand"); resolves when the first run
+   * that starts after this call has ended. Never rejects.
+   */
+  syncNow(key: RepoKey): Promise<SyncResult> {
+    if (!this.catalog.has(key)) return Promise.resolve({ ok: false, error: new Error(`${key} is not in the mirror's catalog`) });
+    const outcome = this.scheduler.trigger(key, "demand");
+    if (outcome === "ignored") return Promise.resolve({ ok: false, error: new Error("the mirror is stopping") });
+    if (outcome === "deferred") return Promise.resolve({ ok: false, error: new Error(this.scheduler.repo(key)?.lastError ?? "the repository's syncs are backing off") });
+    // trigger() never starts a run synchronously: registering now cannot miss its start.
+    return this.waiters.wait(key);
+  }
+
+  /**
+   * Do this repository's refs on the mirror differ from the primary's right now (one scan over
+   * the kept SSH connections)? Rejects when the primary cannot be asked.
+   */
+  async refsBehind(key: RepoKey, signal?: AbortSignal): Promise<boolean> {
+    const id = this.catalog.get(key) ?? parseRepoKey(key);
+    try {
+      const behind = await this.engine.refsBehind(id, signal);
+      if (behind) this.obs.behind(key, Date.now());
+      return behind;
+    } catch (e) {
+      if (isPrimaryUnreachable(e)) this.obs.primaryReachable(false, (e as Error).message);
+      throw e;
+    }
   }
 
   /**
@@ -326,6 +358,12 @@ export class Daemon {
   private readonly unconverged = new Map<RepoKey, number>();
 
   private onSchedulerEvent(e: SchedulerEvent<SyncOutcome>): void {
+    this.observe(e);
+    // After the observer: a waiter that reads /status next sees this run's result.
+    this.waiters.onEvent(e);
+  }
+
+  private observe(e: SchedulerEvent<SyncOutcome>): void {
     switch (e.type) {
       case "started":
         this.obs.syncStarted(e.key, e.reason);

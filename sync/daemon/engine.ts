@@ -77,6 +77,18 @@ export class SyncEngine {
     return { adv, fp: fingerprint(adv.refs, adv.headTarget, this.d.keep) };
   }
 
+  /**
+   * Do the mirror's refs differ from the primary's right now? One scan over the kept SSH
+   * connections. HEAD's target is taken from the mirror's own copy: a default-branch change
+   * is the reconcile's business, and the fetch that follows a "true" here (the fast path,
+   * which leaves HEAD alone) could never make it go away.
+   */
+  async refsBehind(id: RepoId, signal?: AbortSignal): Promise<boolean> {
+    const adv = await this.d.scanner.scan(upstreamPath(id.project, id.slug), signal);
+    const held = this.d.store.readFingerprint(id);
+    return held === undefined || fingerprint(adv.refs, this.d.store.headTarget(id), this.d.keep) !== held;
+  }
+
   /** Cheap check used by reconcile: does the mirror differ from the primary's advertisement? */
   differs(id: RepoId, remoteFp: string): boolean {
     return !this.d.store.exists(id) || this.d.store.readFingerprint(id) !== remoteFp;
@@ -88,10 +100,12 @@ export class SyncEngine {
 
   async sync(id: RepoId, reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
-    if (reason === "webhook" && this.d.store.exists(id)) {
-      // The webhook fast path: the primary just told us this repository changed, so skip the
-      // ref scan (a round trip and a process on the primary) and fetch at once. HEAD's target
-      // is left as is; a default-branch change arrives with the next reconcile's scan.
+    if ((reason === "webhook" || reason === "demand") && this.d.store.exists(id)) {
+      // The fast path: the primary just told us this repository changed (webhook), or a client
+      // needs what the primary has now (demand: serve/git/freshness.ts found a want missing or
+      // the refs behind), so skip the ref scan (a round trip and a process on the primary) and
+      // fetch at once. HEAD's target is left as is; a default-branch change arrives with the
+      // next reconcile's scan.
       await this.fetchAndRecord(id, { refs: new Map() }, signal, out);
     } else {
       const { adv, fp } = await this.scan(id, signal);

@@ -1,13 +1,13 @@
 import type { SyncReason } from "../types";
 import { decideTrigger, moreUrgent, overridesBackoff, Phase, priorityOf, PRIORITY_LEVELS } from "./policy";
 
-const ALL: SyncReason[] = ["webhook", "manual", "initial", "retry", "reconcile"];
+const ALL: SyncReason[] = ["webhook", "manual", "demand", "initial", "retry", "reconcile"];
 
 describe("priority", () => {
   it("orders webhook = manual > initial > retry > reconcile", () => {
     const sorted = [...ALL].reverse().sort((a, b) => priorityOf(a) - priorityOf(b));
-    expect(sorted.map(priorityOf)).toEqual([0, 0, 1, 2, 3]);
-    expect(sorted.slice(2)).toEqual(["initial", "retry", "reconcile"]);
+    expect(sorted.map(priorityOf)).toEqual([0, 0, 0, 1, 2, 3]);
+    expect(sorted.slice(3)).toEqual(["initial", "retry", "reconcile"]);
     expect(priorityOf("webhook")).toBe(priorityOf("manual"));
   });
 
@@ -41,6 +41,7 @@ describe("decideTrigger", () => {
     ["running", "reconcile", "webhook", { action: "followUp", reason: "webhook" }],
     ["backoff", "webhook", undefined, { action: "enqueue", reason: "webhook" }],
     ["backoff", "manual", undefined, { action: "enqueue", reason: "manual" }],
+    ["backoff", "demand", undefined, { action: "enqueue", reason: "demand" }],
     ["backoff", "reconcile", undefined, { action: "defer" }],
     ["backoff", "initial", undefined, { action: "defer" }],
     ["backoff", "retry", undefined, { action: "defer" }],
@@ -48,7 +49,7 @@ describe("decideTrigger", () => {
     expect(decideTrigger(phase, incoming, pending)).toEqual(expected);
   });
 
-  it("lets exactly webhook and manual cut a backoff short", () => {
-    expect(ALL.filter(overridesBackoff)).toEqual(["webhook", "manual"]);
+  it("lets exactly webhook, manual and demand cut a backoff short", () => {
+    expect(ALL.filter(overridesBackoff)).toEqual(["webhook", "manual", "demand"]);
   });
 });

@@ -5,14 +5,15 @@
 import type { SyncReason } from "../types";
 
 /**
- * Lower runs first. A webhook or an operator's manual sync names one repository someone is
- * waiting for, so it jumps ahead of an initial-sync or reconcile backlog of thousands;
+ * Lower runs first. A webhook, an operator's manual sync or a client's demand (a clone waiting
+ * on the mirror) names one repository someone is waiting for, so it jumps ahead of an initial-sync or reconcile backlog of thousands;
  * initial syncs come before retries (a repo never synced is worse off than one behind);
  * reconcile is the background sweep that only catches what webhooks missed.
  */
 const PRIORITY: Readonly<Record<SyncReason, number>> = {
   webhook: 0,
   manual: 0,
+  demand: 0,
   initial: 1,
   retry: 2,
   reconcile: 3,
@@ -39,7 +40,8 @@ export function moreUrgent(current: SyncReason | undefined, incoming: SyncReason
  * would defeat it for every failing repository on every sweep.
  */
 export function overridesBackoff(reason: SyncReason): boolean {
-  return reason === "webhook" || reason === "manual";
+  // "demand" too: a clone is waiting; the serving side rate-limits its demands per repository.
+  return reason === "webhook" || reason === "manual" || reason === "demand";
 }
 
 /** Where a repository is in its life: exactly one of these at any time. */

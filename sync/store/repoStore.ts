@@ -232,16 +232,18 @@ export class RepoStore {
   }
 
   async localRefs(id: RepoId, env: NodeJS.ProcessEnv): Promise<LocalRefs> {
-    const dir = this.dir(id);
-    const refs = await listRefs(dir, env);
-    let headTarget: string | undefined;
+    const refs = await listRefs(this.dir(id), env);
+    return { refs, headTarget: this.headTarget(id) };
+  }
+
+  /** Where the copy's HEAD points (`refs/heads/main`); undefined without a symbolic HEAD. */
+  headTarget(id: RepoId): string | undefined {
     try {
-      const head = fs.readFileSync(path.join(dir, "HEAD"), "utf8").trim();
-      if (head.startsWith("ref: ")) headTarget = head.slice(5);
+      const head = fs.readFileSync(path.join(this.dir(id), "HEAD"), "utf8").trim();
+      return head.startsWith("ref: ") ? head.slice(5) : undefined;
     } catch {
-      /* no HEAD: fingerprint will differ and force a fetch */
+      return undefined; // no HEAD: the fingerprint will differ and force a fetch
     }
-    return { refs, headTarget };
   }
 
   /** Record what the repository now holds (written atomically after the refs changed). */

@@ -26,6 +26,9 @@
  * advertisements, ls-refs and clones), steps 7-8 become: key the request (the whole body is
  * part of the key), and stream the answer from the cache, from a run another identical
  * request started, or from a new run (which takes a slot).
+ * Between 6 and 7, with a link to the primary (freshness.ts): an advertisement waits (bounded)
+ * until the mirror's refs are the primary's, a request wanting objects the mirror lacks waits
+ * for an on-demand fetch of them, or is answered with git's error form saying why it cannot.
  * Step 4 runs before 5 so that with credentials, too, "not on the mirror" and "not yours" look
  * the same: the primary is asked about the name as typed when the mirror does not have it.
  */
@@ -33,14 +36,23 @@ import type { Handler } from "../http";
 import { clientAddress } from "../clientAddress";
 import { admit, AdmissionDeps } from "./admission";
 import { execute, ExecutionDeps } from "./execution";
+import type { Freshness } from "./freshness";
 import { GitRecord, RecordDeps } from "./record";
 
-export type GitHandlerDeps = AdmissionDeps & ExecutionDeps & RecordDeps;
+export type GitHandlerDeps = AdmissionDeps &
+  ExecutionDeps &
+  RecordDeps & {
+    /** Between admission and execution: bring the repository up to the primary's state first (freshness.ts). */
+    freshness?: Freshness;
+  };
 
 export function gitHandler(d: GitHandlerDeps): Handler {
   return async (ctx) => {
     const record = new GitRecord(d, ctx.res, (ctx.req.method ?? "GET").toUpperCase(), ctx.requestId, clientAddress(ctx.req));
     const admitted = await admit(d, ctx, record);
-    if (admitted) await execute(d, ctx, admitted, record);
+    if (!admitted) return;
+    if (d.freshness && !(await d.freshness.prepare(admitted, ctx.res, record))) return;
+    if (ctx.res.destroyed) return record.count(499); // the client left while the mirror caught up
+    await execute(d, ctx, admitted, record);
   };
 }

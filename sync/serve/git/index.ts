@@ -19,6 +19,7 @@ import type { PackCacheScope } from "../../config/schema";
 import { Log, silentLog } from "../http";
 import type { Router } from "../router";
 import { gitHandler } from "./gitHandler";
+import { Freshness, FreshnessMode, PrimaryLink } from "./freshness";
 import { GitMetrics } from "./gitMetrics";
 import { GIT_PREFIX } from "./gitPath";
 import { PackCache } from "./packCache";
@@ -30,6 +31,7 @@ import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_IDLE_MS } from "../
 export { catalogResolver } from "./resolver";
 export type { RepoResolver, ServedRepo } from "./resolver";
 export { GIT_METRIC_NAMES } from "./gitMetrics";
+export type { FreshnessMode, PrimaryLink } from "./freshness";
 
 export interface GitServeOptions {
   /** (project, slug) -> the served repository, or undefined (not in the catalog, or not on disk yet). */
@@ -76,6 +78,13 @@ export interface GitServeOptions {
   maxPerClient?: number;
   /** Minimum transfer rate while others wait, and total time, of a transfer holding a slot (default DEFAULT_TRANSFER_LIMITS). */
   transferLimits?: TransferLimits;
+  /**
+   * Fresh by construction (freshness.ts): with a link to the daemon, wants the mirror lacks
+   * are fetched on demand, and (advertisement "always") advertisements wait until the refs
+   * are the primary's; each request waits at most waitMs (0: off). Default: off (a server
+   * without a daemon, as in tests of serving alone).
+   */
+  freshness?: { link: PrimaryLink; waitMs: number; advertisement: FreshnessMode };
 }
 
 /** How long a finished response is served from the pack cache (GitLab's default max_age). */
@@ -99,6 +108,12 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
   const log = o.log ?? silentLog;
   const authorizer = typeof o.authorizer === "function" ? o.authorizer(metrics) : o.authorizer;
   const packCache = o.packCache ? new PackCache({ dir: o.packCache.dir, maxBytes: o.packCache.maxBytes, maxAgeMs: o.packCache.maxAgeMs ?? PACK_CACHE_MAX_AGE_MS, diskOk: o.packCache.diskOk, registry, log }) : undefined;
+  const gitBinary = o.gitBinary ?? "git";
+  // A plain copy, taken once: every read of process.env goes through a native interceptor,
+  // and copying it per request cost ~0.8 ms of the event loop (a CPU profile's 4th entry).
+  const gitEnv = { ...(o.gitEnv ?? process.env) };
+  const f = o.freshness;
+  const freshness = f && f.waitMs > 0 ? new Freshness({ link: f.link, waitMs: f.waitMs, advertisement: f.advertisement, primaryUrl: o.primaryUrl, check: { gitBinary, gitEnv }, registry, log }) : undefined;
   router.mount(
     GIT_PREFIX,
     gitHandler({
@@ -110,10 +125,9 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
       log,
       maxRequestBytes: o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
       idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
-      gitBinary: o.gitBinary ?? "git",
-      // A plain copy, taken once: every read of process.env goes through a native interceptor,
-      // and copying it per request cost ~0.8 ms of the event loop (a CPU profile's 4th entry).
-      gitEnv: { ...(o.gitEnv ?? process.env) },
+      gitBinary,
+      gitEnv,
+      freshness,
       packCache,
       packCacheScope: o.packCache?.scope ?? "clones",
       bodyBudget: o.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES, registry),
