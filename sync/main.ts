@@ -39,7 +39,7 @@ async function run(home: string): Promise<number> {
 
   const options = runtimeOptions(config);
   const log = pino({ level: options.log.level, base: { svc: "smart-mirror" }, timestamp: pino.stdTimeFunctions.isoTime });
-  const board = new StatusBoard({ info: { displayName: config.setup.displayName, baseUrl: config.setup.baseUrl, upstreamUrl: config.upstream.url, version: VERSION } });
+  const board = new StatusBoard({ info: { displayName: config.setup.displayName, baseUrl: config.setup.baseUrl, upstreamUrl: config.upstream.url, version: VERSION }, delayedAfterMs: options.status.delayedAfterMs });
   const daemon = new Daemon(options.daemon, boardObserver(board, log));
   const secret = options.webhookSecret;
   // Clones: /scm/PROJECT/repo.git, only for repositories in the catalog and on disk.

@@ -441,6 +441,16 @@ export const KEYS = {
     example: "30s",
     value: { kind: "duration", minMs: SECOND, maxMs: 10 * MINUTE },
   },
+  delayedSyncTolerance: {
+    name: "mirror.status.delayedSyncTolerance",
+    origin: "smart-mirror",
+    default: "10m",
+    required: false,
+    description:
+      "A repository the primary changed (webhook, a reconcile saw new refs, or its last sync failed) and that is still not synced after this long is listed as delayed (Bitbucket's delayed-sync list): counted on /status, named on /status/detail and /status/delayed; the mirror reports DEGRADED meanwhile.",
+    example: "10m",
+    value: { kind: "duration", minMs: SECOND, maxMs: 7 * DAY },
+  },
   logLevel: {
     name: "mirror.log.level",
     origin: "smart-mirror",

@@ -167,6 +167,8 @@ export interface MirrorConfig {
     bodyBudgetBytes: number;
     bodyTimeoutMs: number;
   };
+  /** /status: when a repository behind the primary counts as delayed. */
+  status: { delayedSyncToleranceMs: number };
   log: { level: LogLevel };
 }
 
@@ -345,6 +347,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       bodyBudgetBytes: d.bodyBudgetMb * 2 ** 20,
       bodyTimeoutMs: d.bodyTimeout,
     },
+    status: { delayedSyncToleranceMs: d.delayedSyncTolerance },
     log: { level: d.logLevel },
   };
   warnings.push(...semanticWarnings(config, entries));

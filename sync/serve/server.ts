@@ -57,7 +57,7 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
     GET: (ctx) => {
       if (ctx.req.headers["x-forwarded-for"] !== undefined || ctx.req.headers["x-real-ip"] !== undefined) return sendError(ctx, 404, "not_found", `no such resource: ${ctx.path}`);
       const snap = board.snapshot();
-      sendJson(ctx, 200, internalStatusDocument(snap));
+      sendJson(ctx, 200, internalStatusDocument(snap, board.delayed()));
     },
   });
   router.route("/status/repos", {
