@@ -18,6 +18,11 @@ import { createServer } from "./serve/server";
 import { BodyBudget } from "./serve/bodyBudget";
 import { StatusBoard } from "./state/statusBoard";
 import { runtimeOptions } from "./runtimeOptions";
+import { repoHashes } from "./consistency/repoHashes";
+import { addMirroringRoutes } from "./serve/mirroringRoutes";
+import { readLocalRefs } from "./store/localGit";
+import { parseRepoKey } from "./types";
+import { makeRefFilter } from "./upstream/refFilter";
 
 const VERSION = "0.1.0";
 
@@ -58,6 +63,17 @@ async function run(home: string): Promise<number> {
     // Off while the disk is low: a full disk must not fail clones on a cache write.
     packCache: packCache && { ...packCache, diskOk: () => daemon.diskOk() },
     bodyBudget,
+  });
+  // The repo-hashes API and the resync trigger `smart-mirror verify` uses (internal only).
+  const keep = makeRefFilter(options.daemon.excludeRefs);
+  addMirroringRoutes(router, {
+    servedKeys: () => daemon.catalogKeys().filter((k) => daemon.isServed(k)).sort(),
+    hashes: async (key) => {
+      if (!daemon.isServed(key)) return undefined;
+      // Purged (or recloned) between the check and the read: not served, for this answer.
+      return readLocalRefs(daemon.repoDir(key), process.env).then((r) => repoHashes(parseRepoKey(key), r, keep), () => undefined);
+    },
+    resync: (key) => daemon.resync(key),
   });
   const server = createServer({
     board,

@@ -40,6 +40,12 @@ export interface DaemonObserver {
   log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
 }
 
+/** How a resync() ended. */
+export interface ResyncResult {
+  ok: boolean;
+  error?: string;
+}
+
 export class Daemon {
   readonly scheduler: Scheduler<SyncOutcome>;
   private readonly store: RepoStore;
@@ -176,6 +182,37 @@ export class Daemon {
 
   catalogKeys(): RepoKey[] {
     return [...this.catalog.keys()];
+  }
+
+  /** Callers of resync() waiting for the end of the sync they asked for, per repository. */
+  private readonly resyncWaiters = new Map<RepoKey, Array<{ skip: number; done: (r: ResyncResult) => void }>>();
+
+  /**
+   * Sync one repository now, fetching even when the fingerprints agree (`verify --resync`: the
+   * copy may differ from what its fingerprint file says). Resolves when that sync has ended;
+   * undefined when the repository is not in the catalog.
+   */
+  resync(key: RepoKey): Promise<ResyncResult> | undefined {
+    if (!this.catalog.has(key)) return undefined;
+    const outcome = this.scheduler.trigger(key, "manual");
+    if (outcome === "ignored") return Promise.resolve({ ok: false, error: "the daemon is stopping" });
+    return new Promise((done) => {
+      const list = this.resyncWaiters.get(key) ?? [];
+      // A run in progress started before this request: its end is not ours, the follow-up's is.
+      list.push({ skip: outcome === "followUp" ? 1 : 0, done });
+      this.resyncWaiters.set(key, list);
+    });
+  }
+
+  private settleResync(key: RepoKey, r: ResyncResult): void {
+    const list = this.resyncWaiters.get(key);
+    if (!list) return;
+    const waiting = list.filter((w) => {
+      if (w.skip === 0) w.done(r);
+      return w.skip-- > 0;
+    });
+    if (waiting.length > 0) this.resyncWaiters.set(key, waiting);
+    else this.resyncWaiters.delete(key);
   }
 
   async idle(): Promise<void> {
@@ -332,6 +369,7 @@ export class Daemon {
       case "succeeded": {
         const outcome = e.result;
         this.obs.syncSucceeded(e.key, e.reason, e.durationMs, outcome);
+        this.settleResync(e.key, { ok: true });
         // Not converged: the primary moved while we fetched. Follow up, but only a couple of
         // times in a row, so a ref the fetch cannot store can never make a busy loop.
         const streak = outcome.converged ? 0 : (this.unconverged.get(e.key) ?? 0) + 1;
@@ -344,6 +382,10 @@ export class Daemon {
       case "failed":
         if (isPrimaryUnreachable(e.error)) this.obs.primaryReachable(false, e.error.message);
         this.obs.syncFailed(e.key, e.reason, e.error, e.durationMs, e.retryInMs);
+        this.settleResync(e.key, { ok: false, error: e.error.message });
+        break;
+      case "cancelled":
+        this.settleResync(e.key, { ok: false, error: `sync cancelled (${e.cause})` });
         break;
       default:
         break;

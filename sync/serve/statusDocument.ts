@@ -137,11 +137,18 @@ export const MAX_PAGE_LIMIT = 10000;
 export function parseRepoQuery(q: URLSearchParams): { state?: RepoFilter; start: number; limit: number } | { error: string } {
   const state = q.get("state");
   if (state !== null && !(REPO_FILTERS as readonly string[]).includes(state)) return { error: `state must be one of ${REPO_FILTERS.join(", ")}` };
+  const p = parsePage(q, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT);
+  if ("error" in p) return p;
+  return { ...(state !== null ? { state: state as RepoFilter } : {}), ...p };
+}
+
+/** Bitbucket's `?start=&limit=` paging parameters, or what is wrong with them (-> 400). */
+export function parsePage(q: URLSearchParams, defaultLimit: number, maxLimit: number): { start: number; limit: number } | { error: string } {
   const start = intParam(q.get("start"), 0);
-  const limit = intParam(q.get("limit"), DEFAULT_PAGE_LIMIT);
+  const limit = intParam(q.get("limit"), defaultLimit);
   if (start === undefined || start < 0) return { error: "start must be a non-negative integer" };
-  if (limit === undefined || limit < 1 || limit > MAX_PAGE_LIMIT) return { error: `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}` };
-  return { ...(state !== null ? { state: state as RepoFilter } : {}), start, limit };
+  if (limit === undefined || limit < 1 || limit > maxLimit) return { error: `limit must be an integer from 1 to ${maxLimit}` };
+  return { start, limit };
 }
 
 function intParam(v: string | null, dflt: number): number | undefined {

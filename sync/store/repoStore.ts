@@ -16,7 +16,7 @@ import { RepoId } from "../types";
 import { mirrorRefspecs } from "../upstream/refFilter";
 import { FINGERPRINT_FILE, incomingDir, isSafeRepoId, repoDir, reposRoot, trashDir } from "./layout";
 import { packBytes, packCount } from "./packFiles";
-import { initBare, listRefs, setHead } from "./localGit";
+import { initBare, readLocalRefs, setHead } from "./localGit";
 import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER } from "./resumableClone";
 import { git, GitError, runGit } from "./runGit";
 import { SweptFile, sweepTempFiles } from "./tempFiles";
@@ -234,17 +234,8 @@ export class RepoStore {
     await git(["repack", "-d", "--geometric=2", "--write-midx", "--write-bitmap-index", "--quiet"], { cwd: this.dir(id), env, signal });
   }
 
-  async localRefs(id: RepoId, env: NodeJS.ProcessEnv): Promise<LocalRefs> {
-    const dir = this.dir(id);
-    const refs = await listRefs(dir, env);
-    let headTarget: string | undefined;
-    try {
-      const head = fs.readFileSync(path.join(dir, "HEAD"), "utf8").trim();
-      if (head.startsWith("ref: ")) headTarget = head.slice(5);
-    } catch {
-      /* no HEAD: fingerprint will differ and force a fetch */
-    }
-    return { refs, headTarget };
+  localRefs(id: RepoId, env: NodeJS.ProcessEnv): Promise<LocalRefs> {
+    return readLocalRefs(this.dir(id), env);
   }
 
   /** Record what the repository now holds (written atomically after the refs changed). */
