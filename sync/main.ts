@@ -18,6 +18,7 @@ import { createServer } from "./serve/server";
 import { BodyBudget } from "./serve/bodyBudget";
 import { StatusBoard } from "./state/statusBoard";
 import { runtimeOptions } from "./runtimeOptions";
+import { runVerify } from "./verify/verify";
 import { repoHashes } from "./consistency/repoHashes";
 import { addMirroringRoutes } from "./serve/mirroringRoutes";
 import { readLocalRefs } from "./store/localGit";
@@ -176,6 +177,19 @@ export function buildCli(): Command {
     .option("--dry-run", "decide and report, change nothing")
     .action(async (o: { plan: string; root?: string; services?: string; dryRun?: boolean }) => {
       process.exitCode = await runApplyCli(o);
+    });
+  program
+    .command("verify")
+    .description(
+      "compare every repository's refs on the mirror with the primary's (after mirror.sync.excludeRefs) and print the ones out of sync; exit 0 all equal, 1 some differ, 2 errors",
+    )
+    .requiredOption("--home <dir>", "mirror home")
+    .option("--repo <PROJECT/slug...>", "verify only these repositories (repeatable)")
+    .option("--resync", "sync the out-of-sync ones (by the running daemon, else here) and verify them again")
+    .option("--json", "one JSON object per line: a line per repository, then a summary")
+    .option("--parallel <n>", "repositories compared at once (SSH channels; 8 per connection)", (v) => Number(v))
+    .action(async (o: { home: string; repo?: string[]; resync?: boolean; json?: boolean; parallel?: number }) => {
+      process.exitCode = await runVerify({ home: o.home, repos: o.repo, resync: o.resync, json: o.json, parallel: o.parallel });
     });
   return program;
 }
