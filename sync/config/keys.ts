@@ -263,7 +263,8 @@ export const KEYS = {
     required: false,
     description: "Cap of the exponential backoff between retries of a failing repository.",
     example: "10m",
-    value: { kind: "duration", minMs: SECOND, maxMs: DAY },
+    // Not below the first retry's delay (daemon/settings.ts RETRY_BASE_MS, 2 s): the scheduler refuses a smaller cap.
+    value: { kind: "duration", minMs: 2 * SECOND, maxMs: DAY },
   },
   webhookSecretFile: {
     name: "mirror.webhook.secretFile",
