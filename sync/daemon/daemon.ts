@@ -19,6 +19,7 @@ import { closeControlMaster, isPrimaryUnreachable, knownHostsPath, removeFallbac
 import { UpstreamPool } from "../upstream/upstreamPool";
 import { SyncEngine, SyncOutcome } from "./engine";
 import { forEachLimit } from "./forEachLimit";
+import { SyncWaiters } from "./syncWaiters";
 import { acquireHomeLock } from "./lock";
 import { DaemonSettings, DEFAULT_WEBHOOK_REFRESH_MIN_MS } from "./settings";
 
@@ -184,8 +185,8 @@ export class Daemon {
     return [...this.catalog.keys()];
   }
 
-  /** Callers of resync() waiting for the end of the sync they asked for, per repository. */
-  private readonly resyncWaiters = new Map<RepoKey, Array<{ skip: number; done: (r: ResyncResult) => void }>>();
+  /** Callers of resync() waiting for the end of the sync they asked for. */
+  private readonly resyncWaiters = new SyncWaiters<ResyncResult>();
 
   /**
    * Sync one repository now, fetching even when the fingerprints agree (`verify --resync`: the
@@ -196,23 +197,8 @@ export class Daemon {
     if (!this.catalog.has(key)) return undefined;
     const outcome = this.scheduler.trigger(key, "manual");
     if (outcome === "ignored") return Promise.resolve({ ok: false, error: "the daemon is stopping" });
-    return new Promise((done) => {
-      const list = this.resyncWaiters.get(key) ?? [];
-      // A run in progress started before this request: its end is not ours, the follow-up's is.
-      list.push({ skip: outcome === "followUp" ? 1 : 0, done });
-      this.resyncWaiters.set(key, list);
-    });
-  }
-
-  private settleResync(key: RepoKey, r: ResyncResult): void {
-    const list = this.resyncWaiters.get(key);
-    if (!list) return;
-    const waiting = list.filter((w) => {
-      if (w.skip === 0) w.done(r);
-      return w.skip-- > 0;
-    });
-    if (waiting.length > 0) this.resyncWaiters.set(key, waiting);
-    else this.resyncWaiters.delete(key);
+    // A run in progress started before this request: its end is not ours, the follow-up's is.
+    return this.resyncWaiters.wait(key, outcome === "followUp" ? 1 : 0);
   }
 
   async idle(): Promise<void> {
@@ -369,7 +355,7 @@ export class Daemon {
       case "succeeded": {
         const outcome = e.result;
         this.obs.syncSucceeded(e.key, e.reason, e.durationMs, outcome);
-        this.settleResync(e.key, { ok: true });
+        this.resyncWaiters.settle(e.key, { ok: true });
         // Not converged: the primary moved while we fetched. Follow up, but only a couple of
         // times in a row, so a ref the fetch cannot store can never make a busy loop.
         const streak = outcome.converged ? 0 : (this.unconverged.get(e.key) ?? 0) + 1;
@@ -382,10 +368,10 @@ export class Daemon {
       case "failed":
         if (isPrimaryUnreachable(e.error)) this.obs.primaryReachable(false, e.error.message);
         this.obs.syncFailed(e.key, e.reason, e.error, e.durationMs, e.retryInMs);
-        this.settleResync(e.key, { ok: false, error: e.error.message });
+        this.resyncWaiters.settle(e.key, { ok: false, error: e.error.message });
         break;
       case "cancelled":
-        this.settleResync(e.key, { ok: false, error: `sync cancelled (${e.cause})` });
+        this.resyncWaiters.settle(e.key, { ok: false, error: `sync cancelled (${e.cause})` });
         break;
       default:
         break;
