@@ -124,11 +124,13 @@ test("delayed-sync list: a repository whose sync keeps failing joins it past the
   expect(pub.body).toMatchObject({ state: "DEGRADED", delayedSync: { count: 1, toleranceMs: 1000 } });
   expect(JSON.stringify(pub.body)).not.toContain("late");
 
-  // The primary gets the repository: the next retry syncs it and the list empties.
-  await primary.createRepo(LATE.project, LATE.slug);
-  const wc = await workingClone(primary.remote(LATE.project, LATE.slug));
+  // The primary gets the repository, whole at once (made under another name, then renamed: a
+  // retry must not clone it empty between its creation and the push, with no webhook to follow).
+  await primary.createRepo(LATE.project, "late-staging");
+  const wc = await workingClone(primary.remote(LATE.project, "late-staging"));
   await wc.commit({ "README.md": "late\n" });
   await wc.pushAll();
+  fs.renameSync(primary.repoPath(LATE.project, "late-staging"), primary.repoPath(LATE.project, LATE.slug));
   await waitFor("PROJ/late synced and out of the list", async () => ((await getJson(port, "/status/detail")).body as Detail).delayedSync.count === 0, 60_000, 100);
   const after = (await waitForState(port, ["SYNCHRONIZED"], 60_000)) as StatusDoc & { delayedSync: { count: number } };
   expect(after.delayedSync.count).toBe(0);
