@@ -19,7 +19,12 @@ import { createServer } from "./serve/server";
 import { BodyBudget } from "./serve/bodyBudget";
 import { StatusBoard } from "./state/statusBoard";
 import { runtimeOptions } from "./runtimeOptions";
-import { repoKey } from "./types";
+import { runVerify } from "./verify/verify";
+import { repoHashes } from "./consistency/repoHashes";
+import { addMirroringRoutes } from "./serve/mirroringRoutes";
+import { readLocalRefs } from "./store/localGit";
+import { parseRepoKey, repoKey } from "./types";
+import { makeRefFilter } from "./upstream/refFilter";
 
 const VERSION = "0.1.0";
 
@@ -41,7 +46,7 @@ async function run(home: string): Promise<number> {
 
   const options = runtimeOptions(config);
   const log = pino({ level: options.log.level, base: { svc: "smart-mirror" }, timestamp: pino.stdTimeFunctions.isoTime });
-  const board = new StatusBoard({ info: { displayName: config.setup.displayName, baseUrl: config.setup.baseUrl, upstreamUrl: config.upstream.url, version: VERSION } });
+  const board = new StatusBoard({ info: { displayName: config.setup.displayName, baseUrl: config.setup.baseUrl, upstreamUrl: config.upstream.url, version: VERSION }, delayedAfterMs: options.status.delayedAfterMs });
   const daemon = new Daemon(options.daemon, boardObserver(board, log));
   const secret = options.webhookSecret;
   // Clones: /scm/PROJECT/repo.git, only for repositories in the catalog and on disk.
@@ -68,6 +73,17 @@ async function run(home: string): Promise<number> {
         refsBehind: (repo, signal) => daemon.refsBehind(repoKey(repo), signal),
       },
     },
+  });
+  // The repo-hashes API and the resync trigger `smart-mirror verify` uses (internal only).
+  const keep = makeRefFilter(options.daemon.excludeRefs);
+  addMirroringRoutes(router, {
+    servedKeys: () => daemon.catalogKeys().filter((k) => daemon.isServed(k)).sort(),
+    hashes: async (key) => {
+      if (!daemon.isServed(key)) return undefined;
+      // Purged (or recloned) between the check and the read: not served, for this answer.
+      return readLocalRefs(daemon.repoDir(key), process.env).then((r) => repoHashes(parseRepoKey(key), r, keep), () => undefined);
+    },
+    resync: (key) => daemon.resync(key),
   });
   const server = createServer({
     board,
@@ -170,6 +186,19 @@ export function buildCli(): Command {
     .option("--dry-run", "decide and report, change nothing")
     .action(async (o: { plan: string; root?: string; services?: string; dryRun?: boolean }) => {
       process.exitCode = await runApplyCli(o);
+    });
+  program
+    .command("verify")
+    .description(
+      "compare every repository's refs on the mirror with the primary's (after mirror.sync.excludeRefs) and print the ones out of sync; exit 0 all equal, 1 some differ, 2 errors",
+    )
+    .requiredOption("--home <dir>", "mirror home")
+    .option("--repo <PROJECT/slug...>", "verify only these repositories (repeatable)")
+    .option("--resync", "sync the out-of-sync ones (by the running daemon, else here) and verify them again")
+    .option("--json", "one JSON object per line: a line per repository, then a summary")
+    .option("--parallel <n>", "repositories compared at once (SSH channels; 8 per connection)", (v) => Number(v))
+    .action(async (o: { home: string; repo?: string[]; resync?: boolean; json?: boolean; parallel?: number }) => {
+      process.exitCode = await runVerify({ home: o.home, repos: o.repo, resync: o.resync, json: o.json, parallel: o.parallel });
     });
   return program;
 }

@@ -3,6 +3,7 @@ import { validateEntries } from "./config/schema";
 import { minimalExample } from "./config/keys";
 import { DEFAULT_SCAN, RETRY_BASE_MS } from "./daemon/settings";
 import { runtimeOptions } from "./runtimeOptions";
+import { Scheduler } from "./scheduler/scheduler";
 
 function config(extra = "") {
   const v = validateEntries(parseProperties(`${minimalExample("/m")}\n${extra}`).entries, "/m");
@@ -67,4 +68,11 @@ describe("runtimeOptions: the configuration as the daemon, the Git routes and ac
     expect(o.daemon.catalog).toMatchObject({ ca: "PEM" });
     expect(o.listen).toEqual({ kind: "tcp", host: "::1", port: 7990 });
   });
+});
+
+test("the smallest mirror.sync.retryMax `check` accepts is one the scheduler accepts (once 1s passed check and `run` died on it)", () => {
+  const c = config("mirror.sync.retryMax=2s");
+  expect(() => new Scheduler({ sync: async () => undefined, backoff: runtimeOptions(c, read).daemon.backoff })).not.toThrow();
+  expect(validateEntries(parseProperties(`${minimalExample("/m")}\nmirror.sync.retryMax=1s`).entries, "/m").problems.map((p) => p.key)).toEqual(["mirror.sync.retryMax"]);
+  expect(RETRY_BASE_MS).toBe(2000);
 });

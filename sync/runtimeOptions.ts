@@ -31,6 +31,8 @@ export interface RuntimeOptions {
   webhookSecret?: string;
   /** The parsed address, handed to listen() as is (no second parse of a string). */
   listen: ListenAddress;
+  /** The status board: when a repository behind the primary joins the delayed-sync list. */
+  status: { delayedAfterMs: number };
 }
 
 export type ReadFile = (file: string) => string;
@@ -44,6 +46,7 @@ export function runtimeOptions(c: MirrorConfig, read: ReadFile = readUtf8): Runt
     auth: { serve: c.serve, upstream: c.upstream },
     webhookSecret: c.webhook.secretFile ? read(c.webhook.secretFile).trim() : undefined,
     listen: c.serve.listen,
+    status: { delayedAfterMs: c.status.delayedSyncToleranceMs },
   };
 }
 

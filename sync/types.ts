@@ -26,6 +26,8 @@ export interface RepoStatus {
   behindSince?: number;
   lastError?: string;
   consecutiveFailures: number;
+  /** ms since epoch of the first failure of the current streak (undefined when not failing). */
+  failingSince?: number;
   /** ms since epoch of the next retry, when backing off. */
   nextRetryAt?: number;
 }

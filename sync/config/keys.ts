@@ -267,7 +267,8 @@ export const KEYS = {
     required: false,
     description: "Cap of the exponential backoff between retries of a failing repository.",
     example: "10m",
-    value: { kind: "duration", minMs: SECOND, maxMs: DAY },
+    // Not below the first retry's delay (daemon/settings.ts RETRY_BASE_MS, 2 s): the scheduler refuses a smaller cap.
+    value: { kind: "duration", minMs: 2 * SECOND, maxMs: DAY },
   },
   webhookSecretFile: {
     name: "mirror.webhook.secretFile",
@@ -464,6 +465,16 @@ export const KEYS = {
       "always = before every ref advertisement (a clone's or fetch's first request) the mirror compares its refs with the primary's, one ref scan over its kept SSH connection, shared by concurrent clients, and syncs first when they differ (bounded by mirror.serve.onDemandWait), so a clone right after a push sees the push even before its webhook arrives; costs one round trip to the primary per advertisement. never = advertise what the last sync brought (webhooks and the reconcile keep it current; commits wanted by id are still fetched on demand).",
     example: "always",
     value: { kind: "enum", values: ["always", "never"] },
+  },
+  delayedSyncTolerance: {
+    name: "mirror.status.delayedSyncTolerance",
+    origin: "smart-mirror",
+    default: "10m",
+    required: false,
+    description:
+      "A repository the primary changed (webhook, a reconcile saw new refs, or its last sync failed) and that is still not synced after this long is listed as delayed (Bitbucket's delayed-sync list): counted on /status, named on /status/detail and /status/delayed; the mirror reports DEGRADED meanwhile.",
+    example: "10m",
+    value: { kind: "duration", minMs: SECOND, maxMs: 7 * DAY },
   },
   logLevel: {
     name: "mirror.log.level",

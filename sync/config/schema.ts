@@ -172,6 +172,8 @@ export interface MirrorConfig {
     onDemandWaitMs: number;
     freshness: Freshness;
   };
+  /** /status: when a repository behind the primary counts as delayed. */
+  status: { delayedSyncToleranceMs: number };
   log: { level: LogLevel };
 }
 
@@ -352,6 +354,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       onDemandWaitMs: d.onDemandWait,
       freshness: d.freshness,
     },
+    status: { delayedSyncToleranceMs: d.delayedSyncTolerance },
     log: { level: d.logLevel },
   };
   warnings.push(...semanticWarnings(config, entries));

@@ -42,6 +42,12 @@ export interface DaemonObserver {
   log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
 }
 
+/** How a resync() ended. */
+export interface ResyncResult {
+  ok: boolean;
+  error?: string;
+}
+
 export class Daemon {
   readonly scheduler: Scheduler<SyncOutcome>;
   private readonly store: RepoStore;
@@ -209,6 +215,18 @@ export class Daemon {
 
   catalogKeys(): RepoKey[] {
     return [...this.catalog.keys()];
+  }
+
+  /**
+   * Sync one repository now, fetching even when the fingerprints agree (`verify --resync`: the
+   * copy may differ from what its fingerprint file says). Resolves when that sync has ended;
+   * undefined when the repository is not in the catalog.
+   */
+  resync(key: RepoKey): Promise<ResyncResult> | undefined {
+    if (!this.catalog.has(key)) return undefined;
+    if (this.scheduler.trigger(key, "manual") === "ignored") return Promise.resolve({ ok: false, error: "the daemon is stopping" });
+    // trigger() never starts a run synchronously: registering now cannot miss its start.
+    return this.waiters.wait(key).then((r) => (r.ok ? { ok: true } : { ok: false, error: r.error.message }));
   }
 
   async idle(): Promise<void> {

@@ -112,7 +112,9 @@ export class SyncEngine {
       signal.throwIfAborted();
       // The primary may have moved between our scan and our fetch: we then hold something
       // newer than the scan, and the next trigger (or reconcile) converges.
-      if (this.differs(id, fp)) out.converged = (await this.fetchAndRecord(id, adv, signal, out)) === fp;
+      // "manual" (verify --resync) fetches even when the fingerprints agree: the copy on disk may
+      // have drifted from what the fingerprint file recorded, which is what verify found.
+      if (reason === "manual" || this.differs(id, fp)) out.converged = (await this.fetchAndRecord(id, adv, signal, out)) === fp;
     }
     // A reclone on the fast path is a first clone like any other: scheduled maintenance, not now.
     if (out.created) await this.afterFirstClone(id, signal, out);

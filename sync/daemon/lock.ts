@@ -40,6 +40,16 @@ function removeMarkers(dir: string, only?: number): void {
   for (const n of fs.readdirSync(dir)) if (n.startsWith(MARKER) && (only === undefined || n === `${MARKER}${only}`)) fs.rmSync(path.join(dir, n), { force: true });
 }
 
+/** The pid of the daemon holding the home's lock, if one is running (`verify` asks it to resync). */
+export function runningDaemonPid(home: string): number | undefined {
+  try {
+    const pid = holder(homePath(home, "pidFile"));
+    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined; // no lock file: nothing runs
+  }
+}
+
 export function acquireHomeLock(home: string): () => void {
   const file = homePath(home, "pidFile");
   const dir = path.dirname(file);

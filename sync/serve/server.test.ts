@@ -122,7 +122,8 @@ describe.each(["unix", "tcp"] as const)("over %s", (transport) => {
     h.board.syncFailed("PROJ/other", new Error("connect ECONNREFUSED 127.0.0.1:7999"), { nextRetryAt: Date.now() + 30_000 });
     r = await h.get("/status");
     expect(r.status).toBe(200);
-    expect(r.json()).toMatchObject({ state: "DEGRADED", repos: { failing: 1, delayed: 1 } });
+    // Failing: DEGRADED at once; delayed only after the tolerance (60 s here).
+    expect(r.json()).toMatchObject({ state: "DEGRADED", repos: { failing: 1, delayed: 0 }, delayedSync: { count: 0, toleranceMs: 60_000 } });
 
     h.board.primaryReachable(false, new Error("ssh: connect to host bitbucket.example.com port 7999: Connection timed out"));
     h.board.reconcileDone({ durationMs: 5, changed: 0, checked: 0, error: "cannot scan PROJ/other: ssh: connect to host bitbucket.example.com port 7999" });
@@ -160,8 +161,10 @@ describe.each(["unix", "tcp"] as const)("over %s", (transport) => {
     }
   });
 
-  test("GET /status/delayed lists failing and long-behind repos", async () => {
+  test("GET /status/delayed lists failing and long-behind repos; /status counts them, /status/detail names them", async () => {
     h.board.markBehind("PROJ/repo", Date.now() - 120_000);
+    // Failing since just now, but waiting for a change seen 90 s ago: past the 60 s tolerance.
+    h.board.markBehind("PROJ/other", Date.now() - 90_000);
     const r = await h.get("/status/delayed");
     expect(r.status).toBe(200);
     expect(r.json()).toMatchObject({
@@ -169,9 +172,15 @@ describe.each(["unix", "tcp"] as const)("over %s", (transport) => {
       size: 2,
       values: [
         { key: "PROJ/repo", reason: "behind", lagMs: expect.any(Number), behindSince: expect.any(String) },
-        { key: "PROJ/other", reason: "failing", lagMs: null },
+        { key: "PROJ/other", reason: "failing", lagMs: expect.any(Number), since: expect.any(String) },
       ],
     });
+    const pub = await h.get("/status");
+    expect(pub.json()).toMatchObject({ repos: { delayed: 2 }, delayedSync: { count: 2, toleranceMs: 60_000 } });
+    expect(pub.body).not.toMatch(/PROJ\//);
+    const detail = (await h.get("/status/detail")).json() as { delayedSync: { count: number; repos: Array<{ repository: string; reason: string; since: string }> } };
+    expect(detail.delayedSync.count).toBe(2);
+    expect(detail.delayedSync.repos.map((d) => [d.repository, d.reason])).toEqual([["PROJ/repo", "behind"], ["PROJ/other", "failing"]]);
   });
 
   test("GET /metrics is Prometheus text with our metric names", async () => {

@@ -21,6 +21,7 @@ import { Log, silentLog } from "./http";
 import { Router } from "./router";
 import { delayedDocument, internalStatusDocument, page, parseRepoQuery, repoDocument, statusDocument } from "./statusDocument";
 import { webhookHandler, WebhookOptions } from "./webhookHandler";
+import { cameThroughProxy } from "./internalOnly";
 import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_IDLE_MS } from "./bodyBudget";
 
 export interface ServeOptions {
@@ -50,14 +51,12 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
     },
   });
   // The detail (errors quote the primary's SSH address and repository names) is for the host
-  // alone: the daemon listens on a unix socket or loopback for nginx, and nginx sets
-  // X-Forwarded-For on everything it proxies (and refuses this path itself), so a request
-  // carrying it came from outside and gets the same 404 as an unknown path.
+  // alone (internalOnly.ts).
   router.route("/status/detail", {
     GET: (ctx) => {
-      if (ctx.req.headers["x-forwarded-for"] !== undefined || ctx.req.headers["x-real-ip"] !== undefined) return sendError(ctx, 404, "not_found", `no such resource: ${ctx.path}`);
+      if (cameThroughProxy(ctx.req)) return sendError(ctx, 404, "not_found", `no such resource: ${ctx.path}`);
       const snap = board.snapshot();
-      sendJson(ctx, 200, internalStatusDocument(snap));
+      sendJson(ctx, 200, internalStatusDocument(snap, board.delayed()));
     },
   });
   router.route("/status/repos", {

@@ -41,6 +41,9 @@ export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
     lastReconcile: s.lastReconcile ? { at: iso(s.lastReconcile.at), result: s.lastReconcile.result, durationMs: s.lastReconcile.durationMs } : null,
     // Counts by RepoStatus.state (they add up to totalRepos) plus the delayed-sync list's size.
     repos: { ...s.byState, delayed: s.delayed },
+    // Bitbucket's delayed-sync list: its size and the tolerance here; the names (private
+    // repositories among them) only on /status/detail and the allow-listed /status/delayed.
+    delayedSync: { count: s.delayed, toleranceMs: s.delayedAfterMs },
     syncLagMaxMs: s.maxLagMs,
     // Catalog names the mirror cannot carry (count only; the names are on /status/detail).
     skippedRepos: s.skippedRepos,
@@ -70,7 +73,7 @@ export const READY_MARKER = JSON.stringify({ ready: true }).slice(1, -1);
  * requests that did not come through the proxy, see server.ts). Same fields as the public
  * document plus the primary's URL, the last errors, and what the last reconcile checked.
  */
-export function internalStatusDocument(s: BoardSnapshot): Record<string, unknown> {
+export function internalStatusDocument(s: BoardSnapshot, delayed: readonly DelayedRepo[] = []): Record<string, unknown> {
   return {
     ...statusDocument(s),
     primary: {
@@ -92,8 +95,17 @@ export function internalStatusDocument(s: BoardSnapshot): Record<string, unknown
       : null,
     // The first names the rule refused, with why (the public document has the count only).
     skipped: s.skipped,
+    delayedSync: {
+      count: s.delayed,
+      toleranceMs: s.delayedAfterMs,
+      // Worst first, at most MAX_DELAYED_LISTED (the count is exact; /status/delayed has them all).
+      repos: delayed.slice(0, MAX_DELAYED_LISTED).map((d) => ({ repository: d.key, since: iso(d.since), reason: d.reason, consecutiveFailures: d.consecutiveFailures })),
+    },
   };
 }
+
+/** The delayed repositories named on /status/detail; a bounded document however many there are. */
+export const MAX_DELAYED_LISTED = 100;
 
 export function repoDocument(r: RepoStatus): Record<string, unknown> {
   return {
@@ -102,13 +114,14 @@ export function repoDocument(r: RepoStatus): Record<string, unknown> {
     lastSyncedAt: iso(r.lastSyncedAt),
     behindSince: iso(r.behindSince),
     consecutiveFailures: r.consecutiveFailures,
+    failingSince: iso(r.failingSince),
     lastError: r.lastError ?? null,
     nextRetryAt: iso(r.nextRetryAt),
   };
 }
 
 export function delayedDocument(d: DelayedRepo): Record<string, unknown> {
-  return { ...repoDocument(d), reason: d.reason, lagMs: d.lagMs ?? null };
+  return { ...repoDocument(d), reason: d.reason, since: iso(d.since), lagMs: d.lagMs ?? null };
 }
 
 export function page<T>(values: T[], matched: number, start: number, limit: number): Record<string, unknown> {
@@ -124,11 +137,18 @@ export const MAX_PAGE_LIMIT = 10000;
 export function parseRepoQuery(q: URLSearchParams): { state?: RepoFilter; start: number; limit: number } | { error: string } {
   const state = q.get("state");
   if (state !== null && !(REPO_FILTERS as readonly string[]).includes(state)) return { error: `state must be one of ${REPO_FILTERS.join(", ")}` };
+  const p = parsePage(q, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT);
+  if ("error" in p) return p;
+  return { ...(state !== null ? { state: state as RepoFilter } : {}), ...p };
+}
+
+/** Bitbucket's `?start=&limit=` paging parameters, or what is wrong with them (-> 400). */
+export function parsePage(q: URLSearchParams, defaultLimit: number, maxLimit: number): { start: number; limit: number } | { error: string } {
   const start = intParam(q.get("start"), 0);
-  const limit = intParam(q.get("limit"), DEFAULT_PAGE_LIMIT);
+  const limit = intParam(q.get("limit"), defaultLimit);
   if (start === undefined || start < 0) return { error: "start must be a non-negative integer" };
-  if (limit === undefined || limit < 1 || limit > MAX_PAGE_LIMIT) return { error: `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}` };
-  return { ...(state !== null ? { state: state as RepoFilter } : {}), start, limit };
+  if (limit === undefined || limit < 1 || limit > maxLimit) return { error: `limit must be an integer from 1 to ${maxLimit}` };
+  return { start, limit };
 }
 
 function intParam(v: string | null, dflt: number): number | undefined {

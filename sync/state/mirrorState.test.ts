@@ -48,11 +48,14 @@ describe("delayReason", () => {
     ["synced an hour ago, pushed just now", { behindSince: now - 1000 }, true, undefined],
     ["behind exactly the threshold", { behindSince: now - T }, true, "behind"],
     ["behind longer than the threshold", { behindSince: now - 5 * T }, true, "behind"],
-    ["failing", { state: "failing", consecutiveFailures: 1 }, true, "failing"],
-    ["being retried after a failure", { state: "syncing", consecutiveFailures: 2 }, true, "failing"],
+    ["failing just now", { state: "failing", consecutiveFailures: 1, failingSince: now - 1000 }, true, undefined],
+    ["failing for the tolerance", { state: "failing", consecutiveFailures: 1, failingSince: now - T }, true, "failing"],
+    ["failing just now, behind for longer", { state: "failing", consecutiveFailures: 1, failingSince: now - 1000, behindSince: now - 5 * T }, true, "failing"],
+    ["being retried after failing for long", { state: "syncing", consecutiveFailures: 2, failingSince: now - 2 * T }, true, "failing"],
     ["never synced, initial sync running", { lastSyncedAt: undefined, state: "new", behindSince: now - 5 * T }, false, undefined],
     ["never synced, added after the initial sync", { lastSyncedAt: undefined, state: "new", behindSince: now - 5 * T }, true, "behind"],
-    ["never synced and failing during initial sync", { lastSyncedAt: undefined, state: "failing", consecutiveFailures: 1 }, false, "failing"],
+    ["never synced and failing during initial sync", { lastSyncedAt: undefined, state: "failing", consecutiveFailures: 1, failingSince: now - T }, false, "failing"],
+    ["never synced, failing briefly, behind (ignored) during initial sync", { lastSyncedAt: undefined, state: "failing", consecutiveFailures: 1, failingSince: now - 1, behindSince: now - 5 * T }, false, undefined],
   ])("%s", (_name, over, complete, want) => {
     expect(delayReason(repo(over), now, T, complete)).toBe(want);
   });

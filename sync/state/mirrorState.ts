@@ -58,19 +58,30 @@ export function mirrorState(f: MirrorFacts): MirrorState {
 export type DelayReason = "failing" | "behind";
 
 /**
- * A repo is delayed (Bitbucket's "delayed sync" view) when
- * - its latest attempt failed (consecutiveFailures > 0, also while the retry runs), or
- * - the primary has had changes we do not have for at least `thresholdMs` (measured from
- *   behindSince, the moment the change was first seen, not from the last sync: a repo synced an
- *   hour ago and pushed to a second ago is not late).
+ * A repo is delayed (Bitbucket's "delayed sync" list) when the daemon knows the primary has
+ * something it lacks and that has lasted at least `thresholdMs` (mirror.status.delayedSyncTolerance):
+ * - "failing": its latest attempts failed (also while the retry runs), for that long, counted
+ *   from the first failure of the streak or from the change it was fetching, whichever came first;
+ * - "behind": the primary had changes we do not have (webhook, or a reconcile saw new refs) for
+ *   that long, measured from behindSince, not from the last sync: a repo synced an hour ago and
+ *   pushed to a second ago is not late.
  * A never-synced repo is not "behind" while the initial sync is still running: the initial
  * sync progress reports it, and counting it here would turn a long first sync into DEGRADED.
+ * A failure alone still makes the mirror DEGRADED at once (MirrorFacts.failing); the tolerance
+ * only decides when it joins the list.
  */
+export function delayOf(r: RepoStatus, now: number, thresholdMs: number, initialSyncComplete: boolean): { reason: DelayReason; since: number } | undefined {
+  const behind = r.behindSince !== undefined && (r.lastSyncedAt !== undefined || initialSyncComplete) ? r.behindSince : undefined;
+  if (r.consecutiveFailures > 0) {
+    const since = Math.min(r.failingSince ?? now, behind ?? Infinity);
+    return now - since >= thresholdMs ? { reason: "failing", since } : undefined;
+  }
+  if (behind === undefined) return undefined;
+  return now - behind >= thresholdMs ? { reason: "behind", since: behind } : undefined;
+}
+
 export function delayReason(r: RepoStatus, now: number, thresholdMs: number, initialSyncComplete: boolean): DelayReason | undefined {
-  if (r.consecutiveFailures > 0) return "failing";
-  if (r.behindSince === undefined) return undefined;
-  if (r.lastSyncedAt === undefined && !initialSyncComplete) return undefined;
-  return now - r.behindSince >= thresholdMs ? "behind" : undefined;
+  return delayOf(r, now, thresholdMs, initialSyncComplete)?.reason;
 }
 
 /** HTTP status for GET /status: 503 when nothing can be served (so load balancers skip us). */

@@ -97,7 +97,12 @@ describe("StatusBoard", () => {
     b.syncFailed("P/b", new Error("git@primary: Permission denied (publickey)."), { nextRetryAt: 1_700_000_030_000 });
     expect(b.summary().state).toBe("DEGRADED");
     expect(b.repo("P/b")).toMatchObject({ state: "failing", consecutiveFailures: 1, lastError: "git@primary: Permission denied (publickey).", nextRetryAt: 1_700_000_030_000 });
-    expect(b.delayed().map((d) => [d.key, d.reason])).toEqual([["P/b", "failing"]]);
+    // Failing makes the mirror DEGRADED at once; the delayed list takes it after the tolerance.
+    expect(b.delayed()).toEqual([]);
+    tick(59_999);
+    expect(b.delayed()).toEqual([]);
+    tick(1);
+    expect(b.delayed().map((d) => [d.key, d.reason, d.since])).toEqual([["P/b", "failing", b.summary().now - 60_000]]);
 
     b.syncStarted("P/b"); // the retry: "syncing", but still failing (and delayed) until it succeeds
     expect(b.listRepos({ state: "syncing" }).values.map((r) => r.key)).toEqual(["P/b"]);
@@ -106,6 +111,7 @@ describe("StatusBoard", () => {
     b.syncFailed("P/b", "still denied");
     expect(b.repo("P/b")?.consecutiveFailures).toBe(2);
 
+    expect(b.repo("P/b")?.failingSince).toBe(b.summary().now - 60_000); // from the first failure of the streak
     tick(1000);
     b.syncStarted("P/b");
     b.syncSucceeded("P/b", { durationMs: 5, changed: false });
@@ -201,6 +207,7 @@ describe("StatusBoard", () => {
     b.syncSucceeded("P/a", { durationMs: 250, changed: true, bytes: 4096 });
     b.syncSucceeded("P/b", { durationMs: 20, changed: false, bytes: 100 });
     b.syncFailed("P/c", new Error("connect ECONNREFUSED 127.0.0.1:22"), { durationMs: 5 });
+    tick(60_000); // P/c has been failing for the tolerance
     b.markBehind("P/a", clock.t);
     tick(2_000);
     b.syncStarted("P/a");

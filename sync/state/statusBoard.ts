@@ -11,7 +11,7 @@ import type { DiskFacts } from "../store/diskSpace";
 import { MirrorState, RepoKey, RepoStatus } from "../types";
 import { describeError, failureKind, FailureKind } from "./failureKind";
 import { MirrorMetrics, MetricsSource, ReconcileResult } from "./metrics";
-import { DelayReason, delayReason, MirrorFacts, mirrorState } from "./mirrorState";
+import { DelayReason, delayOf, delayReason, MirrorFacts, mirrorState } from "./mirrorState";
 
 /** Setup facts shown on /status (Bitbucket's setup.displayName, setup.baseUrl, upstream URL). */
 export interface MirrorInfo {
@@ -85,6 +85,8 @@ export interface BoardSnapshot extends BoardSummary {
 
 export interface DelayedRepo extends RepoStatus {
   reason: DelayReason;
+  /** Since when the repository is out of sync (the change or the first failure it waits for). */
+  since: number;
   /** ms since the primary first had changes we lack (when behind). */
   lagMs?: number;
 }
@@ -99,7 +101,7 @@ interface Entry extends RepoStatus {
 
 function newEntry(key: RepoKey): Entry {
   // One literal shape for every entry keeps V8's hidden classes shared (smaller, faster).
-  return { key, state: "new", lastSyncedAt: undefined, behindSince: undefined, lastError: undefined, consecutiveFailures: 0, nextRetryAt: undefined, startedAt: undefined };
+  return { key, state: "new", lastSyncedAt: undefined, behindSince: undefined, lastError: undefined, consecutiveFailures: 0, failingSince: undefined, nextRetryAt: undefined, startedAt: undefined };
 }
 
 function publicView(e: Entry): RepoStatus {
@@ -107,6 +109,7 @@ function publicView(e: Entry): RepoStatus {
   if (e.lastSyncedAt !== undefined) r.lastSyncedAt = e.lastSyncedAt;
   if (e.behindSince !== undefined) r.behindSince = e.behindSince;
   if (e.lastError !== undefined) r.lastError = e.lastError;
+  if (e.failingSince !== undefined) r.failingSince = e.failingSince;
   if (e.nextRetryAt !== undefined) r.nextRetryAt = e.nextRetryAt;
   return r;
 }
@@ -213,6 +216,7 @@ export class StatusBoard implements MetricsSource {
     e.state = "synced";
     e.lastSyncedAt = now;
     e.consecutiveFailures = 0;
+    e.failingSince = undefined;
     e.lastError = undefined;
     e.nextRetryAt = undefined;
     e.startedAt = undefined;
@@ -230,6 +234,7 @@ export class StatusBoard implements MetricsSource {
     const e = this.repos.get(key);
     if (!e) return;
     e.state = "failing";
+    if (e.consecutiveFailures === 0) e.failingSince = this.now();
     e.consecutiveFailures++;
     e.lastError = describeError(error);
     e.nextRetryAt = r.nextRetryAt;
@@ -357,19 +362,19 @@ export class StatusBoard implements MetricsSource {
     return { values, matched };
   }
 
-  /** The delayed-sync list, worst first (longest behind, then most failures, then key). */
+  /** The delayed-sync list, worst first (out of sync longest, then most failures, then key). */
   delayed(): DelayedRepo[] {
     const now = this.now();
     const complete = this.initialSyncCompletedAt !== undefined;
     const out: DelayedRepo[] = [];
     for (const e of this.repos.values()) {
-      const reason = delayReason(e, now, this.delayedAfterMs, complete);
-      if (!reason) continue;
-      const d: DelayedRepo = { ...publicView(e), reason };
+      const delay = delayOf(e, now, this.delayedAfterMs, complete);
+      if (!delay) continue;
+      const d: DelayedRepo = { ...publicView(e), reason: delay.reason, since: delay.since };
       if (e.behindSince !== undefined) d.lagMs = Math.max(0, now - e.behindSince);
       out.push(d);
     }
-    return out.sort((a, b) => (b.lagMs ?? -1) - (a.lagMs ?? -1) || b.consecutiveFailures - a.consecutiveFailures || (a.key < b.key ? -1 : 1));
+    return out.sort((a, b) => a.since - b.since || b.consecutiveFailures - a.consecutiveFailures || (a.key < b.key ? -1 : 1));
   }
 
   get delayedThresholdMs(): number {

@@ -60,6 +60,22 @@ export async function listRefs(dir: string, env: NodeJS.ProcessEnv): Promise<Map
   return refs;
 }
 
+/** Every ref and HEAD's symbolic target (undefined when HEAD is detached or missing). */
+export async function readLocalRefs(dir: string, env: NodeJS.ProcessEnv): Promise<{ refs: Map<string, string>; headTarget?: string }> {
+  const refs = await listRefs(dir, env);
+  return { refs, headTarget: readHeadTarget(dir) };
+}
+
+/** Where a repository's HEAD points (`refs/heads/main`); undefined without a symbolic HEAD. */
+export function readHeadTarget(dir: string): string | undefined {
+  try {
+    const head = fs.readFileSync(path.join(dir, "HEAD"), "utf8").trim();
+    return head.startsWith("ref: ") ? head.slice(5) : undefined;
+  } catch {
+    return undefined; // no HEAD: a fingerprint will differ and force a fetch
+  }
+}
+
 /** Whether the repository has any ref at all. */
 export async function hasAnyRef(dir: string, env: NodeJS.ProcessEnv): Promise<boolean> {
   const out = await run("for-each-ref", () => localGit(env, dir).raw(["for-each-ref", "--count=1", "--format=%(refname)"]));

@@ -16,7 +16,7 @@ import { RepoId } from "../types";
 import { mirrorRefspecs } from "../upstream/refFilter";
 import { FINGERPRINT_FILE, homePath, repoDir, repoIdOfDir } from "../homeLayout";
 import { packBytes, packCount } from "./packFiles";
-import { initBare, listRefs, setHead } from "./localGit";
+import { initBare, readHeadTarget, readLocalRefs, setHead } from "./localGit";
 import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER } from "./resumableClone";
 import { git, GitError, runGit } from "./runGit";
 import { readdirOrEmpty, SweptFile, sweepTempFiles } from "./tempFiles";
@@ -231,19 +231,13 @@ export class RepoStore {
     await git(["repack", "-d", "--geometric=2", "--write-midx", "--write-bitmap-index", "--quiet"], { cwd: this.dir(id), env, signal });
   }
 
-  async localRefs(id: RepoId, env: NodeJS.ProcessEnv): Promise<LocalRefs> {
-    const refs = await listRefs(this.dir(id), env);
-    return { refs, headTarget: this.headTarget(id) };
+  localRefs(id: RepoId, env: NodeJS.ProcessEnv): Promise<LocalRefs> {
+    return readLocalRefs(this.dir(id), env);
   }
 
   /** Where the copy's HEAD points (`refs/heads/main`); undefined without a symbolic HEAD. */
   headTarget(id: RepoId): string | undefined {
-    try {
-      const head = fs.readFileSync(path.join(this.dir(id), "HEAD"), "utf8").trim();
-      return head.startsWith("ref: ") ? head.slice(5) : undefined;
-    } catch {
-      return undefined; // no HEAD: the fingerprint will differ and force a fetch
-    }
+    return readHeadTarget(this.dir(id));
   }
 
   /** Record what the repository now holds (written atomically after the refs changed). */

@@ -49,3 +49,11 @@ test("the daemon itself refuses /status/detail to a request the proxy forwarded 
   const r = await srv.send("GET", "/status/detail", { headers: { "X-Forwarded-For": "127.0.0.1" } });
   expect(r.status).toBe(404);
 });
+
+test("the repo-hashes API and the resync route are not proxied: nginx answers 404 itself (issue 14: hashes of private repositories stay on the host)", async () => {
+  for (const [method, p] of [["GET", "/rest/mirroring/latest/repo-hashes"], ["GET", "/rest/mirroring/latest/repo-hashes/SECRET/payroll"], ["POST", "/rest/mirroring/latest/repos/SECRET/payroll/synchronization"]]) {
+    const r = await front.request(method, p);
+    expect([p, r.status]).toEqual([p, 404]);
+    expect(r.body.toString()).not.toMatch(/contentHash|payroll/);
+  }
+});
