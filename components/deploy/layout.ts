@@ -35,6 +35,7 @@ export interface MirrorPaths {
   secretsDir: string;
   catalogTokenFile: string;
   webhookSecretFile: string;
+  eventsSecretFile: string;
   cloneTokensFile: string;
   caDir: string;
   primaryCaFile: string;
@@ -58,6 +59,7 @@ export function mirrorPaths(home: string = DEFAULT_HOME): MirrorPaths {
     secretsDir: path.posix.join(shared, "secrets"),
     catalogTokenFile: path.posix.join(shared, "secrets", "upstream-token"),
     webhookSecretFile: path.posix.join(shared, "secrets", "webhook-secret"),
+    eventsSecretFile: path.posix.join(shared, "secrets", "events-secret"),
     cloneTokensFile: path.posix.join(shared, "secrets", "clone-tokens"),
     caDir: path.posix.join(shared, "ca"),
     primaryCaFile: path.posix.join(shared, "ca", "primary-ca.pem"),

@@ -19,6 +19,8 @@ export interface MirrorPlanInput {
   mirrorPublicKey: string;
   catalogToken?: string;
   webhookSecret?: string;
+  /** The synced events' HMAC secret (mirror.events.secretFile). */
+  eventsSecret?: string;
   cloneTokens?: string[];
   primaryCaPem?: string;
   tlsCertificateChainPem: string;
@@ -49,6 +51,7 @@ export function buildMirrorPlan(i: MirrorPlanInput): Plan {
   ];
   if (i.catalogToken !== undefined) files.push(secretFile(p.catalogTokenFile, i.catalogToken.trim()));
   if (i.webhookSecret !== undefined) files.push(secretFile(p.webhookSecretFile, i.webhookSecret.trim()));
+  if (i.eventsSecret !== undefined) files.push(secretFile(p.eventsSecretFile, i.eventsSecret.trim()));
   if (i.cloneTokens !== undefined) files.push(secretFile(p.cloneTokensFile, i.cloneTokens.map((t) => t.trim()).join("\n")));
   if (i.primaryCaPem !== undefined) files.push({ path: p.primaryCaFile, contentBase64: b64(withNewline(i.primaryCaPem.trim())), mode: 0o644, ...daemon });
   files.push(
