@@ -9,6 +9,8 @@ import { verifySignature } from "../serve/webhookSignature";
 import { EventDelivery, retryDelayMs, urlTarget, verdictOf } from "./delivery";
 import { diffRefs, syncedEvent } from "./payload";
 
+jest.setTimeout(30_000);
+
 const SECRET = "evsec-0123456789abcdef";
 const A = "a".repeat(40);
 const B = "b".repeat(40);
