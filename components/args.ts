@@ -211,6 +211,19 @@ export interface Primary {
   repos?: string[];
 }
 
+/**
+ * The signed "repository synchronized" event out (mirror.events.*): after each sync that changed
+ * refs the mirror POSTs Bitbucket's mirror:repo_synchronized payload to every URL, signed with
+ * HMAC-SHA256 (X-Hub-Signature). Queue size, attempts and timeout: mirror.extraProperties
+ * (mirror.events.queueSize, mirror.events.maxAttempts, mirror.events.timeout).
+ */
+export interface MirrorEvents {
+  /** Receivers: https URLs (plain http only to a loopback address), at most 16. */
+  urls: string[];
+  /** The HMAC-SHA256 secret the events are signed with (kept secret); receivers verify with it. At least 16 characters. */
+  secret: pulumi.Input<string>;
+}
+
 export interface MirrorSettings {
   /** Project keys to mirror. Default: all projects. */
   projects?: string[];
@@ -224,6 +237,8 @@ export interface MirrorSettings {
   cloneTokens?: pulumi.Input<pulumi.Input<string>[]>;
   /** HMAC secret of the primary's repo:refs_changed webhook (kept secret); enables /webhook. */
   webhookSecret?: pulumi.Input<string>;
+  /** Send a signed "repository synchronized" event to these URLs after each sync that changed refs. */
+  events?: MirrorEvents;
   /** Default "info". */
   logLevel?: LogLevel;
   /**
@@ -355,6 +370,7 @@ export const SECRET_INPUTS = {
   AcmeTls: ["route53Config"],
   Primary: ["catalogToken"],
   MirrorSettings: ["cloneTokens", "webhookSecret"],
+  MirrorEvents: ["secret"],
   RegisterAccessKey: ["token"],
 } as const satisfies {
   Bastion: readonly (keyof Bastion)[];
@@ -363,5 +379,6 @@ export const SECRET_INPUTS = {
   AcmeTls: readonly (keyof AcmeTls)[];
   Primary: readonly (keyof Primary)[];
   MirrorSettings: readonly (keyof MirrorSettings)[];
+  MirrorEvents: readonly (keyof MirrorEvents)[];
   RegisterAccessKey: readonly (keyof RegisterAccessKey)[];
 };

@@ -27,6 +27,8 @@ export function propertiesValues(args: SmartMirrorArgs, displayName: string, hom
     syncInterval: m.syncInterval,
     concurrency: m.concurrency,
     webhookSecretFile: m.webhookSecret !== undefined ? p.webhookSecretFile : undefined,
+    eventsUrls: m.events?.urls,
+    eventsSecretFile: m.events !== undefined ? p.eventsSecretFile : undefined,
     auth: m.auth,
     tokensFile: p.cloneTokensFile,
     listen: `unix:${p.socket}`,

@@ -47,7 +47,7 @@ function awsArgs(over: Partial<SmartMirrorArgs> = {}): SmartMirrorArgs {
     host: { kind: "aws", subnetId: "subnet-0abc", ssh: { adminCidrs: ["203.0.113.7/32"] } },
     tls: { kind: "acme" },
     dns: { zoneId: "Z0123456789", globalName: "git.example.com" },
-    mirror: { projects: ["PROJ", "OPS"], webhookSecret: pulumi.secret("whsec-0123456789abcdef") },
+    mirror: { projects: ["PROJ", "OPS"], webhookSecret: pulumi.secret("whsec-0123456789abcdef"), events: { urls: ["https://ci.example.com/hooks/mirror"], secret: pulumi.secret("evsec-0123456789abcdef") } },
     registerAccessKey: { token: pulumi.secret("admin-token-for-keys") },
     deploy: { bundlePath },
     ...over,
@@ -251,6 +251,10 @@ describe("SmartMirror on AWS", () => {
     expect(props).toContain("setup.baseUrl=https://mirror-syd.example.com\n");
     expect(props).toContain("mirror.projects=PROJ, OPS\n");
     expect(props).toContain("mirror.webhook.secretFile=/var/lib/smart-mirror/shared/secrets/webhook-secret\n");
+    // The synced event: URLs and the secret's file in the properties, never the secret itself.
+    expect(props).toContain("mirror.events.urls=https://ci.example.com/hooks/mirror\n");
+    expect(props).toContain("mirror.events.secretFile=/var/lib/smart-mirror/shared/secrets/events-secret\n");
+    expect(props).not.toContain("evsec-");
   });
 
   test("without an Elastic IP the instance's public address is used", async () => {
@@ -313,6 +317,8 @@ describe("the plan the host receives", () => {
     expect(text("/var/lib/smart-mirror/shared/bitbucket.properties")).toBe(await promiseOf(mirror.propertiesText));
     expect(text("/var/lib/smart-mirror/shared/secrets/upstream-token")).toBe("BBDC-catalog-token\n");
     expect(text("/var/lib/smart-mirror/shared/secrets/webhook-secret")).toBe("whsec-0123456789abcdef\n");
+    expect(text("/var/lib/smart-mirror/shared/secrets/events-secret")).toBe("evsec-0123456789abcdef\n");
+    expect(file("/var/lib/smart-mirror/shared/secrets/events-secret")).toMatchObject({ mode: 0o600, owner: "smart-mirror", secret: true });
     expect(text("/var/lib/smart-mirror/shared/ssh/id_ed25519")).toContain("OPENSSH PRIVATE KEY");
     expect(text("/etc/smart-mirror/tls/fullchain.pem").match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
     expect(text("/etc/nginx/conf.d/smart-mirror.conf")).toContain("server_name mirror-syd.example.com git.example.com;");

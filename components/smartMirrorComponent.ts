@@ -91,11 +91,11 @@ export class SmartMirror extends pulumi.ComponentResource {
     const nginxSite = renderNginxSite({ serverName: n.domainName, serverAliases: globalName ? [globalName] : [], certPath: paths.tlsCert, keyPath: paths.tlsKey, upstreamSocket: paths.socket });
     const daemonUnit = renderDaemonUnit({ user: DAEMON_USER, home, bundlePath: paths.bundle });
     const m = n.mirror ?? {};
-    const optional = pulumi.all([n.primary.catalogToken, m.webhookSecret, m.cloneTokens, n.primary.caCertificatesPem]);
+    const optional = pulumi.all([n.primary.catalogToken, m.webhookSecret, m.cloneTokens, n.primary.caCertificatesPem, m.events?.secret]);
     const planJson = pulumi.secret(
       pulumi
         .all([propertiesText, syncKey.privateKeyOpenssh, syncPublicKey, tlsMaterial.certificateChainPem, tlsMaterial.privateKeyPem, optional])
-        .apply(([properties, privateKey, publicKey, chain, tlsKey, [catalogToken, webhookSecret, cloneTokens, primaryCaPem]]) =>
+        .apply(([properties, privateKey, publicKey, chain, tlsKey, [catalogToken, webhookSecret, cloneTokens, primaryCaPem, eventsSecret]]) =>
           serializePlan(
             buildMirrorPlan({
               paths,
@@ -105,6 +105,7 @@ export class SmartMirror extends pulumi.ComponentResource {
               // With a fixed repository list there is no REST catalog and no token to lay down.
               catalogToken: n.primary.repos ? undefined : catalogToken,
               webhookSecret,
+              eventsSecret,
               cloneTokens,
               primaryCaPem,
               tlsCertificateChainPem: chain,

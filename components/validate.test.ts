@@ -65,6 +65,12 @@ const ROWS: Row[] = [
   ["unknown auth mode", aws((a) => (a.mirror.auth = "ldap")), "mirror.auth", /"primary", "anonymous" or "tokens"/],
   ["tokens auth without tokens", aws((a) => (a.mirror.auth = "tokens")), "mirror.cloneTokens", /required with mirror.auth "tokens"/],
   ["tokens without tokens auth", aws((a) => (a.mirror.cloneTokens = ["t"])), "mirror.cloneTokens", /no token would be accepted/],
+  ["events to plain http elsewhere", aws((a) => (a.mirror.events = { urls: ["http://ci.example.com/h"], secret: "0123456789abcdef0123" })), "mirror.events.urls", /plain http to another host.*https:\/\/ci\.example\.com\/h/],
+  ["events URL with credentials", aws((a) => (a.mirror.events = { urls: ["https://u:p@ci.example.com/h"], secret: "0123456789abcdef0123" })), "mirror.events.urls", /user name or password/],
+  ["events without URLs", aws((a) => (a.mirror.events = { urls: [], secret: "0123456789abcdef0123" })), "mirror.events.urls", /lists no URL/],
+  ["events without secret", aws((a) => (a.mirror.events = { urls: ["https://ci.example.com/h"] })), "mirror.events.secret", /always signed/],
+  ["events secret too short", aws((a) => (a.mirror.events = { urls: ["https://ci.example.com/h"], secret: "short" })), "mirror.events.secret", /shorter than 16/],
+  ["events setting managed by an arg", aws((a) => (a.mirror.extraProperties = { "mirror.events.urls": "https://ci.example.com/h" })), 'mirror.extraProperties["mirror.events.urls"]', /use mirror\.events\.urls instead/],
   ["extra property managed by an arg", aws((a) => (a.mirror.extraProperties = { "mirror.projects": "ALL" })), 'mirror.extraProperties["mirror.projects"]', /use mirror\.projects instead/],
   ["extra property misspelled", aws((a) => (a.mirror.extraProperties = { "mirror.purge.protekt": "5" })), 'mirror.extraProperties["mirror.purge.protekt"]', /did you mean "mirror\.purge\.protect"/],
   ["extra property bad value (daemon's rules)", aws((a) => (a.mirror.extraProperties = { "mirror.purge.protect": "250" })), 'mirror.extraProperties["mirror.purge.protect"]', /at most 100.*daemon key mirror\.purge\.protect/],
@@ -144,6 +150,7 @@ describe("validateSmartMirrorArgs", () => {
     ["static catalog, token auth, extras", aws((a) => ((a.primary.repos = ["PROJ/app"]), delete a.primary.catalogToken, (a.mirror = { auth: "tokens", cloneTokens: ["t"], extraProperties: { "mirror.purge.protect": "10" } })))],
     ["anonymous on private ranges", aws((a) => ((a.mirror.auth = "anonymous"), (a.host.allowedCidrs = ["10.0.0.0/8"])))],
     ["anonymous acknowledged", aws((a) => ((a.mirror.auth = "anonymous"), (a.mirror.allowAnonymousFromAnywhere = true)))],
+    ["events to https and to a loopback receiver, queue size as an extra", aws((a) => ((a.mirror.events = { urls: ["https://ci.example.com/h?token=x", "http://127.0.0.1:9000/h"], secret: { secret: true } }), (a.mirror.extraProperties = { "mirror.events.queueSize": "5000" })))],
     ["secrets and outputs are not judged", aws((a) => ((a.displayName = { output: true }), (a.primary.catalogToken = { secret: true })))],
   ])("valid: %s", (_name, make) => {
     expect(validateSmartMirrorArgs(make())).toEqual([]);

@@ -15,7 +15,7 @@ import { parseProperties } from "../sync/config/properties";
 import { parseKeyValue, validateEntries } from "../sync/config/schema";
 import { Invalid } from "../sync/config/problems";
 import { parseHostKeys, parseHttpsUrl, parseProjects, parseRepoList, parseSshBase } from "../sync/config/values";
-import type { BastionArgs, LogLevel, MirrorAuth, NormalizedSmartMirrorArgs, SmartMirrorArgs, SmartMirrorInputs } from "./args";
+import type { BastionArgs, LogLevel, MirrorAuth, MirrorSettingsArgs, NormalizedSmartMirrorArgs, SmartMirrorArgs, SmartMirrorInputs } from "./args";
 import { normalizeSmartMirrorArgs, relabelProblem, type NormalizeResult } from "./normalize";
 import { instanceTypeProblem, instanceTypeWarning, DEFAULT_INSTANCE_TYPE } from "./host/instanceTypes";
 import { healthCheckerWarning } from "./dns/healthCheckers";
@@ -179,6 +179,7 @@ function kindArgsProblems(args: NormalizeResult["args"]): string[] {
   if (!AUTH_MODES.includes(auth)) report(KEYS.auth.arg, `"${auth}" is not an auth mode`, `set ${KEYS.auth.arg} to ${AUTH_MODES.map((a) => `"${a}"`).join(", ").replace(/, ([^,]+)$/, " or $1")}`);
   if (auth === "tokens" && m.cloneTokens === undefined) report("mirror.cloneTokens", 'is required with mirror.auth "tokens"', "set mirror.cloneTokens to the tokens clients may use (as a secret), or choose another mirror.auth");
   if (auth !== "tokens" && m.cloneTokens !== undefined) report("mirror.cloneTokens", `is set but mirror.auth is "${auth}", so no token would be accepted`, 'set mirror.auth: "tokens", or remove mirror.cloneTokens');
+  if (m.events !== undefined) eventsProblems(m.events, report, fromInvalid);
   for (const key of Object.keys(m.extraProperties ?? {})) {
     const field = `mirror.extraProperties["${key}"]`;
     if (MANAGED_KEYS.includes(key)) report(field, "is set by the component from its typed arguments", `remove it and use ${ARG_OF_KEY.get(key) ?? "the matching SmartMirror argument"} instead`);
@@ -405,4 +406,17 @@ export function daemonBackstop(args: NormalizedSmartMirrorArgs): string[] {
     const arg = ARG_OF_KEY.get(p.key) ?? `mirror.extraProperties["${p.key}"]`;
     return `${arg}: ${p.message} (daemon key ${p.key}) — ${p.fix}`;
   });
+}
+
+/** mirror.events: receivers the daemon accepts (the key table's rule), and a secret long enough to sign with. */
+function eventsProblems(ev: NonNullable<MirrorSettingsArgs["events"]>, report: Report, fromInvalid: (field: string, r: Invalid) => void): void {
+  const urlsArg = KEYS.eventsUrls.arg;
+  if (!Array.isArray(ev.urls) || ev.urls.length === 0) report(urlsArg, "lists no URL", `set ${urlsArg}: ["https://ci.example.com/hooks/mirror-synced"], or remove mirror.events`);
+  else {
+    const r = parseKeyValue("eventsUrls", ev.urls.join(", "), urlsArg, { home: DEFAULT_HOME });
+    if (r instanceof Invalid) fromInvalid(urlsArg, r);
+  }
+  const secretArg = KEYS.eventsSecretFile.arg;
+  if (ev.secret === undefined || ev.secret === null) report(secretArg, "is required: events are always signed", `set ${secretArg} (as a secret), e.g. from \`openssl rand -hex 32\`, and give the receivers the same secret`);
+  else if (typeof ev.secret === "string" && ev.secret.trim().length < 16) report(secretArg, "is shorter than 16 characters; an HMAC secret that short can be guessed", `set ${secretArg} to a longer secret, e.g. from \`openssl rand -hex 32\``);
 }

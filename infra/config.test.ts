@@ -96,6 +96,15 @@ describe("argsFromConfig", () => {
     expect(withToken.registerAccessKey).toEqual({ projects: ["PROJ", "OPS"], token: "adm" });
   });
 
+  test("mirror.events: the URLs from the config, the secret from the eventsSecret secret key (required)", () => {
+    const c = base();
+    c.mirror = { events: { urls: ["https://ci.example.com/h"] } };
+    expect(() => argsFromConfig(c, { catalogToken: "cat" })).toThrow(/smart-mirror:eventsSecret is not set.*pulumi config set --secret smart-mirror:eventsSecret/);
+    const args = argsFromConfig(c, { catalogToken: "cat", eventsSecret: "evsec-0123456789abcdef" });
+    expect(args.mirror?.events).toEqual({ urls: ["https://ci.example.com/h"], secret: "evsec-0123456789abcdef" });
+    expect(argsFromConfig(base(), { catalogToken: "cat" }).mirror?.events).toBeUndefined();
+  });
+
   test("a fixed repository list needs no catalog token; the region defaults to aws:region", () => {
     const c = base();
     c.primary = { ...c.primary, repos: ["PROJ/app"] };

@@ -36,7 +36,8 @@ export interface StackConfig {
   host: HostConfig;
   tls: TlsConfig;
   dns?: DnsArgs;
-  mirror?: Omit<MirrorSettingsArgs, "cloneTokens" | "webhookSecret">;
+  /** `events.urls` here; their HMAC secret is the eventsSecret secret key. */
+  mirror?: Omit<MirrorSettingsArgs, "cloneTokens" | "webhookSecret" | "events"> & { events?: { urls: string[] } };
   /** Targets of the access-key registration; it runs when the accessKeyToken secret is set. */
   registerAccessKey?: Omit<RegisterAccessKeyArgs, "token">;
   deploy?: DeployArgs;
@@ -46,6 +47,8 @@ export interface StackConfig {
 export interface StackSecrets {
   catalogToken?: pulumi.Input<string>;
   webhookSecret?: pulumi.Input<string>;
+  /** The synced events' HMAC secret (mirror.events). */
+  eventsSecret?: pulumi.Input<string>;
   /** Newline- or comma-separated clone tokens for mirror.auth "tokens". */
   cloneTokens?: pulumi.Input<string>;
   accessKeyToken?: pulumi.Input<string>;
@@ -56,7 +59,7 @@ export interface StackSecrets {
   tlsPrivateKeyPem?: pulumi.Input<string>;
 }
 
-export const SECRET_KEYS = ["catalogToken", "webhookSecret", "cloneTokens", "accessKeyToken", "hostPrivateKey", "bastionPrivateKey", "tlsPrivateKeyPem"] as const;
+export const SECRET_KEYS = ["catalogToken", "webhookSecret", "eventsSecret", "cloneTokens", "accessKeyToken", "hostPrivateKey", "bastionPrivateKey", "tlsPrivateKeyPem"] as const;
 
 export class StackConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -102,6 +105,7 @@ export function argsFromConfig(c: StackConfig, s: StackSecrets, defaults: { regi
   }
 
   if (c.mirror?.auth === "tokens") need("cloneTokens", 'mirror.auth is "tokens"');
+  if (c.mirror?.events) need("eventsSecret", "mirror.events is configured and events are always signed");
   if (!c.primary?.repos) need("catalogToken", "the REST catalog lists the primary's repositories with it; or list them in primary.repos");
 
   if (problems.length > 0) throw new StackConfigError(problems);
@@ -115,7 +119,12 @@ export function argsFromConfig(c: StackConfig, s: StackSecrets, defaults: { regi
     host,
     tls,
     dns: c.dns,
-    mirror: { ...(c.mirror ?? {}), webhookSecret: s.webhookSecret, cloneTokens: c.mirror?.auth === "tokens" ? cloneTokens : undefined },
+    mirror: {
+      ...(c.mirror ?? {}),
+      webhookSecret: s.webhookSecret,
+      cloneTokens: c.mirror?.auth === "tokens" ? cloneTokens : undefined,
+      events: c.mirror?.events ? { urls: c.mirror.events.urls, secret: s.eventsSecret ?? "" } : undefined,
+    },
     registerAccessKey: s.accessKeyToken !== undefined ? { ...(c.registerAccessKey ?? {}), token: s.accessKeyToken } : undefined,
     deploy: c.deploy,
   };

@@ -24,6 +24,7 @@ const stack: StackConfig = {
 const secrets: StackSecrets = {
   catalogToken: config.getSecret("catalogToken"),
   webhookSecret: config.getSecret("webhookSecret"),
+  eventsSecret: config.getSecret("eventsSecret"),
   cloneTokens: config.getSecret("cloneTokens"),
   accessKeyToken: config.getSecret("accessKeyToken"),
   hostPrivateKey: config.getSecret("hostPrivateKey"),

@@ -19,6 +19,7 @@ export const SECRET_TYPE_PATHS = {
   AcmeTls: ["tls.acme"],
   Primary: ["primary"],
   MirrorSettings: ["mirror"],
+  MirrorEvents: ["mirror.events"],
   RegisterAccessKey: ["registerAccessKey"],
 } as const satisfies Record<keyof typeof SECRET_INPUTS, readonly string[]>;
 

@@ -34,6 +34,8 @@ export const HOME_LAYOUT = {
   catalogTokenFile: { rel: "shared/secrets/upstream-token", mode: 0o600 },
   /** HMAC secret of the primary's webhook. Secret. */
   webhookSecretFile: { rel: "shared/secrets/webhook-secret", mode: 0o600 },
+  /** HMAC secret the synced events (mirror.events) are signed with. Secret. */
+  eventsSecretFile: { rel: "shared/secrets/events-secret", mode: 0o600 },
   /** Clone tokens, one a line, for mirror.auth=tokens. Secret. */
   cloneTokensFile: { rel: "shared/secrets/clone-tokens", mode: 0o600 },
   /** CA certificates the primary's HTTPS is checked against (when not publicly trusted). */

@@ -25,6 +25,10 @@ import { addMirroringRoutes } from "./serve/mirroringRoutes";
 import { readLocalRefs } from "./store/localGit";
 import { parseRepoKey, repoKey } from "./types";
 import { makeRefFilter } from "./upstream/refFilter";
+import { startSyncedEvents } from "./events/syncedEvents";
+import { CommitWaiters } from "./wait/commitWaiters";
+import { waitHandler } from "./serve/waitHandler";
+import { WAIT_MAX_WAITERS, WAIT_PREFIX } from "./serve/waitRequest";
 
 const VERSION = "0.1.0";
 
@@ -55,10 +59,11 @@ async function run(home: string): Promise<number> {
   const { bodyBudgetBytes, packCache, freshness, ...serve } = options.serve;
   const bodyBudget = new BodyBudget(bodyBudgetBytes, board.metrics.registry);
   const bodyIdleMs = serve.bodyIdleMs;
+  const resolve = catalogResolver((key) => (daemon.isServed(key) ? daemon.repoDir(key) : undefined));
   const gitRoutes = mountGitRoutes(router, {
     ...serve,
     ...gitServeOptionsFromConfig(options.auth, {
-      resolve: catalogResolver((key) => (daemon.isServed(key) ? daemon.repoDir(key) : undefined)),
+      resolve,
       registry: board.metrics.registry,
       log,
     }),
@@ -85,6 +90,11 @@ async function run(home: string): Promise<number> {
     },
     resync: (key) => daemon.resync(key),
   });
+  // The synced event out, and the status API's long-poll, both fed by the daemon's sync completions.
+  const events = options.events ? startSyncedEvents(daemon, options.events, { registry: board.metrics.registry, log }) : undefined;
+  const waiters = new CommitWaiters({ maxWaiters: WAIT_MAX_WAITERS, registry: board.metrics.registry, log });
+  daemon.onSynced((n) => waiters.notify(n.key));
+  router.mount(WAIT_PREFIX, waitHandler({ resolve, authorizer: gitRoutes.authorizer, waiters, log }));
   const server = createServer({
     board,
     log,
@@ -130,6 +140,7 @@ async function run(home: string): Promise<number> {
         process.exit(1);
       }, 30000);
       try {
+        waiters.close();
         server.close();
         gitRoutes.close();
         server.closeAllConnections?.();
@@ -138,6 +149,7 @@ async function run(home: string): Promise<number> {
       }
       daemon
         .stop(15000)
+        .then(() => events?.close(2000))
         .then(() => {
           if (addr.kind === "unix") fs.rmSync(addr.path, { force: true });
           log.info("stopped");

@@ -15,6 +15,7 @@ const files: Record<string, string> = {
   "/m/shared/secrets/upstream-token": "tok\n",
   "/m/shared/secrets/webhook-secret": "0123456789abcdef0123456789abcdef\n",
   "/m/ca.pem": "PEM",
+  "/m/shared/secrets/events-secret": "evsec-0123456789abcdef\n",
 };
 const read = (f: string) => {
   if (!(f in files)) throw new Error(`unexpected read of ${f}`);
@@ -47,6 +48,22 @@ describe("runtimeOptions: the configuration as the daemon, the Git routes and ac
     expect(o.log.level).toBe("info");
     // The parsed address itself, not a string to parse again.
     expect(o.listen).toBe(c.serve.listen);
+  });
+
+  test("synced events: off by default (no ref tracking); on with URLs and the secret read from its file", () => {
+    const off = runtimeOptions(config(), read);
+    expect(off.events).toBeUndefined();
+    expect(off.daemon.trackRefChanges).toBe(false);
+    const on = runtimeOptions(config("mirror.events.urls=https://ci.example.com/h, http://127.0.0.1:9/h\nmirror.events.secretFile=/m/shared/secrets/events-secret\nmirror.events.timeout=3s"), read);
+    expect(on.events).toEqual({
+      urls: ["https://ci.example.com/h", "http://127.0.0.1:9/h"],
+      secret: "evsec-0123456789abcdef",
+      queueSize: 1000,
+      maxAttempts: 8,
+      timeoutMs: 3000,
+      mirror: { id: "mirror-syd.example.com", name: "Sydney mirror", baseUrl: "https://mirror-syd.example.com" },
+    });
+    expect(on.daemon.trackRefChanges).toBe(true);
   });
 
   test("set values, secrets read through the injected reader", () => {

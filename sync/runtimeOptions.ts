@@ -33,6 +33,19 @@ export interface RuntimeOptions {
   listen: ListenAddress;
   /** The status board: when a repository behind the primary joins the delayed-sync list. */
   status: { delayedAfterMs: number };
+  /** The synced event out (sync/events); undefined = none. */
+  events?: EventsSettings;
+}
+
+/** The synced event's receivers and delivery bounds, the secret read from its file. */
+export interface EventsSettings {
+  urls: string[];
+  secret: string;
+  queueSize: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  /** Who sends: mirrorServer {id, name} in the payload, and the clone URL base. */
+  mirror: { id: string; name: string; baseUrl: string };
 }
 
 export type ReadFile = (file: string) => string;
@@ -47,6 +60,21 @@ export function runtimeOptions(c: MirrorConfig, read: ReadFile = readUtf8): Runt
     webhookSecret: c.webhook.secretFile ? read(c.webhook.secretFile).trim() : undefined,
     listen: c.serve.listen,
     status: { delayedAfterMs: c.status.delayedSyncToleranceMs },
+    events: eventsSettings(c, read),
+  };
+}
+
+export function eventsSettings(c: MirrorConfig, read: ReadFile = readUtf8): EventsSettings | undefined {
+  const e = c.events;
+  if (!e) return undefined;
+  return {
+    urls: e.urls,
+    secret: read(e.secretFile).trim(),
+    queueSize: e.queueSize,
+    maxAttempts: e.maxAttempts,
+    timeoutMs: e.timeoutMs,
+    // Bitbucket's mirrorServer id is the mirror's server id; ours is its host name (stable, and readable).
+    mirror: { id: new URL(c.setup.baseUrl).host, name: c.setup.displayName, baseUrl: c.setup.baseUrl },
   };
 }
 
@@ -81,6 +109,8 @@ export function daemonSettings(c: MirrorConfig, read: ReadFile = readUtf8): Daem
     scanParallelism: DEFAULT_SCAN.parallelism,
     scanConnections: DEFAULT_SCAN.connections,
     disk: c.disk,
+    // The synced event reports each fetch's ref changes; without receivers nobody pays for them.
+    trackRefChanges: c.events !== undefined,
   };
 }
 

@@ -20,6 +20,8 @@ export interface MirrorPlanInput {
   mirrorPublicKey: string;
   catalogToken?: string;
   webhookSecret?: string;
+  /** The synced events' HMAC secret (mirror.events.secretFile). */
+  eventsSecret?: string;
   cloneTokens?: string[];
   primaryCaPem?: string;
   tlsCertificateChainPem: string;
@@ -37,7 +39,7 @@ export interface MirrorPlanInput {
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 const withNewline = (s: string) => (s.endsWith("\n") ? s : `${s}\n`);
 
-type HomeFileEntry = "properties" | "keyFile" | "catalogTokenFile" | "webhookSecretFile" | "cloneTokensFile" | "primaryCaFile";
+type HomeFileEntry = "properties" | "keyFile" | "catalogTokenFile" | "webhookSecretFile" | "eventsSecretFile" | "cloneTokensFile" | "primaryCaFile";
 type HomeDirEntry = "shared" | "sshDir" | "secretsDir" | "caDir" | "runDir";
 
 export function buildMirrorPlan(i: MirrorPlanInput): Plan {
@@ -56,6 +58,7 @@ export function buildMirrorPlan(i: MirrorPlanInput): Plan {
   ];
   if (i.catalogToken !== undefined) files.push(secretFile("catalogTokenFile", i.catalogToken.trim()));
   if (i.webhookSecret !== undefined) files.push(secretFile("webhookSecretFile", i.webhookSecret.trim()));
+  if (i.eventsSecret !== undefined) files.push(secretFile("eventsSecretFile", i.eventsSecret.trim()));
   if (i.cloneTokens !== undefined) files.push(secretFile("cloneTokensFile", i.cloneTokens.map((t) => t.trim()).join("\n")));
   if (i.primaryCaPem !== undefined) files.push(homeFile("primaryCaFile", withNewline(i.primaryCaPem.trim())));
   files.push(

@@ -4,7 +4,8 @@
  * inputs (each must be refused with the field and a fix). The same text runs in a real nginx
  * in test/integration/nginxRender.test.ts.
  */
-import { DEFAULT_INTERNAL_ALLOW, MOZILLA_INTERMEDIATE_CIPHERS, NginxSiteInput, NginxSiteInputError, nginxSiteProblems, renderNginxSite, resolveNginxSite } from "./nginx";
+import { WAIT_MAX_SECONDS } from "../../sync/serve/waitRequest";
+import { WAIT_READ_TIMEOUT_SECONDS, DEFAULT_INTERNAL_ALLOW, MOZILLA_INTERMEDIATE_CIPHERS, NginxSiteInput, NginxSiteInputError, nginxSiteProblems, renderNginxSite, resolveNginxSite } from "./nginx";
 
 /** What the Pulumi deploy renders: defaults everywhere. */
 const production: NginxSiteInput = {
@@ -148,10 +149,17 @@ describe("renderNginxSite: what the product asks for", () => {
       .split("\n")
       .map((l) => /^\s*location (.+) \{$/.exec(l)?.[1])
       .filter((l): l is string => l !== undefined);
-    expect(proxied).toEqual(["/scm/", "= /status", "= /status/detail", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
+    expect(proxied).toEqual(["/scm/", "= /status", "= /status/detail", "~ ^/status/repos/[^/]+/[^/]+/wait$", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
     // The daemon's detailed status is never proxied, to anyone.
     expect(blockOf(conf, "location = /status/detail")).toEqual(blockOf(conf, "location /"));
     expect(blockOf(conf, "location /")).toEqual(["default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`]);
+  });
+
+  test("the long-poll is open (the daemon applies clone access), waits past the daemon's longest hold, connections limited per address", () => {
+    const wait = blockOf(conf, "location ~ ^/status/repos/[^/]+/[^/]+/wait$");
+    expect(wait).toEqual([`proxy_read_timeout ${WAIT_READ_TIMEOUT_SECONDS}s;`, "limit_conn smart_mirror_git_conn 256;", "proxy_pass http://smart_mirror_daemon;"]);
+    expect(WAIT_READ_TIMEOUT_SECONDS).toBeGreaterThan(WAIT_MAX_SECONDS);
+    expect(wait.some((l) => l.startsWith("allow ") || l.startsWith("deny "))).toBe(false);
   });
 
   test("/metrics and per-repo status answer the internal allow-list only; /status and /healthz are open; webhook body 1m", () => {

@@ -34,11 +34,21 @@
  *   bodies idle 30 s, packs unread for 10 minutes (timeouts below).
  * - /metrics and the per-repo status pages (/status/repos, /status/delayed) name the primary's
  *   repositories, so they answer only an allow-list (default loopback + private ranges);
- *   /status, /healthz and the HMAC-signed /webhook are open.
+ *   /status, /healthz and the HMAC-signed /webhook are open. So is the long-poll
+ *   /status/repos/PROJECT/repo/wait (CI runners anywhere wait on it): the daemon applies the
+ *   clones' access rules to it (401 without credentials, 404 for a repository the caller may
+ *   not read), nginx waits past its longest hold and limits connections per address as /scm/.
  * - X-Forwarded-For is set to $remote_addr, not appended to: nginx is the edge, and a
  *   client-supplied header must not reach the daemon's logs as truth.
  */
 import * as net from "node:net";
+import { WAIT_MAX_SECONDS } from "../../sync/serve/waitRequest";
+
+/**
+ * The status API's long-poll (GET /status/repos/PROJECT/repo/wait?commit=SHA) holds a request
+ * up to the daemon's WAIT_MAX_SECONDS; nginx waits that long plus a margin before giving up.
+ */
+export const WAIT_READ_TIMEOUT_SECONDS = WAIT_MAX_SECONDS + 30;
 
 /** Mozilla intermediate TLS 1.2 ciphers, in Mozilla's order (guideline 6.0). */
 export const MOZILLA_INTERMEDIATE_CIPHERS = [
@@ -566,6 +576,14 @@ function httpsServer(s: NginxSite): string[] {
       "# The daemon's detailed status (errors quoting the primary's address) is for the host alone:",
       "# read it on the daemon's socket (curl --unix-socket ... http://mirror/status/detail).",
       ...block("location = /status/detail", notFound),
+      "",
+      "# The long-poll for CI (answers when the repository holds a commit): open; the daemon applies",
+      "# the clones' access rules. A regex location wins over the /status/ prefix below.",
+      ...block("location ~ ^/status/repos/[^/]+/[^/]+/wait$", [
+        `proxy_read_timeout ${WAIT_READ_TIMEOUT_SECONDS}s;`,
+        ...(s.connectionsPerClient !== false ? [`limit_conn ${s.name}_git_conn ${s.connectionsPerClient};`] : []),
+        daemon,
+      ]),
       "",
       "# Per-repo status pages name the primary's repositories.",
       ...block("location /status/", [...access(s.internalAllow), daemon]),

@@ -58,6 +58,22 @@ describe("renderProperties", () => {
     expect(r.config.catalog).toEqual({ kind: "rest" });
   });
 
+  test("synced events: URLs and the secret's file render and read back; the daemon refuses URLs without the secret", () => {
+    const home = makeHome();
+    const p = mirrorPaths(home);
+    writeSecret(p.eventsSecretFile, "evsec-0123456789abcdef\n");
+    const urls = ["https://ci.example.com/hooks/mirror?token=abc", "http://127.0.0.1:9000/h"];
+    const text = renderProperties(values(home, { webhookSecretFile: undefined, eventsUrls: urls, eventsSecretFile: p.eventsSecretFile, extra: { "mirror.events.queueSize": "50" } }));
+    expect(text).toContain(`mirror.events.urls=${urls.join(", ")}\n`);
+    expect(text).not.toContain("evsec-");
+    const r = validateText(text, home);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems, null, 2));
+    expect(r.config.events).toEqual({ urls, secretFile: p.eventsSecretFile, queueSize: 50, maxAttempts: 8, timeoutMs: 10_000 });
+    const unsigned = validateText(renderProperties(values(home, { webhookSecretFile: undefined, eventsUrls: urls })), home);
+    if (unsigned.ok) throw new Error("URLs without a secret were accepted");
+    expect(JSON.stringify(unsigned.problems)).toMatch(/mirror\.events\.secretFile.*required when mirror\.events\.urls is set/);
+  });
+
   test("static catalog, token auth, CA file and extra keys read back too", () => {
     const home = makeHome({ tokenFile: false });
     const p = mirrorPaths(home);

@@ -17,7 +17,7 @@ type RenderValue<K extends KeyId> = Kind<K> extends "enum"
   ? EnumOf<K>
   : Kind<K> extends "projects"
     ? "ALL" | readonly string[]
-    : Kind<K> extends "hostKeys" | "repoList" | "refPatterns"
+    : Kind<K> extends "hostKeys" | "repoList" | "refPatterns" | "eventUrls"
       ? readonly string[]
       : Kind<K> extends "int" | "percent"
         ? number

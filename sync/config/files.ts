@@ -36,6 +36,8 @@ function missingFix(t: FileTarget): string {
       return `create a Bitbucket HTTP access token with read access to the mirrored projects and store it: \`(umask 077; cat > ${t.path})\`, paste the token, Ctrl-D. Or use mirror.catalog=static with mirror.catalog.repos`;
     case KEYS.webhookSecretFile.name:
       return `generate a secret: \`(umask 077; openssl rand -hex 32 > ${t.path})\` and enter the same secret in the primary's webhook; or delete the mirror.webhook.secretFile line to disable the webhook endpoint`;
+    case KEYS.eventsSecretFile.name:
+      return `generate a secret: \`(umask 077; openssl rand -hex 32 > ${t.path})\` and give the event receivers the same secret; or delete the mirror.events.* lines to send no events`;
     case KEYS.tokensFile.name:
       return `create it with the tokens clients may use: \`(umask 077; openssl rand -hex 32 > ${t.path})\`; or choose another mirror.serve.auth`;
     case KEYS.caFile.name:
@@ -87,7 +89,7 @@ export function checkFiles(targets: readonly FileTarget[]): { problems: Problem[
     } else if (t.kind === "secret") {
       const secret = text.trim();
       if (secret === "") problem(`names an empty file${dflt}`, missingFix(t));
-      else if (t.key === KEYS.webhookSecretFile.name && secret.length < 16) {
+      else if ((t.key === KEYS.webhookSecretFile.name || t.key === KEYS.eventsSecretFile.name) && secret.length < 16) {
         warnings.push({ key: t.key, message: `the secret in ${t.path} is shorter than 16 characters; an HMAC secret that short can be guessed`, fix: missingFix(t) });
       }
     } else if (!text.includes("-----BEGIN CERTIFICATE-----")) {

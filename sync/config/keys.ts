@@ -59,6 +59,7 @@ export type ValueSpec =
   | { kind: "repoList" }
   | { kind: "projects" }
   | { kind: "refPatterns"; allowEmpty?: boolean }
+  | { kind: "eventUrls"; max: number }
   | { kind: "listen" };
 
 export interface KeySpec {
@@ -476,6 +477,56 @@ export const KEYS = {
     example: "10m",
     value: { kind: "duration", minMs: SECOND, maxMs: 7 * DAY },
   },
+  eventsUrls: {
+    name: "mirror.events.urls",
+    origin: "smart-mirror",
+    required: false,
+    description:
+      "Where the mirror POSTs a signed \"repository synchronized\" event (Bitbucket's mirror:repo_synchronized payload, X-Event-Key and X-Hub-Signature headers) after each sync that changed refs. https only; plain http only to a loopback address. Needs mirror.events.secretFile. Unset: no events.",
+    example: "https://ci.example.com/hooks/mirror-synced",
+    value: { kind: "eventUrls", max: 16 },
+    arg: "mirror.events.urls",
+  },
+  eventsSecretFile: {
+    name: "mirror.events.secretFile",
+    origin: "smart-mirror",
+    required: false,
+    description:
+      "File holding the HMAC-SHA256 secret the synced events are signed with (X-Hub-Signature: sha256=<hex of the body>); receivers verify with the same secret. Required with mirror.events.urls: events are never sent unsigned. chmod 600.",
+    example: DOC.eventsSecretFile,
+    secretFile: true,
+    value: { kind: "path" },
+    arg: "mirror.events.secret",
+  },
+  eventsQueueSize: {
+    name: "mirror.events.queueSize",
+    origin: "smart-mirror",
+    default: "1000",
+    required: false,
+    description:
+      "Deliveries (one per event and URL) held in memory while waiting to be sent or retried. When full, the oldest is dropped and counted (smart_mirror_events_dropped_total): a receiver that is down never slows syncing or grows the daemon's memory. Undelivered events do not survive a restart.",
+    example: "1000",
+    value: { kind: "int", min: 1, max: 100_000 },
+  },
+  eventsMaxAttempts: {
+    name: "mirror.events.maxAttempts",
+    origin: "smart-mirror",
+    default: "8",
+    required: false,
+    description:
+      "Attempts per delivery, the first included. Timeouts, network errors, 408, 429 and 5xx answers are retried with exponential backoff (1 s doubling, at most 1 minute apart, jittered; Retry-After honoured); other answers are final.",
+    example: "8",
+    value: { kind: "int", min: 1, max: 100 },
+  },
+  eventsTimeout: {
+    name: "mirror.events.timeout",
+    origin: "smart-mirror",
+    default: "10s",
+    required: false,
+    description: "One delivery attempt (connect, send, the receiver's answer) taking longer than this is abandoned and retried.",
+    example: "10s",
+    value: { kind: "duration", minMs: SECOND, maxMs: 5 * MINUTE },
+  },
   logLevel: {
     name: "mirror.log.level",
     origin: "smart-mirror",
@@ -548,6 +599,8 @@ export function typeText(v: ValueSpec): string {
       return "list of ref patterns";
     case "listen":
       return "unix:PATH | HOST:PORT";
+    case "eventUrls":
+      return `list of https URLs (at most ${v.max})`;
   }
 }
 

@@ -152,6 +152,30 @@ describe("rules between keys", () => {
     ]);
   });
 
+  test("synced events: URLs need the secret file; plain http only to loopback; the secret file is checked like the others", () => {
+    const unsigned = problemsOf(load({}, "mirror.events.urls=https://ci.example.com/h\n"));
+    expect(unsigned).toEqual([expect.objectContaining({ key: "mirror.events.secretFile", message: "is required when mirror.events.urls is set (events are always signed)", fix: expect.stringContaining("openssl rand -hex 32") })]);
+    const plain = problemsOf(load({}, "mirror.events.urls=http://ci.example.com/h\nmirror.events.secretFile=/nonexistent/s\n"));
+    expect(plain).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ key: "mirror.events.urls", message: expect.stringContaining("plain http to another host"), fix: expect.stringContaining("mirror.events.urls=https://ci.example.com/h") }),
+      ]),
+    );
+    expect(problemsOf(load({}, "mirror.events.urls=https://u:p@ci.example.com/h\n"))[0]).toMatchObject({ key: "mirror.events.urls", message: expect.stringContaining("user name or password") });
+    const home = makeHome({ properties: minimalProperties(hostKey) + "mirror.events.urls=http://127.0.0.1:9000/h\nmirror.events.secretFile=DIR/shared/secrets/events-secret\n".replace("DIR", "/tmp/never") });
+    expect(problemsOf(loadConfig(home))).toEqual([expect.objectContaining({ key: "mirror.events.secretFile", message: "file does not exist", fix: expect.stringContaining("give the event receivers the same secret") })]);
+    const ok = makeHome({ properties: minimalProperties(hostKey) + "mirror.events.urls=http://127.0.0.1:9000/h\nmirror.events.secretFile=shared/secrets/events-secret\n" });
+    writeSecret(path.join(ok, "shared", "secrets", "events-secret"), "short\n");
+    const r = loadConfig(ok);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(r.warnings).toEqual([expect.objectContaining({ key: "mirror.events.secretFile", message: expect.stringContaining("shorter than 16 characters") })]);
+    // A secret file without URLs sends nothing: said, not refused.
+    const idle = loadConfig(makeHome({ properties: minimalProperties(hostKey) + "mirror.events.secretFile=/x\n" }));
+    if (!idle.ok) throw new Error(JSON.stringify(idle.problems));
+    expect(idle.warnings).toEqual([expect.objectContaining({ key: "mirror.events.secretFile", message: "is ignored because mirror.events.urls is not set" })]);
+    expect(idle.config.events).toBeUndefined();
+  });
+
   test("static catalog with an empty repos line: one problem, not two", () => {
     expect(problemsOf(load({}, "mirror.catalog=static\nmirror.catalog.repos=\n"))).toEqual([expect.objectContaining({ key: "mirror.catalog.repos", value: "", message: "is empty" })]);
   });

@@ -18,6 +18,7 @@ import {
   parseBool,
   parseDurationIn,
   parseEnum,
+  parseEventUrls,
   parseHostKeys,
   parseHttpsUrl,
   parseIntIn,
@@ -52,7 +53,7 @@ type Parsed<V> = V extends { kind: "enum"; values: readonly (infer E)[] }
             ? RepoId[]
             : V extends { kind: "projects" }
               ? "ALL" | string[]
-              : V extends { kind: "refPatterns" }
+              : V extends { kind: "refPatterns" | "eventUrls" }
                 ? string[]
                 : V extends { kind: "listen" }
                   ? ListenAddress
@@ -87,6 +88,7 @@ const PARSERS: { [K in ValueSpec["kind"]]: Parser<K> } = {
   projects: (value, label) => parseProjects(value, label),
   refPatterns: (value, label) => parseRefPatterns(value, label),
   listen: (value, label, _v, _example, ctx) => parseListen(value, label, ctx.home),
+  eventUrls: (value, label, v) => parseEventUrls(value, label, v.max),
 };
 
 /**
@@ -140,6 +142,8 @@ export interface MirrorConfig {
     /** Undefined: the webhook endpoint is disabled. */
     secretFile?: string;
   };
+  /** The synced event out; undefined: no events. */
+  events?: { urls: string[]; secretFile: string; queueSize: number; maxAttempts: number; timeoutMs: number };
   purge: { enabled: boolean; protectPercent: number };
   maintenance: {
     /** 0 = off. */
@@ -307,6 +311,19 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
     }
   }
 
+  // Events are never sent unsigned: URLs need the secret (a table condition cannot say "when set").
+  if ((written(KEYS.eventsUrls.name)?.trim() ?? "") !== "" && (written(KEYS.eventsSecretFile.name)?.trim() ?? "") === "") {
+    problems.push({
+      key: KEYS.eventsSecretFile.name,
+      value: undefined,
+      message: `is required when ${KEYS.eventsUrls.name} is set (events are always signed)`,
+      fix: `create a secret: \`(umask 077; openssl rand -hex 32 > ${homePath(home, "eventsSecretFile")})\`, add ${KEYS.eventsSecretFile.name}=${withHome(KEYS.eventsSecretFile.example, home)} and give the receivers the same secret`,
+    });
+  }
+  if ((written(KEYS.eventsSecretFile.name)?.trim() ?? "") !== "" && (written(KEYS.eventsUrls.name)?.trim() ?? "") === "") {
+    warnings.push({ key: KEYS.eventsSecretFile.name, message: `is ignored because ${KEYS.eventsUrls.name} is not set`, fix: `add ${KEYS.eventsUrls.name}=${KEYS.eventsUrls.example}, or delete the line`, line: line(KEYS.eventsSecretFile.name) });
+  }
+
   const files = fileTargets(entries, home);
   if (!result.success || problems.length > 0) return { problems, warnings, files };
 
@@ -335,6 +352,10 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       excludeRefs: d.excludeRefs,
     },
     webhook: { secretFile: d.webhookSecretFile },
+    events:
+      d.eventsUrls && d.eventsUrls.length > 0 && d.eventsSecretFile
+        ? { urls: d.eventsUrls, secretFile: d.eventsSecretFile, queueSize: d.eventsQueueSize, maxAttempts: d.eventsMaxAttempts, timeoutMs: d.eventsTimeout }
+        : undefined,
     purge: { enabled: d.purgeEnabled, protectPercent: d.purgeProtect },
     maintenance: { repackIntervalMs: d.repackInterval, fsckIntervalMs: d.fsckInterval },
     disk: { minFreeBytes: d.minFreeMb * 2 ** 20 },
@@ -409,6 +430,7 @@ function fileTargets(entries: Map<string, Entry>, home: string): FileTarget[] {
   if (effective(entries, KEYS.catalog.name, home) === "rest") add(KEYS.tokenFile.name, "secret");
   add(KEYS.caFile.name, "caBundle");
   add(KEYS.webhookSecretFile.name, "secret");
+  if ((entries.get(KEYS.eventsUrls.name)?.value.trim() ?? "") !== "") add(KEYS.eventsSecretFile.name, "secret");
   if (effective(entries, KEYS.auth.name, home) === "tokens") add(KEYS.tokensFile.name, "secret");
   return out;
 }

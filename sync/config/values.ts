@@ -312,6 +312,36 @@ function refPatternError(p: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Receivers of the synced event (mirror.events.urls): https URLs, separated by commas or
+ * newlines. Plain http only to a loopback address (a receiver on the mirror host itself): the
+ * events name repositories and commits, and a signature proves origin, not secrecy. No user
+ * name or password (credentials in a URL end up in logs; put a token in the path or query).
+ */
+export function parseEventUrls(value: string, key: string, max: number): string[] | Invalid {
+  const items = [...new Set(splitList(value))];
+  if (items.length > max) return new Invalid(`lists ${items.length} URLs; at most ${max}`, `${key}=https://ci.example.com/hooks/mirror  (fan out on the receiver's side)`);
+  for (const item of items) {
+    let url: URL;
+    try {
+      url = new URL(item);
+    } catch {
+      return new Invalid(`${JSON.stringify(item)} is not a URL`, `${key}=https://ci.example.com/hooks/mirror`);
+    }
+    if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
+      return new Invalid(`${JSON.stringify(item)} is plain http to another host (events would cross the network unencrypted)`, `${key}=${item.replace(/^http:/i, "https:")}  (plain http only to 127.0.0.1, ::1 or localhost)`);
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") return new Invalid(`${JSON.stringify(item)} must be an https:// URL`, `${key}=https://${url.host || "ci.example.com"}/hooks/mirror`);
+    if (url.username || url.password) return new Invalid(`${JSON.stringify(item)} must not contain a user name or password`, `${key}=${url.protocol}//${url.host}${url.pathname}  (the receiver checks the X-Hub-Signature instead)`);
+    if (url.hash) return new Invalid(`${JSON.stringify(item)} must not have a #fragment`, `${key}=${item.split("#")[0]}`);
+  }
+  return items;
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 // ---------------------------------------------------------------- scalars
 
 export function parseIntIn(value: string, key: string, min: number, max: number, example: number): number | Invalid {

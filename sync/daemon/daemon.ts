@@ -48,6 +48,17 @@ export interface ResyncResult {
   error?: string;
 }
 
+/** One successful sync, as onSynced listeners get it. */
+export interface SyncedNotice {
+  key: RepoKey;
+  id: RepoId;
+  reason: SyncReason;
+  durationMs: number;
+  outcome: SyncOutcome;
+  /** When the sync finished (ms since epoch). */
+  at: number;
+}
+
 export class Daemon {
   readonly scheduler: Scheduler<SyncOutcome>;
   private readonly store: RepoStore;
@@ -84,6 +95,7 @@ export class Daemon {
       sshBase: `ssh://${s.upstream.user}@${s.upstream.host}:${s.upstream.port}`,
       maintenance: s.maintenance,
       disk: this.disk,
+      trackRefChanges: s.trackRefChanges,
     });
     this.scheduler = new Scheduler<SyncOutcome>({
       sync: (key, reason, signal) => this.engine.sync(this.catalog.get(key) ?? parseRepoKey(key), reason, signal),
@@ -182,6 +194,18 @@ export class Daemon {
   refreshSoon(): void {
     this.webhookRefresh.request();
   }
+
+  /**
+   * Be told after every successful sync of a repository (synced events out, long-poll waiters).
+   * Listeners run synchronously on the scheduler's event: they must only queue work. Returns
+   * the unsubscribe function.
+   */
+  onSynced(listener: (n: SyncedNotice) => void): () => void {
+    this.syncedListeners.add(listener);
+    return () => this.syncedListeners.delete(listener);
+  }
+
+  private readonly syncedListeners = new Set<(n: SyncedNotice) => void>();
 
   /** Catalog refreshes that webhooks started (after throttling). */
   get webhookRefreshes(): number {
@@ -389,6 +413,15 @@ export class Daemon {
       case "succeeded": {
         const outcome = e.result;
         this.obs.syncSucceeded(e.key, e.reason, e.durationMs, outcome);
+        const notice: SyncedNotice = { key: e.key, id: this.catalog.get(e.key) ?? parseRepoKey(e.key), reason: e.reason, durationMs: e.durationMs, outcome, at: Date.now() };
+        for (const listener of this.syncedListeners) {
+          try {
+            listener(notice);
+          } catch (err) {
+            // A listener's bug must not break the sync loop.
+            this.obs.log("error", "a sync listener failed", { repo: e.key, error: (err as Error).message });
+          }
+        }
         // Not converged: the primary moved while we fetched. Follow up, but only a couple of
         // times in a row, so a ref the fetch cannot store can never make a busy loop.
         const streak = outcome.converged ? 0 : (this.unconverged.get(e.key) ?? 0) + 1;

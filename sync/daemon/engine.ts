@@ -11,6 +11,7 @@ import { RepoStore } from "../store/repoStore";
 import { GitError } from "../store/runGit";
 import { RepoId, SyncReason } from "../types";
 import { Advertisement } from "../upstream/advertisement";
+import { diffRefs, RefChange } from "../events/payload";
 import { fingerprint } from "../upstream/refFilter";
 import { upstreamPath } from "../upstream/upstreamPool";
 import { dueTasks, recordRun } from "./maintenance";
@@ -34,6 +35,11 @@ export interface EngineDeps {
   disk?: DiskSpace;
   now?: () => number;
   random?: () => number;
+  /**
+   * Report each fetch's ref changes (SyncOutcome.refChanges) for the synced event: costs one
+   * local `for-each-ref` per fetch, so only on when events are configured.
+   */
+  trackRefChanges?: boolean;
 }
 
 export interface SyncOutcome {
@@ -49,6 +55,8 @@ export interface SyncOutcome {
   resumedFromBytes?: number;
   /** A first clone's fetches (resumableClone.ts), when it took more than one. */
   steps?: string[];
+  /** The kept refs that a fetch changed (old/new), when EngineDeps.trackRefChanges is on. */
+  refChanges?: RefChange[];
 }
 
 /**
@@ -58,6 +66,10 @@ export interface SyncOutcome {
  * the two extra git runs would make up a good part of a small repository's initial sync.
  */
 export const FIRST_CLONE_INDEX_MIN_BYTES = 1024 * 1024;
+
+function keptOnly(refs: ReadonlyMap<string, string>, keep: (ref: string) => boolean): Map<string, string> {
+  return new Map([...refs].filter(([name]) => keep(name)));
+}
 
 /** Errors from git that mean the local repository is damaged: the cure is a fresh clone. */
 export function looksCorrupt(message: string): boolean {
@@ -125,8 +137,21 @@ export class SyncEngine {
   /** Fetch (recloning a damaged copy), then record what we now hold; returns its fingerprint. */
   private async fetchAndRecord(id: RepoId, adv: Advertisement, signal: AbortSignal, out: SyncOutcome): Promise<string> {
     this.assertRoomFor(id);
+    const before = this.d.trackRefChanges ? await this.keptRefsBefore(id) : undefined;
     await this.fetchWithReclone(id, adv, signal, out);
-    return this.recordHeld(id);
+    const held = await this.recordHeld(id);
+    if (before) out.refChanges = diffRefs(before, keptOnly(held.refs, this.d.keep));
+    return held.fp;
+  }
+
+  /** The kept refs the mirror serves before a fetch (none before a first clone, or when unreadable). */
+  private async keptRefsBefore(id: RepoId): Promise<Map<string, string>> {
+    if (!this.d.store.exists(id)) return new Map();
+    try {
+      return keptOnly((await this.d.store.localRefs(id, this.d.env)).refs, this.d.keep);
+    } catch {
+      return new Map(); // a damaged copy: it is recloned, and every ref is reported as added
+    }
   }
 
   /** A fetch grows the disk: below the free-space threshold it waits, a first clone with its own reason. */
@@ -204,11 +229,11 @@ export class SyncEngine {
    * After every fetch: read the refs we now hold, fingerprint them like the primary's, and
    * store the fingerprint (the next scan compares against it). Returns it.
    */
-  private async recordHeld(id: RepoId): Promise<string> {
+  private async recordHeld(id: RepoId): Promise<{ fp: string; refs: Map<string, string> }> {
     const local = await this.d.store.localRefs(id, this.d.env);
     const fp = fingerprint(local.refs, local.headTarget, this.d.keep);
     this.d.store.writeFingerprint(id, fp);
-    return fp;
+    return { fp, refs: local.refs };
   }
 
   /**

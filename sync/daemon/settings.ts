@@ -35,6 +35,8 @@ export interface DaemonSettings {
   disk?: { minFreeBytes: number };
   /** Webhook-triggered catalog refreshes: at most one per this long (default DEFAULT_WEBHOOK_REFRESH_MIN_MS). */
   webhookRefreshMinMs?: number;
+  /** Report each fetch's ref changes in the sync outcome (for the synced event); default off. */
+  trackRefChanges?: boolean;
 }
 
 /** 100 webhooks for unknown repositories: one refresh now, one 30 s later. */

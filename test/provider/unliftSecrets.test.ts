@@ -11,6 +11,7 @@ test("every secret field of the schema has its path in the inputs", () => {
       "host.existing.bastion.privateKey",
       "host.existing.privateKey",
       "mirror.cloneTokens",
+      "mirror.events.secret",
       "mirror.webhookSecret",
       "primary.catalogToken",
       "registerAccessKey.token",
@@ -18,6 +19,14 @@ test("every secret field of the schema has its path in the inputs", () => {
       "tls.provided.privateKeyPem",
     ].sort(),
   );
+});
+
+test("a lifted mirror keeps the events' secret secret and their URLs plain", async () => {
+  const lifted = pulumi.secret({ projects: ["PROJ"], events: { urls: ["https://ci.example.com/h"], secret: "evsec-0123456789abcdef" } });
+  const { mirror } = (await unliftSecretObjects({ mirror: lifted })) as { mirror: { projects: string[]; events: { urls: string[]; secret: unknown } } };
+  expect(await secretNow(mirror.events.secret)).toBe(true);
+  expect(mirror.events.urls).toEqual(["https://ci.example.com/h"]);
+  expect(mirror.projects).toEqual(["PROJ"]);
 });
 
 test("a lifted host becomes an object again: secret fields secret, the rest plain, absent ones absent", async () => {

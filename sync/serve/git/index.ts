@@ -94,6 +94,8 @@ export interface GitRoutes {
   readonly slots: Slots;
   readonly metrics: GitMetrics;
   readonly packCache?: PackCache;
+  /** Who may read what: shared with routes that must answer exactly as clones do (the long-poll). */
+  readonly authorizer: Authorizer;
   /** Release the authorizer's connections to the primary; stop the pack cache's git runs. */
   close(): void;
 }
@@ -139,6 +141,7 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
     slots,
     metrics,
     packCache,
+    authorizer,
     close: () => {
       authorizer.close();
       packCache?.close();
