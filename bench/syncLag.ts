@@ -82,9 +82,9 @@ async function startWebhookEndpoint(m: InProcessMirror): Promise<number> {
     board: m.board,
     webhook: {
       secret: SECRET,
-      onRefsChanged: (key) => {
+      onRefsChanged: (key, info) => {
         m.board.markBehind(key);
-        m.daemon.refsChanged(key);
+        m.daemon.refsChanged(key, info.changes);
       },
     },
   });

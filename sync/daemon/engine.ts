@@ -7,12 +7,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { DiskSpace } from "../store/diskSpace";
-import { RepoStore } from "../store/repoStore";
+import { CloneTooLargeError, RefMove, RepoStore } from "../store/repoStore";
 import { GitError } from "../store/runGit";
 import { RepoId, SyncReason } from "../types";
 import { Advertisement } from "../upstream/advertisement";
 import { fingerprint } from "../upstream/refFilter";
 import { upstreamPath } from "../upstream/upstreamPool";
+import { V2Session, V2UnavailableError } from "../upstream/protocolV2";
 import { dueTasks, recordRun } from "./maintenance";
 
 /** Beyond this many packs (one per fetch), merge them: serving slows with many packs. */
@@ -20,6 +21,12 @@ const MAX_PACKS = 32;
 
 export interface Scanner {
   scan(path: string, signal?: AbortSignal): Promise<Advertisement>;
+}
+
+/** Protocol v2 sessions to the primary (upstream/sessionCache.ts). */
+export interface SessionSource {
+  take(path: string, signal?: AbortSignal): Promise<V2Session>;
+  put(session: V2Session): void;
 }
 
 export interface EngineDeps {
@@ -34,6 +41,15 @@ export interface EngineDeps {
   disk?: DiskSpace;
   now?: () => number;
   random?: () => number;
+  /**
+   * v2 sessions: first clones over one channel and one process, webhook moves fetched by
+   * their tips. Without them (or when the primary does not speak v2) every sync runs git fetch.
+   */
+  sessions?: SessionSource;
+  /** The ref moves webhooks announced since the last job started (taken, so cleared). */
+  takeMoves?: (id: RepoId) => RefMove[] | "unknown" | undefined;
+  /** Why a fast path fell back to git fetch (for the log). */
+  onFallback?: (id: RepoId, why: string) => void;
 }
 
 export interface SyncOutcome {
@@ -88,11 +104,17 @@ export class SyncEngine {
 
   async sync(id: RepoId, reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
+    // Every job takes what webhooks announced: a full fetch below covers those moves too.
+    const moves = this.d.takeMoves?.(id);
     if (reason === "webhook" && this.d.store.exists(id)) {
       // The webhook fast path: the primary just told us this repository changed, so skip the
-      // ref scan (a round trip and a process on the primary) and fetch at once. HEAD's target
-      // is left as is; a default-branch change arrives with the next reconcile's scan.
-      await this.fetchAndRecord(id, { refs: new Map() }, signal, out);
+      // ref scan (a round trip and a process on the primary) and fetch at once: the announced
+      // tips over a warm v2 session when we can, else a full git fetch. HEAD's target is left
+      // as is; a default-branch change arrives with the next reconcile's scan.
+      if (!(await this.applyMoves(id, moves, signal, out))) await this.fetchAndRecord(id, { refs: new Map() }, signal, out);
+    } else if (!this.d.store.exists(id) && !this.d.store.hasIncoming(id) && (await this.cloneOverSession(id, signal, out))) {
+      // A new repository, cloned over one v2 session: ls-refs (the fingerprint and HEAD) and the
+      // pack on the same channel, no separate scan.
     } else {
       const { adv, fp } = await this.scan(id, signal);
       signal.throwIfAborted();
@@ -104,6 +126,70 @@ export class SyncEngine {
     if (out.created) await this.afterFirstClone(id, signal, out);
     await this.maintain(id, signal, out);
     return out;
+  }
+
+  /**
+   * The moves a webhook announced, fetched by their tips over a warm session and applied with
+   * a check of their old values (RepoStore.applyMoves). False when this path cannot be used or
+   * did not apply (then the caller runs a full fetch, which is always right).
+   */
+  private async applyMoves(id: RepoId, moves: RefMove[] | "unknown" | undefined, signal: AbortSignal, out: SyncOutcome): Promise<boolean> {
+    const sessions = this.d.sessions;
+    if (!sessions || moves === undefined || moves === "unknown") return false;
+    const kept = moves.filter((m) => this.d.keep(m.ref));
+    if (kept.length === 0) return false;
+    this.assertRoomFor(id);
+    let session: V2Session | undefined;
+    try {
+      session = await sessions.take(upstreamPath(id.project, id.slug), signal);
+      const r = await this.d.store.applyMoves(id, session, kept, this.d.env, signal);
+      sessions.put(session);
+      if (r === false) {
+        this.d.onFallback?.(id, "the mirror did not hold the announced old values");
+        return false;
+      }
+      Object.assign(out, { fetched: true, bytes: r.bytes });
+      if (r.packs > MAX_PACKS) {
+        await this.d.store.consolidate(id, this.d.env, signal);
+        out.maintenance.push("consolidate");
+      }
+      await this.recordHeld(id);
+      return true;
+    } catch (e) {
+      session?.close();
+      if (signal.aborted) throw e;
+      this.d.onFallback?.(id, (e as Error).message);
+      return false;
+    }
+  }
+
+  /**
+   * A first clone over one v2 session (RepoStore.cloneFromSession). False when the primary
+   * does not speak v2, or the repository is large (the resumable steps take over).
+   */
+  private async cloneOverSession(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<boolean> {
+    const sessions = this.d.sessions;
+    if (!sessions) return false;
+    this.assertRoomFor(id);
+    let session: V2Session | undefined;
+    try {
+      session = await sessions.take(upstreamPath(id.project, id.slug), signal);
+      const adv = await session.lsRefs(signal);
+      const kept = new Map([...adv.refs].filter(([name]) => this.d.keep(name)));
+      const r = await this.d.store.cloneFromSession(id, session, kept, adv.headTarget, this.d.env, signal);
+      Object.assign(out, { fetched: true, created: true, bytes: r.bytes });
+      // What we wrote is exactly the kept refs and HEAD of this listing: its fingerprint, no git run.
+      this.d.store.writeFingerprint(id, fingerprint(kept, adv.headTarget, this.d.keep));
+      return true;
+    } catch (e) {
+      if (e instanceof V2UnavailableError || e instanceof CloneTooLargeError) {
+        this.d.onFallback?.(id, e.message);
+        return false;
+      }
+      throw e;
+    } finally {
+      session?.close();
+    }
   }
 
   /** Fetch (recloning a damaged copy), then record what we now hold; returns its fingerprint. */

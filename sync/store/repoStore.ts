@@ -18,7 +18,9 @@ import { FINGERPRINT_FILE, incomingDir, isSafeRepoId, repoDir, reposRoot, trashD
 import { packBytes, packCount } from "./packFiles";
 import { initBare, listRefs, setHead } from "./localGit";
 import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER } from "./resumableClone";
-import { git, GitError, runGit } from "./runGit";
+import { git, GitError, runGit, runGitInput } from "./runGit";
+import { packContains, releasePack, startIndexPack, writeBareSkeleton, writePackedRefs } from "./packIngest";
+import type { V2Session } from "../upstream/protocolV2";
 import { SweptFile, sweepTempFiles } from "./tempFiles";
 
 /**
@@ -42,6 +44,25 @@ export interface FetchOutcome {
   resumedFromBytes: number;
   /** First clone: the fetches this attempt ran (see resumableClone.ts). */
   steps?: string[];
+}
+
+/** A first clone over a v2 session received more than a step: continue with resumable steps. */
+export class CloneTooLargeError extends Error {
+  override name = "CloneTooLargeError";
+}
+
+/** One ref move the primary announced (a webhook): `old` and `new` are object ids, zeros for none. */
+export interface RefMove {
+  ref: string;
+  old: string;
+  new: string;
+}
+
+const ZERO = /^0+$/;
+
+/** What git accepts as a ref name (check-ref-format, the parts a primary could abuse). Pure. */
+export function isSafeRefName(name: string): boolean {
+  return /^refs\/[^\x00-\x20\x7f~^:?*[\\]+$/.test(name) && !/\.\.|\/\/|@\{|\/\.|\.lock(\/|$)|[/.]$/.test(name);
 }
 
 export interface RepoStoreOptions {
@@ -88,7 +109,7 @@ export class RepoStore {
       }
     }
     fs.rmSync(trashDir(this.home), { recursive: true, force: true });
-    for (const dir of this.repoDirs()) removedLocks.push(...sweepLocks(dir));
+    for (const dir of this.repoDirs()) removedLocks.push(...sweepLocks(dir), ...sweepOurKeeps(dir));
     return { removedIncoming, keptIncoming, removedLocks, removedTemp: this.sweepTemp() };
   }
 
@@ -159,6 +180,113 @@ export class RepoStore {
       throw e;
     }
     return { bytes: Math.max(0, packBytes(target) - before), created: false, packs: packCount(target), resumedFromBytes: 0 };
+  }
+
+  /** A first clone that an earlier attempt left in .incoming/ to resume. */
+  hasIncoming(id: RepoId): boolean {
+    return fs.existsSync(path.join(this.incomingPath(id), "HEAD"));
+  }
+
+  /**
+   * A first clone over an open v2 session, whose `ls-refs` gave `refs` (already filtered to the
+   * kept ones) and HEAD: one pack into a skeleton in .incoming/, checked self-contained and
+   * connected by index-pack, every tip checked present, refs and HEAD written, renamed into
+   * place. Past the step size it stops (CloneTooLargeError) and leaves the copy marked for the
+   * resumable steps (resumableClone.ts) that `fetch` runs.
+   */
+  async cloneFromSession(id: RepoId, session: V2Session, refs: ReadonlyMap<string, string>, headTarget: string | undefined, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<FetchOutcome> {
+    for (const name of refs.keys()) if (!isSafeRefName(name)) throw new Error(`the primary advertised a ref name git would refuse: ${JSON.stringify(name)}`);
+    const target = this.incomingPath(id);
+    fs.rmSync(target, { recursive: true, force: true });
+    writeBareSkeleton(target, headTarget?.startsWith("refs/") && isSafeRefName(headTarget) ? headTarget : "refs/heads/main");
+    const wants = [...new Set(refs.values())];
+    const stepBytes = this.opts.firstCloneStepBytes ?? DEFAULT_FIRST_CLONE_STEP_BYTES;
+    try {
+      if (wants.length > 0) {
+        const ac = new AbortController();
+        const onAbort = () => ac.abort(signal.reason);
+        signal.addEventListener("abort", onAbort, { once: true });
+        const indexer = startIndexPack(target, env, ac.signal, { fixThin: false, selfContained: true });
+        let tooBig = false;
+        try {
+          await session.fetch(wants, [], async (chunk) => {
+            await indexer.write(chunk);
+            if (indexer.bytes > stepBytes) {
+              tooBig = true;
+              ac.abort(new Error("first clone is large: continuing in steps"));
+              throw new CloneTooLargeError(`first clone of ${id.project}/${id.slug} passed ${stepBytes} bytes`);
+            }
+          }, signal);
+          const pack = await indexer.finish();
+          const present = packContains(path.join(target, "objects", "pack", `${pack}.idx`), wants);
+          const missing = wants.filter((w) => !present.has(w));
+          if (missing.length > 0) throw new Error(`the primary's pack for ${id.project}/${id.slug} lacks ${missing.length} of the advertised tips (e.g. ${missing[0]})`);
+          writePackedRefs(target, refs);
+          releasePack(target, pack);
+        } catch (e) {
+          ac.abort(e);
+          if (tooBig) {
+            // The copy has no refs yet: the steps begin with --depth=1 (resumableClone.ts).
+            sweepTempFiles(target, { minAgeMs: 0 });
+            fs.writeFileSync(path.join(target, STEPWISE_MARKER), `${new Date().toISOString()}\n`);
+          }
+          throw e;
+        } finally {
+          signal.removeEventListener("abort", onAbort);
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof CloneTooLargeError)) fs.rmSync(target, { recursive: true, force: true });
+      throw e;
+    }
+    fs.mkdirSync(path.dirname(this.dir(id)), { recursive: true });
+    fs.renameSync(target, this.dir(id));
+    return { bytes: packBytes(this.dir(id)), created: true, packs: packCount(this.dir(id)), resumedFromBytes: 0, steps: ["v2"] };
+  }
+
+  /**
+   * Apply ref moves the primary announced, over an open v2 session: fetch exactly the new
+   * tips (haves: the old ones), check the objects are connected, then move the refs in one
+   * transaction that also checks each ref still holds its announced old value. Returns false,
+   * changing no ref, when the mirror did not hold the old values (a missed or reordered
+   * webhook): the caller then runs a full fetch. The objects fetched stay (harmless).
+   */
+  async applyMoves(id: RepoId, session: V2Session, moves: readonly RefMove[], env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<{ bytes: number; packs: number } | false> {
+    const dir = this.dir(id);
+    for (const m of moves) if (!isSafeRefName(m.ref)) throw new Error(`webhook named a ref git would refuse: ${JSON.stringify(m.ref)}`);
+    const wants = [...new Set(moves.filter((m) => !ZERO.test(m.new)).map((m) => m.new))];
+    const haves = [...new Set(moves.filter((m) => !ZERO.test(m.old)).map((m) => m.old))];
+    sweepLocks(dir);
+    const before = packBytes(dir);
+    let pack: string | undefined;
+    try {
+      if (wants.length > 0) {
+        const indexer = startIndexPack(dir, env, signal, { fixThin: haves.length > 0, selfContained: false });
+        try {
+          await session.fetch(wants, haves, (chunk) => indexer.write(chunk), signal);
+        } finally {
+          pack = await indexer.finish().catch((e: unknown) => {
+            if (!signal.aborted && session.open) throw e;
+            return undefined;
+          });
+        }
+        // As git fetch does: every new tip and all it reaches is here, or the refs do not move.
+        await git(["rev-list", "--objects", "--quiet", ...wants, "--not", "--all"], { cwd: dir, env, signal });
+      }
+      const tx = moves.map((m) => (ZERO.test(m.new) ? `delete ${m.ref} ${m.old}\n` : `update ${m.ref} ${m.new} ${ZERO.test(m.old) ? "0".repeat(m.new.length) : m.old}\n`)).join("");
+      const r = await runGitInput(["update-ref", "--stdin"], tx, { cwd: dir, env, signal });
+      if (r.code !== 0) {
+        sweepLocks(dir);
+        return false;
+      }
+    } catch (e) {
+      sweepLocks(dir);
+      sweepTempFiles(dir, { minAgeMs: 0 });
+      throw e;
+    } finally {
+      if (pack) releasePack(dir, pack);
+    }
+    return { bytes: Math.max(0, packBytes(dir) - before), packs: packCount(dir) };
   }
 
   /**
@@ -332,6 +460,27 @@ export function sweepLocks(dir: string): string[] {
   }
   walk(path.join(dir, "refs"), 0);
   walk(path.join(dir, "objects", "info"), 0);
+  return removed;
+}
+
+/**
+ * `.keep` files our index-pack runs (packIngest.ts) leave when killed between indexing a pack
+ * and writing the refs that name it: the pack stays, but must not be kept from repacks forever.
+ */
+export function sweepOurKeeps(dir: string): string[] {
+  const packDir = path.join(dir, "objects", "pack");
+  const removed: string[] = [];
+  for (const f of safeReaddir(packDir)) {
+    if (!f.endsWith(".keep")) continue;
+    const p = path.join(packDir, f);
+    try {
+      if (!fs.readFileSync(p, "utf8").startsWith("smart-mirror ")) continue;
+      fs.rmSync(p, { force: true });
+      removed.push(p);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
   return removed;
 }
 
