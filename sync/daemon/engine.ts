@@ -65,6 +65,11 @@ export interface SyncOutcome {
   resumedFromBytes?: number;
   /** A first clone's fetches (resumableClone.ts), when it took more than one. */
   steps?: string[];
+  /**
+   * How the objects came: "v2-clone" (a first clone over one v2 session), "v2-moves" (the
+   * webhook's tips over a warm v2 session), "git-fetch"; absent when nothing was fetched.
+   */
+  via?: "v2-clone" | "v2-moves" | "git-fetch";
 }
 
 /**
@@ -148,7 +153,7 @@ export class SyncEngine {
         this.d.onFallback?.(id, "the mirror did not hold the announced old values");
         return false;
       }
-      Object.assign(out, { fetched: true, bytes: r.bytes });
+      Object.assign(out, { fetched: true, bytes: r.bytes, via: "v2-moves" });
       if (r.packs > MAX_PACKS) {
         await this.d.store.consolidate(id, this.d.env, signal);
         out.maintenance.push("consolidate");
@@ -177,7 +182,7 @@ export class SyncEngine {
       const adv = await session.lsRefs(signal);
       const kept = new Map([...adv.refs].filter(([name]) => this.d.keep(name)));
       const r = await this.d.store.cloneFromSession(id, session, kept, adv.headTarget, this.d.env, signal);
-      Object.assign(out, { fetched: true, created: true, bytes: r.bytes });
+      Object.assign(out, { fetched: true, created: true, bytes: r.bytes, via: "v2-clone" });
       // What we wrote is exactly the kept refs and HEAD of this listing: its fingerprint, no git run.
       this.d.store.writeFingerprint(id, fingerprint(kept, adv.headTarget, this.d.keep));
       return true;
@@ -207,7 +212,7 @@ export class SyncEngine {
   private async fetchWithReclone(id: RepoId, adv: Advertisement, signal: AbortSignal, out: SyncOutcome): Promise<void> {
     try {
       const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
-      Object.assign(out, { fetched: true, created: r.created, bytes: r.bytes });
+      Object.assign(out, { fetched: true, created: r.created, bytes: r.bytes, via: "git-fetch" });
       if (r.resumedFromBytes > 0) out.resumedFromBytes = r.resumedFromBytes;
       if (r.steps && r.steps.length > 1) out.steps = r.steps;
       if (r.packs > MAX_PACKS) {
@@ -222,7 +227,7 @@ export class SyncEngine {
       this.d.store.remove(id);
       const headTarget = adv.headTarget ?? (await this.scan(id, signal)).adv.headTarget;
       const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, headTarget);
-      Object.assign(out, { fetched: true, created: true, bytes: r.bytes, recloned: true });
+      Object.assign(out, { fetched: true, created: true, bytes: r.bytes, recloned: true, via: "git-fetch" });
     }
   }
 

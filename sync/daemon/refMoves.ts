@@ -9,6 +9,7 @@ export interface ChangeLike {
   refId: string;
   fromHash?: string;
   toHash?: string;
+  type?: string;
 }
 
 const OID = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
