@@ -56,6 +56,9 @@ test("a new repository is cloned over one v2 session: same refs and objects, the
   const dir = m.daemon.repoDir(KEY);
   const src = primary.repoPath(APP.project, APP.slug);
   expect(await headOf(dir)).toBe("refs/heads/trunk");
+  // Made by the v2 path (a skeleton written directly), not by `git init` + `git fetch`, which
+  // leaves git's description file: a silent fallback would pass every other check here.
+  expect(fs.existsSync(path.join(dir, "description"))).toBe(false);
   const primaryRefs = await listRefs(src);
   const kept = new Map([...primaryRefs].filter(([r]) => !r.startsWith("refs/pull/")));
   expect(kept.size).toBeGreaterThanOrEqual(4);
