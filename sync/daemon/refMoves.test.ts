@@ -1,3 +1,4 @@
+import { isSafeRefName } from "../store/repoStore";
 import { mergeMoves, movesFromChanges } from "./refMoves";
 
 const A = "a".repeat(40);
@@ -30,4 +31,9 @@ test("webhooks before the next sync chain ref by ref; a gap or reorder makes the
   expect(mergeMoves(ab, "unknown")).toBe("unknown");
   // There and back: nothing left to move.
   expect(mergeMoves(ab, movesFromChanges([{ refId: "refs/heads/main", fromHash: B, toHash: A }]))).toEqual([]);
+});
+
+test("ref names from a primary or a webhook: only what git itself would accept reaches update-ref or packed-refs", () => {
+  for (const ok of ["refs/heads/main", "refs/tags/v1.0", "refs/pull/12/head", "refs/heads/feature/x-y_z"]) expect(isSafeRefName(ok)).toBe(true);
+  for (const bad of ["HEAD", "refs/heads/a b", "refs/heads/a\nb", "refs/heads/../x", "refs/heads/x.lock", "refs/heads/x/", "refs/heads/.x", "refs/heads/a@{1}", "refs/heads/a:b", "refs//x", "heads/main"]) expect(isSafeRefName(bad)).toBe(false);
 });

@@ -15,6 +15,8 @@ export interface PackIndexer {
   write(chunk: Buffer): Promise<void>;
   /** End of the pack: resolves with the new pack's name (pack-<hash>) once indexed. */
   finish(): Promise<string>;
+  /** Stop: kill index-pack and wait until it is gone (so its temp pack can be swept). */
+  abort(): Promise<void>;
   /** Bytes fed so far. */
   readonly bytes: number;
 }
@@ -27,6 +29,12 @@ export interface IndexPackOptions {
    * asks of it), so no `rev-list` connectivity walk is needed afterwards.
    */
   selfContained: boolean;
+  /**
+   * Check every object the pack's objects link to exists, in the pack or the repository (and
+   * fsck each object): the connectivity check for a pack on top of a connected repository,
+   * without the `rev-list --objects` walk git fetch runs as another process.
+   */
+  strict?: boolean;
 }
 
 /** `git index-pack --stdin` in `dir`, in its own process group; an abort kills it. */
@@ -34,6 +42,7 @@ export function startIndexPack(dir: string, env: NodeJS.ProcessEnv, signal: Abor
   const args = ["-c", "core.fsync=committed", "index-pack", "--stdin", `--keep=smart-mirror ${process.pid}`];
   if (o.fixThin) args.push("--fix-thin");
   if (o.selfContained) args.push("--check-self-contained-and-connected");
+  else if (o.strict) args.push("--strict");
   const child = spawn("git", args, { cwd: dir, env, stdio: ["pipe", "pipe", "pipe"], detached: true });
   let stdout = "";
   let stderr = "";
@@ -75,6 +84,10 @@ export function startIndexPack(dir: string, env: NodeJS.ProcessEnv, signal: Abor
         child.stdin!.once("drain", done);
         child.once("close", done);
       });
+    },
+    async abort() {
+      kill();
+      await exited.catch(() => undefined);
     },
     async finish() {
       child.stdin!.end();

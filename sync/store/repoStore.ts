@@ -19,7 +19,7 @@ import { packBytes, packCount } from "./packFiles";
 import { initBare, listRefs, setHead } from "./localGit";
 import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER } from "./resumableClone";
 import { git, GitError, runGit, runGitInput } from "./runGit";
-import { packContains, releasePack, startIndexPack, writeBareSkeleton, writePackedRefs } from "./packIngest";
+import { PackIndexer, packContains, releasePack, startIndexPack, writeBareSkeleton, writePackedRefs } from "./packIngest";
 import type { V2Session } from "../upstream/protocolV2";
 import { SweptFile, sweepTempFiles } from "./tempFiles";
 
@@ -62,7 +62,11 @@ const ZERO = /^0+$/;
 
 /** What git accepts as a ref name (check-ref-format, the parts a primary could abuse). Pure. */
 export function isSafeRefName(name: string): boolean {
-  return /^refs\/[^\x00-\x20\x7f~^:?*[\\]+$/.test(name) && !/\.\.|\/\/|@\{|\/\.|\.lock(\/|$)|[/.]$/.test(name);
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return false; // control characters and space
+  }
+  return /^refs\/[^~^:?*[\\]+$/.test(name) && !/\.\.|\/\/|@\{|\/\.|\.lock(\/|$)|[/.]$/.test(name);
 }
 
 export interface RepoStoreOptions {
@@ -203,17 +207,13 @@ export class RepoStore {
     const stepBytes = this.opts.firstCloneStepBytes ?? DEFAULT_FIRST_CLONE_STEP_BYTES;
     try {
       if (wants.length > 0) {
-        const ac = new AbortController();
-        const onAbort = () => ac.abort(signal.reason);
-        signal.addEventListener("abort", onAbort, { once: true });
-        const indexer = startIndexPack(target, env, ac.signal, { fixThin: false, selfContained: true });
+        const indexer = startIndexPack(target, env, signal, { fixThin: false, selfContained: true });
         let tooBig = false;
         try {
           await session.fetch(wants, [], async (chunk) => {
             await indexer.write(chunk);
             if (indexer.bytes > stepBytes) {
               tooBig = true;
-              ac.abort(new Error("first clone is large: continuing in steps"));
               throw new CloneTooLargeError(`first clone of ${id.project}/${id.slug} passed ${stepBytes} bytes`);
             }
           }, signal);
@@ -224,15 +224,13 @@ export class RepoStore {
           writePackedRefs(target, refs);
           releasePack(target, pack);
         } catch (e) {
-          ac.abort(e);
+          await indexer.abort();
           if (tooBig) {
             // The copy has no refs yet: the steps begin with --depth=1 (resumableClone.ts).
             sweepTempFiles(target, { minAgeMs: 0 });
             fs.writeFileSync(path.join(target, STEPWISE_MARKER), `${new Date().toISOString()}\n`);
           }
           throw e;
-        } finally {
-          signal.removeEventListener("abort", onAbort);
         }
       }
     } catch (e) {
@@ -246,7 +244,7 @@ export class RepoStore {
 
   /**
    * Apply ref moves the primary announced, over an open v2 session: fetch exactly the new
-   * tips (haves: the old ones), check the objects are connected, then move the refs in one
+   * tips (haves: the old ones), index them with every link checked, then move the refs in one
    * transaction that also checks each ref still holds its announced old value. Returns false,
    * changing no ref, when the mirror did not hold the old values (a missed or reordered
    * webhook): the caller then runs a full fetch. The objects fetched stay (harmless).
@@ -261,17 +259,19 @@ export class RepoStore {
     let pack: string | undefined;
     try {
       if (wants.length > 0) {
-        const indexer = startIndexPack(dir, env, signal, { fixThin: haves.length > 0, selfContained: false });
+        let indexer: PackIndexer | undefined;
+        // --strict: every link of the new objects exists (ours are connected): git fetch's
+        // connectivity check without its rev-list process. A tip the pack lacks makes
+        // update-ref refuse below ("nonexistent object"), so no ref can name a missing object.
+        const start = () => (indexer ??= startIndexPack(dir, env, signal, { fixThin: haves.length > 0, selfContained: false, strict: true }));
         try {
-          await session.fetch(wants, haves, (chunk) => indexer.write(chunk), signal);
+          await session.fetch(wants, haves, (chunk) => start().write(chunk), signal, start);
         } finally {
-          pack = await indexer.finish().catch((e: unknown) => {
+          pack = await indexer?.finish().catch((e: unknown) => {
             if (!signal.aborted && session.open) throw e;
             return undefined;
           });
         }
-        // As git fetch does: every new tip and all it reaches is here, or the refs do not move.
-        await git(["rev-list", "--objects", "--quiet", ...wants, "--not", "--all"], { cwd: dir, env, signal });
       }
       const tx = moves.map((m) => (ZERO.test(m.new) ? `delete ${m.ref} ${m.old}\n` : `update ${m.ref} ${m.new} ${ZERO.test(m.old) ? "0".repeat(m.new.length) : m.old}\n`)).join("");
       const r = await runGitInput(["update-ref", "--stdin"], tx, { cwd: dir, env, signal });

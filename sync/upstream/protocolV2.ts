@@ -172,10 +172,15 @@ export class V2Session {
     });
   }
 
-  /** Fetch `wants` (haves: objects we hold) and stream the pack into `sink`. */
-  async fetch(wants: readonly string[], haves: readonly string[], sink: PackSink, signal?: AbortSignal): Promise<void> {
+  /**
+   * Fetch `wants` (haves: objects we hold) and stream the pack into `sink`. `afterSend` runs
+   * once the request is on its way: local setup there (spawning index-pack) overlaps the
+   * round trip instead of delaying the request.
+   */
+  async fetch(wants: readonly string[], haves: readonly string[], sink: PackSink, signal?: AbortSignal, afterSend?: () => void): Promise<void> {
     return this.exclusive(async () => {
       this.ch.write(fetchRequest(wants, haves));
+      afterSend?.();
       let inPack = false;
       for (;;) {
         const p = await this.nextPkt(signal);
