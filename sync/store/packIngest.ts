@@ -101,8 +101,8 @@ export function startIndexPack(dir: string, env: NodeJS.ProcessEnv, signal: Abor
 }
 
 /** Which of `oids` the pack index `idxFile` (version 2) lists. Reads the index only. */
-export function packContains(idxFile: string, oids: readonly string[]): Set<string> {
-  const idx = fs.readFileSync(idxFile);
+export async function packContains(idxFile: string, oids: readonly string[]): Promise<Set<string>> {
+  const idx = await fs.promises.readFile(idxFile);
   if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) throw new Error(`${idxFile}: not a version 2 pack index`);
   const fanout = (i: number) => (i < 0 ? 0 : idx.readUInt32BE(8 + i * 4));
   const total = fanout(255);
@@ -128,26 +128,29 @@ export function packContains(idxFile: string, oids: readonly string[]): Set<stri
 }
 
 /** The .keep index-pack left (it protects the pack until refs name it): removed once they do. */
-export function releasePack(dir: string, pack: string): void {
-  fs.rmSync(path.join(dir, "objects", "pack", `${pack}.keep`), { force: true });
+export async function releasePack(dir: string, pack: string): Promise<void> {
+  await fs.promises.rm(path.join(dir, "objects", "pack", `${pack}.keep`), { force: true });
 }
 
 /**
- * A bare repository's skeleton, as `git init --bare` makes it minus samples and description:
- * what git needs to read and fetch into it. Written directly: no process for a first clone.
+ * A bare repository's skeleton, as `git init --bare` makes it minus samples, description and
+ * empty directories git makes when needed: what git needs to recognize the repository
+ * (HEAD, objects/, refs/) and index a pack into it. Written directly, without blocking the
+ * event loop: no process and no synchronous file system work per first clone.
  */
-export function writeBareSkeleton(dir: string, headTarget: string): void {
-  for (const d of ["objects/pack", "objects/info", "refs/heads", "refs/tags"]) fs.mkdirSync(path.join(dir, d), { recursive: true });
-  fs.writeFileSync(path.join(dir, "config"), "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n");
+export async function writeBareSkeleton(dir: string, headTarget: string): Promise<void> {
+  await fs.promises.mkdir(path.join(dir, "objects", "pack"), { recursive: true });
+  await fs.promises.mkdir(path.join(dir, "refs"));
+  await fs.promises.writeFile(path.join(dir, "config"), "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n");
   // HEAD last: the store takes a directory with HEAD for a repository (or a clone to resume).
-  fs.writeFileSync(path.join(dir, "HEAD"), `ref: ${headTarget}\n`);
+  await fs.promises.writeFile(path.join(dir, "HEAD"), `ref: ${headTarget}\n`);
 }
 
 /** packed-refs holding `refs` (sorted by name, as git requires), written atomically. */
-export function writePackedRefs(dir: string, refs: ReadonlyMap<string, string>): void {
+export async function writePackedRefs(dir: string, refs: ReadonlyMap<string, string>): Promise<void> {
   const names = [...refs.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   const body = "# pack-refs with: sorted \n" + names.map((n) => `${refs.get(n)} ${n}\n`).join("");
   const file = path.join(dir, "packed-refs");
-  fs.writeFileSync(`${file}.tmp`, body);
-  fs.renameSync(`${file}.tmp`, file);
+  await fs.promises.writeFile(`${file}.tmp`, body);
+  await fs.promises.rename(`${file}.tmp`, file);
 }

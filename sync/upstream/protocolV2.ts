@@ -66,32 +66,58 @@ export function parseLsRefs(lines: readonly Buffer[]): Advertisement {
   return { refs, headTarget };
 }
 
-/** Incremental pkt-line splitter that keeps flush, delim and response-end apart. Pure. */
+/**
+ * Incremental pkt-line splitter that keeps flush, delim and response-end apart. Pure. Chunks
+ * are kept as they came and joined only where a packet spans two of them, so a backlog of
+ * pack data is never copied again per chunk.
+ */
 export class PktSplitter {
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private total = 0;
 
   get buffered(): number {
-    return this.buf.length;
+    return this.total;
   }
 
   push(chunk: Buffer): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+  }
+
+  /** Make the first chunk at least `n` bytes long (joining the following ones), if there are. */
+  private head(n: number): Buffer | undefined {
+    if (this.total < n) return undefined;
+    while (this.chunks[0].length < n) {
+      const [a, b] = this.chunks;
+      this.chunks.splice(0, 2, Buffer.concat([a, b]));
+    }
+    return this.chunks[0];
+  }
+
+  private consume(n: number): void {
+    this.total -= n;
+    const rest = this.chunks[0].subarray(n);
+    if (rest.length === 0) this.chunks.shift();
+    else this.chunks[0] = rest;
   }
 
   /** The next complete pkt, or undefined when more bytes are needed. */
   next(): Pkt | undefined {
-    if (this.buf.length < 4) return undefined;
-    const hex = this.buf.subarray(0, 4).toString("latin1");
+    const h = this.head(4);
+    if (!h) return undefined;
+    const hex = h.subarray(0, 4).toString("latin1");
     if (!/^[0-9a-f]{4}$/.test(hex)) throw new Error(`malformed pkt-line length ${JSON.stringify(hex)} from the primary`);
     const len = parseInt(hex, 16);
     if (len <= 2) {
-      this.buf = this.buf.subarray(4);
+      this.consume(4);
       return { kind: len === 0 ? "flush" : len === 1 ? "delim" : "end" };
     }
     if (len < 4) throw new Error(`malformed pkt-line length ${len} from the primary`);
-    if (this.buf.length < len) return undefined;
-    const payload = this.buf.subarray(4, len);
-    this.buf = this.buf.subarray(len);
+    const whole = this.head(len);
+    if (!whole) return undefined;
+    const payload = whole.subarray(4, len);
+    this.consume(len);
     return { kind: "data", payload };
   }
 }
