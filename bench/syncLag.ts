@@ -16,7 +16,7 @@
 import * as http from "node:http";
 import { performance } from "node:perf_hooks";
 import { startInProcessMirror, InProcessMirror } from "../testbed/inProcessMirror";
-import { startLatencyProxy } from "../testbed/latencyProxy";
+import { startLatencyProxyProcess } from "../testbed/latencyProxyProcess";
 import { Primary, startPrimary } from "../testbed/primary";
 import { git, GitEnv, workingClone, WorkingClone } from "../testbed/repos";
 import { onCleanup } from "../testbed/resources";
@@ -198,7 +198,8 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const lanBase = await measureBaseline(wc, lanClone, plainSshEnv(target), basePushes, "loopback");
 
   ctx.log(`WAN (${WAN_DELAY_MS} ms each way): ${pushesWan} pushes`);
-  const sshProxy = await startLatencyProxy({ targetHost: primary.host, targetPort: primary.port, delayMs: WAN_DELAY_MS });
+  // The WAN link in its own process: it must not stall when the daemon's event loop does.
+  const sshProxy = await startLatencyProxyProcess({ targetHost: primary.host, targetPort: primary.port, delayMs: WAN_DELAY_MS });
   const mhWan = await benchMirrorHome(primary);
   const mWan = await startInProcessMirror(
     primary,
@@ -208,7 +209,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   );
   await mWan.daemon.idle();
   const hookPort = await startWebhookEndpoint(mWan);
-  const hookProxy = await startLatencyProxy({ targetHost: "127.0.0.1", targetPort: hookPort, delayMs: WAN_DELAY_MS });
+  const hookProxy = await startLatencyProxyProcess({ targetHost: "127.0.0.1", targetPort: hookPort, delayMs: WAN_DELAY_MS });
   const wan = await measureLag(ctx, "wan50", wc, id, mWan, hookProxy.port, pushesWan);
   await mWan.stop();
   ctx.log(`WAN baseline: ${basePushesWan} pushes`);
@@ -233,7 +234,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const results: Record<string, number> = { ...resultsOf("sync_lag", pushes, lan, lanBase), ...resultsOf("sync_lag_wan50", pushesWan, wan, wanBase) };
   const notes = [
     `Lag = from \`git push\` returning (the push is complete on the primary) to the mirror's refs/heads/main naming the pushed commit (inotify on the ref directory plus a 5 ms poll; no git spawned). Each push is announced by a signed Bitbucket repo:refs_changed webhook (HMAC-SHA256, X-Hub-Signature) POSTed over a new connection to the daemon's real HTTP endpoint; the daemon then fetches over its OpenSSH ControlMaster. Pushes are one at a time, the next one after the mirror is idle again; ${pushes} pushes on loopback, ${pushesWan} with latency.`,
-    `wan50: a userspace proxy adds ${WAN_DELAY_MS} ms in each direction (100 ms round trip, TCP handshake charged) between the mirror and the primary's sshd, and in front of the webhook endpoint (the webhook crosses the same WAN). The developer's pushes go straight to the primary.`,
+    `wan50: a userspace proxy, in a process of its own (testbed/latencyProxyProcess.ts: an in-process one stalls whenever the daemon's event loop does, charging that time twice), adds ${WAN_DELAY_MS} ms in each direction (100 ms round trip, TCP handshake charged) between the mirror and the primary's sshd, and in front of the webhook endpoint (the webhook crosses the same WAN). The developer's pushes go straight to the primary.`,
     `Baseline: after each of ${basePushes} (loopback) / ${basePushesWan} (wan50) pushes, \`git fetch --prune origin\` over a new SSH connection into a bare mirror clone, started the instant the push returned — a poller with zero interval, the best a fetch-based mirror can do; a cron loop adds half its interval on average. p99 of small samples is close to their maximum.`,
     `webhook_answered: push complete -> the daemon's 202 (signature checked, sync queued). breakdown: push complete -> the daemon's sync job started (webhook delivery, signature check, queue), and job started -> ref visible.`,
     `The webhook fast path: the payload names each ref's old and new object id, so the job fetches exactly the new tips with a protocol v2 \`fetch\` (wants = new ids, haves = old ids, \`done\`: the pack comes back in the same round trip) on a v2 upload-pack session it keeps open per recently pushed repository over the daemon's pooled SSH connection (sync/upstream/protocolV2.ts, sessionCache.ts): no ref advertisement, no ls-remote, no new channel or upload-pack start. The pack streams into \`git index-pack --fix-thin --strict\` (which also checks that every link of the new objects exists: the connectivity check), and one \`git update-ref --stdin\` transaction moves the refs only from the announced old values (a missed or reordered webhook falls back to a full \`git fetch\`). The first push to a repository opens the session (a channel, upload-pack's start and capabilities: two more round trips).`,
