@@ -148,8 +148,8 @@ export class SyncEngine {
     try {
       session = await sessions.take(upstreamPath(id.project, id.slug), signal);
       const r = await this.d.store.applyMoves(id, session, kept, this.d.env, signal);
-      sessions.put(session);
       if (r === false) {
+        sessions.put(session);
         this.d.onFallback?.(id, "the mirror did not hold the announced old values");
         return false;
       }
@@ -158,7 +158,25 @@ export class SyncEngine {
         await this.d.store.consolidate(id, this.d.env, signal);
         out.maintenance.push("consolidate");
       }
-      await this.recordHeld(id);
+      const held = await this.recordHeld(id);
+      // The announced refs are visible now. Then check the whole repository: ls-refs on a
+      // fresh session, since a long-lived upload-pack keeps answering ls-refs from the loose
+      // refs it read at its start (git caches them per process; wants by object id are not
+      // affected). A webhook that did not name every change (a truncated list, a new HEAD, a
+      // push racing ours) leaves us unconverged, and the daemon follows up with a scan and a
+      // full fetch. The fresh session stays warm for the next push.
+      session.close();
+      session = undefined;
+      try {
+        session = await sessions.take(upstreamPath(id.project, id.slug), signal);
+        const adv = await session.lsRefs(signal);
+        out.converged = fingerprint(adv.refs, adv.headTarget, this.d.keep) === held;
+        sessions.put(session);
+      } catch (e) {
+        session?.close();
+        if (signal.aborted) throw e;
+        out.converged = false;
+      }
       return true;
     } catch (e) {
       session?.close();

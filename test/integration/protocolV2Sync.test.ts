@@ -93,6 +93,20 @@ test("webhook moves are fetched by their tips over a warm session; a move from a
   }
   expect(outcomes.map((o) => o.outcome.via)).toEqual(["v2-moves", "v2-moves", "v2-moves"]);
 
+  // A webhook that does not name every change (Bitbucket cuts long lists; a new HEAD): the
+  // announced ref comes by its move, the check against the primary finds the rest missing,
+  // and the follow-up (a scan and a full fetch) brings it.
+  const fromX = await wc.revParse("HEAD");
+  const toX = await wc.commit({ "c.txt": "with an unannounced branch\n" });
+  await wc.push(["HEAD:refs/heads/trunk", "HEAD:refs/heads/unannounced"]);
+  m.daemon.refsChanged(KEY, [{ refId: "refs/heads/trunk", fromHash: fromX, toHash: toX, type: "UPDATE" }]);
+  await m.daemon.idle();
+  expect((await listRefs(dir)).get("refs/heads/unannounced")).toBe(toX);
+  expect(outcomes.slice(-2).map((o) => [o.outcome.via, o.outcome.converged])).toEqual([
+    ["v2-moves", false],
+    ["git-fetch", true],
+  ]);
+
   // A new branch and a deletion in one webhook.
   const tip = await wc.revParse("HEAD");
   await wc.push([`${tip}:refs/heads/topic`, ":refs/heads/feature"]);
