@@ -104,8 +104,8 @@ async function run(home: string): Promise<number> {
     webhook: secret
       ? {
           secret,
-          onRefsChanged: (key) => {
-            daemon.refsChanged(key);
+          onRefsChanged: (key, info) => {
+            daemon.refsChanged(key, info.changes);
           },
           onCatalogChanged: () => {
             daemon.refreshSoon();

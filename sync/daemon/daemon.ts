@@ -18,6 +18,9 @@ import { knownHostsText } from "../upstream/hostKeys";
 import { makeRefFilter } from "../upstream/refFilter";
 import { closeControlMaster, isPrimaryUnreachable, knownHostsPath, removeFallbackControlDir, upstreamGitEnv } from "../upstream/openssh";
 import { UpstreamPool } from "../upstream/upstreamPool";
+import { SessionCache } from "../upstream/sessionCache";
+import type { RefMove } from "../store/repoStore";
+import { ChangeLike, mergeMoves, movesFromChanges } from "./refMoves";
 import { SyncEngine, SyncOutcome } from "./engine";
 import { SyncResult, SyncWaiters } from "./syncWaiters";
 import { forEachLimit } from "./forEachLimit";
@@ -77,6 +80,10 @@ export class Daemon {
   private tempSweepTimer?: NodeJS.Timeout;
   private readonly webhookRefresh: Throttle;
   private readonly waiters = new SyncWaiters();
+  /** Warm v2 sessions for the webhook fast path (sessionCache.ts). */
+  private readonly sessions: SessionCache;
+  /** Ref moves webhooks announced, per repository, until its next sync job takes them. */
+  private readonly pendingMoves = new Map<RepoKey, RefMove[] | "unknown">();
 
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
@@ -87,6 +94,7 @@ export class Daemon {
       { host: s.upstream.host, port: s.upstream.port, user: s.upstream.user, privateKey: fs.readFileSync(s.upstream.keyFile), pinned: s.upstream.pinned },
       { connections: s.scanConnections, channelsPerConnection: 8, connectTimeoutMs: 15000, scanTimeoutMs: 60000 },
     );
+    this.sessions = new SessionCache((p, signal) => this.pool.openSession(p, signal), { max: WARM_SESSIONS, idleMs: WARM_SESSION_IDLE_MS });
     this.engine = new SyncEngine({
       store: this.store,
       scanner: this.pool,
@@ -96,6 +104,14 @@ export class Daemon {
       maintenance: s.maintenance,
       disk: this.disk,
       trackRefChanges: s.trackRefChanges,
+      sessions: this.sessions,
+      takeMoves: (id) => {
+        const key = repoKey(id);
+        const m = this.pendingMoves.get(key);
+        this.pendingMoves.delete(key);
+        return m;
+      },
+      onFallback: (id, why) => this.obs.log("info", "fast path not taken; running git fetch", { repo: repoKey(id), why }),
     });
     this.scheduler = new Scheduler<SyncOutcome>({
       sync: (key, reason, signal) => this.engine.sync(this.catalog.get(key) ?? parseRepoKey(key), reason, signal),
@@ -144,9 +160,11 @@ export class Daemon {
   }
 
   /** A webhook said this repository changed on the primary: it is behind until a sync lands. */
-  refsChanged(key: RepoKey): "queued" | "unknown" {
+  refsChanged(key: RepoKey, changes?: readonly ChangeLike[]): "queued" | "unknown" {
     this.obs.behind(key, Date.now());
     if (this.catalog.has(key)) {
+      // Bounded by the catalog: one entry per known repository, taken by its next job.
+      this.pendingMoves.set(key, mergeMoves(this.pendingMoves.get(key), movesFromChanges(changes)));
       this.scheduler.trigger(key, "webhook");
       return "queued";
     }
@@ -273,6 +291,7 @@ export class Daemon {
       }
     };
     await step("drain", () => this.scheduler.drain(graceMs));
+    await step("close warm sessions", () => this.sessions.close());
     await step("close upstream connections", () => this.pool.close());
     // Bounded: a reconcile stuck on the network must not hold the stop.
     await step("wait for the reconcile", () => Promise.race([this.reconciling?.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]));
@@ -452,6 +471,13 @@ function writeFileAtomic(file: string, content: string, mode: number): void {
   }
   fs.renameSync(tmp, file);
 }
+
+/**
+ * Warm v2 sessions kept for the webhook fast path: each holds an idle upload-pack on the
+ * primary and a channel of a pooled connection (scanConnections x 8 channels in all).
+ */
+export const WARM_SESSIONS = 4;
+export const WARM_SESSION_IDLE_MS = 120_000;
 
 /** How often free space is measured between syncs (a statfs call: microseconds). */
 export const DISK_CHECK_MS = 10_000;

@@ -7,20 +7,27 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { DiskSpace } from "../store/diskSpace";
-import { RepoStore } from "../store/repoStore";
+import { CloneTooLargeError, RefMove, RepoStore } from "../store/repoStore";
 import { GitError } from "../store/runGit";
 import { RepoId, SyncReason } from "../types";
 import { Advertisement } from "../upstream/advertisement";
 import { diffRefs, RefChange } from "../events/payload";
 import { fingerprint } from "../upstream/refFilter";
 import { upstreamPath } from "../upstream/upstreamPool";
-import { dueTasks, recordRun } from "./maintenance";
+import { V2Session, V2UnavailableError } from "../upstream/protocolV2";
+import { dueTasks, recordRun, recordRunAsync } from "./maintenance";
 
 /** Beyond this many packs (one per fetch), merge them: serving slows with many packs. */
 const MAX_PACKS = 32;
 
 export interface Scanner {
   scan(path: string, signal?: AbortSignal): Promise<Advertisement>;
+}
+
+/** Protocol v2 sessions to the primary (upstream/sessionCache.ts). */
+export interface SessionSource {
+  take(path: string, signal?: AbortSignal): Promise<V2Session>;
+  put(session: V2Session): void;
 }
 
 export interface EngineDeps {
@@ -40,6 +47,15 @@ export interface EngineDeps {
    * local `for-each-ref` per fetch, so only on when events are configured.
    */
   trackRefChanges?: boolean;
+  /**
+   * v2 sessions: first clones over one channel and one process, webhook moves fetched by
+   * their tips. Without them (or when the primary does not speak v2) every sync runs git fetch.
+   */
+  sessions?: SessionSource;
+  /** The ref moves webhooks announced since the last job started (taken, so cleared). */
+  takeMoves?: (id: RepoId) => RefMove[] | "unknown" | undefined;
+  /** Why a fast path fell back to git fetch (for the log). */
+  onFallback?: (id: RepoId, why: string) => void;
 }
 
 export interface SyncOutcome {
@@ -57,6 +73,11 @@ export interface SyncOutcome {
   steps?: string[];
   /** The kept refs that a fetch changed (old/new), when EngineDeps.trackRefChanges is on. */
   refChanges?: RefChange[];
+  /**
+   * How the objects came: "v2-clone" (a first clone over one v2 session), "v2-moves" (the
+   * webhook's tips over a warm v2 session), "git-fetch"; absent when nothing was fetched.
+   */
+  via?: "v2-clone" | "v2-moves" | "git-fetch";
 }
 
 /**
@@ -112,13 +133,19 @@ export class SyncEngine {
 
   async sync(id: RepoId, reason: SyncReason, signal: AbortSignal): Promise<SyncOutcome> {
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
+    // Every job takes what webhooks announced: a full fetch below covers those moves too.
+    const moves = this.d.takeMoves?.(id);
     if ((reason === "webhook" || reason === "demand") && this.d.store.exists(id)) {
       // The fast path: the primary just told us this repository changed (webhook), or a client
       // needs what the primary has now (demand: serve/git/freshness.ts found a want missing or
       // the refs behind), so skip the ref scan (a round trip and a process on the primary) and
-      // fetch at once. HEAD's target is left as is; a default-branch change arrives with the
-      // next reconcile's scan.
-      await this.fetchAndRecord(id, { refs: new Map() }, signal, out);
+      // fetch at once: the announced tips over a warm v2 session when we can, else a full git
+      // fetch. HEAD's target is left as is; a default-branch change arrives with the next
+      // reconcile's scan.
+      if (!(await this.applyMoves(id, moves, signal, out))) await this.fetchAndRecord(id, { refs: new Map() }, signal, out);
+    } else if (!this.d.store.exists(id) && !this.d.store.hasIncoming(id) && (await this.cloneOverSession(id, signal, out))) {
+      // A new repository, cloned over one v2 session: ls-refs (the fingerprint and HEAD) and the
+      // pack on the same channel, no separate scan.
     } else {
       const { adv, fp } = await this.scan(id, signal);
       signal.throwIfAborted();
@@ -132,6 +159,92 @@ export class SyncEngine {
     if (out.created) await this.afterFirstClone(id, signal, out);
     await this.maintain(id, signal, out);
     return out;
+  }
+
+  /**
+   * The moves a webhook announced, fetched by their tips over a warm session and applied with
+   * a check of their old values (RepoStore.applyMoves). False when this path cannot be used or
+   * did not apply (then the caller runs a full fetch, which is always right).
+   */
+  private async applyMoves(id: RepoId, moves: RefMove[] | "unknown" | undefined, signal: AbortSignal, out: SyncOutcome): Promise<boolean> {
+    const sessions = this.d.sessions;
+    if (!sessions || moves === undefined || moves === "unknown") return false;
+    const kept = moves.filter((m) => this.d.keep(m.ref));
+    if (kept.length === 0) return false;
+    this.assertRoomFor(id);
+    const before = this.d.trackRefChanges ? await this.keptRefsBefore(id) : undefined;
+    let session: V2Session | undefined;
+    try {
+      session = await sessions.take(upstreamPath(id.project, id.slug), signal);
+      const r = await this.d.store.applyMoves(id, session, kept, this.d.env, signal);
+      if (r === false) {
+        sessions.put(session);
+        this.d.onFallback?.(id, "the mirror did not hold the announced old values");
+        return false;
+      }
+      Object.assign(out, { fetched: true, bytes: r.bytes, via: "v2-moves" });
+      if (r.packs > MAX_PACKS) {
+        await this.d.store.consolidate(id, this.d.env, signal);
+        out.maintenance.push("consolidate");
+      }
+      const held = await this.recordHeld(id);
+      if (before) out.refChanges = diffRefs(before, keptOnly(held.refs, this.d.keep));
+      // The announced refs are visible now. Then check the whole repository: ls-refs on a
+      // fresh session, since a long-lived upload-pack keeps answering ls-refs from the loose
+      // refs it read at its start (git caches them per process; wants by object id are not
+      // affected). A webhook that did not name every change (a truncated list, a new HEAD, a
+      // push racing ours) leaves us unconverged, and the daemon follows up with a scan and a
+      // full fetch. The fresh session stays warm for the next push.
+      session.close();
+      session = undefined;
+      try {
+        session = await sessions.take(upstreamPath(id.project, id.slug), signal);
+        const adv = await session.lsRefs(signal);
+        out.converged = fingerprint(adv.refs, adv.headTarget, this.d.keep) === held.fp;
+        sessions.put(session);
+      } catch (e) {
+        session?.close();
+        if (signal.aborted) throw e;
+        out.converged = false;
+      }
+      return true;
+    } catch (e) {
+      session?.close();
+      if (signal.aborted) throw e;
+      this.d.onFallback?.(id, (e as Error).message);
+      return false;
+    }
+  }
+
+  /**
+   * A first clone over one v2 session (RepoStore.cloneFromSession). False when the primary
+   * does not speak v2, or the repository is large (the resumable steps take over).
+   */
+  private async cloneOverSession(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<boolean> {
+    const sessions = this.d.sessions;
+    if (!sessions) return false;
+    this.assertRoomFor(id);
+    let session: V2Session | undefined;
+    try {
+      session = await sessions.take(upstreamPath(id.project, id.slug), signal);
+      const adv = await session.lsRefs(signal);
+      const kept = new Map([...adv.refs].filter(([name]) => this.d.keep(name)));
+      const r = await this.d.store.cloneFromSession(id, session, kept, adv.headTarget, this.d.env, signal);
+      Object.assign(out, { fetched: true, created: true, bytes: r.bytes, via: "v2-clone" });
+      // What we wrote is exactly the kept refs and HEAD of this listing: its fingerprint, no git run.
+      await this.d.store.writeFingerprintAsync(id, fingerprint(kept, adv.headTarget, this.d.keep));
+      // A first clone: every kept ref is new (the synced event's snapshot).
+      if (this.d.trackRefChanges) out.refChanges = diffRefs(new Map(), kept);
+      return true;
+    } catch (e) {
+      if (e instanceof V2UnavailableError || e instanceof CloneTooLargeError) {
+        this.d.onFallback?.(id, e.message);
+        return false;
+      }
+      throw e;
+    } finally {
+      session?.close();
+    }
   }
 
   /** Fetch (recloning a damaged copy), then record what we now hold; returns its fingerprint. */
@@ -162,7 +275,7 @@ export class SyncEngine {
   private async fetchWithReclone(id: RepoId, adv: Advertisement, signal: AbortSignal, out: SyncOutcome): Promise<void> {
     try {
       const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
-      Object.assign(out, { fetched: true, created: r.created, bytes: r.bytes });
+      Object.assign(out, { fetched: true, created: r.created, bytes: r.bytes, via: "git-fetch" });
       if (r.resumedFromBytes > 0) out.resumedFromBytes = r.resumedFromBytes;
       if (r.steps && r.steps.length > 1) out.steps = r.steps;
       if (r.packs > MAX_PACKS) {
@@ -177,14 +290,14 @@ export class SyncEngine {
       this.d.store.remove(id);
       const headTarget = adv.headTarget ?? (await this.scan(id, signal)).adv.headTarget;
       const r = await this.d.store.fetch(id, this.url(id), this.d.env, signal, headTarget);
-      Object.assign(out, { fetched: true, created: true, bytes: r.bytes, recloned: true });
+      Object.assign(out, { fetched: true, created: true, bytes: r.bytes, recloned: true, via: "git-fetch" });
     }
   }
 
   /** A new copy: index a big one at once; either way its maintenance is scheduled, not due. */
   private async afterFirstClone(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
     if (out.bytes >= FIRST_CLONE_INDEX_MIN_BYTES) await this.d.store.indexFirstClone(id, this.d.env, signal);
-    this.spreadSchedule(id);
+    await this.spreadSchedule(id);
   }
 
   private async maintain(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
@@ -222,7 +335,7 @@ export class SyncEngine {
     const { adv } = await this.scan(id, signal);
     await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
     await this.recordHeld(id);
-    this.spreadSchedule(id);
+    await this.spreadSchedule(id);
   }
 
   /**
@@ -240,14 +353,15 @@ export class SyncEngine {
    * A fresh clone is already packed well and was just checked by index-pack: mark both tasks
    * as done at a random point in the last interval, so a fleet's schedules spread out.
    */
-  private spreadSchedule(id: RepoId): void {
+  private async spreadSchedule(id: RepoId): Promise<void> {
     const dir = this.d.store.dir(id);
     const rnd = this.d.random ?? Math.random;
     const now = this.now();
-    recordRun(dir, "repack", now - rnd() * this.d.maintenance.repackIntervalMs * 0.9);
-    recordRun(dir, "fsck", now - rnd() * this.d.maintenance.fsckIntervalMs * 0.9);
-    fs.mkdirSync(path.join(dir, "objects", "info"), { recursive: true });
+    await recordRunAsync(dir, "repack", now - rnd() * this.d.maintenance.repackIntervalMs * 0.9);
+    await recordRunAsync(dir, "fsck", now - rnd() * this.d.maintenance.fsckIntervalMs * 0.9);
+    await fs.promises.mkdir(path.join(dir, "objects", "info"), { recursive: true });
   }
+
 
   private now(): number {
     return (this.d.now ?? Date.now)();

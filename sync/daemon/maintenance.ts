@@ -32,6 +32,14 @@ export function recordRun(repoDir: string, kind: MaintenanceKind, whenMs: number
   fs.utimesSync(file, t, t);
 }
 
+/** recordRun without blocking the event loop (first clones of many repositories at once). */
+export async function recordRunAsync(repoDir: string, kind: MaintenanceKind, whenMs: number): Promise<void> {
+  const file = path.join(repoDir, MARKER[kind]);
+  await fs.promises.writeFile(file, "");
+  const t = new Date(whenMs);
+  await fs.promises.utimes(file, t, t);
+}
+
 export function dueTasks(repoDir: string, o: { repackIntervalMs: number; fsckIntervalMs: number }, nowMs: number): MaintenanceKind[] {
   const due: MaintenanceKind[] = [];
   if (isDue(lastRun(repoDir, "repack"), o.repackIntervalMs, nowMs)) due.push("repack");

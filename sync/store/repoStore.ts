@@ -18,7 +18,9 @@ import { FINGERPRINT_FILE, homePath, repoDir, repoIdOfDir } from "../homeLayout"
 import { packBytes, packCount } from "./packFiles";
 import { initBare, readHeadTarget, readLocalRefs, setHead } from "./localGit";
 import { DEFAULT_FIRST_CLONE_STEP_BYTES, isShallow, resumableClone, STEPWISE_MARKER } from "./resumableClone";
-import { git, GitError, runGit } from "./runGit";
+import { git, GitError, runGit, runGitInput } from "./runGit";
+import { PackIndexer, packContains, releasePack, startIndexPack, writeBareSkeleton, writePackedRefs } from "./packIngest";
+import type { V2Session } from "../upstream/protocolV2";
 import { readdirOrEmpty, SweptFile, sweepTempFiles } from "./tempFiles";
 
 /**
@@ -42,6 +44,29 @@ export interface FetchOutcome {
   resumedFromBytes: number;
   /** First clone: the fetches this attempt ran (see resumableClone.ts). */
   steps?: string[];
+}
+
+/** A first clone over a v2 session received more than a step: continue with resumable steps. */
+export class CloneTooLargeError extends Error {
+  override name = "CloneTooLargeError";
+}
+
+/** One ref move the primary announced (a webhook): `old` and `new` are object ids, zeros for none. */
+export interface RefMove {
+  ref: string;
+  old: string;
+  new: string;
+}
+
+const ZERO = /^0+$/;
+
+/** What git accepts as a ref name (check-ref-format, the parts a primary could abuse). Pure. */
+export function isSafeRefName(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return false; // control characters and space
+  }
+  return /^refs\/[^~^:?*[\\]+$/.test(name) && !/\.\.|\/\/|@\{|\/\.|\.lock(\/|$)|[/.]$/.test(name);
 }
 
 export interface RepoStoreOptions {
@@ -88,7 +113,7 @@ export class RepoStore {
       }
     }
     fs.rmSync(homePath(this.home, "trash"), { recursive: true, force: true });
-    for (const dir of this.repoDirs()) removedLocks.push(...sweepLocks(dir));
+    for (const dir of this.repoDirs()) removedLocks.push(...sweepLocks(dir), ...sweepOurKeeps(dir));
     return { removedIncoming, keptIncoming, removedLocks, removedTemp: this.sweepTemp() };
   }
 
@@ -156,6 +181,114 @@ export class RepoStore {
       throw e;
     }
     return { bytes: Math.max(0, packBytes(target) - before), created: false, packs: packCount(target), resumedFromBytes: 0 };
+  }
+
+  /** A first clone that an earlier attempt left in .incoming/ to resume. */
+  hasIncoming(id: RepoId): boolean {
+    return fs.existsSync(path.join(this.incomingPath(id), "HEAD"));
+  }
+
+  /**
+   * A first clone over an open v2 session, whose `ls-refs` gave `refs` (already filtered to the
+   * kept ones) and HEAD: one pack into a skeleton in .incoming/, checked self-contained and
+   * connected by index-pack, every tip checked present, refs and HEAD written, renamed into
+   * place. Past the step size it stops (CloneTooLargeError) and leaves the copy marked for the
+   * resumable steps (resumableClone.ts) that `fetch` runs.
+   */
+  async cloneFromSession(id: RepoId, session: V2Session, refs: ReadonlyMap<string, string>, headTarget: string | undefined, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<FetchOutcome> {
+    for (const name of refs.keys()) if (!isSafeRefName(name)) throw new Error(`the primary advertised a ref name git would refuse: ${JSON.stringify(name)}`);
+    const target = this.incomingPath(id);
+    // Asynchronous file work from here: a first clone of many repositories at once must not
+    // stall the event loop (and the other clones' streams) on the disk.
+    await fs.promises.rm(target, { recursive: true, force: true });
+    await writeBareSkeleton(target, headTarget?.startsWith("refs/") && isSafeRefName(headTarget) ? headTarget : "refs/heads/main");
+    const wants = [...new Set(refs.values())];
+    const stepBytes = this.opts.firstCloneStepBytes ?? DEFAULT_FIRST_CLONE_STEP_BYTES;
+    try {
+      if (wants.length > 0) {
+        const indexer = startIndexPack(target, env, signal, { fixThin: false, selfContained: true });
+        let tooBig = false;
+        try {
+          await session.fetch(wants, [], async (chunk) => {
+            await indexer.write(chunk);
+            if (indexer.bytes > stepBytes) {
+              tooBig = true;
+              throw new CloneTooLargeError(`first clone of ${id.project}/${id.slug} passed ${stepBytes} bytes`);
+            }
+          }, signal);
+          const pack = await indexer.finish();
+          const present = await packContains(path.join(target, "objects", "pack", `${pack}.idx`), wants);
+          const missing = wants.filter((w) => !present.has(w));
+          if (missing.length > 0) throw new Error(`the primary's pack for ${id.project}/${id.slug} lacks ${missing.length} of the advertised tips (e.g. ${missing[0]})`);
+          await writePackedRefs(target, refs);
+          await releasePack(target, pack);
+        } catch (e) {
+          await indexer.abort();
+          if (tooBig) {
+            // The copy has no refs yet: the steps begin with --depth=1 (resumableClone.ts).
+            sweepTempFiles(target, { minAgeMs: 0 });
+            fs.writeFileSync(path.join(target, STEPWISE_MARKER), `${new Date().toISOString()}\n`);
+          }
+          throw e;
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof CloneTooLargeError)) await fs.promises.rm(target, { recursive: true, force: true });
+      throw e;
+    }
+    await fs.promises.mkdir(path.dirname(this.dir(id)), { recursive: true });
+    await fs.promises.rename(target, this.dir(id));
+    const packs = (await fs.promises.readdir(path.join(this.dir(id), "objects", "pack"))).filter((f) => f.endsWith(".pack"));
+    let bytes = 0;
+    for (const f of packs) bytes += (await fs.promises.stat(path.join(this.dir(id), "objects", "pack", f))).size;
+    return { bytes, created: true, packs: packs.length, resumedFromBytes: 0, steps: ["v2"] };
+  }
+
+  /**
+   * Apply ref moves the primary announced, over an open v2 session: fetch exactly the new
+   * tips (haves: the old ones), index them with every link checked, then move the refs in one
+   * transaction that also checks each ref still holds its announced old value. Returns false,
+   * changing no ref, when the mirror did not hold the old values (a missed or reordered
+   * webhook): the caller then runs a full fetch. The objects fetched stay (harmless).
+   */
+  async applyMoves(id: RepoId, session: V2Session, moves: readonly RefMove[], env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<{ bytes: number; packs: number } | false> {
+    const dir = this.dir(id);
+    for (const m of moves) if (!isSafeRefName(m.ref)) throw new Error(`webhook named a ref git would refuse: ${JSON.stringify(m.ref)}`);
+    const wants = [...new Set(moves.filter((m) => !ZERO.test(m.new)).map((m) => m.new))];
+    const haves = [...new Set(moves.filter((m) => !ZERO.test(m.old)).map((m) => m.old))];
+    sweepLocks(dir);
+    const before = packBytes(dir);
+    let pack: string | undefined;
+    try {
+      if (wants.length > 0) {
+        let indexer: PackIndexer | undefined;
+        // --strict: every link of the new objects exists (ours are connected): git fetch's
+        // connectivity check without its rev-list process. A tip the pack lacks makes
+        // update-ref refuse below ("nonexistent object"), so no ref can name a missing object.
+        const start = () => (indexer ??= startIndexPack(dir, env, signal, { fixThin: haves.length > 0, selfContained: false, strict: true }));
+        try {
+          await session.fetch(wants, haves, (chunk) => start().write(chunk), signal, start);
+        } finally {
+          pack = await indexer?.finish().catch((e: unknown) => {
+            if (!signal.aborted && session.open) throw e;
+            return undefined;
+          });
+        }
+      }
+      const tx = moves.map((m) => (ZERO.test(m.new) ? `delete ${m.ref} ${m.old}\n` : `update ${m.ref} ${m.new} ${ZERO.test(m.old) ? "0".repeat(m.new.length) : m.old}\n`)).join("");
+      const r = await runGitInput(["update-ref", "--stdin"], tx, { cwd: dir, env, signal });
+      if (r.code !== 0) {
+        sweepLocks(dir);
+        return false;
+      }
+    } catch (e) {
+      sweepLocks(dir);
+      sweepTempFiles(dir, { minAgeMs: 0 });
+      throw e;
+    } finally {
+      if (pack) await releasePack(dir, pack);
+    }
+    return { bytes: Math.max(0, packBytes(dir) - before), packs: packCount(dir) };
   }
 
   /**
@@ -248,6 +381,14 @@ export class RepoStore {
     fs.renameSync(tmp, file);
   }
 
+  /** writeFingerprint without blocking the event loop. */
+  async writeFingerprintAsync(id: RepoId, fp: string): Promise<void> {
+    const file = path.join(this.dir(id), FINGERPRINT_FILE);
+    const tmp = `${file}.tmp-${process.pid}`;
+    await fs.promises.writeFile(tmp, fp + "\n");
+    await fs.promises.rename(tmp, file);
+  }
+
   /** Move a repository out of service (purge or reclone): atomic rename, then delete. */
   remove(id: RepoId): void {
     const dir = this.dir(id);
@@ -325,6 +466,27 @@ export function sweepLocks(dir: string): string[] {
   }
   walk(path.join(dir, "refs"), 0);
   walk(path.join(dir, "objects", "info"), 0);
+  return removed;
+}
+
+/**
+ * `.keep` files our index-pack runs (packIngest.ts) leave when killed between indexing a pack
+ * and writing the refs that name it: the pack stays, but must not be kept from repacks forever.
+ */
+export function sweepOurKeeps(dir: string): string[] {
+  const packDir = path.join(dir, "objects", "pack");
+  const removed: string[] = [];
+  for (const f of readdirOrEmpty(packDir)) {
+    if (!f.endsWith(".keep")) continue;
+    const p = path.join(packDir, f);
+    try {
+      if (!fs.readFileSync(p, "utf8").startsWith("smart-mirror ")) continue;
+      fs.rmSync(p, { force: true });
+      removed.push(p);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
   return removed;
 }
 

@@ -29,14 +29,23 @@ export interface RunGitOptions {
 
 /** Runs git in its own process group; abort kills the group (git, ssh, index-pack) with SIGKILL. */
 export function runGit(args: string[], o: RunGitOptions = {}): Promise<GitResult> {
+  return runGitInput(args, undefined, o);
+}
+
+/** runGit with `input` on git's stdin (a small command list, e.g. update-ref --stdin). */
+export function runGitInput(args: string[], input: string | undefined, o: RunGitOptions = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     if (o.signal?.aborted) return reject(new Error(`git ${args[0]} aborted before start`));
     const child = spawn("git", args, {
       cwd: o.cwd,
       env: o.env ?? process.env,
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: [input === undefined ? "ignore" : "pipe", "ignore", "pipe"],
       detached: true,
     });
+    if (input !== undefined) {
+      child.stdin!.on("error", () => undefined);
+      child.stdin!.end(input);
+    }
     let stderrTail = "";
     child.stderr!.on("data", (d: Buffer) => {
       stderrTail = (stderrTail + d.toString("utf8")).slice(-4096);

@@ -6,6 +6,7 @@
  */
 import { Client, ClientChannel, ConnectConfig } from "ssh2";
 import { Advertisement, parseAdvertisement, PktLineReader } from "./advertisement";
+import { V2Session } from "./protocolV2";
 import { describeMismatch, matchesPinned, PinnedKey } from "./hostKeys";
 
 export interface UpstreamTarget {
@@ -78,6 +79,37 @@ export class UpstreamPool {
       } finally {
         conn.busy--;
         this.waiters.shift()?.();
+      }
+    }
+  }
+
+  /**
+   * A protocol v2 upload-pack session on `path` (protocolV2.ts). It holds one channel of a
+   * pooled connection until closed (by the caller, the primary, or the connection dying).
+   */
+  async openSession(path: string, signal?: AbortSignal): Promise<V2Session> {
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.acquire();
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        conn.busy--;
+        this.waiters.shift()?.();
+      };
+      try {
+        const ch = await new Promise<ClientChannel>((resolve, reject) => {
+          conn.client.exec(uploadPackCommand(path), { env: { GIT_PROTOCOL: "version=2" } }, (err, c) => {
+            if (!err) return resolve(c);
+            conn.dead = true;
+            conn.client.end();
+            reject(new ChannelOpenError(`cannot open a channel to the primary: ${err.message}`));
+          });
+        });
+        return await V2Session.start(ch, path, release, signal);
+      } catch (e) {
+        release();
+        if (!(e instanceof ChannelOpenError) || attempt >= 1) throw e;
       }
     }
   }

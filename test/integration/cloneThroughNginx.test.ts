@@ -149,9 +149,14 @@ describe("clones through nginx + TLS in front of the built daemon", () => {
     const after = await app.revParse("main");
 
     expect(await m.postWebhook(refsChangedPayload(APP.project, APP.slug, "refs/heads/main", before, after))).toBe(202);
+    // The webhook names main only (the new branch topic is not in it): main comes by the
+    // announced move, topic by the follow-up the sync's check against the primary starts.
     await waitFor(
-      "the mirror to serve the pushed commit",
-      async () => (await ok(["ls-remote", m.url(APP.project, APP.slug), "refs/heads/main"], m.gitEnv())).startsWith(after),
+      "the mirror to serve the pushed commit and the unannounced branch",
+      async () => {
+        const refs = await ok(["ls-remote", m.url(APP.project, APP.slug), "refs/heads/main", "refs/heads/topic"], m.gitEnv());
+        return refs.startsWith(after) && refs.includes("refs/heads/topic");
+      },
       120_000,
       100,
     );
