@@ -79,7 +79,7 @@ async function run(home: string): Promise<number> {
       },
     },
     // Pushes forwarded to the primary; answered once the daemon fetched them (read-your-writes).
-    push: push && { ...push, syncNow: (repo) => daemon.syncNow(repoKey(repo)) },
+    push: push && { ...push, syncNow: (repo, changes) => daemon.syncNow(repoKey(repo), changes) },
   });
   // The repo-hashes API and the resync trigger `smart-mirror verify` uses (internal only).
   const keep = makeRefFilter(options.daemon.excludeRefs);

@@ -176,10 +176,12 @@ export class Daemon {
   /**
    * Fetch this repository from the primary now, coalesced with a queued or running sync of it
    * (the webhook's path through the scheduler, reason "demand"); resolves when the first run
-   * that starts after this call has ended. Never rejects.
+   * that starts after this call has ended. Never rejects. `changes`: the ref moves, when known.
    */
-  syncNow(key: RepoKey): Promise<SyncResult> {
+  syncNow(key: RepoKey, changes?: readonly ChangeLike[]): Promise<SyncResult> {
     if (!this.catalog.has(key)) return Promise.resolve({ ok: false, error: new Error(`${key} is not in the mirror's catalog`) });
+    // Known ref moves (a push the mirror forwarded) let the sync fetch exactly those tips, as a webhook's do.
+    if (changes) this.pendingMoves.set(key, mergeMoves(this.pendingMoves.get(key), movesFromChanges(changes)));
     const outcome = this.scheduler.trigger(key, "demand");
     if (outcome === "ignored") return Promise.resolve({ ok: false, error: new Error("the mirror is stopping") });
     if (outcome === "deferred") return Promise.resolve({ ok: false, error: new Error(this.scheduler.repo(key)?.lastError ?? "the repository's syncs are backing off") });

@@ -30,13 +30,14 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "
 import { pipeline } from "node:stream";
 import { Counter, Registry } from "prom-client";
 import { primaryAgent } from "../../auth/primaryCheck";
+import type { ChangeLike } from "../../daemon/refMoves";
 import type { SyncResult } from "../../daemon/syncWaiters";
 import type { RepoId } from "../../types";
 import type { RequestContext } from "../http";
 import type { GitRecord } from "../git/record";
 import { catchUpNote, primaryRepoUrl, pushForwardFailedMessage } from "../git/replies";
 import type { RepoResolver, ServedRepo } from "../git/resolver";
-import { PushRequestSniffer } from "./pushRequest";
+import { PushRequestSniffer, PushRequestSummary } from "./pushRequest";
 import { accepted, PushReport, ReportTap } from "./reportTap";
 
 export interface PushProxyOptions {
@@ -46,8 +47,11 @@ export interface PushProxyOptions {
   caPem?: string;
   /** (project, slug) -> the mirrored repository, if this mirror has it. */
   resolve: RepoResolver;
-  /** The daemon's demand sync; without it (tests of serving alone) nothing is waited for. */
-  syncNow?: (repo: ServedRepo) => Promise<SyncResult>;
+  /**
+   * The daemon's demand sync, given the pushed ref moves (so it can fetch exactly those tips);
+   * without it (tests of serving alone) nothing is waited for.
+   */
+  syncNow?: (repo: ServedRepo, changes?: readonly ChangeLike[]) => Promise<SyncResult>;
   /** Longest wait for the mirror to fetch an accepted push (0: do not wait). */
   waitMs: number;
   /** A connection to the primary idle this long is cut (default 10 min). */
@@ -97,6 +101,23 @@ export function describeFailure(e: NodeJS.ErrnoException): { why: string; tls: b
     ENETUNREACH: "network unreachable",
   };
   return { why: words[code] ?? (code ? `${code}: ${e.message}` : e.message), tls };
+}
+
+/**
+ * The ref moves the primary applied (pure): the client's commands for the refs reported "ok".
+ * Undefined when they are not all known (more commands than kept, no report): the sync then
+ * scans the primary's refs as usual.
+ */
+export function pushedChanges(request: PushRequestSummary, report: PushReport): ChangeLike[] | undefined {
+  if (!request.complete || report.unpack !== "ok" || report.ok.length === 0) return undefined;
+  const byRef = new Map(request.commands.map((c) => [c.ref, c]));
+  const changes: ChangeLike[] = [];
+  for (const ref of report.ok) {
+    const c = byRef.get(ref);
+    if (!c) return undefined;
+    changes.push({ refId: c.ref, fromHash: c.old, toHash: c.new });
+  }
+  return changes;
 }
 
 function within<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
@@ -176,7 +197,7 @@ export class PushProxy {
             error: err ? err.message : undefined,
           }, "git push forwarded to the primary");
         };
-        const tapStream = tap ? new ReportTap((r) => this.catchUp(r, sniffer.count, served, (w) => (waited = w))) : undefined;
+        const tapStream = tap ? new ReportTap((r) => this.catchUp(r, sniffer, served, (w) => (waited = w))) : undefined;
         if (tapStream) pipeline(answer, tapStream, res, done);
         else pipeline(answer, res, done);
       });
@@ -192,7 +213,7 @@ export class PushProxy {
    * Before the push's answer ends: when the primary updated refs of a mirrored repository,
    * wait (bounded) for the mirror's sync of it. Resolves to the note for the client, if any.
    */
-  private async catchUp(report: PushReport, commands: number, served: ServedRepo | undefined, tell: (w: { result: ReadYourWrites; ms: number }) => void): Promise<string | undefined> {
+  private async catchUp(report: PushReport, sniffer: PushRequestSniffer, served: ServedRepo | undefined, tell: (w: { result: ReadYourWrites; ms: number }) => void): Promise<string | undefined> {
     const t0 = Date.now();
     const count = (result: ReadYourWrites, note?: string) => {
       this.counter?.inc({ result });
@@ -200,10 +221,10 @@ export class PushProxy {
       return note;
     };
     // Without report-status (an old client, or one that did not ask) success is not told: sync anyway.
-    const updated = accepted(report) || (report.unpack === undefined && report.fatal === undefined && commands > 0);
+    const updated = accepted(report) || (report.unpack === undefined && report.fatal === undefined && sniffer.count > 0);
     if (!updated) return count("not_accepted");
     if (!served || !this.o.syncNow) return count("not_mirrored");
-    const sync = this.o.syncNow(served);
+    const sync = this.o.syncNow(served, pushedChanges(sniffer.summary, report));
     if (this.o.waitMs <= 0) return count("timeout");
     const r = await within(sync, this.o.waitMs);
     if (r === "timeout") return count("timeout", catchUpNote("it is still fetching your push from the primary"));

@@ -3,6 +3,7 @@ import { pipeline } from "node:stream/promises";
 import { pktLine, FLUSH_PKT } from "../git/protocol";
 import { accepted, progressPkt, PushReport, ReportTap } from "./reportTap";
 import { parseCommandLine, PushRequestSniffer } from "./pushRequest";
+import { pushedChanges } from "./pushProxy";
 
 const band = (n: number, payload: Buffer | string) => pktLine(String.fromCharCode(n) + (typeof payload === "string" ? payload : payload.toString("latin1")));
 const reportLines = (...lines: string[]) => Buffer.concat([...lines.map((l) => pktLine(`${l}\n`)), FLUSH_PKT]);
@@ -99,5 +100,21 @@ describe("PushRequestSniffer", () => {
     expect(parseCommandLine(`${A} ${B} main\n`)).toBeUndefined();
     expect(parseCommandLine(`${A} ${B} refs/heads/main extra\n`)).toBeUndefined();
     expect(parseCommandLine(`${A} ${B} refs/heads/main\n`)).toEqual({ command: { old: A, new: B, ref: "refs/heads/main" }, capabilities: undefined });
+  });
+});
+
+describe("pushedChanges", () => {
+  const A = "a".repeat(40);
+  const B = "b".repeat(40);
+  const C = "c".repeat(40);
+  const request = { commands: [{ old: A, new: B, ref: "refs/heads/main" }, { old: A, new: C, ref: "refs/heads/x" }], capabilities: [], complete: true };
+  const report = { sideband: true, unpack: "ok", ok: ["refs/heads/main"], ng: [{ ref: "refs/heads/x", reason: "hook declined" }], ended: true };
+  test("only the refs the primary reported ok, as webhook-style changes", () => {
+    expect(pushedChanges(request, report)).toEqual([{ refId: "refs/heads/main", fromHash: A, toHash: B }]);
+  });
+  test("unknown when the commands are incomplete, or a reported ref was not among them", () => {
+    expect(pushedChanges({ ...request, complete: false }, report)).toBeUndefined();
+    expect(pushedChanges(request, { ...report, ok: ["refs/heads/other"] })).toBeUndefined();
+    expect(pushedChanges(request, { ...report, unpack: "error" })).toBeUndefined();
   });
 });
