@@ -16,6 +16,7 @@
  * the client asked for side-band-64k / report-status (pushProxy.ts uses that for its answer).
  */
 import { Transform, TransformCallback } from "node:stream";
+import { PktReader } from "./pktReader";
 
 export interface PushCommand {
   old: string;
@@ -32,7 +33,6 @@ export interface PushRequestSummary {
 
 /** Most commands kept (a push of every tag of a huge repository is still counted, not kept). */
 export const MAX_COMMANDS = 10_000;
-const MAX_LINE = 65520;
 const OID = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
 
 /** One command pkt-line's payload -> the command and (first line only) capabilities; pure. */
@@ -50,47 +50,25 @@ export class PushRequestSniffer extends Transform {
   /** Commands seen, kept or not. */
   count = 0;
   private stopped = false;
-  private lenBuf = "";
-  private remaining = 0;
-  private line: Buffer[] = [];
-  private lineBytes = 0;
+  private readonly reader = new PktReader(
+    (p) => this.onLine(p.toString("latin1")),
+    // The end of the commands: what follows (options, the pack) is not ours to read.
+    () => {
+      this.summary.complete = true;
+      this.stopped = true;
+    },
+  );
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (!this.stopped) this.scan(chunk);
+    if (!this.stopped) {
+      this.reader.feed(chunk, true);
+      if (this.reader.broken) this.stopped = true;
+    }
     cb(null, chunk);
   }
 
-  private scan(chunk: Buffer): void {
-    let i = 0;
-    while (i < chunk.length && !this.stopped) {
-      if (this.remaining > 0) {
-        const take = Math.min(this.remaining, chunk.length - i);
-        this.line.push(chunk.subarray(i, i + take));
-        this.lineBytes += take;
-        this.remaining -= take;
-        i += take;
-        if (this.remaining === 0) this.onLine(Buffer.concat(this.line, this.lineBytes).toString("latin1"));
-        continue;
-      }
-      this.lenBuf += String.fromCharCode(chunk[i++]);
-      if (this.lenBuf.length < 4) continue;
-      const len = /^[0-9a-f]{4}$/.test(this.lenBuf) ? parseInt(this.lenBuf, 16) : -1;
-      this.lenBuf = "";
-      if (len === 0) {
-        // The end of the commands: what follows (options, the pack) is not ours to read.
-        this.summary.complete = true;
-        this.stopped = true;
-      } else if (len < 5 || len > MAX_LINE) this.stopped = true;
-      else {
-        this.remaining = len - 4;
-        this.line = [];
-        this.lineBytes = 0;
-      }
-    }
-  }
-
   private onLine(payload: string): void {
-    if (payload.startsWith("shallow ")) return;
+    if (this.stopped || payload.startsWith("shallow ")) return;
     const parsed = parseCommandLine(payload);
     if (!parsed) {
       this.stopped = true;
