@@ -7,6 +7,7 @@
  * what to do; the X-Request-Id header lets an operator find the matching log line.
  */
 import type { ServerResponse, OutgoingHttpHeaders } from "node:http";
+import { KEYS } from "../../config/keys";
 import type { RepoId } from "../../types";
 
 export const REALM = "smart-mirror";
@@ -70,7 +71,7 @@ export function pushForwardFailedMessage(primaryUrl: string, repo: RepoId, why: 
     `The mirror forwards pushes to the primary (${primaryUrl.replace(/\/+$/, "")}), and cannot reach it: ${why}.`,
     "Nothing was pushed. Try again later, or push to the primary directly:",
     `  git push ${primaryRepoUrl(primaryUrl, repo)}`,
-    ...(tlsProblem ? ["(The primary's certificate did not verify: the mirror's operator sets the primary's CA in mirror.upstream.caFile.)"] : []),
+    ...(tlsProblem ? [`(The primary's certificate did not verify: the mirror's operator sets the primary's CA in ${KEYS.caFile.name}.)`] : []),
   ].join("\n");
 }
 
