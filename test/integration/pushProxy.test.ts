@@ -47,7 +47,7 @@ test("a primary whose certificate the mirror does not trust: 502 naming the prim
 
 test("with the primary's CA: the push lands; the primary's 401 and WWW-Authenticate are relayed verbatim; credentials never logged", async () => {
   const srv = await startInProcessGitServer(new Map(), { push: { upstreamUrl: hp.double.url, caPem: hp.ca.certPem, waitMs: 0 } });
-  const anon = await srv.send("GET", "/scm/PROJ/app.git/info/refs?service=git-receive-pack", {});
+  const anon = await srv.send("GET", "/scm/PROJ/app.git/info/refs?service=git-receive-pack", { headers: {} });
   expect(anon.status).toBe(401);
   const direct = await new Promise<{ status: number; wwwAuth: string | undefined }>((resolve, reject) => {
     https
