@@ -94,8 +94,14 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const forwarded = m.daemon
     .output()
     .split("\n")
-    .filter((l) => l.includes('"git push forwarded to the primary"') && l.includes('"syncMs"'))
-    .map((l) => JSON.parse(l) as { ms: number; syncMs: number });
+    .filter((l) => l.startsWith("{") && l.includes('"git push forwarded to the primary"') && l.includes('"syncMs"'))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as { ms: number; syncMs: number }];
+      } catch {
+        return []; // the first line of the kept tail may be cut
+      }
+    });
   ctx.log(`  daemon: ${forwarded.length} forwarded pushes; sync wait p50 ${p50(forwarded.map((f) => f.syncMs))} ms, whole POST p50 ${p50(forwarded.map((f) => f.ms))} ms`);
   const results = {
     "push.attempts": n,
@@ -112,7 +118,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const notes = [
     `Each attempt: a new commit, \`git push\` over HTTPS through the mirror (the built daemon behind the real nginx site with TLS, mirror.push=proxy), then at once \`git ls-remote\` of the mirror; then a new commit pushed straight to the primary's HTTPS door (git http-backend behind the Bitbucket double, Basic auth). ${n} of each, one at a time, interleaved. The primary is ${WAN_DELAY_MS} ms away each way from both the mirror and the direct client (two userspace proxies in their own processes, TCP handshake charged: one in front of the primary's HTTPS, one in front of its sshd, which the mirror fetches from); the client sits next to the mirror.`,
     `push.ratio_vs_direct_wan50 = p50 of the push through the mirror / p50 of the push straight to the primary: the push through the mirror crosses the same WAN to the primary and then waits for the mirror's fetch of the push (over its kept SSH connection, one more WAN round of ref scan + fetch) before \`git push\` returns; that wait is the price of read-your-writes. read_your_writes_ms = from the start of \`git push\` until the mirror served the commit (the push plus the ls-remote right after it); read_your_writes_failures = attempts where the mirror did not serve the commit right after \`git push\` returned (the mirror has mirror.serve.freshness=never, so only the push path can make it fresh).`,
-    `push.sync_wait_ms_p50: of that, the median time the daemon held the push's answer for its fetch (from its log, ${forwarded.length} pushes): the demand sync takes the pushed ref moves over a warm protocol-v2 session (the webhook fast path), then checks convergence with ls-refs on a fresh session before the job ends; about 5 round trips to the primary in all.`,
+    `push.sync_wait_ms_p50: of that, the median time the daemon held the push's answer for its fetch (from its log, ${forwarded.length} pushes): the demand sync is handed the pushed ref moves and fetches exactly those tips over a warm protocol-v2 session (the webhook fast path); the answer is released as soon as they are applied and recorded (the job's convergence check, ls-refs on a fresh session, runs after it).`,
     firstFailure ? `First failure: ${firstFailure}.` : "No read-your-writes failure.",
   ].join("\n\n");
   return { results, notes, goals: { "push.read_your_writes_failures": "== 0" } };
