@@ -7,11 +7,10 @@
  * mirror.serve.freshness=never here: an advertisement never asks the primary, so a fetch right
  * after `git push` sees the push only because the push's answer waited for the mirror's fetch.
  */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { MirrorBehindNginx, startMirrorBehindNginx } from "../../testbed/mirrorBehindNginx";
 import { HttpsPrimary, startHttpsPrimary } from "../../testbed/httpsPrimary";
-import { git, GitEnv, GitError, listRefs, workingClone, WorkingClone } from "../../testbed/repos";
+import { runGit } from "../../testbed/gitRun";
+import { git, listRefs, workingClone, WorkingClone } from "../../testbed/repos";
 
 jest.setTimeout(300_000);
 
@@ -22,31 +21,6 @@ let hp: HttpsPrimary;
 let m: MirrorBehindNginx;
 let work: WorkingClone;
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(args: string[], env: GitEnv, cwd?: string): Promise<Ran> {
-  try {
-    return { code: 0, stdout: await git(args, { env, cwd }), stderr: "" };
-  } catch (e) {
-    if (e instanceof GitError) return { code: e.code ?? -1, stdout: "", stderr: e.stderr };
-    throw e;
-  }
-}
-
-/** git with both outputs, also when it succeeds (the "remote:" lines are on stderr). */
-async function runBoth(args: string[], env: GitEnv, cwd: string): Promise<Ran> {
-  try {
-    const r = await promisify(execFile)("git", args, { env: env as NodeJS.ProcessEnv, cwd });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: x.code ?? -1, stdout: x.stdout ?? "", stderr: x.stderr ?? "" };
-  }
-}
 
 /** The mirror's URL with credentials in it (the way `npm start` prints it). */
 const mirrorUrl = (repo: { project: string; slug: string }, userinfo?: string) => m.url(repo.project, repo.slug).replace("https://", userinfo ? `https://${userinfo}@` : "https://");
@@ -86,7 +60,7 @@ beforeAll(async () => {
 test("a push with good credentials lands on the primary and is served by the mirror as soon as `git push` returns", async () => {
   for (let i = 0; i < 3; i++) {
     const c = await work.commit({ [`f${i}.txt`]: `change ${i}\n` });
-    const pushed = await run(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
+    const pushed = await runGit(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
     expect(pushed).toMatchObject({ code: 0 });
     // No sleep, no polling: the mirror's own copy already has it, and serves it.
     expect(await tipOnPrimary(APP)).toBe(c);
@@ -96,8 +70,8 @@ test("a push with good credentials lands on the primary and is served by the mir
   // A new branch and a tag in one push, then a fresh clone from the mirror has them.
   await work.git(["tag", "v1"]);
   const branch = await work.commit({ "b.txt": "branch\n" });
-  expect(await run(["push", "origin", "HEAD:refs/heads/feature/one", "refs/tags/v1"], m.gitEnv(), work.dir)).toMatchObject({ code: 0 });
-  const fetched = await run(["fetch", mirrorUrl(APP, "bob:bob-pw"), "refs/heads/feature/one"], m.gitEnv(), work.dir);
+  expect(await runGit(["push", "origin", "HEAD:refs/heads/feature/one", "refs/tags/v1"], m.gitEnv(), work.dir)).toMatchObject({ code: 0 });
+  const fetched = await runGit(["fetch", mirrorUrl(APP, "bob:bob-pw"), "refs/heads/feature/one"], m.gitEnv(), work.dir);
   expect(fetched.code).toBe(0);
   expect(await tipOnMirror(APP, "refs/heads/feature/one")).toBe(branch);
   expect(await tipOnMirror(APP, "refs/tags/v1")).toBeDefined();
@@ -114,15 +88,15 @@ test("credentials are never in the daemon's log", async () => {
 test("wrong or missing credentials: the primary's 401 is relayed and git fails as against the primary itself", async () => {
   await work.commit({ "x.txt": "unauthorised\n" });
   const before = await tipOnMirror(APP);
-  const wrong = await run(["push", mirrorUrl(APP, "alice:not-her-password"), "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
+  const wrong = await runGit(["push", mirrorUrl(APP, "alice:not-her-password"), "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
   expect(wrong.code).not.toBe(0);
   expect(wrong.stderr).toMatch(/Authentication failed/);
   // No credentials and no terminal (GIT_TERMINAL_PROMPT=0): git asked for them because of WWW-Authenticate.
-  const none = await run(["push", mirrorUrl(APP), "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
+  const none = await runGit(["push", mirrorUrl(APP), "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
   expect(none.code).not.toBe(0);
   expect(none.stderr).toMatch(/could not read Username/);
   // A user who may read but not write: the primary's 403.
-  const reader = await run(["push", mirrorUrl(APP, "bob:bob-pw"), "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
+  const reader = await runGit(["push", mirrorUrl(APP, "bob:bob-pw"), "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
   expect(reader.code).not.toBe(0);
   expect(reader.stderr).toMatch(/403/);
   expect(await tipOnMirror(APP)).toBe(before);
@@ -132,7 +106,7 @@ test("wrong or missing credentials: the primary's 401 is relayed and git fails a
 test("a pre-receive hook's message and refusal, and a refused non-fast-forward, are relayed; the mirror's copy does not move", async () => {
   const g = await workingClone({ url: mirrorUrl(GUARDED, "alice:alice-pw"), env: m.gitEnv() });
   await g.commit({ "frozen.txt": "nope\n" });
-  const hook = await run(["push", "origin", "HEAD:refs/heads/frozen"], m.gitEnv(), g.dir);
+  const hook = await runGit(["push", "origin", "HEAD:refs/heads/frozen"], m.gitEnv(), g.dir);
   expect(hook.code).not.toBe(0);
   expect(hook.stderr).toContain("remote: policy: refs/heads/frozen is frozen until the release");
   expect(hook.stderr).toMatch(/\[remote rejected\] HEAD -> frozen \(pre-receive hook declined\)/);
@@ -142,12 +116,12 @@ test("a pre-receive hook's message and refusal, and a refused non-fast-forward, 
   // A fast-forward goes through; rewriting it away afterwards is refused by the primary.
   await g.git(["reset", "--hard", "HEAD~1"]);
   const ff = await g.commit({ "ff.txt": "fast-forward\n" });
-  expect(await run(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), g.dir)).toMatchObject({ code: 0 });
+  expect(await runGit(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), g.dir)).toMatchObject({ code: 0 });
   const mainBefore = await tipOnMirror(GUARDED);
   expect(mainBefore).toBe(ff);
   await g.git(["reset", "--hard", "HEAD~1"]);
   await g.commit({ "rewrite.txt": "history rewritten\n" }, { message: "rewrite" });
-  const forced = await run(["push", "--force", "origin", "HEAD:refs/heads/main"], m.gitEnv(), g.dir);
+  const forced = await runGit(["push", "--force", "origin", "HEAD:refs/heads/main"], m.gitEnv(), g.dir);
   expect(forced.code).not.toBe(0);
   expect(forced.stderr).toMatch(/\[remote rejected\] HEAD -> main \(non-fast-forward\)|denying non-fast-forward/);
   expect(await tipOnMirror(GUARDED)).toBe(mainBefore);
@@ -159,7 +133,7 @@ test("primary down: the push fails with an error naming the primary's URL; nothi
   const before = await tipOnMirror(APP);
   await hp.double.setDown("refused");
   try {
-    const r = await run(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
+    const r = await runGit(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`remote: The mirror forwards pushes to the primary (${hp.double.url}), and cannot reach it: connection refused.`);
     expect(r.stderr).toContain(`git push ${hp.double.url}/scm/PROJ/app.git`);
@@ -169,7 +143,7 @@ test("primary down: the push fails with an error naming the primary's URL; nothi
   }
   expect(await tipOnMirror(APP)).toBe(before);
   // Back up: the same push goes through.
-  expect(await run(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), work.dir)).toMatchObject({ code: 0 });
+  expect(await runGit(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), work.dir)).toMatchObject({ code: 0 });
   expect(await tipOnMirror(APP)).toBe(await work.revParse("HEAD"));
 });
 
@@ -177,7 +151,7 @@ test("the mirror cannot fetch (its SSH link to the primary is down): the push st
   const c = await work.commit({ "late.txt": "the mirror fetches this later\n" });
   await hp.primary.stop();
   try {
-    const r = await runBoth(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
+    const r = await runGit(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), work.dir);
     expect(r).toMatchObject({ code: 0 });
     expect(r.stderr).toMatch(/remote: smart-mirror: the primary accepted your push; the mirror will catch up shortly \(its fetch from the primary failed; it retries on its own\)/);
     expect(await tipOnPrimary(APP)).toBe(c);
