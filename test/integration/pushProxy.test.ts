@@ -75,5 +75,8 @@ test("with the primary's CA: the push lands; the primary's 401 and WWW-Authentic
   expect(logged).not.toContain(Buffer.from("alice:alice-pw").toString("base64"));
   // Not a repository this mirror carries: forwarded all the same, nothing to wait for.
   expect(srv.logs.some((l) => l.msg === "git push forwarded to the primary" && l.obj.readYourWrites === "not_mirrored")).toBe(true);
+  const metrics = await srv.registry.metrics();
+  expect(metrics).toContain('smart_mirror_push_read_your_writes_total{result="not_mirrored"} 1');
+  expect(metrics).toMatch(/smart_mirror_git_requests_total\{endpoint="receive_pack",code="200"\} [1-9]/);
   await srv.close();
 });
