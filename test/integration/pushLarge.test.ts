@@ -50,7 +50,11 @@ test(`a ${PACK_MB} MB push streams through the mirror with bounded daemon memory
   // The report: what the daemon held while a 200 MB pack went through it.
   console.log(`daemon RSS during a ${PACK_MB} MB push: baseline ${(r.baselineKb / 1024).toFixed(1)} MB, max ${(r.maxKb / 1024).toFixed(1)} MB, growth ${growthMb.toFixed(1)} MB over ${r.samples} samples`);
   expect(r.samples).toBeGreaterThan(3);
-  expect(growthMb).toBeLessThan(PACK_MB / 4);
+  // Half the pack: a proxy that held the pack would grow by all of it. What is left is socket
+  // and TLS buffers, freed chunks the GC has not returned yet (more of them on a loaded
+  // machine: 7.6 MB measured alone, 45 MB beside other test suites), and the daemon's own fetch
+  // of the push over its in-process SSH session (read-your-writes), which runs in the window.
+  expect(growthMb).toBeLessThan(PACK_MB / 2);
   // Read-your-writes for a big push too.
   expect((await listRefs(m.repoDir(APP.project, APP.slug))).get("refs/heads/main")).toBe(c);
   expect((await listRefs(hp.primary.repoPath(APP.project, APP.slug))).get("refs/heads/main")).toBe(c);
