@@ -21,7 +21,7 @@ export interface RssSample {
 }
 
 /** Start sampling now (the first sample is the baseline); stop() returns what was seen. */
-export function rssSampler(pid: number, everyMs = 50): { stop(): RssSample } {
+export function rssSampler(pid: number, everyMs = 50): { stop(): RssSample; maxSoFarKb(): number } {
   const baselineKb = rssKb(pid) ?? 0;
   let maxKb = baselineKb;
   let samples = 1;
@@ -32,6 +32,7 @@ export function rssSampler(pid: number, everyMs = 50): { stop(): RssSample } {
     if (kb > maxKb) maxKb = kb;
   }, everyMs);
   return {
+    maxSoFarKb: () => maxKb,
     stop() {
       clearInterval(timer);
       const kb = rssKb(pid);
