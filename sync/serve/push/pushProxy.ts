@@ -15,9 +15,11 @@
  *   (primaryAgent, as the credential checks do). Redirects are not followed.
  * - Read-your-writes: the push's commands are read as they pass (pushRequest.ts), the primary's
  *   report as it comes back (reportTap.ts). When it reports a ref updated, the mirror syncs the
- *   repository (the daemon's demand sync, coalesced with any running one) and holds back the
- *   answer's final flush-pkt until that sync, which started after the primary accepted, has
- *   ended: `git push` returns only when a fetch from the mirror sees the push. The wait is
+ *   repository (the daemon's demand sync, coalesced with any running one, handed the pushed
+ *   ref moves so it fetches exactly those tips) and holds back the answer's final flush-pkt
+ *   until the mirror recorded those moves (or, when they are not known exactly, until a sync
+ *   that started after the primary accepted has ended): `git push` returns only when a fetch
+ *   from the mirror sees the push. The wait is
  *   bounded (mirror.serve.onDemandWait); past it the client reads "remote: smart-mirror: ...
  *   will catch up shortly" (side-band clients, i.e. every git since 1.7) and the push still
  *   succeeds. The mirror's copy changes only through that fetch, never from the pushed bytes.
