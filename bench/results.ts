@@ -131,6 +131,8 @@ export const HEADLINE_METRICS: readonly string[] = [
   "concurrent32.all_ok",
   "concurrent32.throughput_ratio_vs_http_backend",
   "concurrent32.daemon_rss_mb",
+  "push.ratio_vs_direct_wan50",
+  "push.read_your_writes_ms_p50",
 ];
 
 const TABLE_HEAD = ["| Benchmark | Metric | Value | Goal |", "|---|---|---|---|"];

@@ -31,6 +31,10 @@ export type DataVolumeType = (typeof DataVolumeType)[keyof typeof DataVolumeType
 export const MirrorAuth = { Primary: "primary", Anonymous: "anonymous", Tokens: "tokens" } as const;
 export type MirrorAuth = (typeof MirrorAuth)[keyof typeof MirrorAuth];
 
+/** Pushes to the mirror (the daemon's mirror.push): forwarded to the primary, or refused with its URL. */
+export const MirrorPush = { Proxy: "proxy", Refuse: "refuse" } as const;
+export type MirrorPush = (typeof MirrorPush)[keyof typeof MirrorPush];
+
 /** The daemon's log level (mirror.log.level). */
 export const LogLevel = { Fatal: "fatal", Error: "error", Warn: "warn", Info: "info", Debug: "debug", Trace: "trace", Silent: "silent" } as const;
 export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
@@ -241,6 +245,11 @@ export interface MirrorSettings {
   events?: MirrorEvents;
   /** Default "info". */
   logLevel?: LogLevel;
+  /**
+   * Default "proxy": `git push` to the mirror is forwarded to the primary with the user's own
+   * credentials, and answered once the mirror has the pushed refs. "refuse": read-only mirror.
+   */
+  push?: MirrorPush;
   /**
    * Further daemon keys (mirror.purge.protect, mirror.sync.excludeRefs, ...), validated with
    * the daemon's own rules. Keys the args above manage are refused here.

@@ -7,7 +7,7 @@ export { SmartMirror, SMART_MIRROR_TYPE, DEFAULT_BUNDLE_PATH } from "./smartMirr
 export type { SmartMirrorConstructor } from "./smartMirror";
 export { normalizeSmartMirrorArgs } from "./normalize";
 export { propertiesValues } from "./propertiesFromArgs";
-export { HostOs, DataVolumeType, MirrorAuth, LogLevel } from "./args";
+export { HostOs, DataVolumeType, MirrorAuth, MirrorPush, LogLevel } from "./args";
 export type {
   SmartMirrorArgs,
   SmartMirrorInputs,

@@ -33,6 +33,7 @@ export function propertiesValues(args: SmartMirrorArgs, displayName: string, hom
     tokensFile: p.cloneTokensFile,
     listen: `unix:${p.socket}`,
     logLevel: m.logLevel,
+    push: m.push,
     extra: m.extraProperties,
   };
 }

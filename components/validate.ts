@@ -15,7 +15,7 @@ import { parseProperties } from "../sync/config/properties";
 import { parseKeyValue, validateEntries } from "../sync/config/schema";
 import { Invalid } from "../sync/config/problems";
 import { parseHostKeys, parseHttpsUrl, parseProjects, parseRepoList, parseSshBase } from "../sync/config/values";
-import type { BastionArgs, LogLevel, MirrorAuth, MirrorSettingsArgs, NormalizedSmartMirrorArgs, SmartMirrorArgs, SmartMirrorInputs } from "./args";
+import type { BastionArgs, LogLevel, MirrorAuth, MirrorPush, MirrorSettingsArgs, NormalizedSmartMirrorArgs, SmartMirrorArgs, SmartMirrorInputs } from "./args";
 import { normalizeSmartMirrorArgs, relabelProblem, type NormalizeResult } from "./normalize";
 import { instanceTypeProblem, instanceTypeWarning, DEFAULT_INSTANCE_TYPE } from "./host/instanceTypes";
 import { healthCheckerWarning } from "./dns/healthCheckers";
@@ -82,7 +82,7 @@ const AUTH_MODES: readonly string[] = KEYS.auth.value.values;
 // The argument enums (args.ts, literal for Pulumi's analyzer) are the key table's values: a
 // value added to or dropped from either side fails to compile here.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-export const ARG_ENUMS_MATCH_KEY_TABLE: [Same<MirrorAuth, EnumOf<"auth">>, Same<LogLevel, EnumOf<"logLevel">>] = [true, true];
+export const ARG_ENUMS_MATCH_KEY_TABLE: [Same<MirrorAuth, EnumOf<"auth">>, Same<LogLevel, EnumOf<"logLevel">>, Same<MirrorPush, EnumOf<"push">>] = [true, true, true];
 
 /**
  * Every problem in the arguments (either shape, see args.ts), each naming the argument as the

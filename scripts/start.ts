@@ -12,10 +12,11 @@
  *
  * `npm start -- --verify` does the same non-interactively, then clones through the mirror,
  * pushes to the demo primary, sends the primary's webhook, waits for the change on the mirror,
- * prints what it checked and exits 0 or 1.
+ * pushes through the mirror (forwarded to the demo primary's HTTPS door) and checks the mirror
+ * serves that push as soon as `git push` returned, prints what it checked and exits 0 or 1.
  */
 import { Command } from "commander";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as https from "node:https";
@@ -132,10 +133,12 @@ async function main(o: Options): Promise<number> {
   const { port, note } = await pickPort(Number(o.port));
   if (note) say(`note: ${note}`);
 
+  // One local CA: nginx's certificate, and the demo primary's HTTPS door (which the mirror trusts through it).
+  const ca = await createCa("smart-mirror local CA");
   let demoPrimary: DemoPrimary | undefined;
   if (demo) {
-    say("starting the demo primary (OpenSSH sshd with sample projects)...");
-    demoPrimary = await startDemoPrimary();
+    say("starting the demo primary (OpenSSH sshd with sample projects, and its HTTPS door for pushes)...");
+    demoPrimary = await startDemoPrimary(ca);
   }
   const sshUrl = demo ? `ssh://${demoPrimary!.primary.user}@${demoPrimary!.primary.host}:${demoPrimary!.primary.port}` : o.primary!;
   const hostKeys = demo ? [demoPrimary!.primary.hostKeyLine] : parsePinnedKeys(o.hostKey!).map((k) => `${k.type} ${k.base64}`);
@@ -149,7 +152,6 @@ async function main(o: Options): Promise<number> {
   fs.rmSync(keyDir, { recursive: true, force: true });
   if (demo) await demoPrimary!.primary.authorizeKey(publicKey, { readOnly: true });
 
-  const ca = await createCa("smart-mirror local CA");
   const cert = await ca.issueServerCert(["localhost", "127.0.0.1"]);
   const caFile = path.join(ROOT, "ca.pem");
   fs.copyFileSync(ca.certPath, caFile);
@@ -162,7 +164,9 @@ async function main(o: Options): Promise<number> {
   const propertiesText = renderProperties({
     displayName: demo ? "Local demo mirror" : "Local mirror",
     baseUrl,
-    upstreamUrl: demo ? "https://demo-primary.localhost" : o.primaryUrl!,
+    upstreamUrl: demo ? demoPrimary!.https.double.url : o.primaryUrl!,
+    // The demo primary's HTTPS door has a certificate of the local CA (pushes are forwarded there).
+    caFile: demo ? real.primaryCaFile : undefined,
     sshUrl,
     hostKeys,
     keyFile: real.keyFile,
@@ -189,6 +193,7 @@ async function main(o: Options): Promise<number> {
     tlsCertificateChainPem: fs.readFileSync(cert.chainPath, "utf8"),
     tlsPrivateKeyPem: fs.readFileSync(cert.keyPath, "utf8"),
     stagedBundle: BUNDLE,
+    primaryCaPem: demo ? ca.certPem : undefined,
   });
   const planFile = path.join(ROOT, "plan.json");
   fs.writeFileSync(planFile, serializePlan(plan), { mode: 0o600 });
@@ -214,6 +219,12 @@ async function main(o: Options): Promise<number> {
   say("  clone through the mirror (trusting the local CA):");
   for (const r of (repos ?? []).slice(0, 3)) say(`    GIT_SSL_CAINFO=${caFile} git clone ${cloneUrl(r)}`);
   say("");
+  if (demoPrimary) {
+    // One remote for everything: the push goes through the mirror to the primary, with these credentials.
+    say("  push through the mirror (forwarded to the demo primary as its user; the mirror shows it at once):");
+    say(`    GIT_SSL_CAINFO=${caFile} git push ${pushUrl(baseUrl, demoPrimary, "DEMO/website")} HEAD:refs/heads/main`);
+    say("");
+  }
   say(o.verify ? "  verifying..." : "  Ctrl-C stops the mirror, nginx and the demo primary.");
   say("");
 
@@ -300,15 +311,45 @@ async function verify(d: DemoPrimary, port: number, caFile: string, caPem: strin
       }
       throw new Error("not visible after 20 s");
     });
-    await check("a push to the mirror is refused with the primary's URL", () => {
-      const r = spawnSync("git", ["push", cloneUrl("DEMO/hello-world"), "HEAD:refs/heads/x"], { cwd: d.hello.dir, env, encoding: "utf8" });
-      if (r.status === 0) throw new Error("the mirror accepted a push");
-      if (!/demo-primary\.localhost/.test(r.stderr)) throw new Error(`git did not show the primary's URL: ${r.stderr.trim().split("\n").pop()}`);
+    await check("push through the mirror (forwarded to the primary's HTTPS door with the demo user's credentials); served by the mirror as soon as `git push` returns", async () => {
+      const next = await d.hello.commit({ "NEWS.md": `pushed through the mirror by npm start --verify at ${new Date().toISOString()}\n` });
+      const t0 = Date.now();
+      const r = await gitAsync(["push", "--quiet", pushUrl(`https://localhost:${port}`, d, "DEMO/hello-world"), "HEAD:refs/heads/main"], d.hello.dir, env);
+      if (r.status !== 0) throw new Error(`git push failed: ${r.stderr.trim().split("\n").pop()}`);
+      const ms = Date.now() - t0;
+      // No waiting: read-your-writes means the very next request sees it.
+      if (!lsRemote(cloneUrl("DEMO/hello-world"), env).includes(`${next}\trefs/heads/main`)) throw new Error("the mirror did not serve the push right after `git push` returned");
+      const onPrimary = lsRemote(d.primary.sshUrl("DEMO", "hello-world"), { ...process.env, ...d.primary.gitEnv() } as NodeJS.ProcessEnv);
+      if (!onPrimary.includes(`${next}\trefs/heads/main`)) throw new Error("the push did not reach the primary");
+      return `git push took ${ms} ms, read-your-writes included`;
+    });
+    await check("a push with a wrong password is refused by the primary, relayed by the mirror", async () => {
+      const r = await gitAsync(["push", cloneUrl("DEMO/hello-world").replace("https://", `https://${d.user.name}:wrong@`), "HEAD:refs/heads/x"], d.hello.dir, env);
+      if (r.status === 0) throw new Error("the push was accepted");
+      if (!/Authentication failed/.test(r.stderr)) throw new Error(`git did not report the failed authentication: ${r.stderr.trim().split("\n").pop()}`);
     });
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
   return results.every(([, ok]) => ok);
+}
+
+/**
+ * git without blocking: the demo primary's HTTPS door runs in this process, so a synchronous
+ * child (spawnSync) would starve the very server it talks to.
+ */
+function gitAsync(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("git", args, { cwd, env, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    child.on("close", (status) => resolve({ status, stderr }));
+  });
+}
+
+/** The mirror's URL of a demo repository with the demo user's credentials in it. */
+function pushUrl(baseUrl: string, d: DemoPrimary, repo: string): string {
+  return `${baseUrl.replace("https://", `https://${d.user.name}:${d.user.password}@`)}/scm/${repo}.git`;
 }
 
 async function stopAll(sup: ReturnType<typeof execSupervisor>): Promise<void> {

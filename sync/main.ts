@@ -56,7 +56,7 @@ async function run(home: string): Promise<number> {
   // Clones: /scm/PROJECT/repo.git, only for repositories in the catalog and on disk.
   const router = new Router({ log });
   // One budget for request bodies held in memory, shared by the Git routes and the webhook.
-  const { bodyBudgetBytes, packCache, freshness, ...serve } = options.serve;
+  const { bodyBudgetBytes, packCache, freshness, push, ...serve } = options.serve;
   const bodyBudget = new BodyBudget(bodyBudgetBytes, board.metrics.registry);
   const bodyIdleMs = serve.bodyIdleMs;
   const resolve = catalogResolver((key) => (daemon.isServed(key) ? daemon.repoDir(key) : undefined));
@@ -78,6 +78,8 @@ async function run(home: string): Promise<number> {
         refsBehind: (repo, signal) => daemon.refsBehind(repoKey(repo), signal),
       },
     },
+    // Pushes forwarded to the primary; answered once the daemon fetched them (read-your-writes).
+    push: push && { ...push, syncNow: (repo, changes) => daemon.syncNow(repoKey(repo), changes) },
   });
   // The repo-hashes API and the resync trigger `smart-mirror verify` uses (internal only).
   const keep = makeRefFilter(options.daemon.excludeRefs);

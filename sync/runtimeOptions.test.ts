@@ -42,12 +42,20 @@ describe("runtimeOptions: the configuration as the daemon, the Git routes and ac
       maxPerClient: undefined,
       transferLimits: { minBytesPerSec: 16 * 1024, windowMs: 60_000, maxTransferMs: 6 * 3_600_000 },
       freshness: { waitMs: 5000, advertisement: "always" },
+      // mirror.push=proxy (default): forwarded to the primary's URL, waiting as long as on-demand fetches.
+      push: { upstreamUrl: "https://bitbucket.example.com", caPem: undefined, waitMs: 5000 },
     });
     expect(o.auth).toEqual({ serve: c.serve, upstream: c.upstream });
     expect(o.webhookSecret).toBeUndefined();
     expect(o.log.level).toBe("info");
     // The parsed address itself, not a string to parse again.
     expect(o.listen).toBe(c.serve.listen);
+  });
+
+  test("mirror.push: refuse turns the forwarding off; the primary's CA file is read for it", () => {
+    expect(runtimeOptions(config("mirror.push=refuse"), read).serve.push).toBeUndefined();
+    const ca = runtimeOptions(config("mirror.upstream.caFile=/m/shared/primary-ca.pem"), (f) => (f === "/m/shared/primary-ca.pem" ? "PEM" : read(f)));
+    expect(ca.serve.push).toEqual({ upstreamUrl: "https://bitbucket.example.com", caPem: "PEM", waitMs: 5000 });
   });
 
   test("synced events: off by default (no ref tracking); on with URLs and the secret read from its file", () => {

@@ -20,6 +20,8 @@ export type ServeSettings = Pick<GitServeOptions, "bodyIdleMs" | "maxPerClient" 
   packCache?: Omit<NonNullable<GitServeOptions["packCache"]>, "diskOk">;
   /** On-demand fetches and fresh advertisements, without the link to the daemon (main.ts adds it). */
   freshness: Omit<NonNullable<GitServeOptions["freshness"]>, "link">;
+  /** mirror.push=proxy: where pushes go, trusted how, waited for how long (main.ts adds the daemon's sync); undefined = refuse. */
+  push?: Omit<NonNullable<GitServeOptions["push"]>, "syncNow">;
 };
 
 export interface RuntimeOptions {
@@ -55,7 +57,7 @@ export function runtimeOptions(c: MirrorConfig, read: ReadFile = readUtf8): Runt
   return {
     log: { level: c.log.level },
     daemon: daemonSettings(c, read),
-    serve: serveSettings(c),
+    serve: serveSettings(c, read),
     auth: { serve: c.serve, upstream: c.upstream },
     webhookSecret: c.webhook.secretFile ? read(c.webhook.secretFile).trim() : undefined,
     listen: c.serve.listen,
@@ -114,7 +116,7 @@ export function daemonSettings(c: MirrorConfig, read: ReadFile = readUtf8): Daem
   };
 }
 
-export function serveSettings(c: MirrorConfig): ServeSettings {
+export function serveSettings(c: MirrorConfig, read: ReadFile = readUtf8): ServeSettings {
   const s = c.serve;
   return {
     bodyBudgetBytes: s.bodyBudgetBytes,
@@ -125,5 +127,7 @@ export function serveSettings(c: MirrorConfig): ServeSettings {
     maxPerClient: s.uploadPacksPerClient > 0 ? s.uploadPacksPerClient : undefined,
     transferLimits: { minBytesPerSec: s.minTransferBytesPerSec, windowMs: s.lowSpeedTimeMs, maxTransferMs: s.maxTransferMs },
     freshness: { waitMs: s.onDemandWaitMs, advertisement: s.freshness },
+    // Read-your-writes waits as long as a clone may wait for the primary (mirror.serve.onDemandWait).
+    push: s.push === "proxy" ? { upstreamUrl: c.upstream.url, caPem: c.upstream.caFile ? read(c.upstream.caFile) : undefined, waitMs: s.onDemandWaitMs } : undefined,
   };
 }

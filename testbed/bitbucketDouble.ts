@@ -30,6 +30,7 @@
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import type { ScmHandler } from "./primaryGitHttp";
 import { onCleanup } from "./resources";
 
 // ---- model -----------------------------------------------------------------------------
@@ -56,6 +57,8 @@ export interface UserSpec {
   token?: string;
   /** Default: reads everything. */
   canRead?: ReadRule;
+  /** May push (REPO_WRITE) over the `scm` endpoint. Default: nothing. */
+  canWrite?: ReadRule;
   /** REPO_ADMIN / PROJECT_ADMIN, needed for access keys. Default false. */
   admin?: boolean | ((projectKey: string, slug?: string) => boolean);
 }
@@ -103,6 +106,8 @@ export interface BitbucketDoubleOptions {
   hiddenStatus?: 401 | 404;
   /** The `ssh` clone link; default `ssh://git@<publicHost>:7999/<project lowercased>/<slug>.git`. */
   sshCloneUrl?: (projectKey: string, slug: string) => string;
+  /** Git smart HTTP under /scm/ (testbed/primaryGitHttp.ts), given the authenticated caller. */
+  scm?: ScmHandler;
 }
 
 export interface BitbucketDouble {
@@ -234,11 +239,12 @@ interface UserModel {
   password: string;
   token?: string;
   canRead: (projectKey: string, slug?: string) => boolean;
+  canWrite: (projectKey: string, slug?: string) => boolean;
   admin: (projectKey: string, slug?: string) => boolean;
 }
 
-function readPredicate(rule: ReadRule | undefined): (p: string, s?: string) => boolean {
-  if (rule === undefined) return () => true;
+function readPredicate(rule: ReadRule | undefined, dflt = true): (p: string, s?: string) => boolean {
+  if (rule === undefined) return () => dflt;
   if (typeof rule === "function") return rule;
   const projects = new Set(rule.projects ?? []);
   const repos = new Set(rule.repos ?? []);
@@ -536,6 +542,7 @@ export async function startBitbucketDouble(opts: BitbucketDoubleOptions): Promis
       }
       user = authenticate(req);
       const method = req.method ?? "GET";
+      if (opts.scm && url.pathname.startsWith("/scm/")) return scm(opts.scm, req, res, user);
       for (const route of routes) {
         const m = route.pattern.exec(url.pathname);
         if (!m) continue;
@@ -562,6 +569,18 @@ export async function startBitbucketDouble(opts: BitbucketDoubleOptions): Promis
       if (res.headersSent) res.destroy();
       else send(req, res, err.status, errorBody(err), user, headers);
     }
+  }
+
+  function scm(handler: ScmHandler, req: IncomingMessage, res: ServerResponse, u: UserModel | undefined): void {
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    res.once("finish", () => requests.push({ method: req.method ?? "", path: q < 0 ? url : url.slice(0, q), query: q < 0 ? "" : url.slice(q), user: u?.name ?? null, status: res.statusCode }));
+    handler(req, res, {
+      user: u?.name ?? null,
+      exists: (p, s) => repos.has(`${p}/${s}`),
+      canRead: (p, s) => canRead(u, p, s),
+      canWrite: (p, s) => !!u && u.canWrite(p, s),
+    });
   }
 
   // -- lifecycle --
@@ -640,6 +659,7 @@ export async function startBitbucketDouble(opts: BitbucketDoubleOptions): Promis
         password,
         token: spec.token,
         canRead: readPredicate(spec.canRead),
+        canWrite: readPredicate(spec.canWrite, false),
         admin: typeof admin === "function" ? admin : () => admin === true,
       });
     },

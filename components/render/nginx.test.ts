@@ -122,6 +122,13 @@ describe("renderNginxSite: what the product asks for", () => {
     expect(lines).toContain("limit_conn_status 429;");
   });
 
+  test("pushes (git-receive-pack) stream unbuffered to the daemon with no body limit of the mirror's own; the rest of /scm/ keeps 512m", () => {
+    const push = blockOf(conf, "location ~ ^/scm/.+/git-receive-pack$");
+    for (const l of ["proxy_request_buffering off;", "proxy_buffering off;", "client_max_body_size 0;", "proxy_read_timeout 3600s;", "limit_conn smart_mirror_git_conn 256;", "proxy_pass http://smart_mirror_daemon;"]) expect(push).toContain(l);
+    expect(blockOf(renderNginxSite({ ...production, pushMaxBodySize: "2g" }), "location ~ ^/scm/.+/git-receive-pack$")).toContain("client_max_body_size 2g;");
+    expect(() => renderNginxSite({ ...production, pushMaxBodySize: "2gb" })).toThrow(/pushMaxBodySize/);
+  });
+
   test("slow clients are cut by default: idle headers and bodies after 30 s, unread packs after 10 minutes, buffers reset", () => {
     for (const l of ["client_header_timeout 30s;", "client_body_timeout 30s;", "reset_timedout_connection on;"]) expect(lines).toContain(l);
     expect(blockOf(conf, "location /scm/")).toContain("send_timeout 600s;");
@@ -149,7 +156,7 @@ describe("renderNginxSite: what the product asks for", () => {
       .split("\n")
       .map((l) => /^\s*location (.+) \{$/.exec(l)?.[1])
       .filter((l): l is string => l !== undefined);
-    expect(proxied).toEqual(["/scm/", "= /status", "= /status/detail", "~ ^/status/repos/[^/]+/[^/]+/wait$", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
+    expect(proxied).toEqual(["/scm/", "~ ^/scm/.+/git-receive-pack$", "= /status", "= /status/detail", "~ ^/status/repos/[^/]+/[^/]+/wait$", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
     // The daemon's detailed status is never proxied, to anyone.
     expect(blockOf(conf, "location = /status/detail")).toEqual(blockOf(conf, "location /"));
     expect(blockOf(conf, "location /")).toEqual(["default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`]);

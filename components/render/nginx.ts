@@ -71,6 +71,14 @@ export const HSTS_MAX_AGE_SECONDS = 63072000;
  */
 export const DEFAULT_GIT_MAX_BODY = "512m";
 
+/**
+ * Request body limit on pushes (POST .../git-receive-pack), which the daemon streams on to the
+ * primary (mirror.push=proxy) without holding them: none, like Bitbucket, whose pushes are
+ * bounded by the primary's own settings and hooks; the mirror adds no limit of its own. With
+ * request buffering off a push costs nginx no disk either.
+ */
+export const DEFAULT_PUSH_MAX_BODY = "0";
+
 /** Matches the daemon's own webhook limit (sync/serve/webhookHandler.ts, 1 MiB). */
 export const WEBHOOK_MAX_BODY = "1m";
 
@@ -144,6 +152,8 @@ export interface NginxSiteInput {
   upstreamSocket: string | { host: string; port: number };
   /** Request body limit on /scm/ in nginx size syntax ("512m", "0" = no limit); default DEFAULT_GIT_MAX_BODY. */
   clientMaxBodySize?: string;
+  /** Request body limit on pushes (git-receive-pack), nginx size syntax; default DEFAULT_PUSH_MAX_BODY ("0" = none). */
+  pushMaxBodySize?: string;
   /** Idle timeouts on /scm/ in seconds; default DEFAULT_GIT_TIMEOUT_SECONDS. */
   gitTimeoutSeconds?: number;
   /** Per-client rate limit on /scm/; default DEFAULT_RATE_LIMIT; false for none. */
@@ -178,6 +188,7 @@ export interface NginxSite {
   /** nginx `server` argument: "unix:/path" or "host:port". */
   upstreamServer: string;
   clientMaxBodySize: string;
+  pushMaxBodySize: string;
   gitTimeoutSeconds: number;
   rateLimit: { rate: string; burst: number; exempt: string[] } | false;
   connectionsPerClient: number | false;
@@ -392,6 +403,9 @@ function resolve(input: NginxSiteInput, report: Check): NginxSite {
   const listenAddresses = (Array.isArray(addresses) ? addresses : []).map((a, i) => checkListenAddress(`listenAddresses[${i}]`, a, report)).filter((a): a is string => a !== undefined);
 
   const clientMaxBodySize = input.clientMaxBodySize ?? DEFAULT_GIT_MAX_BODY;
+  const pushMaxBodySize = input.pushMaxBodySize ?? DEFAULT_PUSH_MAX_BODY;
+  if (typeof pushMaxBodySize !== "string" || !SIZE.test(pushMaxBodySize))
+    report({ field: "pushMaxBodySize", message: `${describe(pushMaxBodySize)} is not an nginx size`, fix: 'use a number with an optional k/m/g suffix, e.g. "2g" ("0" means no limit)' });
   if (typeof clientMaxBodySize !== "string" || !SIZE.test(clientMaxBodySize))
     report({ field: "clientMaxBodySize", message: `${describe(clientMaxBodySize)} is not an nginx size`, fix: 'use a number with an optional k/m/g suffix, e.g. "512m" ("0" means no limit)' });
 
@@ -407,6 +421,7 @@ function resolve(input: NginxSiteInput, report: Check): NginxSite {
     keyPath: checkAbsolutePath("keyPath", input.keyPath, report) ?? "",
     upstreamServer: checkUpstream(input.upstreamSocket, report) ?? "",
     clientMaxBodySize: String(clientMaxBodySize).toLowerCase(),
+    pushMaxBodySize: String(pushMaxBodySize).toLowerCase(),
     gitTimeoutSeconds: checkPositiveInt("gitTimeoutSeconds", input.gitTimeoutSeconds ?? DEFAULT_GIT_TIMEOUT_SECONDS, report, "give the idle timeout in seconds, e.g. 3600") ?? DEFAULT_GIT_TIMEOUT_SECONDS,
     rateLimit: checkRateLimit(input.rateLimit ?? DEFAULT_RATE_LIMIT, report),
     connectionsPerClient:
@@ -497,7 +512,7 @@ function redirectServer(s: NginxSite): string[] {
 function httpsServer(s: NginxSite): string[] {
   const daemon = `proxy_pass http://${s.name}_daemon;`;
   const notFound = ["default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`];
-  const git: string[] = [
+  const git = (maxBody: string): string[] => [
     "# Packs stream both ways: never held in memory or spooled to disk by nginx.",
     "proxy_request_buffering off;",
     "proxy_buffering off;",
@@ -505,17 +520,17 @@ function httpsServer(s: NginxSite): string[] {
     "proxy_buffer_size 64k;",
     "# Unused while unbuffered, but nginx checks its busy-buffer size (2 x 64k) against them.",
     "proxy_buffers 4 64k;",
-    `client_max_body_size ${s.clientMaxBodySize};`,
+    `client_max_body_size ${maxBody};`,
     `proxy_read_timeout ${s.gitTimeoutSeconds}s;`,
     `proxy_send_timeout ${s.gitTimeoutSeconds}s;`,
     "# A client that reads nothing of its pack for this long is dropped (the daemon's idle timeout).",
     `send_timeout ${Math.min(s.gitTimeoutSeconds, GIT_SEND_TIMEOUT_SECONDS)}s;`,
     "# Packs are zlib-compressed already.",
     "gzip off;",
+    ...(s.rateLimit !== false ? [`limit_req zone=${s.name}_git burst=${s.rateLimit.burst} nodelay;`] : []),
+    ...(s.connectionsPerClient !== false ? [`limit_conn ${s.name}_git_conn ${s.connectionsPerClient};`] : []),
+    daemon,
   ];
-  if (s.rateLimit !== false) git.push(`limit_req zone=${s.name}_git burst=${s.rateLimit.burst} nodelay;`);
-  if (s.connectionsPerClient !== false) git.push(`limit_conn ${s.name}_git_conn ${s.connectionsPerClient};`);
-  git.push(daemon);
 
   const tls = [
     `ssl_certificate ${s.certPath};`,
@@ -568,7 +583,11 @@ function httpsServer(s: NginxSite): string[] {
       "proxy_set_header X-Request-Id $request_id;",
       "",
       "# Clones and fetches: /scm/PROJECT/repo.git/...",
-      ...block("location /scm/", git),
+      ...block("location /scm/", git(s.clientMaxBodySize)),
+      "",
+      "# Pushes (mirror.push=proxy): the daemon streams them on to the primary, so their size is the",
+      "# primary's business. A regex location wins over the /scm/ prefix.",
+      ...block("location ~ ^/scm/.+/git-receive-pack$", git(s.pushMaxBodySize)),
       "",
       "# Readiness, like a Bitbucket mirror's /status: open.",
       ...block("location = /status", [daemon]),

@@ -67,6 +67,21 @@ export function readCaFile(file: string | undefined): string | undefined {
 
 const MAX_BODY = 16 * 1024;
 
+/**
+ * The one way the daemon's HTTPS clients reach the primary: TLS always verified, against the
+ * system roots plus the operator's CA (mirror.upstream.caFile). Node replaces its roots when
+ * `ca` is given, so they are kept and the operator's CA added. Shared by the credential checks
+ * here and the push proxy (sync/serve/push).
+ */
+export function primaryAgent(o: { caPem?: string; maxSockets?: number; keepAlive?: boolean }): https.Agent {
+  return new https.Agent({
+    keepAlive: o.keepAlive ?? true,
+    maxSockets: o.maxSockets,
+    ca: o.caPem ? [...tls.rootCertificates, o.caPem] : undefined,
+    rejectUnauthorized: true,
+  });
+}
+
 export class PrimaryRepoCheck {
   private readonly agent: https.Agent;
   private readonly timeoutMs: number;
@@ -76,13 +91,7 @@ export class PrimaryRepoCheck {
     // Never send a user's password over plain HTTP (config validation says the same; this is the last line).
     if (u.protocol !== "https:") throw new Error(`the primary's URL must be https:// to check credentials against it, got ${o.baseUrl}`);
     this.timeoutMs = o.timeoutMs ?? 10_000;
-    this.agent = new https.Agent({
-      keepAlive: true,
-      maxSockets: o.maxSockets ?? 16,
-      // Node replaces its roots when `ca` is given: keep them and add the operator's CA.
-      ca: o.caPem ? [...tls.rootCertificates, o.caPem] : undefined,
-      rejectUnauthorized: true,
-    });
+    this.agent = primaryAgent({ caPem: o.caPem, maxSockets: o.maxSockets ?? 16 });
   }
 
   check(creds: Credentials, id: RepoId): Promise<CheckResult> {

@@ -467,6 +467,17 @@ export const KEYS = {
     example: "always",
     value: { kind: "enum", values: ["always", "never"] },
   },
+  push: {
+    name: "mirror.push",
+    origin: "smart-mirror",
+    default: "proxy",
+    required: false,
+    description:
+      "proxy = pushes to the mirror (HTTPS) are forwarded to the primary's same repository at plugin.mirroring.upstream.url, streamed both ways with the user's own credentials passed through untouched (the primary alone decides who may push; the mirror never stores or logs them), and the push's answer waits (bounded by mirror.serve.onDemandWait) until the mirror has fetched the pushed refs, so a fetch or clone right after `git push` sees the push. One remote for everything. refuse = the mirror is read-only: a push is answered 403 with the primary's URL to push to instead.",
+    example: "proxy",
+    value: { kind: "enum", values: ["proxy", "refuse"] },
+    arg: "mirror.push",
+  },
   delayedSyncTolerance: {
     name: "mirror.status.delayedSyncTolerance",
     origin: "smart-mirror",

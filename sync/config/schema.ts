@@ -37,6 +37,7 @@ export type LogLevel = EnumOf<"logLevel">;
 export type ServeAuth = EnumOf<"auth">;
 export type PackCacheScope = EnumOf<"packCacheScope">;
 export type Freshness = EnumOf<"freshness">;
+export type PushMode = EnumOf<"push">;
 
 /** What a value kind parses to. */
 type Parsed<V> = V extends { kind: "enum"; values: readonly (infer E)[] }
@@ -175,6 +176,8 @@ export interface MirrorConfig {
     /** Longest wait of a request for the primary (on-demand fetch, fresh advertisement); 0 = off. */
     onDemandWaitMs: number;
     freshness: Freshness;
+    /** Pushes: forwarded to the primary (proxy) or refused with its URL. */
+    push: PushMode;
   };
   /** /status: when a repository behind the primary counts as delayed. */
   status: { delayedSyncToleranceMs: number };
@@ -374,6 +377,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       bodyTimeoutMs: d.bodyTimeout,
       onDemandWaitMs: d.onDemandWait,
       freshness: d.freshness,
+      push: d.push,
     },
     status: { delayedSyncToleranceMs: d.delayedSyncTolerance },
     log: { level: d.logLevel },

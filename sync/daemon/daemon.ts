@@ -84,6 +84,8 @@ export class Daemon {
   private readonly sessions: SessionCache;
   /** Ref moves webhooks announced, per repository, until its next sync job takes them. */
   private readonly pendingMoves = new Map<RepoKey, RefMove[] | "unknown">();
+  /** syncNow callers that gave moves: settled as soon as a job applied exactly those (see syncNow). */
+  private readonly movesWaiters = new Map<RepoKey, { moves: RefMove[]; settle: () => void }[]>();
 
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
@@ -112,6 +114,7 @@ export class Daemon {
         return m;
       },
       onFallback: (id, why) => this.obs.log("info", "fast path not taken; running git fetch", { repo: repoKey(id), why }),
+      onMovesApplied: (id, moves) => this.movesApplied(repoKey(id), moves),
     });
     this.scheduler = new Scheduler<SyncOutcome>({
       sync: (key, reason, signal) => this.engine.sync(this.catalog.get(key) ?? parseRepoKey(key), reason, signal),
@@ -176,15 +179,50 @@ export class Daemon {
   /**
    * Fetch this repository from the primary now, coalesced with a queued or running sync of it
    * (the webhook's path through the scheduler, reason "demand"); resolves when the first run
-   * that starts after this call has ended. Never rejects.
+   * that starts after this call has ended. Never rejects. `changes`: the ref moves, when known.
    */
-  syncNow(key: RepoKey): Promise<SyncResult> {
+  syncNow(key: RepoKey, changes?: readonly ChangeLike[]): Promise<SyncResult> {
     if (!this.catalog.has(key)) return Promise.resolve({ ok: false, error: new Error(`${key} is not in the mirror's catalog`) });
+    // Known ref moves (a push the mirror forwarded) let the sync fetch exactly those tips, as a webhook's do.
+    if (changes) this.pendingMoves.set(key, mergeMoves(this.pendingMoves.get(key), movesFromChanges(changes)));
     const outcome = this.scheduler.trigger(key, "demand");
     if (outcome === "ignored") return Promise.resolve({ ok: false, error: new Error("the mirror is stopping") });
     if (outcome === "deferred") return Promise.resolve({ ok: false, error: new Error(this.scheduler.repo(key)?.lastError ?? "the repository's syncs are backing off") });
     // trigger() never starts a run synchronously: registering now cannot miss its start.
-    return this.waiters.wait(key);
+    const ran = this.waiters.wait(key);
+    const moves = changes ? movesFromChanges(changes) : "unknown";
+    if (moves === "unknown") return ran;
+    // The moves are served as soon as the job applied and recorded them (before its convergence
+    // check, a few round trips to the primary later): settle then, or when the job ends.
+    return new Promise<SyncResult>((resolve) => {
+      const entry = { moves, settle: () => resolve({ ok: true }) };
+      const list = this.movesWaiters.get(key) ?? [];
+      list.push(entry);
+      this.movesWaiters.set(key, list);
+      void ran.then((r) => {
+        this.dropMovesWaiter(key, entry);
+        resolve(r);
+      });
+    });
+  }
+
+  /** A job applied `moves`: settle the syncNow callers whose every move is among them (same ref, same new value). */
+  private movesApplied(key: RepoKey, moves: readonly RefMove[]): void {
+    const list = this.movesWaiters.get(key);
+    if (!list) return;
+    const applied = new Map(moves.map((m) => [m.ref, m.new]));
+    for (const w of [...list]) {
+      if (w.moves.every((m) => applied.get(m.ref) === m.new)) {
+        this.dropMovesWaiter(key, w);
+        w.settle();
+      }
+    }
+  }
+
+  private dropMovesWaiter(key: RepoKey, w: { moves: RefMove[]; settle: () => void }): void {
+    const list = this.movesWaiters.get(key)?.filter((x) => x !== w) ?? [];
+    if (list.length > 0) this.movesWaiters.set(key, list);
+    else this.movesWaiters.delete(key);
   }
 
   /**

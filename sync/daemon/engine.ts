@@ -56,6 +56,11 @@ export interface EngineDeps {
   takeMoves?: (id: RepoId) => RefMove[] | "unknown" | undefined;
   /** Why a fast path fell back to git fetch (for the log). */
   onFallback?: (id: RepoId, why: string) => void;
+  /**
+   * Announced moves are on disk and recorded (the ref-state fingerprint too), before the job's
+   * convergence check: a pushed ref is served from here on (read-your-writes, sync/serve/push).
+   */
+  onMovesApplied?: (id: RepoId, moves: readonly RefMove[]) => void;
 }
 
 export interface SyncOutcome {
@@ -188,6 +193,7 @@ export class SyncEngine {
         out.maintenance.push("consolidate");
       }
       const held = await this.recordHeld(id);
+      this.d.onMovesApplied?.(id, kept);
       if (before) out.refChanges = diffRefs(before, keptOnly(held.refs, this.d.keep));
       // The announced refs are visible now. Then check the whole repository: ls-refs on a
       // fresh session, since a long-lived upload-pack keeps answering ls-refs from the loose

@@ -116,7 +116,8 @@ describe("clones through nginx + TLS in front of the built daemon", () => {
       // Every request runs git here, so the killed-client test sees git held by backpressure;
       // the pack cache (on by default) has its own suite (packCacheServe.test.ts), and e2e and
       // `npm start -- --verify` clone through nginx with the defaults.
-      properties: { "mirror.serve.packCacheMb": "0" },
+      // mirror.push=refuse: the read-only mirror's refusal (pushes forwarded: pushThroughMirror.test.ts).
+      properties: { "mirror.serve.packCacheMb": "0", "mirror.push": "refuse" },
     });
     await m.waitSynchronized();
   });
@@ -196,7 +197,7 @@ describe("clones through nginx + TLS in front of the built daemon", () => {
     expect(viaMirror).toContain("refs/heads/feature/19");
   });
 
-  test("push is refused with a message naming the primary's URL", async () => {
+  test("mirror.push=refuse: push is refused with a message naming the primary's URL", async () => {
     const wc = await workingClone({ url: m.url(APP.project, APP.slug), env: m.gitEnv() });
     await wc.commit({ "pushed.txt": "nope\n" });
     const r = await run(["push", "origin", "HEAD:refs/heads/main"], m.gitEnv(), wc.dir);

@@ -117,7 +117,7 @@ test("secrets: private keys, tokens, the webhook secret and clone tokens are sec
 
 test("the schema is what the analyzer derives now (no stale copy): every argument type is described", () => {
   expect(Object.keys(schema.types).sort()).toEqual(
-    ["AcmeTls", "AwsHost", "Bastion", "DataVolume", "DataVolumeType", "Deploy", "Dns", "ExistingHost", "Host", "HostOs", "LogLevel", "MirrorAuth", "MirrorEvents", "MirrorSettings", "Primary", "PrivateCaTls", "ProvidedTls", "RegisterAccessKey", "SshAccess", "Tls"].map(T),
+    ["AcmeTls", "AwsHost", "Bastion", "DataVolume", "DataVolumeType", "Deploy", "Dns", "ExistingHost", "Host", "HostOs", "LogLevel", "MirrorAuth", "MirrorEvents", "MirrorPush", "MirrorSettings", "Primary", "PrivateCaTls", "ProvidedTls", "RegisterAccessKey", "SshAccess", "Tls"].map(T),
   );
 });
 

@@ -19,6 +19,7 @@ import type { GitRecord } from "./record";
 import { authRequiredMessage, busyMessage, notFoundMessage, pushRefusedMessage, REALM, throttledMessage, unavailableMessage } from "./replies";
 import { framingProblem } from "./requestCheck";
 import type { RepoResolver, ServedRepo } from "./resolver";
+import type { PushProxy } from "../push/pushProxy";
 
 export interface AdmissionDeps {
   resolve: RepoResolver;
@@ -30,6 +31,8 @@ export interface AdmissionDeps {
   bodyBudget: BodyBudget;
   /** A request body idle this long is answered 408. */
   bodyIdleMs: number;
+  /** mirror.push=proxy: pushes go to the primary (push/pushProxy.ts); without it they are refused. */
+  push?: PushProxy;
 }
 
 /** Bodies read whole before git starts (raw, and decoded); bigger ones stream to git, relayed and uncached. */
@@ -77,6 +80,8 @@ export async function admit(d: AdmissionDeps, ctx: RequestContext, record: GitRe
   record.repo = `${repo.project}/${repo.slug}`;
 
   if (service === "git-receive-pack") {
+    // Forwarded before any of the mirror's own checks: the primary alone decides who may push.
+    if (d.push) return void (await d.push.handle(ctx, repo, parsed.endpoint, record));
     record.note("info", {}, "push refused (read-only mirror)");
     return void record.reply(403, pushRefusedMessage(d.primaryUrl, repo));
   }

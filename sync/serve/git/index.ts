@@ -27,6 +27,7 @@ import type { RepoResolver } from "./resolver";
 import { Slots } from "./slots";
 import { DEFAULT_TRANSFER_LIMITS, TransferLimits } from "./transferGuard";
 import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_IDLE_MS } from "../bodyBudget";
+import { PushProxy, PushProxyOptions } from "../push/pushProxy";
 
 export { catalogResolver } from "./resolver";
 export type { RepoResolver, ServedRepo } from "./resolver";
@@ -85,6 +86,11 @@ export interface GitServeOptions {
    * without a daemon, as in tests of serving alone).
    */
   freshness?: { link: PrimaryLink; waitMs: number; advertisement: FreshnessMode };
+  /**
+   * mirror.push=proxy: pushes are forwarded to the primary (push/pushProxy.ts) and answered once
+   * the mirror fetched them (bounded by waitMs). Undefined: pushes are refused with the primary's URL.
+   */
+  push?: Omit<PushProxyOptions, "resolve" | "registry">;
 }
 
 /** How long a finished response is served from the pack cache (GitLab's default max_age). */
@@ -116,6 +122,7 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
   const gitEnv = { ...(o.gitEnv ?? process.env) };
   const f = o.freshness;
   const freshness = f && f.waitMs > 0 ? new Freshness({ link: f.link, waitMs: f.waitMs, advertisement: f.advertisement, primaryUrl: o.primaryUrl, check: { gitBinary, gitEnv }, registry, log }) : undefined;
+  const push = o.push ? new PushProxy({ ...o.push, resolve: o.resolve, registry, idleTimeoutMs: o.push.idleTimeoutMs ?? o.idleTimeoutMs }) : undefined;
   router.mount(
     GIT_PREFIX,
     gitHandler({
@@ -130,6 +137,7 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
       gitBinary,
       gitEnv,
       freshness,
+      push,
       packCache,
       packCacheScope: o.packCache?.scope ?? "clones",
       bodyBudget: o.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES, registry),
@@ -145,6 +153,7 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
     close: () => {
       authorizer.close();
       packCache?.close();
+      push?.close();
     },
   };
 }

@@ -7,6 +7,7 @@
  * what to do; the X-Request-Id header lets an operator find the matching log line.
  */
 import type { ServerResponse, OutgoingHttpHeaders } from "node:http";
+import { KEYS } from "../../config/keys";
 import type { RepoId } from "../../types";
 
 export const REALM = "smart-mirror";
@@ -58,4 +59,23 @@ export function busyMessage(): string {
 
 export function throttledMessage(): string {
   return "Too many failed logins or refused repositories from your address lately. Check your credentials and try again later.";
+}
+
+/**
+ * A push the mirror could not forward (mirror.push=proxy): the primary is down, unreachable,
+ * or its certificate does not verify. git prints this body ("remote: ..." lines) on a failed
+ * info/refs, then its own "fatal: unable to access ...: The requested URL returned error: 502".
+ */
+export function pushForwardFailedMessage(primaryUrl: string, repo: RepoId, why: string, tlsProblem: boolean): string {
+  return [
+    `The mirror forwards pushes to the primary (${primaryUrl.replace(/\/+$/, "")}), and cannot reach it: ${why}.`,
+    "Nothing was pushed. Try again later, or push to the primary directly:",
+    `  git push ${primaryRepoUrl(primaryUrl, repo)}`,
+    ...(tlsProblem ? [`(The primary's certificate did not verify: the mirror's operator sets the primary's CA in ${KEYS.caFile.name}.)`] : []),
+  ].join("\n");
+}
+
+/** The side-band note when the mirror has not fetched an accepted push within its bound. */
+export function catchUpNote(why: string): string {
+  return `smart-mirror: the primary accepted your push; the mirror will catch up shortly (${why})`;
 }
