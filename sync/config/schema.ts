@@ -178,6 +178,8 @@ export interface MirrorConfig {
   };
   /** /status: when a repository behind the primary counts as delayed. */
   status: { delayedSyncToleranceMs: number };
+  /** /metrics: the served certificate whose expiry is exported; undefined = none. */
+  metrics: { tlsCertificateFile?: string };
   log: { level: LogLevel };
 }
 
@@ -376,6 +378,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       freshness: d.freshness,
     },
     status: { delayedSyncToleranceMs: d.delayedSyncTolerance },
+    metrics: { tlsCertificateFile: d.tlsCertificateFile },
     log: { level: d.logLevel },
   };
   warnings.push(...semanticWarnings(config, entries));
