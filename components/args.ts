@@ -310,6 +310,28 @@ export interface SmartMirrorInputs {
   registerAccessKey?: RegisterAccessKey;
   /** How the daemon and its files reach the host. */
   deploy?: Deploy;
+  /** CloudWatch alarms to an SNS topic: paging from the first `pulumi up`, without Prometheus. */
+  alarms?: Alarms;
+}
+
+/**
+ * CloudWatch alarms on what AWS measures without an agent: the Route53 health check of the
+ * mirror's readiness (GET /status must say "ready":true; created for the alarm when dns.globalName
+ * does not already create one) and, on an AWS host, the instance's status checks and CPU (plus
+ * CPU credits on burstable t* types). Disk use needs the CloudWatch agent, which the mirror does
+ * not install: alert on it with the Prometheus rules (ops/prometheus/smart-mirror.rules.yml).
+ */
+export interface Alarms {
+  /** SNS topic notified when an alarm fires and when it clears (in the stack's region, like the instance alarms). */
+  snsTopicArn: pulumi.Input<string>;
+  /**
+   * SNS topic in us-east-1 for the health-check alarm: Route53 publishes health-check metrics
+   * only there, and an alarm notifies topics of its own region. Default: snsTopicArn, which must
+   * then be in us-east-1.
+   */
+  healthCheckSnsTopicArn?: pulumi.Input<string>;
+  /** Minutes a condition must hold before its alarm fires (1..60, default 5). */
+  minutes?: number;
 }
 
 // ---- TypeScript's names and the `kind:` form (TypeScript only; the schema never sees these)
@@ -321,6 +343,7 @@ export type DnsArgs = Dns;
 export type PrimaryArgs = Primary;
 export type RegisterAccessKeyArgs = RegisterAccessKey;
 export type DeployArgs = Deploy;
+export type AlarmsArgs = Alarms;
 
 export interface AwsHostArgs extends AwsHost {
   kind: "aws";

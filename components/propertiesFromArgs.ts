@@ -32,6 +32,8 @@ export function propertiesValues(args: SmartMirrorArgs, displayName: string, hom
     auth: m.auth,
     tokensFile: p.cloneTokensFile,
     listen: `unix:${p.socket}`,
+    // The certificate the deploy puts there (plan.ts): its expiry on /metrics.
+    tlsCertificateFile: p.tlsCert,
     logLevel: m.logLevel,
     push: m.push,
     extra: m.extraProperties,

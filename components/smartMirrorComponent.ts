@@ -24,7 +24,9 @@ import { deployToHost } from "./deploy/remoteDeploy";
 import { stagedPaths } from "./deploy/commands";
 import { DAEMON_USER, DEFAULT_HOME, mirrorPaths, STAGING_DIR } from "./deploy/layout";
 import { buildMirrorPlan, serializePlan } from "./deploy/plan";
-import { createDnsRecords } from "./dns/records";
+import { createDnsRecords, createHealthCheck } from "./dns/records";
+import { createAlarms } from "./alarms/cloudwatch";
+import { DEFAULT_INSTANCE_TYPE } from "./host/instanceTypes";
 import { createAwsHost } from "./host/awsHost";
 import { existingHost, HostResult } from "./host/hostResult";
 import { renderNginxSite } from "./render/nginx";
@@ -83,8 +85,26 @@ export class SmartMirror extends pulumi.ComponentResource {
     const syncPublicKey = syncKey.publicKeyOpenssh.apply((k) => k.trim());
 
     // ---- TLS and DNS
-    const tlsMaterial = createTls(n.tls, { name, dnsNames, zoneId: n.dns?.zoneId, region: n.region ?? new pulumi.Config("aws").get("region"), parent: this });
-    if (n.dns) createDnsRecords({ name, dns: n.dns, domainName: n.domainName, region: n.region, target: host.publicAddress, parent: this });
+    const awsRegion = n.region ?? new pulumi.Config("aws").get("region");
+    const tlsMaterial = createTls(n.tls, { name, dnsNames, zoneId: n.dns?.zoneId, region: awsRegion, parent: this });
+    const records = n.dns ? createDnsRecords({ name, dns: n.dns, domainName: n.domainName, region: n.region, target: host.publicAddress, parent: this }) : undefined;
+
+    // ---- CloudWatch alarms (optional): on the readiness health check (made for them when the
+    // global name did not make one) and the instance.
+    if (n.alarms) {
+      createAlarms({
+        name,
+        domainName: n.domainName,
+        snsTopicArn: n.alarms.snsTopicArn,
+        healthCheckSnsTopicArn: n.alarms.healthCheckSnsTopicArn,
+        minutes: n.alarms.minutes,
+        healthCheck: records?.healthCheck ?? createHealthCheck(name, n.domainName, this),
+        instance: host.instance,
+        instanceType: n.host.kind === "aws" ? (n.host.instanceType ?? DEFAULT_INSTANCE_TYPE) : undefined,
+        region: awsRegion,
+        parent: this,
+      });
+    }
 
     // ---- rendered files
     const propertiesText = pulumi.output(n.displayName).apply((displayName) => renderProperties(propertiesValues(n, displayName, home)));

@@ -22,6 +22,7 @@ import { healthCheckerWarning } from "./dns/healthCheckers";
 import { MANAGED_KEYS, renderProperties } from "./render/properties";
 import { DEFAULT_HOME } from "./deploy/layout";
 import { propertiesValues } from "./propertiesFromArgs";
+import { DEFAULT_ALARM_MINUTES, ROUTE53_METRICS_REGION } from "./alarms/definitions";
 
 export class SmartMirrorArgsError extends Error {
   constructor(
@@ -329,6 +330,9 @@ function kindArgsProblems(args: NormalizeResult["args"]): string[] {
     }
   }
 
+  // ---- CloudWatch alarms
+  if (args.alarms) alarmsProblems(args.alarms, report);
+
   // ---- deploy
   const d = args.deploy ?? {};
   if (d.home !== undefined && (!path.posix.isAbsolute(d.home) || path.posix.normalize(d.home) !== d.home || d.home === "/" || /\s/.test(d.home))) {
@@ -339,6 +343,28 @@ function kindArgsProblems(args: NormalizeResult["args"]): string[] {
   }
 
   return problems;
+}
+
+const SNS_ARN = /^arn:aws[a-z-]*:sns:([a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/;
+
+/** The alarms' topics: SNS ARNs, the health-check one in us-east-1 (where its alarm lives). */
+function alarmsProblems(a: NonNullable<SmartMirrorInputs["alarms"]>, report: Report): void {
+  const example = "arn:aws:sns:us-east-1:123456789012:mirror-pages";
+  const region = (field: string, v: unknown): string | undefined => {
+    if (!isPlain(v)) return undefined; // an Output: checked by AWS at deploy time
+    const m = SNS_ARN.exec(v);
+    if (!m) report(field, `${JSON.stringify(v)} is not an SNS topic ARN`, `set the topic's ARN, e.g. ${example}`);
+    return m?.[1];
+  };
+  const missing = a.snsTopicArn === undefined || a.snsTopicArn === "";
+  if (missing) report("alarms.snsTopicArn", "is required", `set the SNS topic the alarms notify, e.g. ${example}`);
+  const main = missing ? undefined : region("alarms.snsTopicArn", a.snsTopicArn);
+  const hc = a.healthCheckSnsTopicArn === undefined ? main : region("alarms.healthCheckSnsTopicArn", a.healthCheckSnsTopicArn);
+  if (hc !== undefined && hc !== ROUTE53_METRICS_REGION) {
+    const field = a.healthCheckSnsTopicArn === undefined ? "alarms.snsTopicArn" : "alarms.healthCheckSnsTopicArn";
+    report(field, `is in ${hc}, but the health-check alarm lives in ${ROUTE53_METRICS_REGION} (Route53 publishes its metrics only there) and can only notify a topic there`, `set alarms.healthCheckSnsTopicArn to a topic in ${ROUTE53_METRICS_REGION}`);
+  }
+  if (a.minutes !== undefined && (!Number.isInteger(a.minutes) || a.minutes < 1 || a.minutes > 60)) report("alarms.minutes", `${a.minutes} is out of range`, `set minutes from 1 to 60 (default ${DEFAULT_ALARM_MINUTES})`);
 }
 
 function portProblem(field: string, port: number | undefined, report: Report): void {

@@ -7,6 +7,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type {
+  AlarmsArgs,
   AwsHostArgs,
   BastionArgs,
   SshAccessArgs,
@@ -41,6 +42,8 @@ export interface StackConfig {
   /** Targets of the access-key registration; it runs when the accessKeyToken secret is set. */
   registerAccessKey?: Omit<RegisterAccessKeyArgs, "token">;
   deploy?: DeployArgs;
+  /** CloudWatch alarms to SNS topics (the component's `alarms`). */
+  alarms?: AlarmsArgs;
 }
 
 /** The secret config keys (`pulumi config set --secret KEY`). */
@@ -127,5 +130,6 @@ export function argsFromConfig(c: StackConfig, s: StackSecrets, defaults: { regi
     },
     registerAccessKey: s.accessKeyToken !== undefined ? { ...(c.registerAccessKey ?? {}), token: s.accessKeyToken } : undefined,
     deploy: c.deploy,
+    alarms: c.alarms,
   };
 }

@@ -20,6 +20,7 @@ const stack: StackConfig = {
   mirror: config.getObject<StackConfig["mirror"]>("mirror"),
   registerAccessKey: config.getObject<StackConfig["registerAccessKey"]>("registerAccessKey"),
   deploy: config.getObject<StackConfig["deploy"]>("deploy"),
+  alarms: config.getObject<StackConfig["alarms"]>("alarms"),
 };
 const secrets: StackSecrets = {
   catalogToken: config.getSecret("catalogToken"),

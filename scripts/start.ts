@@ -179,6 +179,7 @@ async function main(o: Options): Promise<number> {
     auth: demo ? "anonymous" : "primary",
     listen: `unix:${real.socket}`,
     syncInterval: "1m",
+    tlsCertificateFile: real.tlsCert,
   });
   const { plan } = buildLocalPlan({
     root: ROOT,

@@ -18,6 +18,7 @@ import { Router } from "./serve/router";
 import { createServer } from "./serve/server";
 import { BodyBudget } from "./serve/bodyBudget";
 import { StatusBoard } from "./state/statusBoard";
+import { registerCertificateExpiry } from "./state/certificateExpiry";
 import { runtimeOptions } from "./runtimeOptions";
 import { runVerify } from "./verify/verify";
 import { repoHashes } from "./consistency/repoHashes";
@@ -52,6 +53,8 @@ async function run(home: string): Promise<number> {
   const log = pino({ level: options.log.level, base: { svc: "smart-mirror" }, timestamp: pino.stdTimeFunctions.isoTime });
   const board = new StatusBoard({ info: { displayName: config.setup.displayName, baseUrl: config.setup.baseUrl, upstreamUrl: config.upstream.url, version: VERSION }, delayedAfterMs: options.status.delayedAfterMs });
   const daemon = new Daemon(options.daemon, boardObserver(board, log));
+  // The served certificate's expiry for the certificate-expiry alert (read at each scrape).
+  if (options.metrics.tlsCertificateFile) registerCertificateExpiry(board.metrics.registry, options.metrics.tlsCertificateFile, log);
   const secret = options.webhookSecret;
   // Clones: /scm/PROJECT/repo.git, only for repositories in the catalog and on disk.
   const router = new Router({ log });

@@ -37,6 +37,8 @@ export interface RuntimeOptions {
   status: { delayedAfterMs: number };
   /** The synced event out (sync/events); undefined = none. */
   events?: EventsSettings;
+  /** /metrics extras: the served certificate whose expiry is exported; undefined = none. */
+  metrics: { tlsCertificateFile?: string };
 }
 
 /** The synced event's receivers and delivery bounds, the secret read from its file. */
@@ -63,6 +65,7 @@ export function runtimeOptions(c: MirrorConfig, read: ReadFile = readUtf8): Runt
     listen: c.serve.listen,
     status: { delayedAfterMs: c.status.delayedSyncToleranceMs },
     events: eventsSettings(c, read),
+    metrics: { tlsCertificateFile: c.metrics.tlsCertificateFile },
   };
 }
 

@@ -199,7 +199,9 @@ export async function startMirrorBehindNginx(o: MirrorBehindNginxOptions): Promi
   const mh = await mirrorHome(o.primary);
   // A short path of its own (sun_path holds 107 bytes); nginx's workers run as root on the bench.
   const socketPath = path.join(tempDir("sock"), "http.sock");
-  writeMirrorProperties(mh, o.primary, { repos: o.repos, listen: `unix:${socketPath}`, webhookSecret: o.webhookSecret, extra: o.properties });
+  // Like the component: the daemon exports the expiry of the certificate nginx serves.
+  const extra = { "mirror.metrics.tlsCertificateFile": cert.chainPath, ...o.properties };
+  writeMirrorProperties(mh, o.primary, { repos: o.repos, listen: `unix:${socketPath}`, webhookSecret: o.webhookSecret, extra });
   const daemon = runDaemon(mh.home, o.daemonEnv);
   await waitFor(
     "the daemon's unix socket",

@@ -84,7 +84,9 @@ export function buildMirrorPlan(i: MirrorPlanInput): Plan {
       homeDir("runDir"),
       { path: INSTALL_DIR, mode: 0o755, ...root },
       { path: path.posix.dirname(TLS_DIR), mode: 0o755, ...root },
-      { path: TLS_DIR, mode: 0o700, ...root },
+      // Searchable, not listable: the daemon reads the certificate (0644) for its expiry
+      // metric; the key stays 0600 root.
+      { path: TLS_DIR, mode: 0o711, ...root },
     ],
     files,
     services: [

@@ -39,6 +39,29 @@ export function recordType(target: string): "A" | "AAAA" | "CNAME" {
   return v === 4 ? "A" : v === 6 ? "AAAA" : "CNAME";
 }
 
+/**
+ * Route53's check of the mirror's readiness: the latency record's health, and what the
+ * health-check alarm watches (components/alarms). Needs no hosted zone, only the name.
+ */
+export function createHealthCheck(name: string, domainName: string, parent: pulumi.Resource): aws.route53.HealthCheck {
+  return new aws.route53.HealthCheck(
+    `${name}-health`,
+    {
+      // HTTPS_STR_MATCH: a 2xx/3xx answer whose first 5,120 bytes contain the marker.
+      type: "HTTPS_STR_MATCH",
+      searchString: READY_MARKER,
+      fqdn: domainName,
+      port: 443,
+      resourcePath: HEALTH_CHECK_PATH,
+      enableSni: true,
+      requestInterval: 30,
+      failureThreshold: 3,
+      tags: { Name: `${name} ${domainName}` },
+    },
+    { parent },
+  );
+}
+
 export function createDnsRecords(i: DnsInput): DnsRecords {
   const { name, dns, parent } = i;
   const target = pulumi.output(i.target);
@@ -48,22 +71,7 @@ export function createDnsRecords(i: DnsInput): DnsRecords {
   if (dns.globalName === undefined) return { record };
 
   const region = i.region as string; // validation requires it with globalName
-  const healthCheck = new aws.route53.HealthCheck(
-    `${name}-health`,
-    {
-      // HTTPS_STR_MATCH: a 2xx/3xx answer whose first 5,120 bytes contain the marker.
-      type: "HTTPS_STR_MATCH",
-      searchString: READY_MARKER,
-      fqdn: i.domainName,
-      port: 443,
-      resourcePath: HEALTH_CHECK_PATH,
-      enableSni: true,
-      requestInterval: 30,
-      failureThreshold: 3,
-      tags: { Name: `${name} ${i.domainName}` },
-    },
-    { parent },
-  );
+  const healthCheck = createHealthCheck(name, i.domainName, parent);
   const globalRecord = new aws.route53.Record(
     `${name}-dns-global`,
     {

@@ -156,10 +156,10 @@ describe("renderNginxSite: what the product asks for", () => {
       .split("\n")
       .map((l) => /^\s*location (.+) \{$/.exec(l)?.[1])
       .filter((l): l is string => l !== undefined);
-    expect(proxied).toEqual(["/scm/", "~ ^/scm/.+/git-receive-pack$", "= /status", "= /status/detail", "~ ^/status/repos/[^/]+/[^/]+/wait$", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
+    expect(proxied).toEqual(["/scm/", "~ ^/scm/.+/git-receive-pack$", "= /status", "= /", "= /assets/status-page.js", "= /assets/status-page.css", "= /status/detail", "~ ^/status/repos/[^/]+/[^/]+/wait$", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
     // The daemon's detailed status is never proxied, to anyone.
     expect(blockOf(conf, "location = /status/detail")).toEqual(blockOf(conf, "location /"));
-    expect(blockOf(conf, "location /")).toEqual(["default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`]);
+    expect(blockOf(conf, "location /")).toEqual(["types { }", "default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`]);
   });
 
   test("the long-poll is open (the daemon applies clone access), waits past the daemon's longest hold, connections limited per address", () => {
@@ -174,6 +174,10 @@ describe("renderNginxSite: what the product asks for", () => {
     expect(blockOf(conf, "location = /metrics")).toEqual([...allow, "proxy_pass http://smart_mirror_daemon;"]);
     expect(blockOf(conf, "location /status/")).toEqual([...allow, "proxy_pass http://smart_mirror_daemon;"]);
     expect(blockOf(conf, "location = /status")).toEqual(["proxy_pass http://smart_mirror_daemon;"]);
+    // The status page and its assets: open, like /status.
+    expect(blockOf(conf, "location = /")).toEqual(["proxy_pass http://smart_mirror_daemon;"]);
+    expect(blockOf(conf, "location = /assets/status-page.js")).toEqual(["proxy_pass http://smart_mirror_daemon;"]);
+    expect(blockOf(conf, "location = /assets/status-page.css")).toEqual(["proxy_pass http://smart_mirror_daemon;"]);
     expect(blockOf(conf, "location = /healthz")).not.toContain("deny all;");
     expect(blockOf(conf, "location = /webhook")).toEqual(["client_max_body_size 1m;", "limit_req zone=smart_mirror_webhook burst=100 nodelay;", "proxy_pass http://smart_mirror_daemon;"]);
     const custom = renderNginxSite({ ...production, internalAllow: ["192.0.2.10"] });

@@ -42,6 +42,7 @@
  *   client-supplied header must not reach the daemon's logs as truth.
  */
 import * as net from "node:net";
+import { STATUS_PAGE_CSS_PATH, STATUS_PAGE_SCRIPT_PATH } from "../../sync/serve/statusPage/assets";
 import { WAIT_MAX_SECONDS } from "../../sync/serve/waitRequest";
 
 /**
@@ -511,7 +512,9 @@ function redirectServer(s: NginxSite): string[] {
 
 function httpsServer(s: NginxSite): string[] {
   const daemon = `proxy_pass http://${s.name}_daemon;`;
-  const notFound = ["default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`];
+  // An empty types map: the JSON 404 is application/json whatever the path's extension (with
+  // the http-level map, /x.js would be sent as application/javascript, /x.html as text/html).
+  const notFound = ["types { }", "default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`];
   const git = (maxBody: string): string[] => [
     "# Packs stream both ways: never held in memory or spooled to disk by nginx.",
     "proxy_request_buffering off;",
@@ -589,8 +592,13 @@ function httpsServer(s: NginxSite): string[] {
       "# primary's business. A regex location wins over the /scm/ prefix.",
       ...block("location ~ ^/scm/.+/git-receive-pack$", git(s.pushMaxBodySize)),
       "",
-      "# Readiness, like a Bitbucket mirror's /status: open.",
+      "# Readiness, like a Bitbucket mirror's /status: open (JSON; the page for a browser that asks for HTML).",
       ...block("location = /status", [daemon]),
+      "",
+      "# The status page for people and its script and stylesheet: open, the public /status's",
+      "# content only. The daemon sends their Content-Security-Policy.",
+      ...block("location = /", [daemon]),
+      ...[STATUS_PAGE_SCRIPT_PATH, STATUS_PAGE_CSS_PATH].flatMap((p) => block(`location = ${p}`, [daemon])),
       "",
       "# The daemon's detailed status (errors quoting the primary's address) is for the host alone:",
       "# read it on the daemon's socket (curl --unix-socket ... http://mirror/status/detail).",

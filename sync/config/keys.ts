@@ -488,6 +488,16 @@ export const KEYS = {
     example: "10m",
     value: { kind: "duration", minMs: SECOND, maxMs: 7 * DAY },
   },
+  tlsCertificateFile: {
+    name: "mirror.metrics.tlsCertificateFile",
+    origin: "smart-mirror",
+    required: false,
+    description:
+      "The certificate (PEM chain) nginx serves for the mirror. Its leaf's expiry is exported as smart_mirror_tls_certificate_expiry_timestamp_seconds (read at each scrape, so a renewed file is seen at once) for the certificate-expiry alert. Unset, or unreadable: no such metric (an unreadable file is logged once). The component sets it to the certificate it deploys.",
+    example: "/etc/smart-mirror/tls/fullchain.pem",
+    value: { kind: "path" },
+    arg: "tls",
+  },
   eventsUrls: {
     name: "mirror.events.urls",
     origin: "smart-mirror",

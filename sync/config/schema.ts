@@ -181,6 +181,8 @@ export interface MirrorConfig {
   };
   /** /status: when a repository behind the primary counts as delayed. */
   status: { delayedSyncToleranceMs: number };
+  /** /metrics: the served certificate whose expiry is exported; undefined = none. */
+  metrics: { tlsCertificateFile?: string };
   log: { level: LogLevel };
 }
 
@@ -380,6 +382,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       push: d.push,
     },
     status: { delayedSyncToleranceMs: d.delayedSyncTolerance },
+    metrics: { tlsCertificateFile: d.tlsCertificateFile },
     log: { level: d.logLevel },
   };
   warnings.push(...semanticWarnings(config, entries));

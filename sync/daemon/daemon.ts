@@ -470,6 +470,9 @@ export class Daemon {
       case "succeeded": {
         const outcome = e.result;
         this.obs.syncSucceeded(e.key, e.reason, e.durationMs, outcome);
+        // A fetch talked to the primary: it is reachable (a failed one marks it unreachable
+        // above; without this a first start showed "not checked" until the second reconcile).
+        if (outcome.fetched) this.obs.primaryReachable(true);
         const notice: SyncedNotice = { key: e.key, id: this.catalog.get(e.key) ?? parseRepoKey(e.key), reason: e.reason, durationMs: e.durationMs, outcome, at: Date.now() };
         for (const listener of this.syncedListeners) {
           try {

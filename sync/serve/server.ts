@@ -23,6 +23,8 @@ import { delayedDocument, internalStatusDocument, page, parseRepoQuery, repoDocu
 import { webhookHandler, WebhookOptions } from "./webhookHandler";
 import { cameThroughProxy } from "./internalOnly";
 import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_IDLE_MS } from "./bodyBudget";
+import { prefersHtml } from "./statusPage/negotiate";
+import { addStatusPageRoutes, sendStatusPage } from "./statusPage/routes";
 
 export interface ServeOptions {
   board: StatusBoard;
@@ -44,12 +46,16 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
   const { board } = opts;
   const log = opts.log ?? silentLog;
 
+  // JSON unless the client prefers HTML (a browser): health checks and scripts keep their JSON.
   router.route("/status", {
     GET: (ctx) => {
       const snap = board.snapshot();
-      sendJson(ctx, statusHttpCode(snap.state), statusDocument(snap));
+      if (prefersHtml(ctx.req.headers.accept)) return sendStatusPage(ctx, snap, statusHttpCode(snap.state));
+      sendJson(ctx, statusHttpCode(snap.state), statusDocument(snap), { Vary: "Accept" });
     },
   });
+  // The page for people at the base URL, and its script and stylesheet.
+  addStatusPageRoutes(router, board);
   // The detail (errors quote the primary's SSH address and repository names) is for the host
   // alone (internalOnly.ts).
   router.route("/status/detail", {

@@ -17,12 +17,35 @@ import type { BoardSnapshot, DelayedRepo, RepoFilter } from "../state/statusBoar
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
 /**
+ * The public GET /status body's shape (what statusDocument returns). The status page for people
+ * (statusPage/) renders from this and nothing else, so it can show no more than curl can.
+ */
+export interface PublicStatusDocument {
+  state: MirrorState;
+  syncedRepos: number;
+  totalRepos: number;
+  displayName: string | null;
+  baseUrl: string | null;
+  version?: string;
+  startedAt: string | null;
+  initialSync: { done: number; total: number; complete: boolean; completedAt: string | null };
+  primary: { reachable: boolean | null; checkedAt: string | null };
+  lastReconcile: { at: string | null; result: string; durationMs: number } | null;
+  repos: Record<RepoStatus["state"], number> & { delayed: number };
+  delayedSync: { count: number; toleranceMs: number };
+  syncLagMaxMs: number;
+  skippedRepos: number;
+  disk: string | null;
+  ready: boolean;
+}
+
+/**
  * The public GET /status (anyone who reaches the mirror): coarse on purpose. States, counts and
  * times only: no address of the primary, no error text (errors quote the primary's SSH address
  * and repository names), no repository names. Whether the primary is reachable and whether the
  * last reconcile worked are booleans/results; the why is in internalStatusDocument.
  */
-export function statusDocument(s: BoardSnapshot): Record<string, unknown> {
+export function statusDocument(s: BoardSnapshot): PublicStatusDocument {
   return {
     state: s.state,
     syncedRepos: s.facts.everSynced,

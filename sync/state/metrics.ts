@@ -19,7 +19,7 @@ export interface MetricsSource {
     maxLagMs: number;
     primaryReachable: boolean | undefined;
     skippedRepos: number;
-    disk?: { state: string; freeBytes: number };
+    disk?: { state: string; freeBytes: number; totalBytes: number };
   };
 }
 
@@ -45,8 +45,20 @@ export const METRIC_NAMES = {
   state: "smart_mirror_state",
   reposSkipped: "smart_mirror_repos_skipped",
   diskFree: "smart_mirror_disk_free_bytes",
+  diskSize: "smart_mirror_disk_size_bytes",
   diskLow: "smart_mirror_disk_low",
 } as const;
+
+/**
+ * Set an unlabelled gauge, or leave it out of the exposition while the value is unknown.
+ * prom-client's reset() puts an unlabelled gauge back to 0, not to nothing: a primary never
+ * probed read as "down" (smart_mirror_primary_up 0) and an unmeasured disk as full (free 0).
+ */
+function setOrAbsent(g: Gauge<string>, v: number | undefined): void {
+  g.reset();
+  if (v === undefined) g.remove();
+  else g.set(v);
+}
 
 export class MirrorMetrics {
   readonly registry = new Registry();
@@ -137,8 +149,7 @@ export class MirrorMetrics {
       registers,
       collect() {
         const up = source.summary().primaryReachable;
-        this.reset();
-        if (up !== undefined) this.set(up ? 1 : 0);
+        setOrAbsent(this, up === undefined ? undefined : up ? 1 : 0);
       },
     });
     new Gauge({
@@ -166,9 +177,15 @@ export class MirrorMetrics {
       help: "Free bytes on the mirror home's file system (absent until measured).",
       registers,
       collect() {
-        const d = source.summary().disk;
-        this.reset();
-        if (d) this.set(d.freeBytes);
+        setOrAbsent(this, source.summary().disk?.freeBytes);
+      },
+    });
+    new Gauge({
+      name: METRIC_NAMES.diskSize,
+      help: "Size in bytes of the mirror home's file system (absent until measured); with the free bytes, how full the data volume is.",
+      registers,
+      collect() {
+        setOrAbsent(this, source.summary().disk?.totalBytes);
       },
     });
     new Gauge({
@@ -177,8 +194,7 @@ export class MirrorMetrics {
       registers,
       collect() {
         const d = source.summary().disk;
-        this.reset();
-        if (d) this.set(d.state === "ok" ? 0 : 1);
+        setOrAbsent(this, d ? (d.state === "ok" ? 0 : 1) : undefined);
       },
     });
 

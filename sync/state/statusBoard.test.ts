@@ -245,6 +245,19 @@ describe("StatusBoard", () => {
     expect(body).not.toMatch(/P\/[abc]/);
   });
 
+  test("gauges of things not known yet are absent, not 0: the primary before its first probe, the disk before its first measure", async () => {
+    const b = new StatusBoard({ defaultMetrics: false });
+    let body = (await b.metrics.exposition()).body;
+    for (const name of [METRIC_NAMES.primaryUp, METRIC_NAMES.diskFree, METRIC_NAMES.diskSize, METRIC_NAMES.diskLow]) expect([name, sample(body, name)]).toEqual([name, undefined]);
+    b.primaryReachable(false);
+    b.setDisk({ state: "low", freeBytes: 5 * 2 ** 20, totalBytes: 100 * 2 ** 30, minFreeBytes: 2 ** 30 });
+    body = (await b.metrics.exposition()).body;
+    expect(sample(body, METRIC_NAMES.primaryUp)).toBe(0);
+    expect(sample(body, METRIC_NAMES.diskFree)).toBe(5 * 2 ** 20);
+    expect(sample(body, METRIC_NAMES.diskSize)).toBe(100 * 2 ** 30);
+    expect(sample(body, METRIC_NAMES.diskLow)).toBe(1);
+  });
+
   test("default process metrics are on by default, in the board's own registry", async () => {
     const b = new StatusBoard();
     const { body } = await b.metrics.exposition();

@@ -455,7 +455,7 @@ describe("rendered nginx site in a real nginx", () => {
 
   test("unknown paths get nginx's JSON 404 (with HSTS) and never reach the daemon; /metrics answers loopback", async () => {
     const mark = upstream.seen.length;
-    for (const target of ["/", "/admin", "/metrics/", "/rest/api/1.0/projects", "/.git/config", "/status/../etc/passwd"]) {
+    for (const target of ["/admin", "/assets", "/assets/other.js", "/statusx", "/metrics/", "/rest/api/1.0/projects", "/.git/config", "/status/../etc/passwd"]) {
       const r = await request(site, target);
       expect({ target, status: r.status }).toEqual({ target, status: 404 });
       expect(r.headers["content-type"]).toBe("application/json");
@@ -466,6 +466,14 @@ describe("rendered nginx site in a real nginx", () => {
     // Loopback is in the default internal allow-list.
     expect((await request(site, "/metrics")).body.toString()).toBe("upstream answered GET /metrics\n");
     expect((await request(site, "/status/repos?limit=5")).body.toString()).toBe("upstream answered GET /status/repos?limit=5\n");
+  });
+
+  test("the status page and its assets reach the daemon, open like /status, with HSTS", async () => {
+    for (const target of ["/", "/assets/status-page.js", "/assets/status-page.css"]) {
+      const r = await request(site, target);
+      expect({ target, status: r.status, body: r.body.toString() }).toEqual({ target, status: 200, body: `upstream answered GET ${target}\n` });
+      expect(r.headers["strict-transport-security"]).toBe("max-age=63072000");
+    }
   });
 
   test("webhook bodies over 1 MiB are refused by nginx; smaller ones reach the daemon", async () => {

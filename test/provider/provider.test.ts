@@ -47,7 +47,7 @@ test("the plugin is declared for the nodejs runtime, and main is the provider en
 test("SmartMirror is a component with every input of the any-language shape", () => {
   const r = schema.resources[TOKEN];
   expect(r).toMatchObject({ isComponent: true });
-  expect(Object.keys(r.inputProperties ?? {}).sort()).toEqual(["deploy", "displayName", "dns", "domainName", "host", "mirror", "primary", "region", "registerAccessKey", "tls"]);
+  expect(Object.keys(r.inputProperties ?? {}).sort()).toEqual(["alarms", "deploy", "displayName", "dns", "domainName", "host", "mirror", "primary", "region", "registerAccessKey", "tls"]);
   expect(r.requiredInputs).toEqual(["displayName", "domainName", "host", "primary", "tls"]);
   expect(r.inputProperties?.host).toMatchObject({ $ref: ref("Host"), plain: true });
   expect(r.inputProperties?.tls).toMatchObject({ $ref: ref("Tls"), plain: true });
@@ -117,7 +117,7 @@ test("secrets: private keys, tokens, the webhook secret and clone tokens are sec
 
 test("the schema is what the analyzer derives now (no stale copy): every argument type is described", () => {
   expect(Object.keys(schema.types).sort()).toEqual(
-    ["AcmeTls", "AwsHost", "Bastion", "DataVolume", "DataVolumeType", "Deploy", "Dns", "ExistingHost", "Host", "HostOs", "LogLevel", "MirrorAuth", "MirrorEvents", "MirrorPush", "MirrorSettings", "Primary", "PrivateCaTls", "ProvidedTls", "RegisterAccessKey", "SshAccess", "Tls"].map(T),
+    ["AcmeTls", "Alarms", "AwsHost", "Bastion", "DataVolume", "DataVolumeType", "Deploy", "Dns", "ExistingHost", "Host", "HostOs", "LogLevel", "MirrorAuth", "MirrorEvents", "MirrorPush", "MirrorSettings", "Primary", "PrivateCaTls", "ProvidedTls", "RegisterAccessKey", "SshAccess", "Tls"].map(T),
   );
 });
 

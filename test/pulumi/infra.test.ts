@@ -88,6 +88,23 @@ describe.each(stackNames())("infra/ under Pulumi's runner, stack %s", (stack) =>
     expect(one(rec, "acme:index/certificate:Certificate").provider).toMatch(/[:$]pulumi:providers:acme::/);
   });
 
+  test("CloudWatch alarms from the stack file (eu-west-1 sets them): the health check's in us-east-1, the instance's in the stack's region", () => {
+    const rec = life.update.recording;
+    const alarms = rec.registrations.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm");
+    const alarmsConfig = file["smart-mirror:alarms"] as { snsTopicArn: string; healthCheckSnsTopicArn: string } | undefined;
+    if (!alarmsConfig) {
+      expect(alarms).toEqual([]);
+      return;
+    }
+    expect(alarms.map((a) => a.name).sort()).toEqual(["mirror-alarm-cpu", "mirror-alarm-not-ready", "mirror-alarm-status-check"]);
+    const ready = one(rec, "aws:cloudwatch/metricAlarm:MetricAlarm", "-not-ready");
+    expect(ready.inputs).toMatchObject({ namespace: "AWS/Route53", metricName: "HealthCheckStatus", alarmActions: [alarmsConfig.healthCheckSnsTopicArn] });
+    expect(ready.provider).toMatch(/pulumi:providers:aws::mirror-us-east-1::/);
+    const usEast1 = one(rec, "pulumi:providers:aws", "-us-east-1");
+    expect(usEast1.inputs.region).toBe("us-east-1");
+    expect(one(rec, "aws:cloudwatch/metricAlarm:MetricAlarm", "-status-check").inputs).toMatchObject({ metricName: "StatusCheckFailed", alarmActions: [alarmsConfig.snsTopicArn] });
+  });
+
   test("stack outputs: the contract outputs, known after the update, the sync key public", () => {
     const outputs = life.update.recording.outputs.get(life.update.recording.rootUrn) ?? {};
     for (const k of CONTRACT_OUTPUTS) expect(Object.keys(outputs)).toContain(k);

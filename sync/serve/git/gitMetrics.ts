@@ -15,6 +15,7 @@ export const GIT_METRIC_NAMES = {
   primaryChecks: "smart_mirror_git_auth_primary_checks_total",
   running: "smart_mirror_git_upload_packs_running",
   waiting: "smart_mirror_git_upload_packs_waiting",
+  slots: "smart_mirror_git_upload_pack_slots",
 } as const;
 
 export type Endpoint = "info_refs" | "upload_pack" | "receive_pack" | "invalid";
@@ -33,7 +34,7 @@ export class GitMetrics {
   private readonly auths: Counter<"mode" | "result">;
   private readonly checks: Counter<"verdict">;
 
-  constructor(readonly registry: Registry, load?: () => { running: number; waiting: number }) {
+  constructor(readonly registry: Registry, load?: () => { running: number; waiting: number; slots?: number }) {
     this.requests = counter(registry, GIT_METRIC_NAMES.requests, "Git smart HTTP requests answered, by endpoint and HTTP status.", ["endpoint", "code"]);
     this.uploadPacks = counter(
       registry,
@@ -47,6 +48,8 @@ export class GitMetrics {
     if (load && !registry.getSingleMetric(GIT_METRIC_NAMES.running)) {
       new Gauge({ name: GIT_METRIC_NAMES.running, help: "git upload-pack processes running.", registers: [registry], collect() { this.set(load().running); } });
       new Gauge({ name: GIT_METRIC_NAMES.waiting, help: "Git requests waiting for an upload-pack slot.", registers: [registry], collect() { this.set(load().waiting); } });
+      // The capacity, so "running / slots" (saturation) needs no knowledge of the host's cores.
+      new Gauge({ name: GIT_METRIC_NAMES.slots, help: "git upload-pack slots (at most this many run at once; more requests wait).", registers: [registry], collect() { this.set(load().slots ?? 0); } });
     }
   }
 

@@ -112,7 +112,7 @@ export function mountGitRoutes(router: Router, o: GitServeOptions): GitRoutes {
   const maxConcurrent = o.maxConcurrent ?? Math.max(4, 2 * os.cpus().length);
   const slots = new Slots({ max: maxConcurrent, maxQueue: o.maxQueue ?? 512, maxWaitMs: o.queueWaitMs ?? 120_000, maxPerClient: o.maxPerClient });
   const registry = o.registry ?? new Registry();
-  const metrics = new GitMetrics(registry, () => ({ running: slots.running, waiting: slots.waiting }));
+  const metrics = new GitMetrics(registry, () => ({ running: slots.running, waiting: slots.waiting, slots: slots.max }));
   const log = o.log ?? silentLog;
   const authorizer = typeof o.authorizer === "function" ? o.authorizer(metrics) : o.authorizer;
   const packCache = o.packCache ? new PackCache({ dir: o.packCache.dir, maxBytes: o.packCache.maxBytes, maxAgeMs: o.packCache.maxAgeMs ?? PACK_CACHE_MAX_AGE_MS, diskOk: o.packCache.diskOk, registry, log }) : undefined;
