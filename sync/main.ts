@@ -29,6 +29,8 @@ import { startSyncedEvents } from "./events/syncedEvents";
 import { CommitWaiters } from "./wait/commitWaiters";
 import { waitHandler } from "./serve/waitHandler";
 import { WAIT_MAX_WAITERS, WAIT_PREFIX } from "./serve/waitRequest";
+import { mountLfsRoutes } from "./serve/lfs";
+import { diskState } from "./store/diskSpace";
 
 const VERSION = "0.1.0";
 
@@ -79,6 +81,22 @@ async function run(home: string): Promise<number> {
       },
     },
   });
+  // Git LFS at /scm/PROJECT/repo.git/info/lfs, with the clones' access rules (mirror.lfs.enabled).
+  const lfs = options.lfs;
+  const lfsRoutes = lfs
+    ? mountLfsRoutes(router, {
+        ...lfs,
+        resolve,
+        authorizer: gitRoutes.authorizer,
+        // The same rule as syncs (mirror.disk.minFreeMb), counting the object about to be stored.
+        diskRoom: (bytes) => {
+          const st = fs.statfsSync(lfs.storeDir);
+          return diskState(st.bavail * st.bsize - bytes, lfs.minFreeBytes) === "ok";
+        },
+        registry: board.metrics.registry,
+        log,
+      })
+    : undefined;
   // The repo-hashes API and the resync trigger `smart-mirror verify` uses (internal only).
   const keep = makeRefFilter(options.daemon.excludeRefs);
   addMirroringRoutes(router, {
@@ -143,6 +161,7 @@ async function run(home: string): Promise<number> {
         waiters.close();
         server.close();
         gitRoutes.close();
+        lfsRoutes?.close();
         server.closeAllConnections?.();
       } catch (e) {
         log.warn({ error: String(e) }, "closing the HTTP server failed");

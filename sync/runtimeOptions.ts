@@ -35,6 +35,23 @@ export interface RuntimeOptions {
   status: { delayedAfterMs: number };
   /** The synced event out (sync/events); undefined = none. */
   events?: EventsSettings;
+  /** Git LFS through the mirror; undefined = off (mirror.lfs.enabled=false). */
+  lfs?: LfsSettings;
+}
+
+/** The LFS routes' options from the configuration (main.ts adds the resolver and authorizer). */
+export interface LfsSettings {
+  storeDir: string;
+  incomingDir: string;
+  /** 0 = no limit. */
+  maxObjectBytes: number;
+  /** mirror.disk.minFreeMb: new objects are refused below it. */
+  minFreeBytes: number;
+  baseUrl: string;
+  primaryUrl: string;
+  caPem?: string;
+  /** The catalog token: the mirror's own upstream credentials when clients' are not the primary's. */
+  serviceToken?: string;
 }
 
 /** The synced event's receivers and delivery bounds, the secret read from its file. */
@@ -61,6 +78,21 @@ export function runtimeOptions(c: MirrorConfig, read: ReadFile = readUtf8): Runt
     listen: c.serve.listen,
     status: { delayedAfterMs: c.status.delayedSyncToleranceMs },
     events: eventsSettings(c, read),
+    lfs: lfsSettings(c, read),
+  };
+}
+
+export function lfsSettings(c: MirrorConfig, read: ReadFile = readUtf8): LfsSettings | undefined {
+  if (!c.lfs.enabled) return undefined;
+  return {
+    storeDir: homePath(c.home, "lfsObjects"),
+    incomingDir: homePath(c.home, "lfsIncoming"),
+    maxObjectBytes: c.lfs.maxObjectBytes,
+    minFreeBytes: c.disk.minFreeBytes,
+    baseUrl: c.setup.baseUrl,
+    primaryUrl: c.upstream.url,
+    caPem: c.upstream.caFile ? read(c.upstream.caFile) : undefined,
+    serviceToken: c.upstream.tokenFile ? read(c.upstream.tokenFile).trim() : undefined,
   };
 }
 

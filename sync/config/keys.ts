@@ -467,6 +467,26 @@ export const KEYS = {
     example: "always",
     value: { kind: "enum", values: ["always", "never"] },
   },
+  lfsEnabled: {
+    name: "mirror.lfs.enabled",
+    origin: "smart-mirror",
+    default: "true",
+    required: false,
+    description:
+      "Serve Git LFS at the URL git-lfs derives from the clone URL (/scm/PROJECT/repo.git/info/lfs), with the clones' access rules: objects are fetched once from the primary's LFS endpoint (checked against their SHA-256 and size), stored content-addressed under DIR/lfs/objects and served from there; uploads and the locking API are relayed to the primary with the user's credentials (mirror.serve.auth=primary). false = the LFS paths answer 404 and git-lfs must be pointed at the primary (lfs.url).",
+    example: "true",
+    value: { kind: "bool" },
+  },
+  lfsMaxObjectSizeMb: {
+    name: "mirror.lfs.maxObjectSizeMb",
+    origin: "smart-mirror",
+    default: "10240",
+    required: false,
+    description:
+      "Largest LFS object the mirror fetches and stores; bigger ones get an object error naming this key (git-lfs then fails that file; fetch it from the primary). New objects are also refused (507) while the data volume is below mirror.disk.minFreeMb. 0 = no limit.",
+    example: "10240",
+    value: { kind: "int", min: 0, max: 1_048_576, unit: "MiB", zero: "no limit" },
+  },
   delayedSyncTolerance: {
     name: "mirror.status.delayedSyncTolerance",
     origin: "smart-mirror",

@@ -176,6 +176,8 @@ export interface MirrorConfig {
     onDemandWaitMs: number;
     freshness: Freshness;
   };
+  /** Git LFS through the mirror (sync/serve/lfs). */
+  lfs: { enabled: boolean; /** 0 = no limit. */ maxObjectBytes: number };
   /** /status: when a repository behind the primary counts as delayed. */
   status: { delayedSyncToleranceMs: number };
   log: { level: LogLevel };
@@ -375,6 +377,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       onDemandWaitMs: d.onDemandWait,
       freshness: d.freshness,
     },
+    lfs: { enabled: d.lfsEnabled, maxObjectBytes: d.lfsMaxObjectSizeMb * 2 ** 20 },
     status: { delayedSyncToleranceMs: d.delayedSyncTolerance },
     log: { level: d.logLevel },
   };

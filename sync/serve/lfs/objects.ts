@@ -1,0 +1,151 @@
+/**
+ * GET .../info/lfs/objects/<oid>: an object from the mirror's store, or fetched from the
+ * primary on a miss.
+ *
+ * A miss: the primary's download action (remembered from the batch, else one batch request
+ * with the credentials the mirror uses upstream) is fetched, and the bytes go through
+ * ObjectCheck both into a temp file and to the client. The file is renamed into the store
+ * only when SHA-256 and size check out; a corrupt object is never stored and the client's
+ * transfer is cut before its last bytes (git-lfs reports the failure). Concurrent requests
+ * for the same oid share that one download (single flight): they wait for it and are then
+ * served from the store. A client that leaves does not stop a download others wait for.
+ */
+import * as fs from "node:fs";
+import type { ServerResponse } from "node:http";
+import { finished } from "node:stream/promises";
+import type { ActionCache } from "./actionCache";
+import { LfsAdmitted, LfsDeps, lfsError } from "./lfsContext";
+import type { FetchFailure } from "./lfsMetrics";
+import { ObjectCheck, ObjectMismatch } from "./objectCheck";
+import { UpstreamUnavailable } from "./upstreamLfs";
+
+/** Why a fetch failed, with the status a waiting client gets (before any byte went out). */
+export class FetchFailed extends Error {
+  constructor(
+    readonly reason: FetchFailure,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class ObjectFetches {
+  private readonly flights = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly d: LfsDeps,
+    private readonly cache: ActionCache,
+  ) {}
+
+  get inFlight(): number {
+    return this.flights.size;
+  }
+
+  async serve(res: ServerResponse, requestId: string, a: LfsAdmitted, oid: string, headOnly: boolean): Promise<void> {
+    const d = this.d;
+    if (d.store.size(oid) !== undefined) return this.fromStore(res, requestId, oid, headOnly, "hit");
+    if (headOnly) return lfsError(res, requestId, 404, "the mirror does not have this object yet");
+    const running = this.flights.get(oid);
+    if (running) {
+      try {
+        await running;
+      } catch (e) {
+        const f = e instanceof FetchFailed ? e : new FetchFailed("unavailable", 502, String(e));
+        return lfsError(res, requestId, f.status, f.message);
+      }
+      return this.fromStore(res, requestId, oid, false, "shared");
+    }
+    d.metrics.object("miss");
+    const flight = this.fetch(res, a, oid);
+    this.flights.set(oid, flight);
+    try {
+      await flight;
+    } catch (e) {
+      const f = e instanceof FetchFailed ? e : new FetchFailed("unavailable", 502, (e as Error).message);
+      d.metrics.failed(f.reason);
+      d.log.warn({ requestId, repo: `${a.repo.project}/${a.repo.slug}`, oid, reason: f.reason, error: f.message }, "lfs object fetch failed");
+      if (!res.headersSent) lfsError(res, requestId, f.status, f.message);
+      else res.destroy();
+    } finally {
+      this.flights.delete(oid);
+    }
+  }
+
+  private fromStore(res: ServerResponse, requestId: string, oid: string, headOnly: boolean, result: "hit" | "shared"): void {
+    const file = this.d.store.pathOf(oid);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, "r");
+    } catch {
+      return lfsError(res, requestId, 404, "the object left the mirror's store; ask again");
+    }
+    const size = fs.fstatSync(fd).size;
+    if (!headOnly) this.d.metrics.object(result);
+    res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": size, "Cache-Control": "private, max-age=0" });
+    if (headOnly) {
+      fs.closeSync(fd);
+      return void res.end();
+    }
+    const body = fs.createReadStream(file, { fd, highWaterMark: 256 * 1024 });
+    body.on("error", () => res.destroy());
+    body.on("end", () => this.d.metrics.sent("store", size));
+    body.pipe(res);
+  }
+
+  /** The leader: fetch from the primary, stream to `res` while writing the store's temp file. */
+  private async fetch(res: ServerResponse, a: LfsAdmitted, oid: string): Promise<void> {
+    const d = this.d;
+    const started = process.hrtime.bigint();
+    const creds = d.upstreamCredentials(a.creds);
+    let answer = this.cache.get(creds, a.repo, "download", oid);
+    try {
+      if (!answer) {
+        const r = await d.upstream.batch(a.repo, "download", [{ oid, size: 0 }], creds);
+        if (!r.ok) throw new FetchFailed(r.status === 404 ? "not_found" : "unavailable", r.status === 404 ? 404 : 502, `the primary's LFS endpoint answered ${r.status}: ${r.message}`);
+        answer = r.objects.find((o) => o.oid === oid);
+      }
+      const action = answer?.actions?.download;
+      if (!answer || !action) throw new FetchFailed("not_found", 404, answer?.error?.message ?? "the object does not exist on the primary");
+      const size = answer.size;
+      if (!Number.isSafeInteger(size) || size < 0) throw new FetchFailed("unavailable", 502, "the primary gave no valid size for the object");
+      if (d.maxObjectBytes > 0 && size > d.maxObjectBytes) throw new FetchFailed("too_large", 422, "object larger than this mirror's limit (mirror.lfs.maxObjectSizeMb)");
+      if (!d.diskRoom(size)) throw new FetchFailed("disk", 507, `the mirror's data volume is nearly full (mirror.disk.minFreeMb); it cannot store this ${size}-byte object now. Fetch it from the primary (${d.primaryUrl}), or free space on the mirror`);
+
+      const up = await d.upstream.request("GET", action.href, { ...d.upstream.actionHeaders(action, creds), Accept: "application/octet-stream" });
+      if (up.statusCode !== 200) {
+        up.resume();
+        throw new FetchFailed(up.statusCode === 404 ? "not_found" : "unavailable", up.statusCode === 404 ? 404 : 502, `the primary's LFS download answered ${up.statusCode}`);
+      }
+      const declared = up.headers["content-length"];
+      if (declared !== undefined && Number(declared) !== size) {
+        up.destroy();
+        throw new FetchFailed("corrupt", 502, `the primary sent ${declared} bytes for an object of ${size}; not stored`);
+      }
+      const temp = d.store.tempFile();
+      const check = new ObjectCheck(oid, size);
+      const file = fs.createWriteStream(temp, { mode: 0o640 });
+      if (!res.destroyed) {
+        res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": size, "Cache-Control": "private, max-age=0" });
+        check.pipe(res);
+      }
+      check.pipe(file);
+      up.pipe(check);
+      up.on("error", (e) => check.destroy(e));
+      try {
+        await Promise.all([finished(check), finished(file)]);
+        d.store.commit(temp, oid);
+      } catch (e) {
+        file.destroy();
+        fs.rmSync(temp, { force: true });
+        if (e instanceof ObjectMismatch) throw new FetchFailed("corrupt", 502, `${e.message}: refused, not stored`);
+        throw new FetchFailed("aborted", 502, `the download from the primary broke off: ${(e as Error).message}`);
+      }
+      d.metrics.sent("upstream", size);
+      d.metrics.fetched(Number(process.hrtime.bigint() - started) / 1e9);
+    } catch (e) {
+      if (e instanceof UpstreamUnavailable) throw new FetchFailed("unavailable", 502, `cannot reach the primary's LFS endpoint: ${e.message}`);
+      throw e;
+    }
+  }
+}
