@@ -40,7 +40,7 @@ export function parseLfsRequest(method: string, target: string): LfsRequest {
   const path = decodeUnreserved(target.split("?")[0]);
   if (path === undefined || !/^[A-Za-z0-9._~/-]+$/.test(path)) return { ok: false, status: 400, message: "malformed repository path" };
   const segs = path.slice(1).split("/");
-  if (segs.some((s) => s === "")) return { ok: false, status: 400, message: "malformed repository path (empty segment)" };
+  if (segs.some((s) => s === "" || s === "." || s === "..")) return { ok: false, status: 400, message: "malformed repository path (empty or dot segment)" };
   const [scm, project, repoSeg, info, lfs, ...rest] = segs;
   if (scm !== "scm" || info !== "info" || lfs !== "lfs" || !project || !repoSeg) return { ok: false, status: 404, message: "not a Git LFS endpoint" };
   const slug = repoSeg.endsWith(".git") ? repoSeg.slice(0, -4) : repoSeg;
