@@ -30,6 +30,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import * as path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { text } from "node:stream/consumers";
+import { z } from "zod";
 import type { DoubleAccess, DoubleMount } from "./bitbucketDouble";
 
 export const LFS_MEDIA_TYPE = "application/vnd.git-lfs+json";
@@ -86,40 +88,28 @@ function sendLfs(res: ServerResponse, status: number, body: unknown, headers: Re
   res.end(text);
 }
 
-function readJson(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_JSON) return req.destroy(new Error("request body too large"));
-      chunks.push(c);
-    });
-    req.on("error", reject);
-    req.on("end", () => {
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-      } catch {
-        reject(new Error("the request body is not valid JSON"));
-      }
-    });
-  });
+/** The request body as JSON (bodies here are a few KB; the double is a test server). */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const t = await text(req);
+  if (t.length > MAX_JSON) throw new Error("request body too large");
+  try {
+    return JSON.parse(t);
+  } catch {
+    throw new Error("the request body is not valid JSON");
+  }
 }
 
-/** The request's objects if the body is a well-formed batch request (batch.md "Requests"). */
+/** A batch request (batch.md "Requests"): what the server reads of it. */
+const BatchRequest = z.object({
+  operation: z.enum(["download", "upload"]),
+  transfers: z.array(z.string()).refine((t) => t.includes("basic"), "only the basic transfer adapter is supported").optional(),
+  objects: z.array(z.object({ oid: z.string(), size: z.number().int().nonnegative() })),
+});
+
+/** The request's objects if the body is a well-formed batch request, else what is wrong. */
 export function parseBatchRequest(body: unknown): { operation: "download" | "upload"; objects: LfsObject[] } | string {
-  if (typeof body !== "object" || body === null) return "the body must be a JSON object";
-  const b = body as { operation?: unknown; objects?: unknown; transfers?: unknown };
-  if (b.operation !== "download" && b.operation !== "upload") return 'operation must be "download" or "upload"';
-  if (b.transfers !== undefined && (!Array.isArray(b.transfers) || !b.transfers.includes("basic"))) return "only the basic transfer adapter is supported";
-  if (!Array.isArray(b.objects)) return "objects must be an array";
-  const objects: LfsObject[] = [];
-  for (const o of b.objects as unknown[]) {
-    const x = o as { oid?: unknown; size?: unknown } | null;
-    if (typeof x?.oid !== "string" || typeof x.size !== "number" || !Number.isSafeInteger(x.size) || x.size < 0) return "each object needs a string oid and a non-negative integer size";
-    objects.push({ oid: x.oid, size: x.size });
-  }
-  return { operation: b.operation, objects };
+  const r = BatchRequest.safeParse(body);
+  return r.success ? { operation: r.data.operation, objects: r.data.objects } : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
 }
 
 export function startPrimaryLfs(o: PrimaryLfsOptions): PrimaryLfs {

@@ -14,6 +14,7 @@ export class ObjectMismatch extends Error {
 
 export class ObjectCheck extends Transform {
   private readonly hash: Hash = createHash("sha256");
+  /** The last chunk seen, passed on only when the next one comes (or, at the end, if all is well). */
   private held: Buffer | undefined;
   private seen = 0;
 
@@ -24,13 +25,9 @@ export class ObjectCheck extends Transform {
     super();
   }
 
-  get bytes(): number {
-    return this.seen;
-  }
-
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.seen + chunk.length > this.size) return cb(new ObjectMismatch(`object ${this.oid} is longer than its size ${this.size}`));
     this.seen += chunk.length;
-    if (this.seen > this.size) return cb(new ObjectMismatch(`object ${this.oid} is longer than its size ${this.size}`));
     this.hash.update(chunk);
     const out = this.held;
     this.held = chunk;
