@@ -21,11 +21,11 @@ export interface LfsPrimary {
 }
 
 /** The double (certificate for localhost and 127.0.0.1) with the LFS server mounted. */
-export async function startLfsPrimary(opts: { host?: string; publicHost?: string; port?: number } = {}): Promise<LfsPrimary> {
+export async function startLfsPrimary(opts: { host?: string; publicHost?: string; port?: number; publicRead?: (projectKey: string, slug: string) => boolean } = {}): Promise<LfsPrimary> {
   const ca = await createCa();
   const cert = await ca.issueServerCert(["localhost", "127.0.0.1", ...(opts.publicHost ? [opts.publicHost] : [])]);
   let url = "";
-  const lfs = startPrimaryLfs({ dir: tempDir("primary-lfs"), baseUrl: () => url });
+  const lfs = startPrimaryLfs({ dir: tempDir("primary-lfs"), baseUrl: () => url, publicRead: opts.publicRead });
   const double = await startBitbucketDouble({
     cert: fs.readFileSync(cert.chainPath, "utf8"),
     key: fs.readFileSync(cert.keyPath, "utf8"),

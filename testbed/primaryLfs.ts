@@ -19,7 +19,7 @@
  * in `header` (as the basic-transfers examples do). Uploads need read permission only: the
  * double has no write permission model.
  *
- * Objects live in a directory per repository (DIR/PROJECT/slug/<oid>), written through a temp
+ * Action hrefs use the Host the client sent (else baseUrl). Objects live in a directory per repository (DIR/PROJECT/slug/<oid>), written through a temp
  * file and renamed only after their SHA-256 and size check out. Switches for tests: `setDown`
  * (every LFS endpoint answers 503), `setCorrupt(oid)` (that object is served with its first
  * byte flipped, same size); `downloads(oid)` counts GETs of an object.
@@ -47,6 +47,8 @@ export interface PrimaryLfsOptions {
   dir: string;
   /** The double's base URL (action hrefs are built on it), known once it listens. */
   baseUrl: () => string;
+  /** Public repositories (Bitbucket's "public access"): anyone may download their objects. */
+  publicRead?: (projectKey: string, slug: string) => boolean;
 }
 
 export interface LfsObject {
@@ -128,10 +130,18 @@ export function startPrimaryLfs(o: PrimaryLfsOptions): PrimaryLfs {
       return undefined;
     }
   };
-  const storageHref = (p: string, s: string, oid: string) => `${o.baseUrl()}/rest/git-lfs/storage/${p}/${s}/${oid}`;
+  // Hrefs on the name and port the client used (as servers behind a proxy do), so a client
+  // that reached the double through the WAN proxy downloads through it too.
+  const base = (req: IncomingMessage) => {
+    const host = req.headers.host;
+    return typeof host === "string" && /^[A-Za-z0-9.-]+(?::\d{1,5})?$/.test(host) ? `https://${host}` : o.baseUrl();
+  };
+  const storageHref = (req: IncomingMessage, p: string, s: string, oid: string) => `${base(req)}/rest/git-lfs/storage/${p}/${s}/${oid}`;
 
   /** Answers 401 (no credentials: anonymous reads nothing) or 404 (not readable, or missing) and returns true. */
-  function refusal(res: ServerResponse, access: DoubleAccess, p: string, s: string): boolean {
+  function refusal(res: ServerResponse, access: DoubleAccess, p: string, s: string, write: boolean): boolean {
+    const open = !write && access.exists(p, s) && o.publicRead?.(p, s) === true;
+    if (open) return false;
     if (access.user === undefined) {
       sendLfs(res, 401, { message: "Credentials needed" }, { "LFS-Authenticate": 'Basic realm="Git LFS"' });
       return true;
@@ -161,10 +171,10 @@ export function startPrimaryLfs(o: PrimaryLfsOptions): PrimaryLfs {
       const have = sizeOf(p, s, oid);
       if (parsed.operation === "download") {
         if (have === undefined) return { oid, size, error: { code: 404, message: "Object does not exist" } };
-        return { oid, size: have, authenticated: true, actions: { download: action(storageHref(p, s, oid)) } };
+        return { oid, size: have, authenticated: true, actions: { download: action(storageHref(req, p, s, oid)) } };
       }
       if (have !== undefined) return { oid, size: have }; // already stored: no actions (batch.md)
-      return { oid, size, authenticated: true, actions: { upload: action(storageHref(p, s, oid)), verify: action(`${storageHref(p, s, oid)}/verify`) } };
+      return { oid, size, authenticated: true, actions: { upload: action(storageHref(req, p, s, oid)), verify: action(`${storageHref(req, p, s, oid)}/verify`) } };
     });
     sendLfs(res, 200, { transfer: "basic", objects, hash_algo: "sha256" });
   }
@@ -251,7 +261,9 @@ export function startPrimaryLfs(o: PrimaryLfsOptions): PrimaryLfs {
       return true;
     }
     const [, p, s] = (b ?? st) as RegExpExecArray;
-    if (refusal(res, access, p, s)) return true;
+    // Public repositories are open to anonymous reads (batch, GET); uploads (PUT, verify) and locks need a user.
+    const write = method === "PUT" || st?.[4] !== undefined || (b !== null && b[3] !== "objects/batch");
+    if (refusal(res, access, p, s, write)) return true;
     if (b) {
       const what = b[3];
       if (what === "objects/batch" && method === "POST") await batch(req, res, p, s);
