@@ -6,7 +6,8 @@
  * primary can serve gets the mirror's href too (its action is remembered for the transfer,
  * actionCache.ts), what it cannot keeps the primary's per-object error. With the primary's LFS
  * endpoint unreachable, stored objects are still served and the others get a 502 object error
- * naming the cause. Objects over mirror.lfs.maxObjectSizeMb get a 422 object error.
+ * naming the cause. Objects over mirror.lfs.maxObjectSizeMb get a 422 object error, and new
+ * objects while the data volume is below mirror.disk.minFreeMb a 507 one.
  *
  * upload: relayed to the primary with the client's credentials (auth=primary only); upload and
  * verify actions are rewritten to the mirror's hrefs, which relay the bytes (relay.ts), so a
@@ -24,6 +25,10 @@ const MAX_BATCH_BODY = 4 * 1024 * 1024;
 /** git-lfs sends at most 100 objects a batch (lfs.transfer.batchSize); far above that is abuse. */
 const MAX_BATCH_OBJECTS = 1000;
 const HREF_TTL_SECONDS = 3600;
+
+/** Why a new object cannot be stored now (batch object error and transfer 507 alike). */
+export const DISK_FULL = (primaryUrl: string) =>
+  `the mirror's data volume is nearly full (mirror.disk.minFreeMb): it cannot store new LFS objects now; objects it has are still served. Fetch this one from the primary (${primaryUrl}), or free space on the mirror`;
 
 export interface BatchRequest {
   operation: "download" | "upload";
@@ -100,6 +105,7 @@ async function downloads(d: LfsDeps, cache: ActionCache, a: LfsAdmitted, wanted:
           const u = byOid.get(m.oid);
           if (u?.actions?.download && Number.isSafeInteger(u.size)) {
             if (d.maxObjectBytes > 0 && u.size > d.maxObjectBytes) miss(m.oid, m.size, 422, "object larger than this mirror's limit (mirror.lfs.maxObjectSizeMb)");
+            else if (!d.diskRoom(u.size)) miss(m.oid, m.size, 507, DISK_FULL(d.primaryUrl));
             else {
               cache.remember(upstreamCreds, a.repo, "download", u);
               out.set(m.oid, { oid: m.oid, size: u.size, authenticated: true, actions: { download: action(objectHref(base, a.repo, m.oid)) } });

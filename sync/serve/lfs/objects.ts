@@ -14,6 +14,7 @@ import * as fs from "node:fs";
 import type { ServerResponse } from "node:http";
 import { finished } from "node:stream/promises";
 import type { ActionCache } from "./actionCache";
+import { DISK_FULL } from "./batch";
 import { LfsAdmitted, LfsDeps, lfsError } from "./lfsContext";
 import type { FetchFailure } from "./lfsMetrics";
 import { ObjectCheck, ObjectMismatch } from "./objectCheck";
@@ -110,7 +111,7 @@ export class ObjectFetches {
       const size = answer.size;
       if (!Number.isSafeInteger(size) || size < 0) throw new FetchFailed("unavailable", 502, "the primary gave no valid size for the object");
       if (d.maxObjectBytes > 0 && size > d.maxObjectBytes) throw new FetchFailed("too_large", 422, "object larger than this mirror's limit (mirror.lfs.maxObjectSizeMb)");
-      if (!d.diskRoom(size)) throw new FetchFailed("disk", 507, `the mirror's data volume is nearly full (mirror.disk.minFreeMb); it cannot store this ${size}-byte object now. Fetch it from the primary (${d.primaryUrl}), or free space on the mirror`);
+      if (!d.diskRoom(size)) throw new FetchFailed("disk", 507, DISK_FULL(d.primaryUrl));
 
       const up = await d.upstream.request("GET", action.href, { ...d.upstream.actionHeaders(action, creds), Accept: "application/octet-stream" });
       if (up.statusCode !== 200) {
