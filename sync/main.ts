@@ -97,6 +97,9 @@ async function run(home: string): Promise<number> {
         log,
       })
     : undefined;
+  // mirror.lfs.prefetch: the LFS objects of what each sync brought, fetched ahead of requests.
+  const prefetcher = lfsRoutes?.prefetcher;
+  if (prefetcher) daemon.onSynced((n) => n.outcome.refChanges && prefetcher.enqueue(n.id, daemon.repoDir(n.key), n.outcome.refChanges));
   // The repo-hashes API and the resync trigger `smart-mirror verify` uses (internal only).
   const keep = makeRefFilter(options.daemon.excludeRefs);
   addMirroringRoutes(router, {

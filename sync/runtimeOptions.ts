@@ -52,6 +52,8 @@ export interface LfsSettings {
   caPem?: string;
   /** The catalog token: the mirror's own upstream credentials when clients' are not the primary's. */
   serviceToken?: string;
+  /** mirror.lfs.prefetch. */
+  prefetch: boolean;
 }
 
 /** The synced event's receivers and delivery bounds, the secret read from its file. */
@@ -93,6 +95,7 @@ export function lfsSettings(c: MirrorConfig, read: ReadFile = readUtf8): LfsSett
     primaryUrl: c.upstream.url,
     caPem: c.upstream.caFile ? read(c.upstream.caFile) : undefined,
     serviceToken: c.upstream.tokenFile ? read(c.upstream.tokenFile).trim() : undefined,
+    prefetch: c.lfs.prefetch,
   };
 }
 
@@ -141,8 +144,8 @@ export function daemonSettings(c: MirrorConfig, read: ReadFile = readUtf8): Daem
     scanParallelism: DEFAULT_SCAN.parallelism,
     scanConnections: DEFAULT_SCAN.connections,
     disk: c.disk,
-    // The synced event reports each fetch's ref changes; without receivers nobody pays for them.
-    trackRefChanges: c.events !== undefined,
+    // The synced event and the LFS prefetch read each fetch's ref changes; without them nobody pays for them.
+    trackRefChanges: c.events !== undefined || (c.lfs.enabled && c.lfs.prefetch),
   };
 }
 

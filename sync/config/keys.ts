@@ -487,6 +487,17 @@ export const KEYS = {
     example: "10240",
     value: { kind: "int", min: 0, max: 1_048_576, unit: "MiB", zero: "no limit" },
   },
+  lfsPrefetch: {
+    name: "mirror.lfs.prefetch",
+    origin: "smart-mirror",
+    default: "false",
+    required: false,
+    usedWhen: { key: "mirror.lfs.enabled", equals: "true" },
+    description:
+      "After each sync that changed refs, fetch the LFS objects the new commits point to into the mirror's store before anyone asks, so the first checkout after a push is served locally too. Uses the mirror's own credentials on the primary's LFS endpoint: the catalog token (mirror.upstream.tokenFile), else none (public repositories only). Objects over mirror.lfs.maxObjectSizeMb, or while the disk is low, are skipped. Progress: smart_mirror_lfs_prefetched_objects_total.",
+    example: "true",
+    value: { kind: "bool" },
+  },
   delayedSyncTolerance: {
     name: "mirror.status.delayedSyncTolerance",
     origin: "smart-mirror",

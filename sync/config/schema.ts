@@ -177,7 +177,7 @@ export interface MirrorConfig {
     freshness: Freshness;
   };
   /** Git LFS through the mirror (sync/serve/lfs). */
-  lfs: { enabled: boolean; /** 0 = no limit. */ maxObjectBytes: number };
+  lfs: { enabled: boolean; /** 0 = no limit. */ maxObjectBytes: number; prefetch: boolean };
   /** /status: when a repository behind the primary counts as delayed. */
   status: { delayedSyncToleranceMs: number };
   log: { level: LogLevel };
@@ -377,7 +377,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       onDemandWaitMs: d.onDemandWait,
       freshness: d.freshness,
     },
-    lfs: { enabled: d.lfsEnabled, maxObjectBytes: d.lfsMaxObjectSizeMb * 2 ** 20 },
+    lfs: { enabled: d.lfsEnabled, maxObjectBytes: d.lfsMaxObjectSizeMb * 2 ** 20, prefetch: d.lfsPrefetch },
     status: { delayedSyncToleranceMs: d.delayedSyncTolerance },
     log: { level: d.logLevel },
   };

@@ -58,7 +58,7 @@ export function objectHref(base: string, repo: RepoId, oid: string, verify = fal
   return `${base}/scm/${repo.project}/${repo.slug}.git/info/lfs/objects/${oid}${verify ? "/verify" : ""}`;
 }
 
-export async function handleBatch(d: LfsDeps, cache: ActionCache, req: IncomingMessage, res: ServerResponse, requestId: string, a: LfsAdmitted): Promise<void> {
+export async function handleBatch(d: LfsDeps, cache: ActionCache, fetching: (oid: string) => boolean, req: IncomingMessage, res: ServerResponse, requestId: string, a: LfsAdmitted): Promise<void> {
   const accept = req.headers.accept ?? "";
   if (!accept.includes(LFS_MEDIA_TYPE) && !accept.includes("application/json")) return lfsError(res, requestId, 406, `Accept must be ${LFS_MEDIA_TYPE}`);
   let parsed: BatchRequest | string;
@@ -72,21 +72,21 @@ export async function handleBatch(d: LfsDeps, cache: ActionCache, req: IncomingM
   const base = publicBase(req.headers, d.baseUrl);
   const header = a.creds ? { Authorization: authorizationHeader(a.creds) } : undefined;
   const action = (href: string): LfsAction => ({ href, ...(header ? { header } : {}), expires_in: HREF_TTL_SECONDS });
-  const objects = parsed.operation === "download" ? await downloads(d, cache, a, parsed.objects, base, action) : await uploads(d, cache, a, parsed.objects, base, action);
+  const objects = parsed.operation === "download" ? await downloads(d, cache, fetching, a, parsed.objects, base, action) : await uploads(d, cache, a, parsed.objects, base, action);
   if (!Array.isArray(objects)) return lfsError(res, requestId, objects.status, objects.message, objects.status === 401 ? { "LFS-Authenticate": 'Basic realm="smart-mirror"' } : {});
   sendLfs(res, 200, { transfer: "basic", objects, hash_algo: "sha256" });
 }
 
 type MakeAction = (href: string) => LfsAction;
 
-async function downloads(d: LfsDeps, cache: ActionCache, a: LfsAdmitted, wanted: BatchRequest["objects"], base: string, action: MakeAction): Promise<LfsObjectAnswer[]> {
+async function downloads(d: LfsDeps, cache: ActionCache, fetching: (oid: string) => boolean, a: LfsAdmitted, wanted: BatchRequest["objects"], base: string, action: MakeAction): Promise<LfsObjectAnswer[]> {
   const out = new Map<string, LfsObjectAnswer>();
   const misses: BatchRequest["objects"] = [];
   for (const { oid, size } of wanted) {
     if (!isValidOid(oid)) out.set(oid, { oid, size, error: { code: 422, message: "oid must be 64 lowercase hex digits (SHA-256)" } });
     else if (d.maxObjectBytes > 0 && size > d.maxObjectBytes) out.set(oid, { oid, size, error: { code: 422, message: `object larger than this mirror's limit (mirror.lfs.maxObjectSizeMb); fetch it from the primary (${d.primaryUrl})` } });
     else {
-      const have = d.store.size(oid);
+      const have = d.store.size(oid) ?? (fetching(oid) ? size : undefined);
       if (have !== undefined) out.set(oid, { oid, size: have, authenticated: true, actions: { download: action(objectHref(base, a.repo, oid)) } });
       else misses.push({ oid, size });
     }

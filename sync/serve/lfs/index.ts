@@ -6,6 +6,7 @@
  *   batch     batch.ts    downloads point at the mirror; misses asked of the primary
  *   objects   objects.ts  GET from the store, or fetched once from the primary (single flight)
  *   uploads   relay.ts    PUT/verify/locks relayed to the primary with the client's credentials
+ *   prefetch  prefetch.ts objects of newly synced commits fetched ahead (mirror.lfs.prefetch)
  *
  * Every request passes the same admission as a clone (lfsContext.ts admitLfs) before anything
  * else is done; the only client input that reaches a file name is a validated oid.
@@ -23,6 +24,7 @@ import { LfsMetrics } from "./lfsMetrics";
 import { isLfsTarget, parseLfsRequest } from "./lfsPath";
 import { LfsStore } from "./lfsStore";
 import { ObjectFetches } from "./objects";
+import { LfsPrefetcher } from "./prefetch";
 import { relayLocks, relayUpload, relayVerify } from "./relay";
 import { UpstreamLfs } from "./upstreamLfs";
 
@@ -42,8 +44,10 @@ export interface LfsServeOptions {
   /** 0 = no limit. */
   maxObjectBytes: number;
   diskRoom(bytes: number): boolean;
-  /** Used upstream when the client's credentials are not the primary's (auth tokens/anonymous). */
+  /** Used upstream when the client's credentials are not the primary's (auth tokens/anonymous), and for prefetches. */
   serviceToken?: string;
+  /** mirror.lfs.prefetch: fetch the LFS objects of newly synced commits ahead of requests. */
+  prefetch?: boolean;
   registry?: Registry;
   log?: Log;
 }
@@ -51,6 +55,8 @@ export interface LfsServeOptions {
 export interface LfsRoutes {
   readonly store: LfsStore;
   readonly metrics: LfsMetrics;
+  /** With prefetch on: hand it each sync's ref moves (the daemon's onSynced). */
+  readonly prefetcher?: LfsPrefetcher;
   close(): void;
 }
 
@@ -64,7 +70,7 @@ export function lfsHandler(d: LfsDeps, cache: ActionCache, fetches: ObjectFetche
     if (!a || res.destroyed) return;
     switch (parsed.kind) {
       case "batch":
-        return handleBatch(d, cache, req, res, requestId, a);
+        return handleBatch(d, cache, (oid) => fetches.fetching(oid), req, res, requestId, a);
       case "object":
         if (method === "PUT") return relayUpload(d, cache, req, res, requestId, a, parsed.oid);
         return fetches.serve(res, requestId, a, parsed.oid, method === "HEAD");
@@ -94,9 +100,12 @@ export function mountLfsRoutes(router: Router, o: LfsServeOptions): LfsRoutes {
     maxObjectBytes: o.maxObjectBytes,
     diskRoom: o.diskRoom,
     upstreamCredentials: (client) => (primaryMode ? client : service),
+    serviceCredentials: service,
     relayWrites: primaryMode,
   };
   const cache = new ActionCache();
-  router.mount("/scm/", lfsHandler(d, cache, new ObjectFetches(d, cache)), isLfsTarget);
-  return { store, metrics, close: () => upstream.close() };
+  const fetches = new ObjectFetches(d, cache);
+  router.mount("/scm/", lfsHandler(d, cache, fetches), isLfsTarget);
+  const prefetcher = o.prefetch ? new LfsPrefetcher(fetches, metrics, d.log) : undefined;
+  return { store, metrics, prefetcher, close: () => upstream.close() };
 }

@@ -35,6 +35,8 @@ export interface LfsDeps {
    * the client's own; otherwise the mirror's catalog token, if any.
    */
   upstreamCredentials(client: Credentials | undefined): Credentials | undefined;
+  /** The mirror's own upstream credentials (the catalog token), for fetches without a client (prefetch). */
+  serviceCredentials: Credentials | undefined;
   /** Uploads and locks are relayed with the client's own credentials: only when they are the primary's (auth=primary). */
   relayWrites: boolean;
 }

@@ -11,6 +11,7 @@ export const LFS_METRIC_NAMES = {
   failures: "smart_mirror_lfs_fetch_failures_total",
   batches: "smart_mirror_lfs_batch_requests_total",
   relayed: "smart_mirror_lfs_relayed_requests_total",
+  prefetched: "smart_mirror_lfs_prefetched_objects_total",
 } as const;
 
 /** hit: served from the store; miss: fetched from the primary by this request; shared: waited for another request's fetch. */
@@ -28,6 +29,7 @@ export class LfsMetrics {
   private readonly failures: Counter<"reason">;
   private readonly batches: Counter<"operation">;
   private readonly relayed: Counter<"kind" | "code">;
+  private readonly prefetches: Counter<"result">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -53,8 +55,22 @@ export class LfsMetrics {
       LFS_METRIC_NAMES.relayed,
       () => new Counter({ name: LFS_METRIC_NAMES.relayed, help: "LFS requests relayed to the primary (upload, verify, locks), by kind and the primary's status.", labelNames: ["kind", "code"], registers }),
     );
+    this.prefetches = metric(
+      registry,
+      LFS_METRIC_NAMES.prefetched,
+      () =>
+        new Counter({
+          name: LFS_METRIC_NAMES.prefetched,
+          help: "LFS objects of newly synced commits (mirror.lfs.prefetch): stored, had already, failed; dropped counts syncs not scanned (queue full).",
+          labelNames: ["result"],
+          registers,
+        }),
+    );
   }
 
+  prefetched(result: "stored" | "had" | "failed" | "dropped"): void {
+    this.prefetches.inc({ result });
+  }
   object(result: ObjectResult): void {
     this.objects.inc({ result });
   }

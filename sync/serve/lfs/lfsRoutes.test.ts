@@ -15,7 +15,9 @@ import type { LfsObject } from "../../../testbed/primaryLfs";
 import { onCleanup, tempDir } from "../../../testbed/resources";
 import { listen, ListenAddress } from "../listen";
 import { Router } from "../router";
-import { mountLfsRoutes } from ".";
+import { LfsRoutes, mountLfsRoutes } from ".";
+import { commitLfsFiles } from "../../../testbed/lfsFixture";
+import { initBare, workingClone } from "../../../testbed/repos";
 
 jest.setTimeout(60_000);
 
@@ -32,6 +34,10 @@ beforeAll(async () => {
 });
 
 async function mirror(o: { diskRoom?: (n: number) => boolean; maxObjectBytes?: number } = {}): Promise<ListenAddress> {
+  return (await mirrorRoutes(o)).at;
+}
+
+async function mirrorRoutes(o: { diskRoom?: (n: number) => boolean; maxObjectBytes?: number; prefetch?: boolean } = {}): Promise<{ at: ListenAddress; routes: LfsRoutes }> {
   const router = new Router();
   const dir = tempDir("lfs-routes");
   const routes = mountLfsRoutes(router, {
@@ -44,6 +50,7 @@ async function mirror(o: { diskRoom?: (n: number) => boolean; maxObjectBytes?: n
     incomingDir: `${dir}/incoming`,
     maxObjectBytes: o.maxObjectBytes ?? 0,
     diskRoom: o.diskRoom ?? (() => true),
+    prefetch: o.prefetch,
     registry: new Registry(),
   });
   const server = http.createServer(router.handle);
@@ -52,7 +59,7 @@ async function mirror(o: { diskRoom?: (n: number) => boolean; maxObjectBytes?: n
     routes.close();
     return new Promise<void>((r) => server.close(() => r()));
   });
-  return at;
+  return { at, routes };
 }
 
 const batch = (at: ListenAddress, objects: LfsObject[], operation = "download") =>
@@ -108,4 +115,29 @@ test("oids that are not oids never reach the store; a repository not served is 4
   expect(r.objects[0].error?.code).toBe(422);
   expect((await request(at, { path: "/scm/P/r.git/info/lfs/objects/..%2f..%2fetc%2fpasswd" })).status).toBe(400);
   expect((await request(at, { path: `/scm/P/other.git/info/lfs/objects/${small.oid}` })).status).toBe(404);
+});
+
+test("prefetch: the LFS objects of the commits a sync brought are fetched into the store, nothing older, nothing twice", async () => {
+  const bare = await initBare(`${tempDir("lfs-prefetch")}/r.git`);
+  const wc = await workingClone(bare);
+  const first = await commitLfsFiles(wc, lp.lfs, "P", "r", { "a.bin": randomBytes(5000) });
+  const before = await wc.git(["rev-parse", "HEAD"]);
+  const second = await commitLfsFiles(wc, lp.lfs, "P", "r", { "b.bin": randomBytes(7000), "c.bin": randomBytes(100) });
+  await wc.commit({ "notes.txt": "version https://git-lfs.github.com/spec/v1 is not a pointer by itself\n" });
+  const after = await wc.git(["rev-parse", "HEAD"]);
+  await wc.push(["HEAD:refs/heads/main"]);
+  const { routes } = await mirrorRoutes({ prefetch: true });
+  const prefetcher = routes.prefetcher!;
+
+  prefetcher.enqueue({ project: "P", slug: "r" }, bare, [{ fromHash: before.trim(), toHash: after.trim() }]);
+  await prefetcher.idle();
+  expect(routes.store.size(second["b.bin"].oid)).toBe(7000);
+  expect(routes.store.size(second["c.bin"].oid)).toBe(100);
+  expect(routes.store.size(first["a.bin"].oid)).toBeUndefined();
+
+  // A new ref (from zero): its whole history; what is stored already is not fetched again.
+  prefetcher.enqueue({ project: "P", slug: "r" }, bare, [{ fromHash: "0".repeat(40), toHash: after.trim() }]);
+  await prefetcher.idle();
+  expect(routes.store.size(first["a.bin"].oid)).toBe(5000);
+  expect(lp.lfs.downloads(second["b.bin"].oid)).toBe(1);
 });

@@ -9,10 +9,13 @@
  * transfer is cut before its last bytes (git-lfs reports the failure). Concurrent requests
  * for the same oid share that one download (single flight): they wait for it and are then
  * served from the store. A client that leaves does not stop a download others wait for.
+ * mirror.lfs.prefetch runs the same fetch without a client (prefetch()).
  */
 import * as fs from "node:fs";
 import type { ServerResponse } from "node:http";
 import { finished } from "node:stream/promises";
+import type { Credentials } from "../../auth/credentials";
+import type { RepoId } from "../../types";
 import type { ActionCache } from "./actionCache";
 import { DISK_FULL } from "./batch";
 import { LfsAdmitted, LfsDeps, lfsError } from "./lfsContext";
@@ -39,8 +42,12 @@ export class ObjectFetches {
     private readonly cache: ActionCache,
   ) {}
 
-  get inFlight(): number {
-    return this.flights.size;
+  /**
+   * Being fetched now: as good as stored for a batch answer (its GET joins the fetch). Also
+   * covers the moment between a client's last byte and the rename into the store.
+   */
+  fetching(oid: string): boolean {
+    return this.flights.has(oid);
   }
 
   async serve(res: ServerResponse, requestId: string, a: LfsAdmitted, oid: string, headOnly: boolean): Promise<void> {
@@ -58,16 +65,36 @@ export class ObjectFetches {
       return this.fromStore(res, requestId, oid, false, "shared");
     }
     d.metrics.object("miss");
-    const flight = this.fetch(res, a, oid);
+    const f = await this.lead(res, a.repo, d.upstreamCredentials(a.creds), oid, requestId);
+    if (!f) return;
+    if (!res.headersSent) lfsError(res, requestId, f.status, f.message);
+    else res.destroy();
+  }
+
+  /**
+   * Fetch into the store without a client (mirror.lfs.prefetch), with the mirror's own
+   * upstream credentials; joins a fetch already running. Resolves with what happened.
+   */
+  async prefetch(repo: RepoId, oid: string): Promise<"stored" | "had" | FetchFailure> {
+    if (this.d.store.size(oid) !== undefined) return "had";
+    const running = this.flights.get(oid);
+    if (running) return running.then(() => "stored" as const, (e: unknown) => (e instanceof FetchFailed ? e.reason : "unavailable"));
+    const f = await this.lead(undefined, repo, this.d.serviceCredentials, oid, "prefetch");
+    return f ? f.reason : "stored";
+  }
+
+  /** Run one fetch as the flight for `oid`; the failure (counted and logged), or undefined. */
+  private async lead(res: ServerResponse | undefined, repo: RepoId, creds: Credentials | undefined, oid: string, requestId: string): Promise<FetchFailed | undefined> {
+    const flight = this.fetch(res, repo, creds, oid);
     this.flights.set(oid, flight);
     try {
       await flight;
+      return undefined;
     } catch (e) {
       const f = e instanceof FetchFailed ? e : new FetchFailed("unavailable", 502, (e as Error).message);
-      d.metrics.failed(f.reason);
-      d.log.warn({ requestId, repo: `${a.repo.project}/${a.repo.slug}`, oid, reason: f.reason, error: f.message }, "lfs object fetch failed");
-      if (!res.headersSent) lfsError(res, requestId, f.status, f.message);
-      else res.destroy();
+      this.d.metrics.failed(f.reason);
+      this.d.log.warn({ requestId, repo: `${repo.project}/${repo.slug}`, oid, reason: f.reason, error: f.message }, "lfs object fetch failed");
+      return f;
     } finally {
       this.flights.delete(oid);
     }
@@ -94,15 +121,14 @@ export class ObjectFetches {
     body.pipe(res);
   }
 
-  /** The leader: fetch from the primary, stream to `res` while writing the store's temp file. */
-  private async fetch(res: ServerResponse, a: LfsAdmitted, oid: string): Promise<void> {
+  /** The leader: fetch from the primary, stream to `res` (if any) while writing the store's temp file. */
+  private async fetch(res: ServerResponse | undefined, repo: RepoId, creds: Credentials | undefined, oid: string): Promise<void> {
     const d = this.d;
     const started = process.hrtime.bigint();
-    const creds = d.upstreamCredentials(a.creds);
-    let answer = this.cache.get(creds, a.repo, "download", oid);
+    let answer = this.cache.get(creds, repo, "download", oid);
     try {
       if (!answer) {
-        const r = await d.upstream.batch(a.repo, "download", [{ oid, size: 0 }], creds);
+        const r = await d.upstream.batch(repo, "download", [{ oid, size: 0 }], creds);
         if (!r.ok) throw new FetchFailed(r.status === 404 ? "not_found" : "unavailable", r.status === 404 ? 404 : 502, `the primary's LFS endpoint answered ${r.status}: ${r.message}`);
         answer = r.objects.find((o) => o.oid === oid);
       }
@@ -126,9 +152,10 @@ export class ObjectFetches {
       const temp = d.store.tempFile();
       const check = new ObjectCheck(oid, size);
       const file = fs.createWriteStream(temp, { mode: 0o640 });
-      if (!res.destroyed) {
-        res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": size, "Cache-Control": "private, max-age=0" });
-        check.pipe(res);
+      const client = res && !res.destroyed ? res : undefined;
+      if (client) {
+        client.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": size, "Cache-Control": "private, max-age=0" });
+        check.pipe(client);
       }
       check.pipe(file);
       up.pipe(check);
