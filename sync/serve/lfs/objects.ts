@@ -56,13 +56,16 @@ export class ObjectFetches {
     if (headOnly) return lfsError(res, requestId, 404, "the mirror does not have this object yet");
     const running = this.flights.get(oid);
     if (running) {
-      try {
-        await running;
-      } catch (e) {
-        const f = e instanceof FetchFailed ? e : new FetchFailed("unavailable", 502, String(e));
-        return lfsError(res, requestId, f.status, f.message);
-      }
-      return this.fromStore(res, requestId, oid, false, "shared");
+      const failed = await running.then(
+        () => undefined,
+        (e: unknown) => (e instanceof FetchFailed ? e : new FetchFailed("unavailable", 502, String(e))),
+      );
+      if (!failed || d.store.size(oid) !== undefined) return this.fromStore(res, requestId, oid, false, "shared");
+      // The fetch joined failed. It may have run with other credentials (a prefetch, another
+      // user): join a newer one, or lead one with this client's own - once, not in a loop.
+      const next = this.flights.get(oid);
+      if (next) return next.then(() => this.fromStore(res, requestId, oid, false, "shared"), () => lfsError(res, requestId, failed.status, failed.message));
+      if (failed.reason === "corrupt" || failed.reason === "too_large" || failed.reason === "disk") return lfsError(res, requestId, failed.status, failed.message);
     }
     d.metrics.object("miss");
     const f = await this.lead(res, a.repo, d.upstreamCredentials(a.creds), oid, requestId);
