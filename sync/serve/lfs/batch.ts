@@ -33,12 +33,14 @@ export const DISK_FULL = (primaryUrl: string) =>
 export interface BatchRequest {
   operation: "download" | "upload";
   objects: { oid: string; size: number }[];
+  /** The ref the objects belong to (batch.md "Ref Property"): the primary's branch permissions may depend on it. */
+  ref?: { name: string };
 }
 
 /** The request body, checked (batch.md "Requests"); a string says what is wrong (422/400). Pure. */
 export function parseBatch(body: unknown): BatchRequest | string {
   if (typeof body !== "object" || body === null) return "the body must be a JSON object";
-  const b = body as { operation?: unknown; objects?: unknown; transfers?: unknown; hash_algo?: unknown };
+  const b = body as { operation?: unknown; objects?: unknown; transfers?: unknown; hash_algo?: unknown; ref?: { name?: unknown } | null };
   if (b.operation !== "download" && b.operation !== "upload") return 'operation must be "download" or "upload"';
   if (b.transfers !== undefined && (!Array.isArray(b.transfers) || !b.transfers.includes("basic"))) return "this mirror supports the basic transfer adapter only";
   if (b.hash_algo !== undefined && b.hash_algo !== "sha256") return "this mirror supports hash_algo sha256 only";
@@ -50,7 +52,8 @@ export function parseBatch(body: unknown): BatchRequest | string {
     if (typeof x?.oid !== "string" || typeof x.size !== "number" || !Number.isSafeInteger(x.size) || x.size < 0) return "each object needs a string oid and a non-negative integer size";
     objects.push({ oid: x.oid, size: x.size });
   }
-  return { operation: b.operation, objects };
+  const ref = typeof b.ref?.name === "string" && b.ref.name.length <= 1024 ? { name: b.ref.name } : undefined;
+  return { operation: b.operation, objects, ...(ref ? { ref } : {}) };
 }
 
 /** The mirror's href for an object (pure). */
@@ -72,7 +75,7 @@ export async function handleBatch(d: LfsDeps, cache: ActionCache, fetching: (oid
   const base = publicBase(req.headers, d.baseUrl);
   const header = a.creds ? { Authorization: authorizationHeader(a.creds) } : undefined;
   const action = (href: string): LfsAction => ({ href, ...(header ? { header } : {}), expires_in: HREF_TTL_SECONDS });
-  const objects = parsed.operation === "download" ? await downloads(d, cache, fetching, a, parsed.objects, base, action) : await uploads(d, cache, a, parsed.objects, base, action);
+  const objects = parsed.operation === "download" ? await downloads(d, cache, fetching, a, parsed.objects, base, action) : await uploads(d, cache, a, parsed.objects, base, action, parsed.ref);
   if (!Array.isArray(objects)) return lfsError(res, requestId, objects.status, objects.message, objects.status === 401 ? { "LFS-Authenticate": 'Basic realm="smart-mirror"' } : {});
   sendLfs(res, 200, { transfer: "basic", objects, hash_algo: "sha256" });
 }
@@ -128,11 +131,12 @@ async function uploads(
   wanted: BatchRequest["objects"],
   base: string,
   action: MakeAction,
+  ref: BatchRequest["ref"],
 ): Promise<LfsObjectAnswer[] | { status: number; message: string }> {
   if (!d.relayWrites) return { status: 403, message: `this mirror is read-only for LFS with mirror.serve.auth=${d.authorizer.mode}: push LFS objects to the primary (${d.primaryUrl})` };
   let r;
   try {
-    r = await d.upstream.batch(a.repo, "upload", wanted, a.creds);
+    r = await d.upstream.batch(a.repo, "upload", wanted, a.creds, ref);
   } catch (e) {
     return { status: 502, message: `cannot reach the primary's LFS endpoint (${(e as Error).message}); try again later` };
   }

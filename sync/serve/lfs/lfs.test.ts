@@ -53,6 +53,9 @@ describe("parseBatch", () => {
   test("a download request", () => {
     expect(parseBatch({ operation: "download", transfers: ["basic"], objects: [{ oid: OID, size: 3 }] })).toEqual({ operation: "download", objects: [{ oid: OID, size: 3 }] });
   });
+  test("the ref is kept (the primary's branch permissions may depend on it)", () => {
+    expect(parseBatch({ operation: "upload", ref: { name: "refs/heads/main" }, objects: [] })).toEqual({ operation: "upload", objects: [], ref: { name: "refs/heads/main" } });
+  });
   test.each([
     [{ operation: "delete", objects: [] }, /operation/],
     [{ operation: "download", transfers: ["tus"], objects: [] }, /basic/],

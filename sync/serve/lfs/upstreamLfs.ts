@@ -116,8 +116,8 @@ export class UpstreamLfs {
   }
 
   /** A Batch API request to the primary for `objects`, with the client's credentials. */
-  async batch(repo: RepoId, operation: "download" | "upload", objects: { oid: string; size: number }[], creds: Credentials | undefined): Promise<BatchAnswer> {
-    const body = Buffer.from(JSON.stringify({ operation, transfers: ["basic"], objects, hash_algo: "sha256" }));
+  async batch(repo: RepoId, operation: "download" | "upload", objects: { oid: string; size: number }[], creds: Credentials | undefined, ref?: { name: string }): Promise<BatchAnswer> {
+    const body = Buffer.from(JSON.stringify({ operation, transfers: ["basic"], ...(ref ? { ref } : {}), objects, hash_algo: "sha256" }));
     const headers: OutgoingHttpHeaders = { Accept: LFS_MEDIA_TYPE, "Content-Type": LFS_MEDIA_TYPE, "Content-Length": body.length };
     if (creds) headers.Authorization = authorizationHeader(creds);
     const res = await this.request("POST", upstreamLfsUrl(this.o.baseUrl, repo, "objects/batch"), headers, body);
