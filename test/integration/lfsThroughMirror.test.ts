@@ -223,6 +223,8 @@ test("an LFS upload through the mirror reaches the primary (git objects pushed t
   expect(lp.lfs.has(ART.project, ART.slug, oid)).toBe(true);
   expect(lp.lfs.batches.upload).toBeGreaterThan(batches);
   expect(await metric(LFS_METRIC_NAMES.relayed, { kind: "upload", code: "200" })).toBeGreaterThanOrEqual(1);
+  // git-lfs asked /locks/verify before pushing; the primary answered through the mirror.
+  expect(await metric(LFS_METRIC_NAMES.relayed, { kind: "locks", code: "200" })).toBeGreaterThanOrEqual(1);
 });
 
 test("prefetch: after a push and its webhook, the new commit's LFS objects are in the mirror's store before anyone asks", async () => {
