@@ -11,6 +11,7 @@
  * served from the store. A client that leaves does not stop a download others wait for.
  * mirror.lfs.prefetch runs the same fetch without a client (prefetch()).
  */
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import type { ServerResponse } from "node:http";
 import { finished } from "node:stream/promises";
@@ -21,6 +22,10 @@ import { DISK_FULL } from "./batch";
 import { LfsAdmitted, LfsDeps, lfsError } from "./lfsContext";
 import type { FetchFailure } from "./lfsMetrics";
 import { ObjectCheck, ObjectMismatch } from "./objectCheck";
+import { handOff } from "../git/handOff";
+
+/** A client that reads nothing of a stored object for this long is cut (as for packs). */
+const STORE_IDLE_MS = 10 * 60_000;
 import { UpstreamUnavailable } from "./upstreamLfs";
 
 /** Why a fetch failed, with the status a waiting client gets (before any byte went out). */
@@ -103,25 +108,34 @@ export class ObjectFetches {
     }
   }
 
-  private fromStore(res: ServerResponse, requestId: string, oid: string, headOnly: boolean, result: "hit" | "shared"): void {
-    const file = this.d.store.pathOf(oid);
+  /**
+   * From the store, by `cat` writing the file straight into the client's socket (handOff.ts,
+   * as the pack cache sends finished answers): the kernel moves the bytes, not the event loop.
+   */
+  private async fromStore(res: ServerResponse, requestId: string, oid: string, headOnly: boolean, result: "hit" | "shared"): Promise<void> {
     let fd: number;
     try {
-      fd = fs.openSync(file, "r");
+      fd = fs.openSync(this.d.store.pathOf(oid), "r");
     } catch {
       return lfsError(res, requestId, 404, "the object left the mirror's store; ask again");
     }
-    const size = fs.fstatSync(fd).size;
-    if (!headOnly) this.d.metrics.object(result);
-    res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": size, "Cache-Control": "private, max-age=0" });
-    if (headOnly) {
+    try {
+      const size = fs.fstatSync(fd).size;
+      const headers = { "Content-Type": "application/octet-stream", "Content-Length": size, "Cache-Control": "private, max-age=0" };
+      if (headOnly) return void res.writeHead(200, headers).end();
+      this.d.metrics.object(result);
+      const sent = await handOff({
+        res,
+        headers,
+        idleTimeoutMs: STORE_IDLE_MS,
+        blockingWriter: true,
+        spawn: (stdout) => spawn("cat", [], { stdio: [fd, stdout, "pipe"], detached: true }),
+      });
+      if (sent.result === "ok") this.d.metrics.sent("store", size);
+      else if (sent.result === "failed") this.d.log.error({ requestId, oid, code: sent.code, stderr: sent.stderr.trim() }, "lfs: sending a stored object failed");
+    } finally {
       fs.closeSync(fd);
-      return void res.end();
     }
-    const body = fs.createReadStream(file, { fd, highWaterMark: 256 * 1024 });
-    body.on("error", () => res.destroy());
-    body.on("end", () => this.d.metrics.sent("store", size));
-    body.pipe(res);
   }
 
   /** The leader: fetch from the primary, stream to `res` (if any) while writing the store's temp file. */
