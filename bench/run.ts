@@ -19,13 +19,14 @@ import { concurrentBenchmark } from "./concurrent";
 import { daemonRssBenchmark } from "./daemonRss";
 import { initialSyncBenchmark } from "./initialSync";
 import { pushBenchmark } from "./push";
+import { lfsBenchmark } from "./lfs";
 import { reconcileBenchmark } from "./reconcile";
 import { reliabilityBenchmark } from "./reliability";
 import { commandFor, machineInfo, RESULTS_DIR, writeReadme, writeResult } from "./results";
 import { benchScale, SCALE_ENV } from "./scale";
 import { syncLagBenchmark } from "./syncLag";
 
-export const BENCHMARKS: readonly Benchmark[] = [reconcileBenchmark, syncLagBenchmark, initialSyncBenchmark, daemonRssBenchmark, cloneBenchmark, concurrentBenchmark, reliabilityBenchmark, ciRaceBenchmark, pushBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [reconcileBenchmark, syncLagBenchmark, initialSyncBenchmark, daemonRssBenchmark, cloneBenchmark, concurrentBenchmark, reliabilityBenchmark, ciRaceBenchmark, pushBenchmark, lfsBenchmark];
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);

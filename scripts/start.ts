@@ -16,7 +16,8 @@
  * serves that push as soon as `git push` returned, prints what it checked and exits 0 or 1.
  */
 import { Command } from "commander";
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as https from "node:https";
@@ -31,7 +32,8 @@ import { parsePinnedKeys } from "../sync/upstream/hostKeys";
 import { createCa } from "../testbed/tls";
 import { benchRoot, cleanupAll, freePort } from "../testbed/resources";
 import { postWebhook, refsChangedPayload } from "../testbed/webhook";
-import { DEMO_REPOS, DemoPrimary, startDemoPrimary } from "./start/demoPrimary";
+import { DEMO_LFS_REPO, DEMO_REPOS, DemoPrimary, startDemoPrimary } from "./start/demoPrimary";
+import { withGitConfig } from "../testbed/lfsFixture";
 import { stopLeftovers } from "./start/leftovers";
 import { describeMissing, missingRequirements } from "./start/prerequisites";
 
@@ -164,8 +166,8 @@ async function main(o: Options): Promise<number> {
   const propertiesText = renderProperties({
     displayName: demo ? "Local demo mirror" : "Local mirror",
     baseUrl,
+    // The demo primary's HTTPS door (REST double, git http-backend for pushes, Git LFS), trusted through the local CA.
     upstreamUrl: demo ? demoPrimary!.https.double.url : o.primaryUrl!,
-    // The demo primary's HTTPS door has a certificate of the local CA (pushes are forwarded there).
     caFile: demo ? real.primaryCaFile : undefined,
     sshUrl,
     hostKeys,
@@ -291,6 +293,17 @@ async function verify(d: DemoPrimary, port: number, caFile: string, caPem: strin
         return `${mirror.split("\n").length} refs`;
       });
     }
+    await check(`git lfs: clone + checkout of ${DEMO_LFS_REPO.project}/${DEMO_LFS_REPO.slug} through the mirror; LFS files equal to the primary's objects`, async () => {
+      const dir = path.join(work, "assets");
+      const lfsEnv = withGitConfig(env, { "filter.lfs.clean": "git-lfs clean -- %f", "filter.lfs.smudge": "git-lfs smudge -- %f", "filter.lfs.process": "git-lfs filter-process", "filter.lfs.required": "true" }) as NodeJS.ProcessEnv;
+      // Not execFileSync: the primary's LFS endpoint runs in this process and must keep answering.
+      await promisify(execFile)("git", ["clone", "--quiet", cloneUrl(`${DEMO_LFS_REPO.project}/${DEMO_LFS_REPO.slug}`), dir], { env: lfsEnv });
+      for (const [name, o] of Object.entries(d.lfsFiles)) {
+        const got = createHash("sha256").update(fs.readFileSync(path.join(dir, name))).digest("hex");
+        if (got !== o.oid) throw new Error(`${name} is not the LFS object (${got.slice(0, 12)} != ${o.oid.slice(0, 12)})`);
+      }
+      return `${Object.keys(d.lfsFiles).length} LFS files, served by the mirror`;
+    });
     await check("clone without the CA is refused (certificate not trusted)", () => {
       const r = spawnSync("git", ["ls-remote", cloneUrl("DEMO/hello-world")], { env: { ...env, GIT_SSL_CAINFO: "/dev/null", SSL_CERT_FILE: "/dev/null" }, encoding: "utf8" });
       if (r.status === 0) throw new Error("an untrusted certificate was accepted");

@@ -5,7 +5,7 @@
  *
  * Ownership, in short: shared/ is the operator's (the deploy plan or an admin writes it, the
  * daemon only reads it); data/, run/, repos/ and cache/ are the daemon's own, created by it on
- * demand. All of it belongs to the daemon's account (components/deploy/layout.ts DAEMON_USER).
+ * demand (lfs/ too). All of it belongs to the daemon's account (components/deploy/layout.ts DAEMON_USER).
  * `mode` is what the deploy plan lays an entry down with (components/deploy/plan.ts); entries
  * without one are created by the daemon with the mode its module gives.
  *
@@ -69,6 +69,11 @@ export const HOME_LAYOUT = {
 
   /** The pack cache's answers (sync/serve/git/packCache.ts), emptied at start. */
   packCache: { rel: "cache/packs" },
+
+  /** Git LFS objects served by the mirror, content-addressed (sync/serve/lfs/lfsStore.ts): lfs/objects/ab/cd/<oid>. */
+  lfsObjects: { rel: "lfs/objects" },
+  /** LFS objects on their way in (checked, then renamed into lfs/objects); emptied at start. Same file system. */
+  lfsIncoming: { rel: "lfs/incoming" },
 } as const satisfies Record<string, Entry>;
 
 export type HomeEntry = keyof typeof HOME_LAYOUT;

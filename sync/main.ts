@@ -30,6 +30,8 @@ import { startSyncedEvents } from "./events/syncedEvents";
 import { CommitWaiters } from "./wait/commitWaiters";
 import { waitHandler } from "./serve/waitHandler";
 import { WAIT_MAX_WAITERS, WAIT_PREFIX } from "./serve/waitRequest";
+import { mountLfsRoutes } from "./serve/lfs";
+import { diskState } from "./store/diskSpace";
 
 const VERSION = "0.1.0";
 
@@ -84,6 +86,25 @@ async function run(home: string): Promise<number> {
     // Pushes forwarded to the primary; answered once the daemon fetched them (read-your-writes).
     push: push && { ...push, syncNow: (repo, changes) => daemon.syncNow(repoKey(repo), changes) },
   });
+  // Git LFS at /scm/PROJECT/repo.git/info/lfs, with the clones' access rules (mirror.lfs.enabled).
+  const lfs = options.lfs;
+  const lfsRoutes = lfs
+    ? mountLfsRoutes(router, {
+        ...lfs,
+        resolve,
+        authorizer: gitRoutes.authorizer,
+        // The same rule as syncs (mirror.disk.minFreeMb), counting the object about to be stored.
+        diskRoom: (bytes) => {
+          const st = fs.statfsSync(lfs.storeDir);
+          return diskState(st.bavail * st.bsize - bytes, lfs.minFreeBytes) === "ok";
+        },
+        registry: board.metrics.registry,
+        log,
+      })
+    : undefined;
+  // mirror.lfs.prefetch: the LFS objects of what each sync brought, fetched ahead of requests.
+  const prefetcher = lfsRoutes?.prefetcher;
+  if (prefetcher) daemon.onSynced((n) => n.outcome.refChanges && prefetcher.enqueue(n.id, daemon.repoDir(n.key), n.outcome.refChanges));
   // The repo-hashes API and the resync trigger `smart-mirror verify` uses (internal only).
   const keep = makeRefFilter(options.daemon.excludeRefs);
   addMirroringRoutes(router, {
@@ -148,6 +169,7 @@ async function run(home: string): Promise<number> {
         waiters.close();
         server.close();
         gitRoutes.close();
+        lfsRoutes?.close();
         server.closeAllConnections?.();
       } catch (e) {
         log.warn({ error: String(e) }, "closing the HTTP server failed");

@@ -39,6 +39,25 @@ export interface RuntimeOptions {
   events?: EventsSettings;
   /** /metrics extras: the served certificate whose expiry is exported; undefined = none. */
   metrics: { tlsCertificateFile?: string };
+  /** Git LFS through the mirror; undefined = off (mirror.lfs.enabled=false). */
+  lfs?: LfsSettings;
+}
+
+/** The LFS routes' options from the configuration (main.ts adds the resolver and authorizer). */
+export interface LfsSettings {
+  storeDir: string;
+  incomingDir: string;
+  /** 0 = no limit. */
+  maxObjectBytes: number;
+  /** mirror.disk.minFreeMb: new objects are refused below it. */
+  minFreeBytes: number;
+  baseUrl: string;
+  primaryUrl: string;
+  caPem?: string;
+  /** The catalog token: the mirror's own upstream credentials when clients' are not the primary's. */
+  serviceToken?: string;
+  /** mirror.lfs.prefetch. */
+  prefetch: boolean;
 }
 
 /** The synced event's receivers and delivery bounds, the secret read from its file. */
@@ -66,6 +85,22 @@ export function runtimeOptions(c: MirrorConfig, read: ReadFile = readUtf8): Runt
     status: { delayedAfterMs: c.status.delayedSyncToleranceMs },
     events: eventsSettings(c, read),
     metrics: { tlsCertificateFile: c.metrics.tlsCertificateFile },
+    lfs: lfsSettings(c, read),
+  };
+}
+
+export function lfsSettings(c: MirrorConfig, read: ReadFile = readUtf8): LfsSettings | undefined {
+  if (!c.lfs.enabled) return undefined;
+  return {
+    storeDir: homePath(c.home, "lfsObjects"),
+    incomingDir: homePath(c.home, "lfsIncoming"),
+    maxObjectBytes: c.lfs.maxObjectBytes,
+    minFreeBytes: c.disk.minFreeBytes,
+    baseUrl: c.setup.baseUrl,
+    primaryUrl: c.upstream.url,
+    caPem: c.upstream.caFile ? read(c.upstream.caFile) : undefined,
+    serviceToken: c.upstream.tokenFile ? read(c.upstream.tokenFile).trim() : undefined,
+    prefetch: c.lfs.prefetch,
   };
 }
 
@@ -114,8 +149,8 @@ export function daemonSettings(c: MirrorConfig, read: ReadFile = readUtf8): Daem
     scanParallelism: DEFAULT_SCAN.parallelism,
     scanConnections: DEFAULT_SCAN.connections,
     disk: c.disk,
-    // The synced event reports each fetch's ref changes; without receivers nobody pays for them.
-    trackRefChanges: c.events !== undefined,
+    // The synced event and the LFS prefetch read each fetch's ref changes; without them nobody pays for them.
+    trackRefChanges: c.events !== undefined || (c.lfs.enabled && c.lfs.prefetch),
   };
 }
 

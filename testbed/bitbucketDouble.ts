@@ -108,7 +108,21 @@ export interface BitbucketDoubleOptions {
   sshCloneUrl?: (projectKey: string, slug: string) => string;
   /** Git smart HTTP under /scm/ (testbed/primaryGitHttp.ts), given the authenticated caller. */
   scm?: ScmHandler;
+  /** Endpoints served beside the REST API (e.g. primaryLfs.ts), asked first, in order. */
+  mounts?: DoubleMount[];
 }
+
+/** What a mounted endpoint may ask about the caller: authenticated by the double's own rules. */
+export interface DoubleAccess {
+  /** The authenticated user; undefined for anonymous (bad credentials never get here: 401). */
+  user: string | undefined;
+  /** The per-repository read rule (anonymous reads nothing, as for the REST API). */
+  canRead(projectKey: string, slug: string): boolean;
+  exists(projectKey: string, slug: string): boolean;
+}
+
+/** An extra endpoint: answers the request and returns true, or returns false to pass it on. */
+export type DoubleMount = (req: IncomingMessage, res: ServerResponse, access: DoubleAccess) => boolean | Promise<boolean>;
 
 export interface BitbucketDouble {
   /** `https://<publicHost>:<port>`, without a trailing slash. */
@@ -130,6 +144,8 @@ export interface BitbucketDouble {
    * "503": answer every request 503; false: back to normal on the same port.
    */
   setDown(mode: DownMode): Promise<void>;
+  /** Add an endpoint after start (see BitbucketDoubleOptions.mounts). */
+  mount(m: DoubleMount): void;
   close(): Promise<void>;
 }
 
@@ -268,6 +284,7 @@ export async function startBitbucketDouble(opts: BitbucketDoubleOptions): Promis
   const keyIds = new Map<string, number>(); // "type base64" -> id
   const grants: AccessKey[] = [];
   const requests: LoggedRequest[] = [];
+  const mounts: DoubleMount[] = [...(opts.mounts ?? [])];
   let nextId = 1;
   let mode: "up" | "refused" | "503" = "up";
   let base = "";
@@ -541,6 +558,9 @@ export async function startBitbucketDouble(opts: BitbucketDoubleOptions): Promis
         throw new BadRequest("malformed request URL");
       }
       user = authenticate(req);
+      const u = user;
+      const access: DoubleAccess = { user: u?.name, canRead: (p, s) => canRead(u, p, s), exists: (p, s) => repos.has(`${p}/${s}`) };
+      for (const m of mounts) if (await m(req, res, access)) return;
       const method = req.method ?? "GET";
       if (opts.scm && url.pathname.startsWith("/scm/")) return scm(opts.scm, req, res, user);
       for (const route of routes) {
@@ -670,6 +690,7 @@ export async function startBitbucketDouble(opts: BitbucketDoubleOptions): Promis
       else if (!server.listening) await listen(port);
       mode = next;
     },
+    mount: (m) => void mounts.push(m),
     close: () => close(),
   };
   return double;

@@ -20,6 +20,7 @@ export const REQUIREMENTS: Requirement[] = [
   { command: "setpriv", pkg: "util-linux", why: "running the daemon as its own account" },
   { command: "/usr/sbin/sshd", pkg: "openssh-server", why: "the built-in demo primary", demoOnly: true },
   { command: "/usr/bin/git-shell", pkg: "git", why: "the demo primary's git account", demoOnly: true },
+  { command: "git-lfs", pkg: "git-lfs", why: "the demo's LFS repository (DEMO/assets), checked out by --verify", demoOnly: true },
 ];
 
 export function missingRequirements(has: (command: string) => boolean, demo: boolean): Requirement[] {

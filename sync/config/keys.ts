@@ -478,6 +478,37 @@ export const KEYS = {
     value: { kind: "enum", values: ["proxy", "refuse"] },
     arg: "mirror.push",
   },
+  lfsEnabled: {
+    name: "mirror.lfs.enabled",
+    origin: "smart-mirror",
+    default: "true",
+    required: false,
+    description:
+      "Serve Git LFS at the URL git-lfs derives from the clone URL (/scm/PROJECT/repo.git/info/lfs), with the clones' access rules: objects are fetched once from the primary's LFS endpoint (checked against their SHA-256 and size), stored content-addressed under DIR/lfs/objects and served from there; uploads and the locking API are relayed to the primary with the user's credentials (mirror.serve.auth=primary). false = the LFS paths answer 404 and git-lfs must be pointed at the primary (lfs.url).",
+    example: "true",
+    value: { kind: "bool" },
+  },
+  lfsMaxObjectSizeMb: {
+    name: "mirror.lfs.maxObjectSizeMb",
+    origin: "smart-mirror",
+    default: "10240",
+    required: false,
+    description:
+      "Largest LFS object the mirror fetches and stores; bigger ones get an object error naming this key (git-lfs then fails that file; fetch it from the primary). New objects are also refused (507) while the data volume is below mirror.disk.minFreeMb. 0 = no limit.",
+    example: "10240",
+    value: { kind: "int", min: 0, max: 1_048_576, unit: "MiB", zero: "no limit" },
+  },
+  lfsPrefetch: {
+    name: "mirror.lfs.prefetch",
+    origin: "smart-mirror",
+    default: "false",
+    required: false,
+    usedWhen: { key: "mirror.lfs.enabled", equals: "true" },
+    description:
+      "After each sync that changed refs, fetch the LFS objects the new commits point to into the mirror's store before anyone asks, so the first checkout after a push is served locally too. Uses the mirror's own credentials on the primary's LFS endpoint: the catalog token (mirror.upstream.tokenFile), else none (public repositories only). Objects over mirror.lfs.maxObjectSizeMb, or while the disk is low, are skipped. Progress: smart_mirror_lfs_prefetched_objects_total.",
+    example: "true",
+    value: { kind: "bool" },
+  },
   delayedSyncTolerance: {
     name: "mirror.status.delayedSyncTolerance",
     origin: "smart-mirror",

@@ -49,6 +49,7 @@ describe("a valid minimal file", () => {
       disk: { minFreeBytes: 1024 * 2 ** 20 },
       serve: { listen: { kind: "unix", path: path.join(home, "run", "smart-mirror.sock") }, auth: "primary", tokensFile: undefined, authCacheTtlMs: 300_000, packCacheBytes: 2048 * 2 ** 20, packCacheScope: "clones",
         uploadPacksPerClient: 0, minTransferBytesPerSec: 16 * 1024, lowSpeedTimeMs: 60_000, maxTransferMs: 6 * 3600_000, bodyBudgetBytes: 64 * 2 ** 20, bodyTimeoutMs: 30_000, onDemandWaitMs: 5000, freshness: "always", push: "proxy" },
+      lfs: { enabled: true, maxObjectBytes: 10240 * 2 ** 20, prefetch: false },
       status: { delayedSyncToleranceMs: 600_000 },
       metrics: { tlsCertificateFile: undefined },
       log: { level: "info" },

@@ -179,6 +179,8 @@ export interface MirrorConfig {
     /** Pushes: forwarded to the primary (proxy) or refused with its URL. */
     push: PushMode;
   };
+  /** Git LFS through the mirror (sync/serve/lfs). */
+  lfs: { enabled: boolean; /** 0 = no limit. */ maxObjectBytes: number; prefetch: boolean };
   /** /status: when a repository behind the primary counts as delayed. */
   status: { delayedSyncToleranceMs: number };
   /** /metrics: the served certificate whose expiry is exported; undefined = none. */
@@ -381,6 +383,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       freshness: d.freshness,
       push: d.push,
     },
+    lfs: { enabled: d.lfsEnabled, maxObjectBytes: d.lfsMaxObjectSizeMb * 2 ** 20, prefetch: d.lfsPrefetch },
     status: { delayedSyncToleranceMs: d.delayedSyncTolerance },
     metrics: { tlsCertificateFile: d.tlsCertificateFile },
     log: { level: d.logLevel },

@@ -86,6 +86,15 @@ describe("Router over real HTTP", () => {
     expect(r.json()).toMatchObject({ requestId: r.headers["x-request-id"] });
   });
 
+  test("a mount with a matcher takes only what it accepts, before a plain mount of the same prefix", async () => {
+    const router = new Router()
+      .mount("/scm/", (ctx) => void ctx.res.end("git"))
+      .mount("/scm/", (ctx) => void ctx.res.end("lfs"), (p) => p.includes("/info/lfs/"));
+    const at = await serve(router);
+    expect((await request(at, { path: "/scm/P/r.git/info/lfs/objects/batch" })).body).toBe("lfs");
+    expect((await request(at, { path: "/scm/P/r.git/info/refs" })).body).toBe("git");
+  });
+
   test("mount prefixes must be directories", () => {
     expect(() => new Router().mount("/scm", () => {})).toThrow(/start and end with/);
   });

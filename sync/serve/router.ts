@@ -38,7 +38,7 @@ export function splitTarget(target: string | undefined): { path: string; query: 
 
 export class Router {
   private readonly routes = new Map<string, Partial<Record<Method, Handler>>>();
-  private mounts: { prefix: string; handler: Handler }[] = [];
+  private mounts: { prefix: string; handler: Handler; match?: (rawPath: string) => boolean }[] = [];
   private readonly log: Log;
 
   constructor(opts: { log?: Log } = {}) {
@@ -55,11 +55,13 @@ export class Router {
   /**
    * A handler for every path under `prefix` ("/scm/" takes "/scm/P/r.git/info/refs"), any
    * method: the handler answers 405 itself if it wants to. Longest prefix wins; exact routes
-   * win over mounts. May be called after the server started listening.
+   * win over mounts. May be called after the server started listening. With `match`, the mount
+   * takes only the paths under `prefix` it accepts, and is asked before a plain mount of the same
+   * prefix (LFS takes /scm/P/r.git/info/lfs/... from the Git routes' /scm/).
    */
-  mount(prefix: string, handler: Handler): this {
+  mount(prefix: string, handler: Handler, match?: (rawPath: string) => boolean): this {
     if (!prefix.startsWith("/") || !prefix.endsWith("/")) throw new Error(`mount prefix must start and end with "/": ${JSON.stringify(prefix)}`);
-    this.mounts = [...this.mounts, { prefix, handler }].sort((a, b) => b.prefix.length - a.prefix.length);
+    this.mounts = [...this.mounts, { prefix, handler, match }].sort((a, b) => b.prefix.length - a.prefix.length || Number(!a.match) - Number(!b.match));
     return this;
   }
 
@@ -83,7 +85,7 @@ export class Router {
       }
     } else {
       const rawPath = (req.url ?? "/").split("?")[0];
-      handler = this.mounts.find((m) => rawPath.startsWith(m.prefix))?.handler;
+      handler = this.mounts.find((m) => rawPath.startsWith(m.prefix) && (!m.match || m.match(rawPath)))?.handler;
     }
     if (!handler) {
       sendError(ctx, 404, "not_found", `no such resource: ${path}`);
