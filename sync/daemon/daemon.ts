@@ -25,7 +25,8 @@ import { SyncEngine, SyncOutcome } from "./engine";
 import { SyncResult, SyncWaiters } from "./syncWaiters";
 import { forEachLimit } from "./forEachLimit";
 import { acquireHomeLock } from "./lock";
-import { DaemonSettings, DEFAULT_WEBHOOK_REFRESH_MIN_MS } from "./settings";
+import { DaemonSettings, DEFAULT_ACTIVE_WINDOW_MS, DEFAULT_WEBHOOK_REFRESH_MIN_MS } from "./settings";
+import { ScanLedger, ScanRound } from "./scanLedger";
 
 /** What the daemon reports to (the status board, metrics, logs). */
 export interface DaemonObserver {
@@ -41,7 +42,13 @@ export interface DaemonObserver {
   primaryReachable(reachable: boolean, error?: string): void;
   /** Free space on the home's file system, measured (every DISK_CHECK_MS, and before syncs). */
   diskChecked(facts: DiskFacts): void;
-  reconcileDone(r: { durationMs: number; checked: number; changed: number; error?: string }): void;
+  /**
+   * A round ended. `unasked`: repositories on disk not yet compared with the primary since the
+   * start (a large catalog's first comparison is spread over rounds by the scan budget).
+   */
+  reconcileDone(r: { durationMs: number; checked: number; changed: number; unasked: number; error?: string }): void;
+  /** A round's plan: how many it asks, the targets and the worst-case notice of a missed webhook. */
+  scanPlanned?(round: ScanRound): void;
   log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -84,10 +91,18 @@ export class Daemon {
   private readonly sessions: SessionCache;
   /** Ref moves webhooks announced, per repository, until its next sync job takes them. */
   private readonly pendingMoves = new Map<RepoKey, RefMove[] | "unknown">();
+  /** Who the reconcile asks and how fast (scanLedger.ts). */
+  private readonly scans: ScanLedger;
+  /** Said once: the budget cannot keep the idle bound at this catalog size. */
+  private overBudgetSaid = false;
+  /** Aborts a paced scan's wait at stop. */
+  private readonly stopSignal = new AbortController();
 
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
     this.disk = new DiskSpace(s.home, s.disk?.minFreeBytes ?? 0);
+    const b = s.scanBudget;
+    this.scans = new ScanLedger({ maxPerSecond: b?.maxPerSecond ?? Number.POSITIVE_INFINITY, roundMs: s.intervalMs, idleBoundMs: b?.idleBoundMs ?? s.intervalMs, activeWindowMs: b?.activeWindowMs ?? DEFAULT_ACTIVE_WINDOW_MS });
     this.webhookRefresh = new Throttle(() => this.reconcileAfterRunning(), { minIntervalMs: s.webhookRefreshMinMs ?? DEFAULT_WEBHOOK_REFRESH_MIN_MS });
     ({ env: this.env, controlPath: this.controlPath } = upstreamGitEnv(s.home, s.upstream.keyFile));
     this.pool = new UpstreamPool(
@@ -165,6 +180,7 @@ export class Daemon {
     if (this.catalog.has(key)) {
       // Bounded by the catalog: one entry per known repository, taken by its next job.
       this.pendingMoves.set(key, mergeMoves(this.pendingMoves.get(key), movesFromChanges(changes)));
+      this.scans.changed(key, Date.now());
       this.scheduler.trigger(key, "webhook");
       return "queued";
     }
@@ -278,6 +294,7 @@ export class Daemon {
 
   async stop(graceMs = 10000): Promise<void> {
     this.stopped = true;
+    this.stopSignal.abort();
     if (this.timer) clearInterval(this.timer);
     if (this.diskTimer) clearInterval(this.diskTimer);
     if (this.tempSweepTimer) clearTimeout(this.tempSweepTimer);
@@ -300,30 +317,50 @@ export class Daemon {
     this.releaseLock?.();
   }
 
-  /** Catalog refresh, purge, then a scan of every repository; changed ones get a sync job. */
+  /**
+   * Catalog refresh, purge, then the round's scans (scanLedger.ts: active repositories every
+   * round, idle ones swept within their bound, paced by mirror.scan.maxPerSecond); changed
+   * ones get a sync job. Repositories not on disk get their first clone without a scan.
+   */
   async reconcile(): Promise<void> {
     const t0 = Date.now();
     let checked = 0;
     let changed = 0;
+    let unasked = 0;
     this.checkDisk(false);
     try {
       await this.refreshCatalog();
-      const ids = [...this.catalog.values()];
-      await forEachLimit(ids, this.s.scanParallelism, async (id) => {
-        if (this.stopped) return;
-        const key = repoKey(id);
-        // Not on disk yet: the initial sync job scans it anyway; a scan here would cost the
-        // primary one more SSH session per new repository.
-        if (!this.store.exists(id)) {
+      const onDisk: RepoKey[] = [];
+      for (const [key, id] of this.catalog) {
+        if (this.store.exists(id)) onDisk.push(key);
+        else {
+          // Not on disk yet: the initial sync job scans it anyway; a scan here would cost the
+          // primary one more SSH session per new repository.
           changed++;
           this.scheduler.trigger(key, "initial");
-          return;
         }
+      }
+      this.scans.retain((k) => this.catalog.has(k));
+      // At a start: a repository synced within the active window counts as active at once.
+      for (const k of onDisk) this.scans.seed(k, () => this.lastSyncedAt(k));
+      const round = this.scans.plan(onDisk, t0);
+      unasked = round.unasked;
+      if (round.targets.overBudget && !this.overBudgetSaid) {
+        this.overBudgetSaid = true;
+        this.obs.log("warn", "mirror.scan.maxPerSecond cannot check every idle repository within mirror.scan.idleBound; scanning faster to keep the bound", { neededPerSecond: Math.ceil(round.targets.perSecond), repos: onDisk.length });
+      }
+      this.obs.scanPlanned?.(round);
+      await forEachLimit(round.scan, this.s.scanParallelism, async (key) => {
+        await this.scans.take(this.stopSignal.signal);
+        if (this.stopped) return;
+        const id = this.catalog.get(key) ?? parseRepoKey(key);
         try {
           const { fp } = await this.engine.scan(id);
           checked++;
+          this.scans.scanned(key, Date.now());
           if (this.engine.differs(id, fp)) {
             changed++;
+            this.scans.changed(key, Date.now());
             this.obs.behind(key, Date.now());
             this.scheduler.trigger(key, this.store.exists(id) ? "reconcile" : "initial");
           } else if (this.engine.maintenanceDue(id)) {
@@ -337,11 +374,11 @@ export class Daemon {
       });
       // Only a scan (or the REST catalog) actually talked to the primary.
       if (checked > 0 || this.s.catalog.kind === "rest") this.obs.primaryReachable(true);
-      this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed });
+      this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed, unasked });
     } catch (e) {
       const msg = (e as Error).message;
       this.obs.primaryReachable(false, msg);
-      this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed, error: msg });
+      this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed, unasked, error: msg });
       this.obs.log("error", "reconcile failed; keeping the last good copies", { error: msg });
     }
   }
@@ -431,6 +468,9 @@ export class Daemon {
         break;
       case "succeeded": {
         const outcome = e.result;
+        // A sync read the primary's refs: as good as a scan; one that fetched saw a change.
+        this.scans.scanned(e.key, Date.now());
+        if (outcome.fetched) this.scans.changed(e.key, Date.now());
         this.obs.syncSucceeded(e.key, e.reason, e.durationMs, outcome);
         const notice: SyncedNotice = { key: e.key, id: this.catalog.get(e.key) ?? parseRepoKey(e.key), reason: e.reason, durationMs: e.durationMs, outcome, at: Date.now() };
         for (const listener of this.syncedListeners) {

@@ -259,13 +259,15 @@ export class StatusBoard implements MetricsSource {
     }
   }
 
-  reconcileDone(r: { durationMs: number; changed: number; checked: number; error?: unknown }): void {
+  reconcileDone(r: { durationMs: number; changed: number; checked: number; unasked?: number; error?: unknown }): void {
     const at = this.now();
     const result: ReconcileResult = r.error === undefined ? "ok" : "error";
     this.lastReconcile = { at, durationMs: r.durationMs, changed: r.changed, checked: r.checked, result };
     if (r.error !== undefined) this.lastReconcile.error = describeError(r.error);
     this.metrics.reconciled(result, r.durationMs, at);
-    if (result === "ok" && !this.caughtUp && this.firstRound === undefined) {
+    // A large catalog's first comparison is spread over rounds by the scan budget: the first
+    // round counts once no repository on disk is left uncompared.
+    if (result === "ok" && (r.unasked ?? 0) === 0 && !this.caughtUp && this.firstRound === undefined) {
       // The reconcile compared every repo with the primary and queued a sync for each one that
       // differs (marked behind) or is missing (never synced); running ones may predate it.
       this.firstRound = new Set();
