@@ -138,6 +138,16 @@ describe("planRound over simulated time", () => {
     expect(scan.indexOf("idle-new") === -1 || scan.indexOf("idle-new") > scan.indexOf("idle-old")).toBe(true);
   });
 
+  test("no budget: every repository in every round, however soon the round comes", () => {
+    const now = 10 * HOUR;
+    const entries: Array<readonly [string, ScanFacts]> = [
+      ["just-synced", { scannedAt: now - 1, changedAt: now - 1 }],
+      ["idle", { scannedAt: now - 1, changedAt: 0 }],
+      ["new", { scannedAt: 0, changedAt: 0 }],
+    ];
+    expect(planRound(entries, now, policy({ maxPerSecond: Number.POSITIVE_INFINITY })).scan.sort()).toEqual(["idle", "just-synced", "new"]);
+  });
+
   test("an idle repository at its bound is asked even when the budget's share is used up", () => {
     const now = 100 * HOUR;
     const p = policy({ maxPerSecond: 0.001, idleBoundMs: HOUR });

@@ -90,6 +90,12 @@ export function planRound<K>(repos: Iterable<readonly [K, ScanFacts]>, now: numb
     else idle.push([k, f.scannedAt]);
   }
   const targets = scanTargets(p, active.length, idle.length + never.length);
+  // No budget: every repository every round, whenever a round runs (an operator's or a test's
+  // reconcile included), as before budgets existed.
+  if (p.maxPerSecond === Number.POSITIVE_INFINITY) {
+    const all = [...active, ...idle].sort((a, b) => a[1] - b[1]).map(([k]) => k);
+    return { scan: [...never, ...all], targets, active: active.length, idle: idle.length + never.length, unasked: 0 };
+  }
   const slack = p.roundMs / 2;
   const activeDue = active.filter(([, at]) => now - at >= targets.activeEveryMs - slack).sort((a, b) => a[1] - b[1]);
   idle.sort((a, b) => a[1] - b[1]);
