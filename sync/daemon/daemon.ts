@@ -167,6 +167,7 @@ export class Daemon {
       for (const id of this.store.listLocal()) this.catalog.set(repoKey(id), id);
       if (this.catalog.size > 0) this.obs.catalogChanged([...this.catalog.keys()], (k) => this.lastSyncedAt(k));
     }
+    this.restoreScanLedger();
     this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
     this.timer = setInterval(() => {
       if (!this.reconciling && !this.stopped) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
@@ -312,6 +313,7 @@ export class Daemon {
     await step("close upstream connections", () => this.pool.close());
     // Bounded: a reconcile stuck on the network must not hold the stop.
     await step("wait for the reconcile", () => Promise.race([this.reconciling?.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]));
+    await step("save the scan ledger", () => this.saveScanLedger());
     await step("close the ControlMaster", () => closeControlMaster(this.controlPath, this.env));
     await step("remove the ControlMaster dir", () => removeFallbackControlDir(this.controlPath));
     this.releaseLock?.();
@@ -372,6 +374,7 @@ export class Daemon {
           this.scheduler.trigger(key, this.store.exists(id) ? "reconcile" : "initial");
         }
       });
+      this.saveScanLedger();
       // Only a scan (or the REST catalog) actually talked to the primary.
       if (checked > 0 || this.s.catalog.kind === "rest") this.obs.primaryReachable(true);
       this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed, unasked });
@@ -450,6 +453,24 @@ export class Daemon {
       if (!isNoSpace(e)) throw e;
       this.obs.log("error", `cannot write ${what}: the disk is full; keeping the previous file`, { file, error: (e as Error).message });
     }
+  }
+
+  /** Private to the daemon's account (it lists the repositories). */
+  private saveScanLedger(): void {
+    this.writeTolerant("scan ledger", homePath(this.s.home, "scanLedger"), this.scans.serialize(Date.now()), 0o600);
+  }
+
+  /** The last run's scan times (a missing file is a first start: everything is compared). */
+  private restoreScanLedger(): void {
+    const file = homePath(this.s.home, "scanLedger");
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch {
+      return;
+    }
+    const r = this.scans.restore(text, Date.now());
+    if ("problem" in r) this.obs.log("warn", "scan ledger unreadable; comparing every repository with the primary again", { file, problem: r.problem });
   }
 
   /** Repositories whose last syncs in a row did not converge (see "succeeded"). */

@@ -3,6 +3,10 @@
  * when the mirror last compared it with the primary and when its refs last moved. Two numbers
  * per repository (a few MB at 100,000); the decisions stay pure in scanPlan, the pacing in
  * scheduler/pace.ts.
+ *
+ * The times survive restarts (`serialize`/`restore`, data/scan-ledger.json): a restart then
+ * asks only whom the plan says is due, not all 100,000 at once. Without the file (a first
+ * start, or an unreadable one) every repository on disk counts as never compared.
  */
 import type { RepoKey } from "../types";
 import { Pace, PaceClock, realPaceClock } from "../scheduler/pace";
@@ -12,6 +16,7 @@ import { planRound, ScanFacts, ScanPolicy, ScanTargets, worstCaseNoticeMs } from
 const BURST_SECONDS = 10;
 /** Never a burst smaller than this many scans (a 10-repository catalog is asked at once at any budget). */
 const MIN_BURST = 64;
+const LEDGER_VERSION = 1;
 
 export interface ScanRound {
   scan: RepoKey[];
@@ -70,6 +75,38 @@ export class ScanLedger {
     // The bound beats the budget (scanPlan.ts): when the targets need more, pace at that.
     this.pace.setRate(Math.max(this.policy.maxPerSecond, r.targets.perSecond));
     return { ...r, notice: worstCaseNoticeMs(this.policy, r.targets) };
+  }
+
+  /** The times as a small JSON document (two numbers per repository). */
+  serialize(now: number): string {
+    const repos: Record<string, [number, number]> = {};
+    for (const [k, f] of this.facts) if (f.scannedAt > 0 || f.changedAt > 0) repos[k] = [f.scannedAt, f.changedAt];
+    return JSON.stringify({ version: LEDGER_VERSION, savedAt: now, repos });
+  }
+
+  /**
+   * Take the times from `serialize`'s document; returns how many, or why nothing was taken (the
+   * caller logs it; the repositories are then compared as after a first start, nothing is lost).
+   * A time in the future (a clock that went back) is dropped.
+   */
+  restore(text: string, now: number): { restored: number } | { problem: string } {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (e) {
+      return { problem: `not JSON (${(e as Error).message})` };
+    }
+    const d = doc as { version?: unknown; repos?: unknown };
+    if (d.version !== LEDGER_VERSION || typeof d.repos !== "object" || d.repos === null) return { problem: `not a version ${LEDGER_VERSION} scan ledger` };
+    let restored = 0;
+    for (const [k, v] of Object.entries(d.repos as Record<string, unknown>)) {
+      if (!Array.isArray(v) || v.length !== 2) continue;
+      const [scannedAt, changedAt] = v as unknown[];
+      if (typeof scannedAt !== "number" || typeof changedAt !== "number" || scannedAt > now || changedAt > now) continue;
+      this.facts.set(k as RepoKey, { scannedAt, changedAt });
+      restored++;
+    }
+    return { restored };
   }
 
   /** Wait for the budget to allow one more scan. */

@@ -4,6 +4,8 @@
  * one sweep (scanPlan.test.ts holds the rules on a simulated clock), and after a restart
  * the mirror says SYNCHRONIZED only once every repository on disk was compared again.
  */
+import * as fs from "node:fs";
+import { homePath } from "../../sync/homeLayout";
 import { makeMirrorHome } from "../../testbed/mirrorHome";
 import { startInProcessMirror } from "../../testbed/inProcessMirror";
 import { startPrimary, Primary } from "../../testbed/primary";
@@ -76,11 +78,29 @@ describe("scan budget (mirror.scan.*)", () => {
     await m.stop();
   });
 
-  test("after a restart, SYNCHRONIZED only once every repository on disk was compared again", async () => {
+  test("a restart keeps the scan times: only the due share is asked, and SYNCHRONIZED after that round", async () => {
     const mh = await makeMirrorHome(primary);
     const first = await startInProcessMirror(primary, repos, {}, mh);
     await first.daemon.idle();
     await first.stop();
+    expect(fs.existsSync(homePath(mh.home, "scanLedger"))).toBe(true);
+    expect(fs.statSync(homePath(mh.home, "scanLedger")).mode & 0o777).toBe(0o600);
+
+    const m = await startInProcessMirror(primary, repos, budget, mh);
+    await m.daemon.idle();
+    const s = m.board.snapshot();
+    expect(s.lastReconcile?.unasked).toBeUndefined();
+    expect(s.lastReconcile?.checked).toBeLessThanOrEqual(N / 2);
+    expect(s.state).toBe("SYNCHRONIZED");
+    await m.stop();
+  });
+
+  test("without the scan times (first start, or the file lost), SYNCHRONIZED only once every repository on disk was compared", async () => {
+    const mh = await makeMirrorHome(primary);
+    const first = await startInProcessMirror(primary, repos, {}, mh);
+    await first.daemon.idle();
+    await first.stop();
+    fs.writeFileSync(homePath(mh.home, "scanLedger"), "{ torn");
 
     const m = await startInProcessMirror(primary, repos, budget, mh);
     await m.daemon.idle();
