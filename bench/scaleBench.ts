@@ -40,10 +40,13 @@ import { sshdPid, treeCpuMs } from "./profile";
 import { scaled } from "./scale";
 import { quantile, round } from "./stats";
 import { benchMirrorHome, syncedTemplate } from "./syncedMirror";
+import { initialSyncSample } from "./scaleInitialSync";
 
 const FULL_REPOS = 100_000;
 const ACTIVE_SHARE = 0.01;
 const MISSED_PUSHES = 20;
+/** Repositories copied afresh for the initial-sync rate (scaleInitialSync.ts). */
+const SYNC_SAMPLE = 2000;
 /** Where the repositories are kept between runs (on disk: a reboot keeps them). */
 export const SCALE_CACHE = process.env.SMART_MIRROR_SCALE_CACHE ?? "/var/tmp/smart-mirror-bench-scale";
 const CACHE_VERSION = 1;
@@ -227,6 +230,8 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
   const mem = memoryOf(pid);
   await daemon.stop();
 
+  const sample = await initialSyncSample(ctx, primary, ids.slice(0, Math.min(n, scaled(SYNC_SAMPLE, ctx.scale, 100))), n);
+
   const sc = steady.scan;
   const results = {
     "scale.repos": n,
@@ -244,6 +249,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
     "scale.status_ms_p99": round(quantile(statusMs, 0.99)),
     "scale.status_detail_ms_p99": round(quantile(detailMs, 0.99)),
     "scale.startup_s": round(startupS),
+    ...sample.results,
   };
   const notes = [
     `The built bundle (node ${process.version} dist/smart-mirror.js run --home DIR) as a subprocess with production defaults (plugin.mirroring.synchronization.interval ${p.roundMs / 1000} s, mirror.scan.maxPerSecond ${p.maxPerSecond}, mirror.scan.idleBound ${p.idleBoundMs / 3_600_000} h, mirror.scan.activeWindow ${p.activeWindowMs / 3_600_000} h) and a static catalog of ${n} repositories, all present on the primary (real sshd, git-shell) and on the mirror: hard-linked copies of one small seed (6 commits, 3 branches, 2 tags) on each side, kept under ${SCALE_CACHE} between runs.`,
@@ -251,6 +257,7 @@ async function run(ctx: BenchContext): Promise<BenchOutcome> {
     `Change detection at steady state: ${sc?.scansPerSecond ?? "?"} scans/s (overBudget ${sc?.overBudget}); the primary's CPU is its sshd process tree (sessions, git-shell, upload-pack) over one round of ${round(windowMs / 1000)} s with no changes, as a share of one core. /status (public) and /status/detail were each asked ${statusMs.length} times during it, once a second.`,
     `Missed webhooks: ${MISSED_PUSHES} commits made on the primary itself (commit-tree + update-ref: what a push leaves, with no webhook) in active repositories at random times within one round; time until the mirror's ref showed each commit (polled every 250 ms). Worst case by design: active ${sc?.worstCaseNoticeSeconds.active ?? "?"} s, idle ${sc?.worstCaseNoticeSeconds.idle ?? "?"} s (/status/detail scan.worstCaseNoticeSeconds).`,
     `RSS: VmRSS 3 s after the last notice, and VmHWM (peak) over the run.`,
+    sample.notes,
   ].join("\n\n");
   return {
     results,
