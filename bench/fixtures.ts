@@ -79,20 +79,29 @@ export function accountOf(primary: Primary): { uid: number; gid: number } {
 // Copies SEED to ROOT/PROJECT/repo-NNN.git for each "PROJECT:COUNT:full|part" argument. With
 // LINK=yes the first copy is a real one (hard links cannot cross into another file system, e.g.
 // a tmpfs) and every later one hard-links to it (cp -al): copies then cost directories only.
-// Every full project after the first is one copy of the first full project, not 100.
+// Every full project after the first is one copy of the first full project, not 100; after
+// MAX_LINKED_PROJECTS of those a new real copy starts (hard links per file are capped).
+const MAX_LINKED_PROJECTS = 499;
 const COPY_SCRIPT = `set -eu
+MAX_LINKED_PROJECTS=${MAX_LINKED_PROJECTS}
 seed=$1 root=$2 link=$3; shift 3
 flags=-a; [ "$link" = yes ] && flags=-al
 src=$seed
 first_full=""
+linked=0
 for project_spec in "$@"; do
   project=\${project_spec%%:*}
   rest=\${project_spec#*:}
   count=\${rest%%:*}
   full=\${rest#*:}
   if [ "$full" = full ] && [ -n "$first_full" ]; then
-    cp $flags "$root/$first_full" "$root/$project"
-    continue
+    if [ "$linked" -lt "$MAX_LINKED_PROJECTS" ]; then
+      cp $flags "$root/$first_full" "$root/$project"
+      linked=$((linked + 1))
+      continue
+    fi
+    # A file system caps the links to one file (ext4: 65,000): start a new real copy.
+    first_full="" linked=0 src=$seed
   fi
   mkdir -p "$root/$project"
   i=0

@@ -161,3 +161,20 @@ describe("what the benchmarks feed the daemon", () => {
     expect(text).toContain("mirror.serve.listen=127.0.0.1:8080\n");
   });
 });
+
+describe("scale bench: the steady-state scan ledger it starts the daemon with", () => {
+  test("active repositories were compared within a round and changed recently; idle ones spread over their target; the daemon reads it back", () => {
+    const { steadyLedger } = jest.requireActual<typeof import("./scaleBench")>("./scaleBench");
+    const { ScanLedger } = jest.requireActual<typeof import("../sync/daemon/scanLedger")>("../sync/daemon/scanLedger");
+    const p = { roundMs: 180_000, maxPerSecond: 12, idleBoundMs: 6 * 3_600_000, activeWindowMs: 86_400_000 };
+    const keys = Array.from({ length: 1000 }, (_, i) => `P/r${i}`);
+    const now = 10 * 86_400_000;
+    const doc = JSON.parse(steadyLedger(keys, 10, now, p)) as { version: number; repos: Record<string, [number, number]> };
+    const active = keys.slice(0, 10).map((k) => doc.repos[k]);
+    const idle = keys.slice(10).map((k) => doc.repos[k]);
+    expect(active.every(([s, c]) => now - s <= p.roundMs && c > 0 && now - c < p.activeWindowMs)).toBe(true);
+    expect(idle.every(([s, c]) => c === 0 && now - s >= 0 && now - s <= p.roundMs)).toBe(true); // 1,000 fit one round's budget
+    const l = new ScanLedger(p);
+    expect(l.restore(JSON.stringify(doc), now)).toEqual({ restored: 1000 });
+  });
+});

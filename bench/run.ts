@@ -25,8 +25,9 @@ import { reliabilityBenchmark } from "./reliability";
 import { commandFor, machineInfo, RESULTS_DIR, writeReadme, writeResult } from "./results";
 import { benchScale, SCALE_ENV } from "./scale";
 import { syncLagBenchmark } from "./syncLag";
+import { scaleBenchmark } from "./scaleBench";
 
-export const BENCHMARKS: readonly Benchmark[] = [reconcileBenchmark, syncLagBenchmark, initialSyncBenchmark, daemonRssBenchmark, cloneBenchmark, concurrentBenchmark, reliabilityBenchmark, ciRaceBenchmark, pushBenchmark, lfsBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [reconcileBenchmark, syncLagBenchmark, initialSyncBenchmark, daemonRssBenchmark, cloneBenchmark, concurrentBenchmark, reliabilityBenchmark, ciRaceBenchmark, pushBenchmark, lfsBenchmark, scaleBenchmark];
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);

@@ -48,6 +48,8 @@ export const HOME_LAYOUT = {
   setupRecord: { rel: "data/setup.json" },
   /** The last project selection, so a deliberate shrink passes the purge guard (daemon.ts). */
   selection: { rel: "data/selection.json" },
+  /** When each repository was last compared with the primary and last changed (daemon/scanLedger.ts). */
+  scanLedger: { rel: "data/scan-ledger.json" },
   /** The pinned host keys as OpenSSH's known_hosts, rewritten at each start (upstream/openssh.ts). */
   knownHosts: { rel: "data/known_hosts" },
 

@@ -146,6 +146,7 @@ export function daemonSettings(c: MirrorConfig, read: ReadFile = readUtf8): Daem
     backoff: { baseMs: RETRY_BASE_MS, maxMs: c.sync.retryMaxMs },
     purge: c.purge,
     maintenance: c.maintenance,
+    scanBudget: c.sync.scan,
     scanParallelism: DEFAULT_SCAN.parallelism,
     scanConnections: DEFAULT_SCAN.connections,
     disk: c.disk,

@@ -271,6 +271,35 @@ export const KEYS = {
     // Not below the first retry's delay (daemon/settings.ts RETRY_BASE_MS, 2 s): the scheduler refuses a smaller cap.
     value: { kind: "duration", minMs: 2 * SECOND, maxMs: DAY },
   },
+  scanMaxPerSecond: {
+    name: "mirror.scan.maxPerSecond",
+    origin: "smart-mirror",
+    default: "12",
+    required: false,
+    description:
+      "The reconcile's budget on the primary: ref scans per second on average. A scan costs the primary one SSH session and one upload-pack advertisement (measured: about 6.6 ms of CPU with OpenSSH and git-shell, bench/results/reconcile.json), so the default is about 8% of one core. Repositories changed within mirror.scan.activeWindow are checked every round; idle ones share what is left, at least once per mirror.scan.idleBound. A catalog small enough to check whole every round within the budget is, as before. If the budget cannot keep the idle bound, the mirror scans as fast as the bound needs and logs a warning.",
+    example: "12",
+    value: { kind: "int", min: 1, max: 100_000, unit: "scans/s" },
+  },
+  scanIdleBound: {
+    name: "mirror.scan.idleBound",
+    origin: "smart-mirror",
+    default: "6h",
+    required: false,
+    description:
+      "The longest an idle repository (no change within mirror.scan.activeWindow) goes without being compared with the primary: the worst case, plus a round and a half, for noticing a push whose webhook was lost. Not shorter than plugin.mirroring.synchronization.interval.",
+    example: "6h",
+    value: { kind: "duration", minMs: MINUTE, maxMs: 7 * DAY },
+  },
+  scanActiveWindow: {
+    name: "mirror.scan.activeWindow",
+    origin: "smart-mirror",
+    default: "24h",
+    required: false,
+    description: "A repository whose refs moved within this long is active: checked every reconcile round (plugin.mirroring.synchronization.interval).",
+    example: "24h",
+    value: { kind: "duration", minMs: MINUTE, maxMs: 30 * DAY },
+  },
   webhookSecretFile: {
     name: "mirror.webhook.secretFile",
     origin: "smart-mirror",

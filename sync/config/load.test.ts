@@ -42,7 +42,7 @@ describe("a valid minimal file", () => {
       },
       catalog: { kind: "rest" },
       projects: "ALL",
-      sync: { reconcileIntervalMs: 180_000, concurrency: 8, timeoutMs: 600_000, retryMaxMs: 600_000, firstCloneStepBytes: 64 * 1024 * 1024, excludeRefs: ["refs/pull-requests/*"] },
+      sync: { reconcileIntervalMs: 180_000, concurrency: 8, timeoutMs: 600_000, retryMaxMs: 600_000, firstCloneStepBytes: 64 * 1024 * 1024, excludeRefs: ["refs/pull-requests/*"], scan: { maxPerSecond: 12, idleBoundMs: 6 * 3_600_000, activeWindowMs: 24 * 3_600_000 } },
       webhook: { secretFile: undefined },
       purge: { enabled: true, protectPercent: 5 },
       maintenance: { repackIntervalMs: 86_400_000, fsckIntervalMs: 604_800_000 },

@@ -138,6 +138,8 @@ export interface MirrorConfig {
     retryMaxMs: number;
     firstCloneStepBytes: number;
     excludeRefs: string[];
+    /** The reconcile's scan budget (mirror.scan.*). */
+    scan: { maxPerSecond: number; idleBoundMs: number; activeWindowMs: number };
   };
   webhook: {
     /** Undefined: the webhook endpoint is disabled. */
@@ -357,6 +359,8 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
       retryMaxMs: d.retryMax,
       firstCloneStepBytes: d.firstCloneStepMb * 1024 * 1024,
       excludeRefs: d.excludeRefs,
+      // The bound is never shorter than a round (a round is the finest grain of checks).
+      scan: { maxPerSecond: d.scanMaxPerSecond, idleBoundMs: Math.max(d.scanIdleBound, d.syncInterval), activeWindowMs: d.scanActiveWindow },
     },
     webhook: { secretFile: d.webhookSecretFile },
     events:

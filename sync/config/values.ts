@@ -259,6 +259,8 @@ export function parseRepoList(value: string, key: string): RepoId[] | Invalid {
   const items = splitList(value);
   if (items.length === 0) return new Invalid("lists no repositories", `${key}=PROJ/repo, PROJ/other`);
   const repos: RepoId[] = [];
+  // A Set, not a scan of `repos`: a static catalog of 100,000 names took 55 s to dedupe that way.
+  const seen = new Set<string>();
   const bad: string[] = [];
   const fixed: string[] = [];
   for (const item of items) {
@@ -274,7 +276,11 @@ export function parseRepoList(value: string, key: string): RepoId[] | Invalid {
       continue;
     }
     fixed.push(item);
-    if (!repos.some((r) => r.project === id.project && r.slug === id.slug)) repos.push(id);
+    const k = `${id.project}/${id.slug}`;
+    if (!seen.has(k)) {
+      seen.add(k);
+      repos.push(id);
+    }
   }
   if (bad.length > 0) {
     return new Invalid(

@@ -25,7 +25,8 @@ import { SyncEngine, SyncOutcome } from "./engine";
 import { SyncResult, SyncWaiters } from "./syncWaiters";
 import { forEachLimit } from "./forEachLimit";
 import { acquireHomeLock } from "./lock";
-import { DaemonSettings, DEFAULT_WEBHOOK_REFRESH_MIN_MS } from "./settings";
+import { DaemonSettings, DEFAULT_ACTIVE_WINDOW_MS, DEFAULT_WEBHOOK_REFRESH_MIN_MS } from "./settings";
+import { ScanLedger, ScanRound } from "./scanLedger";
 
 /** What the daemon reports to (the status board, metrics, logs). */
 export interface DaemonObserver {
@@ -41,7 +42,13 @@ export interface DaemonObserver {
   primaryReachable(reachable: boolean, error?: string): void;
   /** Free space on the home's file system, measured (every DISK_CHECK_MS, and before syncs). */
   diskChecked(facts: DiskFacts): void;
-  reconcileDone(r: { durationMs: number; checked: number; changed: number; error?: string }): void;
+  /**
+   * A round ended. `unasked`: repositories on disk not yet compared with the primary since the
+   * start (a large catalog's first comparison is spread over rounds by the scan budget).
+   */
+  reconcileDone(r: { durationMs: number; checked: number; changed: number; unasked: number; error?: string }): void;
+  /** A round's plan: how many it asks, the targets and the worst-case notice of a missed webhook. */
+  scanPlanned?(round: ScanRound): void;
   log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -86,10 +93,18 @@ export class Daemon {
   private readonly pendingMoves = new Map<RepoKey, RefMove[] | "unknown">();
   /** syncNow callers that gave moves: settled as soon as a job applied exactly those (see syncNow). */
   private readonly movesWaiters = new Map<RepoKey, { moves: RefMove[]; settle: () => void }[]>();
+  /** Who the reconcile asks and how fast (scanLedger.ts). */
+  private readonly scans: ScanLedger;
+  /** Said once: the budget cannot keep the idle bound at this catalog size. */
+  private overBudgetSaid = false;
+  /** Aborts a paced scan's wait at stop. */
+  private readonly stopSignal = new AbortController();
 
   constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
     this.disk = new DiskSpace(s.home, s.disk?.minFreeBytes ?? 0);
+    const b = s.scanBudget;
+    this.scans = new ScanLedger({ maxPerSecond: b?.maxPerSecond ?? Number.POSITIVE_INFINITY, roundMs: s.intervalMs, idleBoundMs: b?.idleBoundMs ?? s.intervalMs, activeWindowMs: b?.activeWindowMs ?? DEFAULT_ACTIVE_WINDOW_MS });
     this.webhookRefresh = new Throttle(() => this.reconcileAfterRunning(), { minIntervalMs: s.webhookRefreshMinMs ?? DEFAULT_WEBHOOK_REFRESH_MIN_MS });
     ({ env: this.env, controlPath: this.controlPath } = upstreamGitEnv(s.home, s.upstream.keyFile));
     this.pool = new UpstreamPool(
@@ -155,6 +170,7 @@ export class Daemon {
       for (const id of this.store.listLocal()) this.catalog.set(repoKey(id), id);
       if (this.catalog.size > 0) this.obs.catalogChanged([...this.catalog.keys()], (k) => this.lastSyncedAt(k));
     }
+    this.restoreScanLedger();
     this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
     this.timer = setInterval(() => {
       if (!this.reconciling && !this.stopped) this.reconciling = this.reconcile().finally(() => (this.reconciling = undefined));
@@ -168,6 +184,7 @@ export class Daemon {
     if (this.catalog.has(key)) {
       // Bounded by the catalog: one entry per known repository, taken by its next job.
       this.pendingMoves.set(key, mergeMoves(this.pendingMoves.get(key), movesFromChanges(changes)));
+      this.scans.changed(key, Date.now());
       this.scheduler.trigger(key, "webhook");
       return "queued";
     }
@@ -316,6 +333,7 @@ export class Daemon {
 
   async stop(graceMs = 10000): Promise<void> {
     this.stopped = true;
+    this.stopSignal.abort();
     if (this.timer) clearInterval(this.timer);
     if (this.diskTimer) clearInterval(this.diskTimer);
     if (this.tempSweepTimer) clearTimeout(this.tempSweepTimer);
@@ -333,35 +351,56 @@ export class Daemon {
     await step("close upstream connections", () => this.pool.close());
     // Bounded: a reconcile stuck on the network must not hold the stop.
     await step("wait for the reconcile", () => Promise.race([this.reconciling?.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]));
+    await step("save the scan ledger", () => this.saveScanLedger());
     await step("close the ControlMaster", () => closeControlMaster(this.controlPath, this.env));
     await step("remove the ControlMaster dir", () => removeFallbackControlDir(this.controlPath));
     this.releaseLock?.();
   }
 
-  /** Catalog refresh, purge, then a scan of every repository; changed ones get a sync job. */
+  /**
+   * Catalog refresh, purge, then the round's scans (scanLedger.ts: active repositories every
+   * round, idle ones swept within their bound, paced by mirror.scan.maxPerSecond); changed
+   * ones get a sync job. Repositories not on disk get their first clone without a scan.
+   */
   async reconcile(): Promise<void> {
     const t0 = Date.now();
     let checked = 0;
     let changed = 0;
+    let unasked = 0;
     this.checkDisk(false);
     try {
       await this.refreshCatalog();
-      const ids = [...this.catalog.values()];
-      await forEachLimit(ids, this.s.scanParallelism, async (id) => {
-        if (this.stopped) return;
-        const key = repoKey(id);
-        // Not on disk yet: the initial sync job scans it anyway; a scan here would cost the
-        // primary one more SSH session per new repository.
-        if (!this.store.exists(id)) {
+      const onDisk: RepoKey[] = [];
+      for (const [key, id] of this.catalog) {
+        if (this.store.exists(id)) onDisk.push(key);
+        else {
+          // Not on disk yet: the initial sync job scans it anyway; a scan here would cost the
+          // primary one more SSH session per new repository.
           changed++;
           this.scheduler.trigger(key, "initial");
-          return;
         }
+      }
+      this.scans.retain((k) => this.catalog.has(k));
+      // At a start: a repository synced within the active window counts as active at once.
+      for (const k of onDisk) this.scans.seed(k, () => this.lastSyncedAt(k));
+      const round = this.scans.plan(onDisk, t0);
+      unasked = round.unasked;
+      if (round.targets.overBudget && !this.overBudgetSaid) {
+        this.overBudgetSaid = true;
+        this.obs.log("warn", "mirror.scan.maxPerSecond cannot check every idle repository within mirror.scan.idleBound; scanning faster to keep the bound", { neededPerSecond: Math.ceil(round.targets.perSecond), repos: onDisk.length });
+      }
+      this.obs.scanPlanned?.(round);
+      await forEachLimit(round.scan, this.s.scanParallelism, async (key) => {
+        await this.scans.take(this.stopSignal.signal);
+        if (this.stopped) return;
+        const id = this.catalog.get(key) ?? parseRepoKey(key);
         try {
           const { fp } = await this.engine.scan(id);
           checked++;
+          this.scans.scanned(key, Date.now());
           if (this.engine.differs(id, fp)) {
             changed++;
+            this.scans.changed(key, Date.now());
             this.obs.behind(key, Date.now());
             this.scheduler.trigger(key, this.store.exists(id) ? "reconcile" : "initial");
           } else if (this.engine.maintenanceDue(id)) {
@@ -373,13 +412,14 @@ export class Daemon {
           this.scheduler.trigger(key, this.store.exists(id) ? "reconcile" : "initial");
         }
       });
+      this.saveScanLedger();
       // Only a scan (or the REST catalog) actually talked to the primary.
       if (checked > 0 || this.s.catalog.kind === "rest") this.obs.primaryReachable(true);
-      this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed });
+      this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed, unasked });
     } catch (e) {
       const msg = (e as Error).message;
       this.obs.primaryReachable(false, msg);
-      this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed, error: msg });
+      this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed, unasked, error: msg });
       this.obs.log("error", "reconcile failed; keeping the last good copies", { error: msg });
     }
   }
@@ -453,6 +493,24 @@ export class Daemon {
     }
   }
 
+  /** Private to the daemon's account (it lists the repositories). */
+  private saveScanLedger(): void {
+    this.writeTolerant("scan ledger", homePath(this.s.home, "scanLedger"), this.scans.serialize(Date.now()), 0o600);
+  }
+
+  /** The last run's scan times (a missing file is a first start: everything is compared). */
+  private restoreScanLedger(): void {
+    const file = homePath(this.s.home, "scanLedger");
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch {
+      return;
+    }
+    const r = this.scans.restore(text, Date.now());
+    if ("problem" in r) this.obs.log("warn", "scan ledger unreadable; comparing every repository with the primary again", { file, problem: r.problem });
+  }
+
   /** Repositories whose last syncs in a row did not converge (see "succeeded"). */
   private readonly unconverged = new Map<RepoKey, number>();
 
@@ -469,6 +527,9 @@ export class Daemon {
         break;
       case "succeeded": {
         const outcome = e.result;
+        // A sync read the primary's refs: as good as a scan; one that fetched saw a change.
+        this.scans.scanned(e.key, Date.now());
+        if (outcome.fetched) this.scans.changed(e.key, Date.now());
         this.obs.syncSucceeded(e.key, e.reason, e.durationMs, outcome);
         // A fetch talked to the primary: it is reachable (a failed one marks it unreachable
         // above; without this a first start showed "not checked" until the second reconcile).

@@ -72,6 +72,18 @@ export function boardObserver(board: StatusBoard, log: Logger): DaemonObserver {
       board.primaryReachable(reachable, error);
       if (before !== reachable) log[reachable ? "info" : "error"]({ error }, reachable ? "primary reachable" : "primary unreachable; serving the last good copies");
     },
+    scanPlanned: (round) =>
+      board.scanPlanned({
+        active: round.active,
+        idle: round.idle,
+        asked: round.scan.length,
+        perSecond: round.targets.perSecond,
+        overBudget: round.targets.overBudget,
+        activeEveryMs: round.targets.activeEveryMs,
+        idleEveryMs: round.targets.idleEveryMs,
+        noticeActiveMs: round.notice.activeMs,
+        noticeIdleMs: round.notice.idleMs,
+      }),
     reconcileDone: (r) => {
       board.reconcileDone(r);
       log.info(r, "reconcile done");

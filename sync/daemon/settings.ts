@@ -27,6 +27,12 @@ export interface DaemonSettings {
   maintenance: { repackIntervalMs: number; fsckIntervalMs: number };
   /** Ref scans in flight at once during a reconcile (spread over the pooled connections). */
   scanParallelism: number;
+  /**
+   * The reconcile's budget on the primary (scheduler/scanPlan.ts): average scans per second,
+   * the longest an idle repository goes unchecked, and how recent a change makes it active.
+   * Absent: every repository every round, unpaced.
+   */
+  scanBudget?: { maxPerSecond: number; idleBoundMs: number; activeWindowMs: number };
   /** SSH connections kept to the primary for scans. */
   scanConnections: number;
   /** A first clone receiving more than this continues in resumable steps (default 64 MiB). */
@@ -48,6 +54,9 @@ export const DEFAULT_WEBHOOK_REFRESH_MIN_MS = 30_000;
  * per connection (bench/reconcile.ts measures the alternatives).
  */
 export const DEFAULT_SCAN = { parallelism: 16, connections: 2 } as const;
+
+/** A repository whose refs moved within a day is "active": checked every reconcile round. */
+export const DEFAULT_ACTIVE_WINDOW_MS = 24 * 3600_000;
 
 /** First retry delay of a failing repository; mirror.sync.retryMax caps the growth. */
 export const RETRY_BASE_MS = 2000;

@@ -114,6 +114,20 @@ export function internalStatusDocument(s: BoardSnapshot, delayed: readonly Delay
           checked: s.lastReconcile.checked,
           changed: s.lastReconcile.changed,
           ...(s.lastReconcile.error ? { error: s.lastReconcile.error } : {}),
+          ...(s.lastReconcile.unasked ? { unasked: s.lastReconcile.unasked } : {}),
+        }
+      : null,
+    // What the scan budget means for staleness (mirror.scan.*): who is checked how often.
+    scan: s.scan
+      ? {
+          activeRepos: s.scan.active,
+          idleRepos: s.scan.idle,
+          askedLastRound: s.scan.asked,
+          scansPerSecond: Math.round(s.scan.perSecond * 100) / 100,
+          overBudget: s.scan.overBudget,
+          activeEverySeconds: Math.round(s.scan.activeEveryMs / 1000),
+          idleEverySeconds: Math.round(s.scan.idleEveryMs / 1000),
+          worstCaseNoticeSeconds: { active: Math.round(s.scan.noticeActiveMs / 1000), idle: Math.round(s.scan.noticeIdleMs / 1000) },
         }
       : null,
     // The first names the rule refused, with why (the public document has the count only).

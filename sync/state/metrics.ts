@@ -41,6 +41,8 @@ export const METRIC_NAMES = {
   webhooks: "smart_mirror_webhooks_total",
   reconcileDuration: "smart_mirror_reconcile_duration_seconds",
   reconcileLastSuccess: "smart_mirror_reconcile_last_success_timestamp_seconds",
+  scanNoticeBound: "smart_mirror_scan_notice_bound_seconds",
+  scanRate: "smart_mirror_scan_rate_per_second",
   primaryUp: "smart_mirror_primary_up",
   state: "smart_mirror_state",
   reposSkipped: "smart_mirror_repos_skipped",
@@ -69,6 +71,8 @@ export class MirrorMetrics {
   private readonly webhooks: Counter<"result">;
   private readonly reconcileDuration: Histogram<"result">;
   private readonly reconcileLastSuccess: Gauge<string>;
+  private readonly scanNoticeBound: Gauge<string>;
+  private readonly scanRate: Gauge<string>;
 
   constructor(source: MetricsSource, opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -113,6 +117,18 @@ export class MirrorMetrics {
     this.reconcileLastSuccess = new Gauge({
       name: METRIC_NAMES.reconcileLastSuccess,
       help: "Unix time of the last successful reconcile pass (alert when it gets old).",
+      registers,
+    });
+
+    this.scanNoticeBound = new Gauge({
+      name: METRIC_NAMES.scanNoticeBound,
+      help: "Worst case, in seconds, before the reconcile notices a push whose webhook was lost, for active and idle repositories (mirror.scan.*).",
+      labelNames: ["repos"],
+      registers,
+    });
+    this.scanRate = new Gauge({
+      name: METRIC_NAMES.scanRate,
+      help: "Ref scans per second the reconcile's targets cost the primary (at most mirror.scan.maxPerSecond unless the idle bound needs more).",
       registers,
     });
 
@@ -222,6 +238,12 @@ export class MirrorMetrics {
   reconciled(result: ReconcileResult, durationMs: number, at: number): void {
     this.reconcileDuration.observe({ result }, durationMs / 1000);
     if (result === "ok") this.reconcileLastSuccess.set(at / 1000);
+  }
+
+  scanPlanned(perSecond: number, noticeActiveMs: number, noticeIdleMs: number): void {
+    this.scanRate.set(perSecond);
+    this.scanNoticeBound.set({ repos: "active" }, noticeActiveMs / 1000);
+    this.scanNoticeBound.set({ repos: "idle" }, noticeIdleMs / 1000);
   }
 
   /** Prometheus text exposition and its content type. */

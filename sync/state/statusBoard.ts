@@ -40,6 +40,21 @@ export interface ReconcileRecord {
   checked: number;
   result: ReconcileResult;
   error?: string;
+  /** Repos on disk not yet compared since the start (a large catalog's first comparison spans rounds). */
+  unasked?: number;
+}
+
+/** The reconcile's scan targets (scheduler/scanPlan.ts), for /status/detail and metrics. */
+export interface ScanFactsView {
+  active: number;
+  idle: number;
+  asked: number;
+  perSecond: number;
+  overBudget: boolean;
+  activeEveryMs: number;
+  idleEveryMs: number;
+  noticeActiveMs: number;
+  noticeIdleMs: number;
 }
 
 export interface PrimaryFacts {
@@ -79,6 +94,7 @@ export interface BoardSnapshot extends BoardSummary {
   initialSync: { done: number; total: number; complete: boolean; completedAt?: number };
   primary: PrimaryFacts;
   lastReconcile?: ReconcileRecord;
+  scan?: ScanFactsView;
   /** The first MAX_SKIPPED_LISTED skipped names with their reasons (summary.skippedRepos counts all). */
   skipped: SkippedRepo[];
 }
@@ -130,6 +146,7 @@ export class StatusBoard implements MetricsSource {
   private initialSyncCompletedAt: number | undefined;
   private primary: PrimaryFacts = { reachable: undefined };
   private lastReconcile: ReconcileRecord | undefined;
+  private scan: ScanFactsView | undefined;
   /** See MirrorFacts.caughtUp. */
   private caughtUp = false;
   /** After the first good reconcile of this start: the repos it left to sync (see firstRound*). */
@@ -259,19 +276,27 @@ export class StatusBoard implements MetricsSource {
     }
   }
 
-  reconcileDone(r: { durationMs: number; changed: number; checked: number; error?: unknown }): void {
+  reconcileDone(r: { durationMs: number; changed: number; checked: number; unasked?: number; error?: unknown }): void {
     const at = this.now();
     const result: ReconcileResult = r.error === undefined ? "ok" : "error";
     this.lastReconcile = { at, durationMs: r.durationMs, changed: r.changed, checked: r.checked, result };
+    if (r.unasked) this.lastReconcile.unasked = r.unasked;
     if (r.error !== undefined) this.lastReconcile.error = describeError(r.error);
     this.metrics.reconciled(result, r.durationMs, at);
-    if (result === "ok" && !this.caughtUp && this.firstRound === undefined) {
+    // A large catalog's first comparison is spread over rounds by the scan budget: the first
+    // round counts once no repository on disk is left uncompared.
+    if (result === "ok" && (r.unasked ?? 0) === 0 && !this.caughtUp && this.firstRound === undefined) {
       // The reconcile compared every repo with the primary and queued a sync for each one that
       // differs (marked behind) or is missing (never synced); running ones may predate it.
       this.firstRound = new Set();
       for (const e of this.repos.values()) if (e.lastSyncedAt === undefined || e.behindSince !== undefined || e.state === "syncing") this.firstRound.add(e.key);
       this.firstRoundDone(undefined);
     }
+  }
+
+  scanPlanned(v: ScanFactsView): void {
+    this.scan = v;
+    this.metrics.scanPlanned(v.perSecond, v.noticeActiveMs, v.noticeIdleMs);
   }
 
   /** `key` finished its part of the first round after this start (undefined: just check). */
@@ -344,6 +369,7 @@ export class StatusBoard implements MetricsSource {
       },
       primary: { ...this.primary },
       ...(this.lastReconcile ? { lastReconcile: { ...this.lastReconcile } } : {}),
+      ...(this.scan ? { scan: { ...this.scan } } : {}),
       skipped: this.skipped.map((x) => ({ ...x })),
     };
   }
