@@ -90,9 +90,13 @@ export function planRound<K>(repos: Iterable<readonly [K, ScanFacts]>, now: numb
     else idle.push([k, f.scannedAt]);
   }
   const targets = scanTargets(p, active.length, idle.length + never.length);
-  // No budget: every repository every round, whenever a round runs (an operator's or a test's
-  // reconcile included), as before budgets existed.
-  if (p.maxPerSecond === Number.POSITIVE_INFINITY) {
+  // No budget, or a catalog the budget covers whole every round: every repository every round,
+  // whenever a round runs (the start's first round, an operator's or a test's reconcile
+  // included), as before budgets existed. So a restart of such a mirror compares everything at
+  // once, and a push it missed while down is seen in that first round. Only a catalog too large
+  // for that trusts its scan ledger's times across a restart (see scanLedger.ts).
+  const everyRound = targets.activeEveryMs <= p.roundMs && targets.idleEveryMs <= p.roundMs && !targets.overBudget;
+  if (p.maxPerSecond === Number.POSITIVE_INFINITY || everyRound) {
     const all = [...active, ...idle].sort((a, b) => a[1] - b[1]).map(([k]) => k);
     return { scan: [...never, ...all], targets, active: active.length, idle: idle.length + never.length, unasked: 0 };
   }
