@@ -78,11 +78,17 @@ describe("scan budget (mirror.scan.*)", () => {
     await m.stop();
   });
 
-  test("a restart keeps the scan times: only the due share is asked, and SYNCHRONIZED after that round", async () => {
+  /** A home a daemon without a budget synced and stopped (its scan ledger saved). */
+  async function syncedAndStopped() {
     const mh = await makeMirrorHome(primary);
     const first = await startInProcessMirror(primary, repos, {}, mh);
     await first.daemon.idle();
     await first.stop();
+    return mh;
+  }
+
+  test("a restart keeps the scan times: only the due share is asked, and SYNCHRONIZED after that round", async () => {
+    const mh = await syncedAndStopped();
     expect(fs.existsSync(homePath(mh.home, "scanLedger"))).toBe(true);
     expect(fs.statSync(homePath(mh.home, "scanLedger")).mode & 0o777).toBe(0o600);
 
@@ -96,10 +102,7 @@ describe("scan budget (mirror.scan.*)", () => {
   });
 
   test("without the scan times (first start, or the file lost), SYNCHRONIZED only once every repository on disk was compared", async () => {
-    const mh = await makeMirrorHome(primary);
-    const first = await startInProcessMirror(primary, repos, {}, mh);
-    await first.daemon.idle();
-    await first.stop();
+    const mh = await syncedAndStopped();
     fs.writeFileSync(homePath(mh.home, "scanLedger"), "{ torn");
 
     const m = await startInProcessMirror(primary, repos, budget, mh);
