@@ -100,6 +100,9 @@ async function run(home: string): Promise<number> {
         },
         registry: board.metrics.registry,
         log,
+        // Client bodies (batch, verify, locks) share the Git routes' and the webhook's budget.
+        bodyBudget,
+        bodyIdleMs,
       })
     : undefined;
   // mirror.lfs.prefetch: the LFS objects of what each sync brought, fetched ahead of requests.

@@ -463,7 +463,7 @@ export const KEYS = {
     default: "64",
     required: false,
     description:
-      "Memory for request bodies held at once, across all requests (upload-pack negotiations read before git starts, webhooks). Beyond it requests are answered 503 with Retry-After before their body is read, so stalled uploads cannot pin memory.",
+      "Memory for request bodies held at once, across all requests (upload-pack negotiations read before git starts, webhooks, Git LFS batch, verify and lock requests). Beyond it requests are answered 503 with Retry-After before their body is read, so stalled uploads cannot pin memory.",
     example: "64",
     value: { kind: "int", min: 1, max: 65_536, unit: "MiB" },
   },

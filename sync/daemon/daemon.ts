@@ -381,9 +381,8 @@ export class Daemon {
         }
       }
       this.scans.retain((k) => this.catalog.has(k));
-      // At a start: a repository synced within the active window counts as active at once.
-      for (const k of onDisk) this.scans.seed(k, () => this.lastSyncedAt(k));
-      const round = this.scans.plan(onDisk, t0);
+      // A repository new to the ledger (a start) synced within the active window counts as active at once.
+      const round = this.scans.plan(onDisk, t0, (k) => this.lastSyncedAt(k));
       unasked = round.unasked;
       if (round.targets.overBudget && !this.overBudgetSaid) {
         this.overBudgetSaid = true;
@@ -485,6 +484,11 @@ export class Daemon {
     } catch {
       /* missing: write it */
     }
+    this.writeOrKeep(what, file, content, mode);
+  }
+
+  /** Write atomically; on a full disk keep the previous file and say so. */
+  private writeOrKeep(what: string, file: string, content: string, mode: number): void {
     try {
       writeFileAtomic(file, content, mode);
     } catch (e) {
@@ -495,7 +499,8 @@ export class Daemon {
 
   /** Private to the daemon's account (it lists the repositories). */
   private saveScanLedger(): void {
-    this.writeTolerant("scan ledger", homePath(this.s.home, "scanLedger"), this.scans.serialize(Date.now()), 0o600);
+    // Not writeTolerant's read-and-compare: the times change every round (4 MB at 100,000 repositories).
+    this.writeOrKeep("scan ledger", homePath(this.s.home, "scanLedger"), this.scans.serialize(Date.now()), 0o600);
   }
 
   /** The last run's scan times (a missing file is a first start: everything is compared). */

@@ -9,8 +9,9 @@ describe("ScanLedger", () => {
     const a = new ScanLedger(policy);
     a.scanned(k("P/a"), 1000);
     a.changed(k("P/a"), 900);
-    a.seed(k("P/b"), () => undefined);
+    a.plan([k("P/a"), k("P/b")], 2000);
     const text = a.serialize(2000);
+    // P/b joined the ledger by the plan, never compared nor changed: not written.
     expect(JSON.parse(text).repos).toEqual({ "P/a": [1000, 900] });
     const b = new ScanLedger(policy);
     expect(b.restore(text, 5000)).toEqual({ restored: 1 });
@@ -34,6 +35,14 @@ describe("ScanLedger", () => {
     const text = JSON.stringify({ version: 1, repos: { "P/ok": [10, 5], "P/future": [99_999, 1], "P/bad": ["x", 1], "P/short": [1] } });
     expect(l.restore(text, 1000)).toEqual({ restored: 1 });
     expect(JSON.parse(l.serialize(1000)).repos).toEqual({ "P/ok": [10, 5] });
+  });
+
+  test("a repository new to the ledger takes its last sync as its last change (never compared yet)", () => {
+    const l = new ScanLedger(policy);
+    const round = l.plan([k("P/recent"), k("P/old")], 100_000_000, (key) => (key === k("P/recent") ? 100_000_000 - 1000 : 1));
+    // Both are still to be compared (never asked since the start); their last change is kept.
+    expect(round.scan.sort()).toEqual([k("P/old"), k("P/recent")]);
+    expect(JSON.parse(l.serialize(100_000_000)).repos).toEqual({ "P/recent": [0, 100_000_000 - 1000], "P/old": [0, 1] });
   });
 
   test("retain drops what left the catalog", () => {

@@ -40,11 +40,6 @@ export class ScanLedger {
     this.pace = new Pace(rate, Number.isFinite(rate) ? Math.max(MIN_BURST, rate * BURST_SECONDS) : MIN_BURST, clock);
   }
 
-  /** A repository on disk at a start: its last sync tells whether it is active; never compared yet. */
-  seed(key: RepoKey, lastChangedAt: () => number | undefined): void {
-    if (!this.facts.has(key)) this.facts.set(key, { scannedAt: 0, changedAt: lastChangedAt() ?? 0 });
-  }
-
   /** Compared with the primary (a scan, or a sync, which reads the primary's refs). */
   scanned(key: RepoKey, at: number): void {
     const f = this.facts.get(key);
@@ -64,11 +59,15 @@ export class ScanLedger {
     for (const k of this.facts.keys()) if (!keep(k)) this.facts.delete(k);
   }
 
-  /** This round's choice among `keys` (the repositories on disk), and the rate to ask them at. */
-  plan(keys: readonly RepoKey[], now: number): ScanRound {
+  /**
+   * This round's choice among `keys` (the repositories on disk), and the rate to ask them at. A
+   * key new to the ledger is never compared yet; `lastChangedAt` (its last sync) tells whether it
+   * is active.
+   */
+  plan(keys: readonly RepoKey[], now: number, lastChangedAt: (key: RepoKey) => number | undefined = () => undefined): ScanRound {
     const entries = keys.map((k) => {
       let f = this.facts.get(k);
-      if (!f) this.facts.set(k, (f = { scannedAt: 0, changedAt: 0 }));
+      if (!f) this.facts.set(k, (f = { scannedAt: 0, changedAt: lastChangedAt(k) ?? 0 }));
       return [k, f] as const;
     });
     const r = planRound(entries, now, this.policy);

@@ -130,5 +130,5 @@ export function worstCaseNoticeMs(p: ScanPolicy, t: ScanTargets): { activeMs: nu
   // half a round of slack and, in a round that the budget spreads over its whole period, by
   // up to one more round.
   const late = p.roundMs / 2 + p.roundMs;
-  return { activeMs: t.activeEveryMs + late, idleMs: Math.min(t.idleEveryMs, p.idleBoundMs) + late };
+  return { activeMs: t.activeEveryMs + late, idleMs: t.idleEveryMs + late };
 }

@@ -18,8 +18,8 @@ import { authorizationHeader } from "../../auth/credentials";
 import type { RepoId } from "../../types";
 import { ActionCache } from "./actionCache";
 import { isValidOid, LFS_MEDIA_TYPE } from "./lfsPath";
-import { LfsAdmitted, LfsDeps, lfsError, publicBase, sendLfs } from "./lfsContext";
-import { LfsAction, LfsObjectAnswer, readSmall } from "./upstreamLfs";
+import { LfsAdmitted, LfsDeps, lfsError, publicBase, readClientBody, sendLfs } from "./lfsContext";
+import { LfsAction, LfsObjectAnswer } from "./upstreamLfs";
 
 const MAX_BATCH_BODY = 4 * 1024 * 1024;
 /** git-lfs sends at most 100 objects a batch (lfs.transfer.batchSize); far above that is abuse. */
@@ -64,11 +64,13 @@ export function objectHref(base: string, repo: RepoId, oid: string, verify = fal
 export async function handleBatch(d: LfsDeps, cache: ActionCache, fetching: (oid: string) => boolean, req: IncomingMessage, res: ServerResponse, requestId: string, a: LfsAdmitted): Promise<void> {
   const accept = req.headers.accept ?? "";
   if (!accept.includes(LFS_MEDIA_TYPE) && !accept.includes("application/json")) return lfsError(res, requestId, 406, `Accept must be ${LFS_MEDIA_TYPE}`);
+  const raw = await readClientBody(d, req, res, requestId, MAX_BATCH_BODY);
+  if (!raw) return;
   let parsed: BatchRequest | string;
   try {
-    parsed = parseBatch(JSON.parse((await readSmall(req, MAX_BATCH_BODY)).toString("utf8")));
-  } catch (e) {
-    return lfsError(res, requestId, e instanceof SyntaxError ? 400 : 413, e instanceof SyntaxError ? "the batch request is not valid JSON" : (e as Error).message);
+    parsed = parseBatch(JSON.parse(raw.toString("utf8")));
+  } catch {
+    return lfsError(res, requestId, 400, "the batch request is not valid JSON");
   }
   if (typeof parsed === "string") return lfsError(res, requestId, 422, parsed);
   d.metrics.batch(parsed.operation);

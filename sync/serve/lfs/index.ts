@@ -12,6 +12,7 @@
  * else is done; the only client input that reaches a file name is a validated oid.
  */
 import { Registry } from "prom-client";
+import type { BodyBudget } from "../bodyBudget";
 import type { Authorizer } from "../../auth/authorizer";
 import type { Credentials } from "../../auth/credentials";
 import type { RepoResolver } from "../git/resolver";
@@ -48,6 +49,9 @@ export interface LfsServeOptions {
   serviceToken?: string;
   /** mirror.lfs.prefetch: fetch the LFS objects of newly synced commits ahead of requests. */
   prefetch?: boolean;
+  /** The daemon-wide budget for request bodies held in memory, and their idle timeout (mirror.serve.bodyBudgetMb, bodyTimeout). */
+  bodyBudget?: BodyBudget;
+  bodyIdleMs?: number;
   registry?: Registry;
   log?: Log;
 }
@@ -102,6 +106,8 @@ export function mountLfsRoutes(router: Router, o: LfsServeOptions): LfsRoutes {
     upstreamCredentials: (client) => (primaryMode ? client : service),
     serviceCredentials: service,
     relayWrites: primaryMode,
+    bodyBudget: o.bodyBudget,
+    bodyIdleMs: o.bodyIdleMs,
   };
   const cache = new ActionCache();
   const fetches = new ObjectFetches(d, cache);

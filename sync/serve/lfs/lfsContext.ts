@@ -14,6 +14,8 @@ import { LFS_MEDIA_TYPE } from "./lfsPath";
 import type { LfsMetrics } from "./lfsMetrics";
 import type { LfsStore } from "./lfsStore";
 import type { UpstreamLfs } from "./upstreamLfs";
+import type { BodyBudget } from "../bodyBudget";
+import { BodyOverBudget, BodyTimedOut, BodyTooLarge, readBody } from "../readBody";
 
 export interface LfsDeps {
   resolve: RepoResolver;
@@ -39,6 +41,9 @@ export interface LfsDeps {
   serviceCredentials: Credentials | undefined;
   /** Uploads and locks are relayed with the client's own credentials: only when they are the primary's (auth=primary). */
   relayWrites: boolean;
+  /** Client bodies (batch, verify, locks) are held through the daemon-wide budget, with its idle timeout. */
+  bodyBudget?: BodyBudget;
+  bodyIdleMs?: number;
 }
 
 export interface LfsAdmitted {
@@ -59,6 +64,28 @@ export function sendLfs(res: ServerResponse, status: number, body: Record<string
 /** An LFS error body (batch.md "Response Errors"): message and the request id. */
 export function lfsError(res: ServerResponse, requestId: string, status: number, message: string, headers: Record<string, string> = {}): void {
   sendLfs(res, status, { message, request_id: requestId }, headers);
+}
+
+/**
+ * A client's small JSON body (batch, verify, locks), read as the webhook's and the Git routes'
+ * bodies are (serve/readBody.ts): within `limit`, reserved in the daemon-wide body budget, given
+ * up when idle. Answers 413, 503 (budget spent) or 408, or drops a client that went away, and
+ * returns undefined.
+ */
+export async function readClientBody(d: LfsDeps, req: IncomingMessage, res: ServerResponse, requestId: string, limit: number): Promise<Buffer | undefined> {
+  const reservation = d.bodyBudget?.reserve();
+  if (reservation) res.once("close", () => reservation.release());
+  try {
+    return await readBody(req, limit, { reservation, idleMs: d.bodyIdleMs });
+  } catch (e) {
+    if (e instanceof BodyTooLarge) lfsError(res, requestId, 413, e.message, { Connection: "close" });
+    else if (e instanceof BodyOverBudget) {
+      d.bodyBudget?.refused();
+      lfsError(res, requestId, 503, "the mirror is receiving too many request bodies; retry shortly", { Connection: "close", "Retry-After": "5" });
+    } else if (e instanceof BodyTimedOut) lfsError(res, requestId, 408, e.message, { Connection: "close" });
+    else res.destroy();
+    return undefined;
+  }
 }
 
 /**

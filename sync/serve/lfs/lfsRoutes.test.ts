@@ -15,6 +15,8 @@ import type { LfsObject } from "../../../testbed/primaryLfs";
 import { onCleanup, tempDir } from "../../../testbed/resources";
 import { listen, ListenAddress } from "../listen";
 import { Router } from "../router";
+import { BodyBudget } from "../bodyBudget";
+import { stalledPost } from "../../../testbed/stalledBody";
 import { LfsRoutes, mountLfsRoutes } from ".";
 import { commitLfsFiles } from "../../../testbed/lfsFixture";
 import { initBare, workingClone } from "../../../testbed/repos";
@@ -37,7 +39,7 @@ async function mirror(o: { diskRoom?: (n: number) => boolean; maxObjectBytes?: n
   return (await mirrorRoutes(o)).at;
 }
 
-async function mirrorRoutes(o: { diskRoom?: (n: number) => boolean; maxObjectBytes?: number; prefetch?: boolean } = {}): Promise<{ at: ListenAddress; routes: LfsRoutes }> {
+async function mirrorRoutes(o: { diskRoom?: (n: number) => boolean; maxObjectBytes?: number; prefetch?: boolean; bodyBudget?: BodyBudget; bodyIdleMs?: number } = {}): Promise<{ at: ListenAddress; routes: LfsRoutes }> {
   const router = new Router();
   const dir = tempDir("lfs-routes");
   const routes = mountLfsRoutes(router, {
@@ -52,6 +54,8 @@ async function mirrorRoutes(o: { diskRoom?: (n: number) => boolean; maxObjectByt
     diskRoom: o.diskRoom ?? (() => true),
     prefetch: o.prefetch,
     registry: new Registry(),
+    bodyBudget: o.bodyBudget,
+    bodyIdleMs: o.bodyIdleMs,
   });
   const server = http.createServer(router.handle);
   const at = await listen(server, "127.0.0.1:0");
@@ -79,6 +83,17 @@ test("a nearly full data volume: misses get 507 naming the setting, objects alre
   expect(get.status).toBe(507);
   expect(get.body).toMatch(/mirror\.disk\.minFreeMb/);
   expect((await request(at, { path: `/scm/P/r.git/info/lfs/objects/${small.oid}` })).status).toBe(200);
+});
+
+test("client bodies share the daemon-wide body budget and its idle timeout: 503 with Retry-After when spent, 408 when a body stalls", async () => {
+  const spent = await mirrorRoutes({ bodyBudget: new BodyBudget(10) });
+  const r = await batch(spent.at, [small]);
+  expect(r.status).toBe(503);
+  expect(r.headers["retry-after"]).toBe("5");
+  const idle = await mirrorRoutes({ bodyBudget: new BodyBudget(1 << 20), bodyIdleMs: 300 });
+  if (idle.at.kind !== "tcp") throw new Error("a TCP listener was asked for");
+  const stalled = stalledPost(idle.at.port, "/scm/P/r.git/info/lfs/objects/batch", 1000, { Accept: LFS_JSON, "Content-Type": LFS_JSON });
+  expect(await stalled.answer).toBe(408);
 });
 
 test("objects over mirror.lfs.maxObjectSizeMb get a 422 object error naming the key; smaller ones are served", async () => {

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ActionCache } from "./actionCache";
-import { LfsAdmitted, LfsDeps, lfsError } from "./lfsContext";
+import { LfsAdmitted, LfsDeps, lfsError, readClientBody } from "./lfsContext";
 import { LFS_MEDIA_TYPE } from "./lfsPath";
 import { readSmall, upstreamLfsUrl } from "./upstreamLfs";
 
@@ -66,10 +66,10 @@ export async function relayUpload(d: LfsDeps, cache: ActionCache, req: IncomingM
 /** POST .../objects/<oid>/verify: the primary's verify action, or (none remembered) a batch that shows it has the object. */
 export async function relayVerify(d: LfsDeps, cache: ActionCache, req: IncomingMessage, res: ServerResponse, requestId: string, a: LfsAdmitted, oid: string): Promise<void> {
   if (refuseWrites(d, res, requestId)) return;
-  let body: Buffer;
+  const body = await readClientBody(d, req, res, requestId, MAX_JSON);
+  if (!body) return;
   let size: number;
   try {
-    body = await readSmall(req, MAX_JSON);
     size = (JSON.parse(body.toString("utf8")) as { size: number }).size;
   } catch {
     return lfsError(res, requestId, 400, "the verify request is not valid JSON");
@@ -96,8 +96,12 @@ export async function relayLocks(d: LfsDeps, req: IncomingMessage, res: ServerRe
   if (!/^locks(?:\/verify|\/[A-Za-z0-9._-]{1,128}\/unlock)?$/.test(rest)) return lfsError(res, requestId, 404, "not a Git LFS locking endpoint");
   const method = (req.method ?? "GET").toUpperCase();
   if (!["GET", "POST"].includes(method)) return lfsError(res, requestId, 405, `${method} is not allowed here`, { Allow: "GET, POST" });
+  let body: Buffer | undefined;
+  if (method === "POST") {
+    body = await readClientBody(d, req, res, requestId, MAX_JSON);
+    if (!body) return;
+  }
   try {
-    const body = method === "POST" ? await readSmall(req, MAX_JSON) : undefined;
     const headers: Record<string, string | number> = { Accept: LFS_MEDIA_TYPE };
     if (body) Object.assign(headers, { "Content-Type": LFS_MEDIA_TYPE, "Content-Length": body.length });
     const creds = d.upstream.actionHeaders({ href: upstreamLfsUrl(d.primaryUrl, a.repo, rest) }, a.creds);
