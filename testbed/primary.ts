@@ -63,6 +63,10 @@ export interface PrimaryOptions {
   sshdConfig?: string[];
   /** Name of the temp dir (default "primary"). */
   label?: string;
+  /** Count the SSH sessions (channels running a command) sshd starts: sshd runs with
+   * `-o LogLevel=VERBOSE` (the command line wins over the config's INFO) and its "Starting
+   * session" lines are counted; see Primary.sessionsStarted. */
+  countSessions?: boolean;
 }
 
 export interface AuthorizeOptions {
@@ -110,6 +114,9 @@ export interface Primary {
   sshArgs(opts?: { knownHostsPath?: string; identityFile?: string }): string[];
   /** Authorize one more public key (effective for the next connection, no restart). */
   authorizeKey(publicKeyLine: string, opts?: AuthorizeOptions): Promise<void>;
+  /** SSH sessions (one per git command run, whatever connection carries it) started since the
+   * primary started; always 0 unless started with countSessions. Survives restart(). */
+  sessionsStarted(): number;
   /** Is sshd up? */
   running(): boolean;
   /** Stop sshd and kill every process it started (open sessions too): "the primary is down". */
@@ -436,6 +443,7 @@ export async function startPrimary(opts: PrimaryOptions = {}): Promise<Primary> 
   ]);
 
   let proc: { sshd: TrackedProcess; killSessions: () => Promise<void> } | undefined;
+  let sessions = 0;
   const isUp = () => proc !== undefined && proc.sshd.child.exitCode === null && proc.sshd.child.signalCode === null;
 
   const stop = async () => {
@@ -450,9 +458,18 @@ export async function startPrimary(opts: PrimaryOptions = {}): Promise<Primary> 
     // sshd refuses to start without its privilege separation dir, which boot (systemd's
     // RuntimeDirectory) normally makes: a fresh machine or container may not have it.
     fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-    const argv = [SSHD, "-D", "-e", "-f", configPath];
+    const argv = [SSHD, "-D", "-e", "-f", configPath, ...(opts.countSessions ? ["-o", "LogLevel=VERBOSE"] : [])];
     const [cmd, ...args] = [...(opts.wrap ?? []), ...argv];
     const sshd = spawnTracked(cmd, args);
+    if (opts.countSessions) {
+      // Lines may arrive split across chunks: count whole lines only.
+      let partial = "";
+      sshd.child.stderr?.on("data", (b: Buffer) => {
+        const lines = (partial + b.toString()).split("\n");
+        partial = lines.pop() ?? "";
+        for (const l of lines) if (l.includes("Starting session: ")) sessions++;
+      });
+    }
     // Registered after spawnTracked's own cleanup, so it runs first (cleanups run last first):
     // sessions are found while sshd still is their ancestor.
     const killSessions = onCleanup(() => {
@@ -533,6 +550,7 @@ export async function startPrimary(opts: PrimaryOptions = {}): Promise<Primary> 
       if (!/^(ssh-|ecdsa-|sk-)\S+ \S+/.test(line) || line.includes("\n")) throw new Error(`not a public key line: ${JSON.stringify(line)}`);
       await fs.promises.appendFile(authorizedKeysPath, `${o.readOnly ? 'environment="SMGIT_ACCESS=read" ' : ""}${line}\n`);
     },
+    sessionsStarted: () => sessions,
     running: isUp,
     stop,
     async restart() {
