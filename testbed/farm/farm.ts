@@ -24,7 +24,6 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { mirrorPaths } from "../../components/deploy/layout";
-import { localPaths } from "../../components/deploy/localPlan";
 import { serializePlan } from "../../components/deploy/plan";
 import { Plan } from "../../sync/agent/plan";
 import { KEY_LIST } from "../../sync/config/keys";
@@ -74,6 +73,10 @@ export interface Farm {
   farmKeys: boolean;
   /** Whether the bundle's apply takes --plan-url (else plans are applied from a local file). */
   planUrls: boolean;
+  /** Whether the bundle's apply takes --wait-ready. */
+  agentWaitsReady: boolean;
+  /** The primary's webhook secret (as the farm's nodes know it). */
+  webhookSecret: string;
   /** `https://farm.test:P/scm/PROJECT/slug.git` */
   url(repo: string): string;
   /** git -c options: the name pinned to HAProxy; a new connection for every request. */
@@ -130,8 +133,9 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   const bundleText = fs.readFileSync(bundle, "utf8");
   // Feature detection on the bundle itself: the farm runs with whichever pieces it has.
   const planUrls = bundleText.includes("--plan-url");
-  const checkPath = bundleText.includes("/status/ready") ? "/status/ready" : "/status";
-  const farmKeys = hasKey("mirror.farm.peersFile") && hasKey("mirror.farm.tokenFile");
+  const readiness = bundleText.includes("/status/ready");
+  const checkPath = readiness ? "/status/ready" : "/status";
+  const farmKeys = bundleText.includes("/farm/announce") && hasKey("mirror.farm.peersFile");
 
   const ca = await createCa("smart-mirror farm CA");
   const cert = await ca.issueServerCert([FARM_NAME]);
@@ -168,13 +172,12 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   const settings = (): FarmSettings => ({
     syncInterval: o.syncInterval ?? "1m",
     extra: {
-      ...(hasKey("mirror.drain.quietPeriod") ? { "mirror.drain.quietPeriod": QUIET_PERIOD, "mirror.drain.timeout": "60s" } : {}),
+      ...(readiness && hasKey("mirror.drain.quietPeriod") ? { "mirror.drain.quietPeriod": QUIET_PERIOD, "mirror.drain.timeout": "60s" } : {}),
       ...o.extra,
     },
   });
 
   const planFor = (node: FarmNode, s: FarmSettings): Plan => {
-    const real = localPaths(node.root);
     const extraFiles: ExtraFile[] = [];
     const extra = { ...s.extra };
     if (farmKeys) {
@@ -187,7 +190,6 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
         "mirror.farm.nodeId": node.name,
       });
     }
-    void real;
     return buildNodePlan({ root: node.root, address: node.address, identity, secrets, settings: { ...s, extra }, bundle, extraFiles });
   };
 
@@ -261,6 +263,8 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
     checkPath,
     farmKeys,
     planUrls,
+    agentWaitsReady: bundleText.includes("--wait-ready"),
+    webhookSecret: secrets.webhookSecret,
     url: (repo) => `https://${FARM_NAME}:${port}/scm/${repo}.git`,
     gitArgs: ({ newConnectionPerRequest = true } = {}) => [
       "-c",

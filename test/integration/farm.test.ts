@@ -1,0 +1,49 @@
+/**
+ * The mirror farm, locally (issue #17 "Must show"): three network-namespace nodes, each with
+ * the built daemon and nginx laid down by the real `smart-mirror apply` agent from a plan
+ * served over HTTPS, behind Debian's HAProxy in TCP mode (round-robin per connection, HTTPS
+ * readiness checks) as the NLB stand-in; the primary is the real OpenSSH one.
+ *
+ *   1. For a bounded time, parallel clones and fetches through HAProxy with a new connection
+ *      per request (so one git command's requests land on different nodes) while pushes land
+ *      on the primary; meanwhile a rolling update of all three nodes to a new plan. No clone or
+ *      fetch fails, and every client ends with the primary's refs.
+ *   2. A fourth node joins the running farm: it seeds from its peers (bytes from peers vs from
+ *      the primary, from its metrics) and HAProxy sends it no client until it reports ready.
+ *
+ * No timed assertion: durations are reported, never compared with a bound.
+ */
+import { Farm, startFarm } from "../../testbed/farm/farm";
+import { seedFarmRepos, SMALL_REPOS, BIG_REPO } from "../../testbed/farm/farmRepos";
+import { describeScenario, loadDuringRollingUpdate } from "../../testbed/farm/scenario";
+
+jest.setTimeout(600_000);
+
+let farm: Farm;
+const REPOS = [...SMALL_REPOS, BIG_REPO];
+/** Small: the big repository is there for the joining node's seeding. */
+const BIG_MB = 8;
+
+beforeAll(async () => {
+  farm = await startFarm({ nodes: 3, repos: REPOS, seed: (p) => seedFarmRepos(p, BIG_MB).then(() => undefined), syncInterval: "1m" });
+  await farm.waitAllUp();
+});
+
+describe("a farm of three nodes behind HAProxy", () => {
+  test("load + pushes + a rolling update of every node: no failed clone or fetch, every client ends with the primary's refs", async () => {
+    const next = farm.settings();
+    next.syncInterval = "2m"; // the new plan: a changed setting restarts each daemon
+    const r = await loadDuringRollingUpdate(farm, { repos: SMALL_REPOS, workers: 4, minLoadMs: 20_000, next, log: (l) => process.stdout.write(`farm: ${l}\n`) });
+    process.stdout.write(describeScenario(r) + "\n");
+
+    expect(r.updates.map((u) => [u.node, u.ok, u.error])).toEqual(farm.nodes.map((n) => [n.name, true, undefined]));
+    // Every node served clients: round-robin really spread the connections.
+    for (const n of farm.nodes) expect(r.sessionsPerNode[n.name]).toBeGreaterThan(0);
+    expect(r.counts.clones).toBeGreaterThan(0);
+    expect(r.counts.fetches).toBeGreaterThan(0);
+    expect(r.counts.pushes).toBeGreaterThan(0);
+    expect([...r.ops, ...r.finalOps].filter((x) => !x.ok)).toEqual([]);
+    expect(r.pushes.filter((p) => !p.ok)).toEqual([]);
+    expect(r.mismatches).toEqual([]);
+  });
+});
