@@ -84,8 +84,8 @@ export interface DataVolume {
 
 /** An EC2 instance built for the mirror, with a separate encrypted data volume. */
 export interface AwsHost {
-  /** Subnet to launch in; its VPC and availability zone are looked up from it. */
-  subnetId: pulumi.Input<string>;
+  /** Subnet to launch in; its VPC and availability zone are looked up from it. Required without `farm` (a farm's nodes launch in farm.subnetIds). */
+  subnetId?: pulumi.Input<string>;
   /** Default "m6i.xlarge" (4 vCPU, 16 GiB). Minimum 2 vCPU and 4 GiB; smaller types are refused. */
   instanceType?: string;
   /** Image looked up when amiId is not set. Default "ubuntu-24.04". */
@@ -104,8 +104,8 @@ export interface AwsHost {
   allowedCidrs?: string[];
   /** IPv6 ranges for 443/80. Default none. */
   allowedIpv6Cidrs?: string[];
-  /** How `pulumi up` reaches port 22. Required: adminCidrs, or a bastion. */
-  ssh: SshAccess;
+  /** How `pulumi up` reaches port 22. Required without `farm`: adminCidrs, or a bastion. A farm is deployed by pull (S3 + SSM), with no SSH at all. */
+  ssh?: SshAccess;
   /** Extra security groups to attach (e.g. company-wide monitoring). */
   extraSecurityGroupIds?: pulumi.Input<string>[];
   tags?: Record<string, string>;
@@ -312,6 +312,44 @@ export interface SmartMirrorInputs {
   deploy?: Deploy;
   /** CloudWatch alarms to an SNS topic: paging from the first `pulumi up`, without Prometheus. */
   alarms?: Alarms;
+  /**
+   * A mirror farm instead of one host (host.aws only): an Auto Scaling group of identical nodes
+   * behind a Network Load Balancer, deployed by pull (an encrypted S3 object, applied by each
+   * node at boot and, on update, through an SSM association one node at a time).
+   */
+  farm?: Farm;
+}
+
+/** The load balancer's check of each node's readiness (HTTPS GET /status/ready, 200 = ready). */
+export interface FarmHealthCheck {
+  /** Seconds between checks, 5..300. Default 10. */
+  intervalSeconds?: number;
+  /** Consecutive successes before a node receives clients, 2..10. Default 3. */
+  healthyThreshold?: number;
+  /** Consecutive failures before a node receives no new clients, 2..10. Default 2. */
+  unhealthyThreshold?: number;
+}
+
+/** Several nodes per region behind a Network Load Balancer (see the README, "Mirror farm"). */
+export interface Farm {
+  /** Nodes in the Auto Scaling group, 2..20. Default 3. */
+  nodes?: number;
+  /** Subnets the nodes and the load balancer use: at least 2, in different availability zones. */
+  subnetIds: pulumi.Input<string>[];
+  /**
+   * Bound on draining one node, in seconds (30..3600, default 300): the daemon's
+   * mirror.drain.timeout for in-flight clones, and the target group's deregistration delay, so a
+   * scale-in lets in-flight clones finish too.
+   */
+  drainSeconds?: number;
+  /**
+   * Seconds a new node may stay not-ready before the Auto Scaling group replaces it (its first
+   * sync or seeding from peers), 300..14400. Default 3600.
+   */
+  bootGraceSeconds?: number;
+  healthCheck?: FarmHealthCheck;
+  /** Default false: an internet-facing load balancer. true: reachable only inside the VPC (and what is peered to it). */
+  internal?: boolean;
 }
 
 /**
@@ -344,6 +382,8 @@ export type PrimaryArgs = Primary;
 export type RegisterAccessKeyArgs = RegisterAccessKey;
 export type DeployArgs = Deploy;
 export type AlarmsArgs = Alarms;
+export type FarmArgs = Farm;
+export type FarmHealthCheckArgs = FarmHealthCheck;
 
 export interface AwsHostArgs extends AwsHost {
   kind: "aws";

@@ -41,6 +41,10 @@ export const HOME_LAYOUT = {
   /** CA certificates the primary's HTTPS is checked against (when not publicly trusted). */
   caDir: { rel: "shared/ca", mode: 0o755 },
   primaryCaFile: { rel: "shared/ca/primary-ca.pem", mode: 0o644 },
+  /** The farm's internal credential (mirror.farm.tokenFile), laid down by the farm's plan. Secret. */
+  farmTokenFile: { rel: "shared/secrets/farm-token", mode: 0o600 },
+  /** CA certificates peers' nginx certificates are checked against (mirror.farm.caCertificatesFile). */
+  farmCaFile: { rel: "shared/ca/farm-ca.pem", mode: 0o644 },
 
   /** The daemon's small state files (written atomically by it; survive restarts). */
   dataDir: { rel: "data" },

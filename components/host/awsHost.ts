@@ -44,10 +44,10 @@ export function ingressRules(args: AwsHostArgs): aws.types.input.ec2.SecurityGro
     { description: "HTTPS: git clients", protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: v4, ipv6CidrBlocks: v6 },
     { description: "HTTP: redirect to HTTPS", protocol: "tcp", fromPort: 80, toPort: 80, cidrBlocks: v4, ipv6CidrBlocks: v6 },
   ];
-  const admin = args.ssh.adminCidrs ?? [];
+  const admin = args.ssh?.adminCidrs ?? [];
   const adminV4 = admin.filter((c) => !c.includes(":"));
   const adminV6 = admin.filter((c) => c.includes(":"));
-  const groups = args.ssh.fromSecurityGroupIds ?? [];
+  const groups = args.ssh?.fromSecurityGroupIds ?? [];
   // Port 22 only for the deploy, and only from where it runs; no rule at all otherwise.
   if (adminV4.length + adminV6.length > 0) {
     rules.push({ description: "SSH: deploy (pulumi up)", protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: adminV4, ipv6CidrBlocks: adminV6 });
@@ -65,7 +65,10 @@ export function createAwsHost(i: AwsHostInput): HostResult {
   const keep = args.dataVolume?.keep ?? true;
   const tags = { ...(args.tags ?? {}), "smart-mirror": name };
 
-  const subnet = aws.ec2.getSubnetOutput({ id: args.subnetId }, { parent });
+  // Both are required on a single host (validateSmartMirrorArgs); optional only for a farm.
+  const subnetId = args.subnetId as pulumi.Input<string>;
+  const bastion = args.ssh?.bastion;
+  const subnet = aws.ec2.getSubnetOutput({ id: subnetId }, { parent });
   const arch = instanceArchitecture(instanceType);
   const ami = args.amiId ?? aws.ec2.getAmiOutput(amiQuery(os, arch), { parent }).id;
   // A pinned image decides the login user and must fit the instance type's architecture:
@@ -141,7 +144,7 @@ export function createAwsHost(i: AwsHostInput): HostResult {
     {
       ami,
       instanceType,
-      subnetId: args.subnetId,
+      subnetId,
       vpcSecurityGroupIds: [sg.id, ...(args.extraSecurityGroupIds ?? [])],
       iamInstanceProfile: profile.name,
       userData,
@@ -163,7 +166,7 @@ export function createAwsHost(i: AwsHostInput): HostResult {
   const eip = args.elasticIp ?? true ? new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: instance.id, tags: { ...tags, Name: `${name}-eip` } }, { parent }) : undefined;
 
   const publicAddress = eip ? eip.publicIp : pulumi.all([instance.publicIp, instance.privateIp]).apply(([pub, priv]) => pub || priv);
-  const sshHost = args.ssh.bastion ? instance.privateIp : publicAddress;
+  const sshHost = bastion ? instance.privateIp : publicAddress;
   return {
     publicAddress,
     connection: {
@@ -172,7 +175,7 @@ export function createAwsHost(i: AwsHostInput): HostResult {
       user: loginUser,
       privateKey: pulumi.secret(deployKey.privateKeyOpenssh),
       hostKey: hostKey.publicKeyOpenssh.apply((k) => k.trim()),
-      proxy: args.ssh.bastion ? proxyConnection(args.ssh.bastion as BastionArgs) : undefined,
+      proxy: bastion ? proxyConnection(bastion as BastionArgs) : undefined,
     },
     // Both images' users are not root: the deploy uses sudo either way.
     sshUser: defaultLoginUser(os),

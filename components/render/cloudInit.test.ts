@@ -123,4 +123,22 @@ describe("data-volume script on a real block device", () => {
     expect(execFileSync("blkid", ["-p", "-o", "value", "-s", "PTTYPE", dev]).toString().trim()).toBe("dos");
     expect(spawnSync("mountpoint", ["-q", mnt]).status).not.toBe(0);
   });
+
+  test('volume id "-" (a farm node): takes the EBS volume that is not the root disk, ignoring partition links', () => {
+    const dev = loopDevice(64);
+    const byId = path.join(dir, "by-id");
+    fs.mkdirSync(byId, { recursive: true });
+    // Nitro's names: the volume and its partitions; no requested device name exists.
+    fs.symlinkSync(dev, path.join(byId, "nvme-Amazon_Elastic_Block_Store_vol0feedfacecafe0001"));
+    fs.symlinkSync("/dev/null", path.join(byId, "nvme-Amazon_Elastic_Block_Store_vol0feedfacecafe0001-part1"));
+    const mnt = path.join(dir, "home-c");
+    const r = spawnSync("sh", [script, "-", "/dev/sdf-absent", mnt, path.join(dir, "fstab-c")], { encoding: "utf8", timeout: 60000, env: { ...process.env, SMART_MIRROR_DISK_BY_ID: byId } });
+    onCleanup(() => {
+      spawnSync("umount", [mnt]);
+    });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`${dev} is blank; creating an ext4 filesystem`);
+    expect(spawnSync("mountpoint", ["-q", mnt]).status).toBe(0);
+  });
 });

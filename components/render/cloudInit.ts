@@ -40,8 +40,9 @@ export interface CloudInitValues {
 
 /**
  * Finds the data volume, formats it only if it is blank, mounts it and records it in fstab.
- * Arguments: VOLUME_ID DEVICE_NAME MOUNT_POINT [FSTAB]. Idempotent: safe on every boot, on a
- * replaced instance, and when run twice.
+ * Arguments: VOLUME_ID DEVICE_NAME MOUNT_POINT [FSTAB]; VOLUME_ID "-" (a farm node's launch
+ * template volume, whose id is not known in advance) takes the one EBS volume that is not the
+ * root disk. Idempotent: safe on every boot, on a replaced instance, and when run twice.
  */
 export const DATA_VOLUME_SCRIPT = `#!/bin/sh
 # smart-mirror: find, format (only if blank) and mount the data volume. Never reformats.
@@ -57,12 +58,40 @@ serial=$(printf '%s' "$volume_id" | tr -d -)
 nvme="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_\${serial}"
 xen=$(printf '%s' "$device_name" | sed 's#^/dev/sd#/dev/xvd#')
 
+# A launch template's volume (a farm node) has no id before launch: volume id "-" takes the one
+# EBS volume that does not hold the root filesystem (the template attaches exactly one more).
+by_id="\${SMART_MIRROR_DISK_BY_ID:-/dev/disk/by-id}"
+root_source=$(findmnt -no SOURCE / 2>/dev/null || true)
+root_disk=$(lsblk -no PKNAME "$root_source" 2>/dev/null | head -n 1 || true)
+[ -n "$root_disk" ] || root_disk=$(basename "$root_source")
+other_ebs() {
+  for link in "$by_id"/nvme-Amazon_Elastic_Block_Store_*; do
+    case "$link" in *-part*) continue ;; esac
+    [ -b "$link" ] || continue
+    d=$(readlink -f "$link")
+    [ "$(basename "$d")" = "$root_disk" ] && continue
+    echo "$d"
+    return 0
+  done
+  return 0
+}
+
 dev=""
 tries=0
 while :; do
-  for candidate in "$nvme" "$device_name" "$xen"; do
-    if [ -b "$candidate" ]; then dev=$(readlink -f "$candidate"); break; fi
-  done
+  if [ "$volume_id" = "-" ]; then
+    dev=$(other_ebs)
+    # Xen instances: the requested name.
+    if [ -z "$dev" ]; then
+      for candidate in "$device_name" "$xen"; do
+        if [ -b "$candidate" ]; then dev=$(readlink -f "$candidate"); break; fi
+      done
+    fi
+  else
+    for candidate in "$nvme" "$device_name" "$xen"; do
+      if [ -b "$candidate" ]; then dev=$(readlink -f "$candidate"); break; fi
+    done
+  fi
   [ -n "$dev" ] && break
   tries=$((tries + 1))
   if [ "$tries" -ge 900 ]; then
@@ -108,16 +137,43 @@ fi
 echo "smart-mirror: $dev ($fstype, UUID=$uuid) mounted at $mount_point"
 `;
 
-export function renderCloudInit(v: CloudInitValues): string {
-  const config = {
-    fqdn: v.fqdn,
-    hostname: v.fqdn.split(".")[0],
+/** The part every mirror machine shares: name, packages (security updates by unattended-upgrades). */
+export function machineBase(fqdn: string, extraPackages: readonly string[] = []) {
+  return {
+    fqdn,
+    hostname: fqdn.split(".")[0],
     prefer_fqdn_over_hostname: true,
     package_update: true,
     // Security updates arrive through unattended-upgrades; a full upgrade here would only
     // delay the first deploy (and may want a reboot cloud-init cannot do cleanly).
     package_upgrade: false,
-    packages: [...HOST_PACKAGES],
+    packages: [...HOST_PACKAGES, ...extraPackages],
+  };
+}
+
+/** The data volume's script file and the boot commands that mount it and clear nginx's default site. */
+export function dataVolumeSteps(d: CloudInitValues["dataVolume"]) {
+  return {
+    file: { path: DATA_VOLUME_SCRIPT_PATH, permissions: "0755", owner: "root:root", content: DATA_VOLUME_SCRIPT },
+    runcmd: [
+      [DATA_VOLUME_SCRIPT_PATH, d.volumeId, d.deviceName, d.mountPoint],
+      // The distribution's default site would answer on port 80 next to the mirror's redirect.
+      ["rm", "-f", "/etc/nginx/sites-enabled/default"],
+      ["systemctl", "reload-or-restart", "nginx"],
+    ],
+  };
+}
+
+/** #cloud-config text of a config object (stable key order, no line folding). */
+export function cloudConfigText(config: object, what: string): string {
+  const body = yaml.dump(config, { lineWidth: -1, noRefs: true, quotingType: '"', sortKeys: false });
+  return `#cloud-config\n# Rendered by smart-mirror (${what}). Runs once, on first boot.\n${body}`;
+}
+
+export function renderCloudInit(v: CloudInitValues): string {
+  const volume = dataVolumeSteps(v.dataVolume);
+  const config = {
+    ...machineBase(v.fqdn),
     ssh_pwauth: false,
     disable_root: true,
     ssh_deletekeys: true,
@@ -127,16 +183,10 @@ export function renderCloudInit(v: CloudInitValues): string {
       ed25519_public: v.hostKey.publicOpenssh.trim(),
     },
     ssh_authorized_keys: [v.deployPublicKey.trim()],
-    write_files: [{ path: DATA_VOLUME_SCRIPT_PATH, permissions: "0755", owner: "root:root", content: DATA_VOLUME_SCRIPT }],
-    runcmd: [
-      [DATA_VOLUME_SCRIPT_PATH, v.dataVolume.volumeId, v.dataVolume.deviceName, v.dataVolume.mountPoint],
-      // The distribution's default site would answer on port 80 next to the mirror's redirect.
-      ["rm", "-f", "/etc/nginx/sites-enabled/default"],
-      ["systemctl", "reload-or-restart", "nginx"],
-    ],
+    write_files: [volume.file],
+    runcmd: volume.runcmd,
   };
-  const body = yaml.dump(config, { lineWidth: -1, noRefs: true, quotingType: '"', sortKeys: false });
-  return `#cloud-config\n# Rendered by smart-mirror (components/render/cloudInit.ts). Runs once, on first boot.\n${body}`;
+  return cloudConfigText(config, "components/render/cloudInit.ts");
 }
 
 function ensureNewline(s: string): string {
