@@ -34,6 +34,7 @@ import { createCa, TestCa } from "../tls";
 import { ApplyOptions, ApplyRun, FarmNode, PlanSource, startFarmNode } from "./farmNode";
 import { Haproxy, HaproxyInput, startHaproxy } from "./haproxy";
 import { HaproxyServerStat } from "./haproxyConfig";
+import { renderFarmNodeScript } from "../../components/render/farmNode";
 import { buildNodePlan, ExtraFile, FarmIdentity, FarmSecrets, FarmSettings } from "./nodePlan";
 import { PlanServer, startPlanServer } from "./planServer";
 
@@ -88,8 +89,13 @@ export interface Farm {
   settings(): FarmSettings;
   /** Make a plan available to a node: over HTTPS with its digest, or as a local file (older bundles). */
   publish(node: FarmNode, plan: Plan, label: string): PlanSource;
-  /** Apply settings on a node (first deploy or update). */
+  /** Update a node to settings as the farm does (the node update script, or the agent with a
+   * local plan for older bundles); the result, whatever it is. */
+  update(node: FarmNode, settings: FarmSettings, label: string, opts?: ApplyOptions): Promise<ApplyRun>;
+  /** update(), and an error with the node's logs unless it succeeded. */
   deploy(node: FarmNode, settings: FarmSettings, label: string, opts?: ApplyOptions): Promise<ApplyRun>;
+  /** Whether updates run the farm's node update script (components/render/farmNode.ts). */
+  nodeScript: boolean;
   /** Start one more node, deploy it and put it behind HAProxy (it serves once its check passes). */
   addNode(opts?: { wait?: boolean }): Promise<FarmNode>;
   /** HAProxy's view of the nodes. */
@@ -167,6 +173,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   };
   // The peers file is not in the plan: a node's boot/update script writes it from the farm's
   // membership, and the daemon re-reads it when it changes (no restart on a scale-out).
+  const stageOf = (node: FarmNode) => path.join(node.root, "var/lib/smart-mirror-farm/stage");
   const peersFile = (node: FarmNode) => path.join(node.root, "etc/smart-mirror/farm/peers");
 
   const settings = (): FarmSettings => ({
@@ -190,7 +197,9 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
         "mirror.farm.nodeId": node.name,
       });
     }
-    return buildNodePlan({ root: node.root, address: node.address, identity, secrets, settings: { ...s, extra }, bundle, extraFiles });
+    // With the node script, the plan installs the bundle the script fetched and checked.
+    const nodeBundle = planUrls ? path.join(stageOf(node), "smart-mirror.js") : bundle;
+    return buildNodePlan({ root: node.root, address: node.address, identity, secrets, settings: { ...s, extra }, bundle: nodeBundle, extraFiles });
   };
 
   let planCounter = 0;
@@ -213,9 +222,33 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
     }
   };
 
+  // The farm's node update script, as cloud-init and the SSM document run it on a real node:
+  // fetch the bundle over HTTPS, check its digest, then `apply --plan-url`. The bench's host is
+  // a root prefix, so the script's `node` is a wrapper adding --root and --services exec.
+  const nodeScript = planUrls;
+  const bundleRef = nodeScript ? planServer.publishFile("bundle", bundle) : undefined;
+  const scriptOf = (node: FarmNode) => {
+    const dir = path.join(node.root, "usr/local/sbin");
+    const script = path.join(dir, "smart-mirror-farm-node");
+    if (!fs.existsSync(script)) {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.mkdirSync(path.join(node.root, "run/lock"), { recursive: true });
+      const wrapper = path.join(dir, "node-under-root");
+      fs.writeFileSync(wrapper, `#!/bin/sh\n# The bench's host is a root prefix: the agent applies under it, services by the exec supervisor.\nexec /usr/bin/node "$@" --root ${node.root} --services exec\n`, { mode: 0o755 });
+      fs.writeFileSync(script, renderFarmNodeScript({ stageDir: stageOf(node), nodePath: wrapper, lockFile: path.join(node.root, "run/lock/smart-mirror-farm-node.lock") }), { mode: 0o755 });
+    }
+    return script;
+  };
+
+  const update = async (node: FarmNode, s: FarmSettings, label: string, opts: ApplyOptions = {}): Promise<ApplyRun> => {
+    const plan = planFor(node, s);
+    const source = publish(node, plan, label);
+    if (!nodeScript || !bundleRef || "file" in source) return node.apply(source, opts);
+    return node.runScript(scriptOf(node), [bundleRef.url, bundleRef.sha256, source.url, source.sha256, String(opts.waitReadySeconds ?? 0), caFile]);
+  };
+
   const deploy = async (node: FarmNode, s: FarmSettings, label: string, opts?: ApplyOptions): Promise<ApplyRun> => {
-    const source = publish(node, planFor(node, s), label);
-    const r = await node.apply(source, opts);
+    const r = await update(node, s, label, opts);
     if (r.code !== 0) throw new Error(`apply on ${node.name} failed (${r.code}):\n${r.stderr.slice(-3000)}\n${r.stdout.slice(-2000)}\n--- daemon log ---\n${node.daemonLog().slice(-3000)}`);
     return r;
   };
@@ -277,7 +310,9 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
     planFor,
     settings,
     publish,
+    update,
     deploy,
+    nodeScript,
     async addNode({ wait = false } = {}) {
       const node = await mkNode(nodes.length + 1);
       nodes.push(node);

@@ -38,6 +38,8 @@ export interface FarmNode {
   sup: ExecSupervisor;
   /** `smart-mirror apply` inside the node's namespace. */
   apply(source: PlanSource, opts?: ApplyOptions): Promise<ApplyRun>;
+  /** A shell script (the farm's node update script) inside the node's namespace. */
+  runScript(script: string, args: string[]): Promise<ApplyRun>;
   /** GET a path of the node's own nginx by the farm's name (bypassing the load balancer). */
   get(urlPath: string): Promise<{ status: number; body: string }>;
   /** The daemon's output (the exec supervisor's log of the unit), whole. */
@@ -87,6 +89,12 @@ export async function startFarmNode(i: FarmNodeInput): Promise<FarmNode> {
         ...(o.waitReadySeconds !== undefined ? ["--wait-ready", String(o.waitReadySeconds)] : []),
         ...(o.extraArgs ?? []),
       ];
+      const t0 = Date.now();
+      const r = await host.exec(argv[0], argv.slice(1), { timeoutMs: 300_000 });
+      return { ...r, argv, ms: Date.now() - t0 };
+    },
+    async runScript(script, args) {
+      const argv = ["sh", script, ...args];
       const t0 = Date.now();
       const r = await host.exec(argv[0], argv.slice(1), { timeoutMs: 300_000 });
       return { ...r, argv, ms: Date.now() - t0 };

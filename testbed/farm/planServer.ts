@@ -23,6 +23,8 @@ export interface PublishedPlan {
 export interface PlanServer {
   /** Serve `text` under a new URL; the returned digest is what `--plan-sha256` must name. */
   publish(name: string, text: string): PublishedPlan;
+  /** Serve a file (the daemon bundle) under a new URL, streamed from disk; digest of its content now. */
+  publishFile(name: string, file: string): PublishedPlan;
   /** GETs answered so far, by plan name (how many nodes fetched it). */
   fetches(name: string): number;
   stop(): Promise<void>;
@@ -33,8 +35,17 @@ const NAME = /^[a-z0-9][a-z0-9.-]{0,63}$/;
 export async function startPlanServer(ca: TestCa, address: string): Promise<PlanServer> {
   const cert = await ca.issueServerCert([address]);
   const plans = new Map<string, Buffer>();
+  const files = new Map<string, string>();
   const counts = new Map<string, number>();
   const server = https.createServer({ cert: fs.readFileSync(cert.chainPath), key: fs.readFileSync(cert.keyPath) }, (req, res) => {
+    const f = /^\/files\/([a-z0-9][a-z0-9.-]{0,63})$/.exec(req.url ?? "");
+    const file = f ? files.get(f[1]) : undefined;
+    if (req.method === "GET" && f && file) {
+      counts.set(f[1], (counts.get(f[1]) ?? 0) + 1);
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": fs.statSync(file).size });
+      fs.createReadStream(file).pipe(res);
+      return;
+    }
     const m = /^\/plans\/([a-z0-9][a-z0-9.-]{0,63})\.json$/.exec(req.url ?? "");
     const body = m ? plans.get(m[1]) : undefined;
     if (req.method !== "GET" || !m || !body) {
@@ -63,6 +74,12 @@ export async function startPlanServer(ca: TestCa, address: string): Promise<Plan
       const body = Buffer.from(text, "utf8");
       plans.set(name, body);
       return { url: `https://${address}:${port}/plans/${name}.json`, sha256: createHash("sha256").update(body).digest("hex") };
+    },
+    publishFile(name, file) {
+      if (!NAME.test(name)) throw new Error(`file name must match ${NAME}: ${JSON.stringify(name)}`);
+      if (files.has(name)) throw new Error(`file ${name} is already published; publish a new name`);
+      files.set(name, file);
+      return { url: `https://${address}:${port}/files/${name}`, sha256: createHash("sha256").update(fs.readFileSync(file)).digest("hex") };
     },
     fetches: (name) => counts.get(name) ?? 0,
     stop: () => stop(),

@@ -3,7 +3,7 @@
  * new plan on the node (which restarts its daemon: SIGTERM, drain, start), wait until the node
  * is ready again, and stop at the first node that fails, leaving the others on the old plan.
  */
-import { FarmNode, PlanSource } from "./farmNode";
+import { FarmNode } from "./farmNode";
 import { drainMs } from "./drainLog";
 
 export interface NodeUpdate {
@@ -20,11 +20,9 @@ export interface NodeUpdate {
 
 export interface RollingUpdateInput {
   nodes: readonly FarmNode[];
-  /** The node's new plan, published (called just before the node's turn). */
-  planFor(node: FarmNode): PlanSource;
-  /** `--wait-ready` bound in seconds, when the agent supports it; else waitReady is used. */
-  waitReadySeconds?: number;
-  /** Wait until the node is ready when the agent cannot (older bundles); throws when it is not. */
+  /** Update one node to the new plan (the node's update script or the agent); exit code 0 = done and ready. */
+  update(node: FarmNode): Promise<{ code: number; stderr: string }>;
+  /** Wait until the node is ready when the update cannot (agents without --wait-ready); throws when it is not. */
   waitReady?: (node: FarmNode) => Promise<void>;
   /** Before the next node: e.g. wait until the load balancer sends this one clients again. */
   afterNode?: (node: FarmNode) => Promise<void>;
@@ -39,9 +37,9 @@ export async function rollingUpdate(i: RollingUpdateInput): Promise<NodeUpdate[]
     const logBefore = node.daemonLog().length;
     const u: NodeUpdate = { node: node.name, ok: false, ms: 0, pidBefore };
     try {
-      const r = await node.apply(i.planFor(node), i.waitReadySeconds !== undefined ? { waitReadySeconds: i.waitReadySeconds } : {});
-      if (r.code !== 0) throw new Error(`apply exited ${r.code}: ${r.stderr.trim().split("\n").slice(-5).join(" | ")}`);
-      if (i.waitReadySeconds === undefined && i.waitReady) await i.waitReady(node);
+      const r = await i.update(node);
+      if (r.code !== 0) throw new Error(`the update exited ${r.code}: ${r.stderr.trim().split("\n").slice(-5).join(" | ")}`);
+      await i.waitReady?.(node);
       u.pidAfter = node.daemonPid();
       if (u.pidAfter === undefined || u.pidAfter === pidBefore) throw new Error(`the daemon was not restarted (pid ${pidBefore} -> ${u.pidAfter})`);
       await i.afterNode?.(node);

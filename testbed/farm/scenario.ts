@@ -56,8 +56,7 @@ export async function loadDuringRollingUpdate(farm: Farm, o: ScenarioOptions): P
   const agentWaits = farm.agentWaitsReady;
   const updates = await rollingUpdate({
     nodes: farm.nodes,
-    planFor: (node) => farm.publish(node, farm.planFor(node, o.next), "update"),
-    waitReadySeconds: agentWaits ? 120 : undefined,
+    update: (node) => farm.update(node, o.next, "update", { waitReadySeconds: agentWaits ? 120 : undefined }),
     // Older agents cannot wait: wait for the node's readiness ourselves.
     waitReady: agentWaits ? undefined : (node) => waitFor(`${node.name} ready`, async () => (await node.get(farm.checkPath)).status === 200, 120_000, 100).then(() => undefined),
     // Like the NLB's target health in an SSM-driven roll: the next node drains only when this
