@@ -32,7 +32,7 @@ import { existingHost, HostResult } from "./host/hostResult";
 import { renderNginxSite } from "./render/nginx";
 import { renderProperties } from "./render/properties";
 import { propertiesValues } from "./propertiesFromArgs";
-import { renderDaemonUnit } from "./render/systemd";
+import { drainTimeoutSecOf, renderDaemonUnit } from "./render/systemd";
 import { createTls } from "./tls/certificate";
 import { normalizedOrThrow } from "./normalize";
 import { packageRoot } from "./packageRoot";
@@ -109,7 +109,8 @@ export class SmartMirror extends pulumi.ComponentResource {
     // ---- rendered files
     const propertiesText = pulumi.output(n.displayName).apply((displayName) => renderProperties(propertiesValues(n, displayName, home)));
     const nginxSite = renderNginxSite({ serverName: n.domainName, serverAliases: globalName ? [globalName] : [], certPath: paths.tlsCert, keyPath: paths.tlsKey, upstreamSocket: paths.socket });
-    const daemonUnit = renderDaemonUnit({ user: DAEMON_USER, home, bundlePath: paths.bundle });
+    // TimeoutStopSec from the drain bound, so a restart never kills a draining daemon.
+    const daemonUnit = renderDaemonUnit({ user: DAEMON_USER, home, bundlePath: paths.bundle, drainTimeoutSec: drainTimeoutSecOf(n.mirror?.extraProperties) });
     const m = n.mirror ?? {};
     const optional = pulumi.all([n.primary.catalogToken, m.webhookSecret, m.cloneTokens, n.primary.caCertificatesPem, m.events?.secret]);
     const planJson = pulumi.secret(

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import pino from "pino";
 import { runApplyCli } from "./agent/cli";
+import { runDrainCli } from "./drainCli";
 import { HOME_LAYOUT, homePath } from "./homeLayout";
 import { applySetup, formatListen, formatProblems, formatWarnings, loadConfig, runCheck } from "./config";
 import { Daemon } from "./daemon/daemon";
@@ -17,6 +18,8 @@ import { listen } from "./serve/listen";
 import { Router } from "./serve/router";
 import { createServer } from "./serve/server";
 import { BodyBudget } from "./serve/bodyBudget";
+import { RequestDrain } from "./serve/drain";
+import { addDrainRoute } from "./serve/drainRoute";
 import { StatusBoard } from "./state/statusBoard";
 import { registerCertificateExpiry } from "./state/certificateExpiry";
 import { runtimeOptions } from "./runtimeOptions";
@@ -124,7 +127,13 @@ async function run(home: string): Promise<number> {
   const waiters = new CommitWaiters({ maxWaiters: WAIT_MAX_WAITERS, registry: board.metrics.registry, log });
   daemon.onSynced((n) => waiters.notify(n.key));
   router.mount(WAIT_PREFIX, waitHandler({ resolve, authorizer: gitRoutes.authorizer, waiters, log }));
+  // Draining (SIGTERM, `smart-mirror drain`): readiness 503, serve what still arrives, wait for in-flight.
+  const drain = new RequestDrain({ ...options.drain, registry: board.metrics.registry });
+  drain.onChange((d) => board.setDraining(d));
+  let stopping = false;
+  addDrainRoute(router, drain, log, () => stopping);
   const server = createServer({
+    drain,
     board,
     log,
     router,
@@ -157,17 +166,13 @@ async function run(home: string): Promise<number> {
   log.info({ listen: listenSpec, addr, repos: daemon.catalogKeys().length, version: VERSION }, "smart-mirror started");
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, "stopping: draining running syncs");
-      // A ref'd deadline: keeps the event loop alive while draining (every other timer of the
-      // daemon is unref'd) and bounds a stop that hangs.
+    const shutDown = () => {
+      // A ref'd deadline: keeps the event loop alive while stopping (every other timer of the
+      // daemon is unref'd) and bounds a stop that hangs. The drain before it has its own bound.
       setTimeout(() => {
         log.error("stop did not finish in 30 s; exiting");
         process.exit(1);
-      }, 30000);
+      }, STOP_DEADLINE_MS);
       try {
         waiters.close();
         server.close();
@@ -177,6 +182,7 @@ async function run(home: string): Promise<number> {
       } catch (e) {
         log.warn({ error: String(e) }, "closing the HTTP server failed");
       }
+      log.info("stopping: draining running syncs");
       daemon
         .stop(15000)
         .then(() => events?.close(2000))
@@ -190,10 +196,31 @@ async function run(home: string): Promise<number> {
           resolve(1);
         });
     };
+    const stop = (signal: string) => {
+      if (stopping) {
+        // A second signal (Ctrl-C twice, an impatient operator): stop now, cutting what runs.
+        log.warn({ signal, inFlight: drain.requestsInFlight }, "second stop signal: ending the drain now");
+        drain.skip();
+        return;
+      }
+      stopping = true;
+      const { quietPeriodMs, timeoutMs } = options.drain;
+      log.info({ signal, inFlight: drain.requestsInFlight, quietPeriodMs, timeoutMs }, "draining before the stop: readiness 503, serving what arrives until quiet and in-flight requests finished (mirror.drain.*)");
+      void drain.drain().then((r) => {
+        if (r.remaining > 0) {
+          drain.countCut(r.remaining);
+          log.warn({ durationMs: r.durationMs, cut: r.remaining }, r.skipped ? `drain ended by a second signal; cutting ${r.remaining} request(s) still running` : `drain timed out (mirror.drain.timeout); cutting ${r.remaining} request(s) still running`);
+        } else log.info({ durationMs: r.durationMs, cut: 0 }, "drained");
+        shutDown();
+      });
+    };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
   });
 }
+
+/** The stop after the drain: syncs (15 s), the reconcile (5 s), events; then the process exits anyway. */
+export const STOP_DEADLINE_MS = 30_000;
 
 export function buildCli(): Command {
   const program = new Command();
@@ -228,6 +255,17 @@ export function buildCli(): Command {
     .option("--dry-run", "decide and report, change nothing")
     .action(async (o: { plan: string; root?: string; services?: string; dryRun?: boolean }) => {
       process.exitCode = await runApplyCli(o);
+    });
+  program
+    .command("drain")
+    .description(
+      "make the running daemon drain (readiness 503 at once, serve what still arrives until mirror.drain.quietPeriod passes without a new request, wait for the requests in flight) and wait until it has; the daemon stays up and not ready until stopped (then it stops at once) or --cancel; exit 0 drained, 1 not",
+    )
+    .requiredOption("--home <dir>", "mirror home")
+    .option("--timeout <seconds>", "bound on this drain (default mirror.drain.timeout)", (v) => Number(v))
+    .option("--cancel", "end draining: ready again when the mirror is")
+    .action(async (o: { home: string; timeout?: number; cancel?: boolean }) => {
+      process.exitCode = await runDrainCli(o);
     });
   program
     .command("verify")

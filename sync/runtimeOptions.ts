@@ -35,6 +35,8 @@ export interface RuntimeOptions {
   listen: ListenAddress;
   /** The status board: when a repository behind the primary joins the delayed-sync list. */
   status: { delayedAfterMs: number };
+  /** Draining before a stop (serve/drain.ts). */
+  drain: { timeoutMs: number; quietPeriodMs: number };
   /** The synced event out (sync/events); undefined = none. */
   events?: EventsSettings;
   /** /metrics extras: the served certificate whose expiry is exported; undefined = none. */
@@ -83,6 +85,7 @@ export function runtimeOptions(c: MirrorConfig, read: ReadFile = readUtf8): Runt
     webhookSecret: c.webhook.secretFile ? read(c.webhook.secretFile).trim() : undefined,
     listen: c.serve.listen,
     status: { delayedAfterMs: c.status.delayedSyncToleranceMs },
+    drain: { ...c.drain },
     events: eventsSettings(c, read),
     metrics: { tlsCertificateFile: c.metrics.tlsCertificateFile },
     lfs: lfsSettings(c, read),

@@ -156,7 +156,7 @@ describe("renderNginxSite: what the product asks for", () => {
       .split("\n")
       .map((l) => /^\s*location (.+) \{$/.exec(l)?.[1])
       .filter((l): l is string => l !== undefined);
-    expect(proxied).toEqual(["/scm/", "~ ^/scm/.+/git-receive-pack$", "~ ^/scm/[^/]+/[^/]+/info/lfs/", "= /status", "= /", "= /assets/status-page.js", "= /assets/status-page.css", "= /status/detail", "~ ^/status/repos/[^/]+/[^/]+/wait$", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
+    expect(proxied).toEqual(["/scm/", "~ ^/scm/.+/git-receive-pack$", "~ ^/scm/[^/]+/[^/]+/info/lfs/", "= /status", "= /status/ready", "= /", "= /assets/status-page.js", "= /assets/status-page.css", "= /status/detail", "~ ^/status/repos/[^/]+/[^/]+/wait$", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
     // The daemon's detailed status is never proxied, to anyone.
     expect(blockOf(conf, "location = /status/detail")).toEqual(blockOf(conf, "location /"));
     expect(blockOf(conf, "location /")).toEqual(["types { }", "default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`]);
@@ -174,6 +174,8 @@ describe("renderNginxSite: what the product asks for", () => {
     expect(blockOf(conf, "location = /metrics")).toEqual([...allow, "proxy_pass http://smart_mirror_daemon;"]);
     expect(blockOf(conf, "location /status/")).toEqual([...allow, "proxy_pass http://smart_mirror_daemon;"]);
     expect(blockOf(conf, "location = /status")).toEqual(["proxy_pass http://smart_mirror_daemon;"]);
+    // The load balancers' readiness check: open like /status (an exact match, not the allow-listed /status/ prefix).
+    expect(blockOf(conf, "location = /status/ready")).toEqual(["access_log off;", "proxy_pass http://smart_mirror_daemon;"]);
     // The status page and its assets: open, like /status.
     expect(blockOf(conf, "location = /")).toEqual(["proxy_pass http://smart_mirror_daemon;"]);
     expect(blockOf(conf, "location = /assets/status-page.js")).toEqual(["proxy_pass http://smart_mirror_daemon;"]);

@@ -21,7 +21,7 @@
  *   private CAs have no responder and Let's Encrypt ended OCSP in 2025.
  * - HTTP/1.1 only (no http2): git runs its requests one after another on a connection, so
  *   multiplexing buys nothing, and HTTP/1.1 is the path git's large transfers are proven on.
- * - Only the daemon's routes are proxied (/scm/, /status, /status/*, /metrics, /healthz,
+ * - Only the daemon's routes are proxied (/scm/, /status, /status/ready, /status/*, /metrics, /healthz,
  *   /webhook); anything else is a JSON 404 from nginx. Scanner noise never reaches the
  *   daemon, and a route the daemon may add for local use is not exposed by accident.
  * - /scm/ (clones and fetches): request and response buffering off, so packs stream in both
@@ -598,6 +598,10 @@ function httpsServer(s: NginxSite): string[] {
       "",
       "# Readiness, like a Bitbucket mirror's /status: open (JSON; the page for a browser that asks for HTML).",
       ...block("location = /status", [daemon]),
+      "",
+      "# The load balancers' health check: 200 when ready and not draining, else 503. Open like /status;",
+      "# not logged (probed every few seconds by every balancer node).",
+      ...block("location = /status/ready", ["access_log off;", daemon]),
       "",
       "# The status page for people and its script and stylesheet: open, the public /status's",
       "# content only. The daemon sends their Content-Security-Policy.",

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { runProcess } from "../../sync/agent/runProcess";
 import { tempDir } from "../../testbed/resources";
-import { DaemonUnitArgs, renderDaemonUnit, UnitArgsError, validateDaemonUnitArgs } from "./systemd";
+import { DaemonUnitArgs, drainTimeoutSecOf, renderDaemonUnit, UnitArgsError, validateDaemonUnitArgs } from "./systemd";
 
 const base: DaemonUnitArgs = { user: "smart-mirror", home: "/var/lib/smart-mirror", bundlePath: "/opt/smart-mirror/smart-mirror.js" };
 
@@ -26,7 +26,7 @@ describe("renderDaemonUnit", () => {
   });
 
   test("home under /home, extra writable path, memory cap (snapshot)", () => {
-    expect(renderDaemonUnit({ ...base, home: "/home/mirror", extraReadWritePaths: ["/srv/git"], memoryMax: "4G", group: "mirror", nodePath: "/usr/local/bin/node", restartSec: 10, timeoutStopSec: 60 })).toMatchSnapshot();
+    expect(renderDaemonUnit({ ...base, home: "/home/mirror", extraReadWritePaths: ["/srv/git"], memoryMax: "4G", group: "mirror", nodePath: "/usr/local/bin/node", restartSec: 10, drainTimeoutSec: 20, timeoutStopSec: 60 })).toMatchSnapshot();
   });
 
   test("the directives the design requires", () => {
@@ -61,8 +61,15 @@ describe("renderDaemonUnit", () => {
     for (const [k, v] of Object.entries(want)) expect([k, get(u, k)]).toEqual([k, [v]]);
     expect(get(u, "SystemCallFilter")[0]).toBe("@system-service");
     expect(get(u, "MemoryMax")).toEqual([]);
-    // Longer than the daemon's 15 s drain, so systemd never kills a clean stop.
-    expect(parseInt(get(u, "TimeoutStopSec")[0], 10)).toBeGreaterThan(15);
+    // Longer than the daemon's drain (mirror.drain.timeout, 5 min by default) plus its 30 s stop,
+    // so systemd never kills a draining daemon (and cuts the clones it lets finish).
+    expect(get(u, "TimeoutStopSec")).toEqual(["340s"]);
+    expect(get(renderDaemonUnit({ ...base, drainTimeoutSec: 1800 }), "TimeoutStopSec")).toEqual(["1840s"]);
+    // From the properties the daemon gets (mirror.extraProperties): the same bound.
+    expect(drainTimeoutSecOf({ "mirror.drain.timeout": "30m" })).toBe(1800);
+    expect(drainTimeoutSecOf({ "mirror.drain.timeout": "1500ms" })).toBe(2);
+    expect(drainTimeoutSecOf({})).toBeUndefined();
+    expect(drainTimeoutSecOf(undefined)).toBeUndefined();
   });
 
   test("the metadata service is out of reach (the user data holds the host's SSH key), and the home's mount is required", () => {
@@ -91,7 +98,9 @@ describe("renderDaemonUnit", () => {
     ["root user", { user: "root" }, /user must not be "root".*use a system account such as "smart-mirror"/],
     ["bad user name", { user: "Smart Mirror" }, /user "Smart Mirror" must be a system account name/],
     ["home is /", { home: "/" }, /home must not be "\/"/],
-    ["stop timeout shorter than the drain", { timeoutStopSec: 15 }, /timeoutStopSec \(15\) must exceed drainGraceSec \(15\) .* use at least 25/],
+    ["stop timeout shorter than the drain", { timeoutStopSec: 15 }, /timeoutStopSec \(15\) must exceed the daemon's longest stop \(330 s: mirror\.drain\.timeout 300 s of draining \+ 30 s of stopping\) .* use at least 340/],
+    ["stop timeout shorter than a custom drain", { drainTimeoutSec: 600, timeoutStopSec: 340 }, /timeoutStopSec \(340\) must exceed the daemon's longest stop \(630 s.* use at least 640/],
+    ["bad drain timeout", { drainTimeoutSec: 0 }, /drainTimeoutSec must be a positive whole number/],
     ["bad memory cap", { memoryMax: "4 gigs" }, /memoryMax "4 gigs" must be bytes .* \(e\.g\. "4G"\)/],
     ["small fd limit", { limitNofile: 256 }, /limitNofile must be a whole number >= 1024/],
   ])("rejects %s with the fix", (_n, over, msg) => {

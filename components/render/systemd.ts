@@ -8,6 +8,9 @@
  * the usual system-service syscalls.
  */
 
+import { parseDuration } from "../../sync/config/duration";
+import { KEYS } from "../../sync/config/keys";
+
 export interface DaemonUnitArgs {
   /** System account the daemon runs as (never root). */
   user: string;
@@ -25,9 +28,12 @@ export interface DaemonUnitArgs {
   memoryMax?: string;
   /** Seconds between a crash and the restart; default 5. */
   restartSec?: number;
-  /** How long the daemon's own graceful stop may take (sync/main.ts drains running syncs for 15 s). */
-  drainGraceSec?: number;
-  /** Seconds systemd waits after SIGTERM before SIGKILL; default 30, must exceed drainGraceSec. */
+  /**
+   * mirror.drain.timeout in seconds (default 300, the key's default): on SIGTERM the daemon first
+   * drains for up to this long (serve/drain.ts), then stops within DAEMON_STOP_DEADLINE_SEC.
+   */
+  drainTimeoutSec?: number;
+  /** Seconds systemd waits after SIGTERM before SIGKILL; default: the daemon's longest stop (stopBoundSec) + 10. */
   timeoutStopSec?: number;
   /** Default 65536: one fd per client connection, pack file and git subprocess pipe. */
   limitNofile?: number;
@@ -42,8 +48,28 @@ export interface DaemonUnitArgs {
  */
 export const METADATA_SERVICE_ADDRESSES = ["169.254.169.254", "fd00:ec2::254"] as const;
 
-/** The daemon drains running syncs this long on SIGTERM (sync/main.ts: daemon.stop(15000)). */
-export const DAEMON_DRAIN_GRACE_SEC = 15;
+/** mirror.drain.timeout's default, in seconds (sync/config/keys.ts). */
+export const DEFAULT_DRAIN_TIMEOUT_SEC = 300;
+/** After the drain the daemon stops within this (sync/main.ts STOP_DEADLINE_MS: running syncs, the reconcile, events). */
+export const DAEMON_STOP_DEADLINE_SEC = 30;
+/** Margin over the daemon's own bound before systemd sends SIGKILL. */
+const STOP_MARGIN_SEC = 10;
+
+/**
+ * mirror.drain.timeout in whole seconds from the properties the daemon gets (the component's
+ * mirror.extraProperties), for drainTimeoutSec; undefined = the key's default. A bad value is
+ * refused by the argument checks (components/validate.ts) before anything is rendered.
+ */
+export function drainTimeoutSecOf(properties: Readonly<Record<string, string>> | undefined): number | undefined {
+  const v = properties?.[KEYS.drainTimeout.name];
+  const ms = v === undefined ? undefined : parseDuration(v);
+  return ms === undefined ? undefined : Math.max(1, Math.ceil(ms / 1000));
+}
+
+/** The longest a SIGTERM'd daemon takes to exit: its drain bound, then its stop deadline. */
+export function stopBoundSec(drainTimeoutSec = DEFAULT_DRAIN_TIMEOUT_SEC): number {
+  return drainTimeoutSec + DAEMON_STOP_DEADLINE_SEC;
+}
 
 const ACCOUNT = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** Characters systemd would read as syntax in ExecStart/ReadWritePaths (space, quotes, %specifiers, $VARS, escapes) or that no path should hold. */
@@ -85,12 +111,12 @@ export function validateDaemonUnitArgs(a: DaemonUnitArgs): string[] {
     if (v !== undefined && (!Number.isInteger(v) || v <= 0)) problems.push(`${name} must be a positive whole number of seconds (got ${v})`);
   };
   positive("restartSec", a.restartSec);
-  positive("drainGraceSec", a.drainGraceSec);
+  positive("drainTimeoutSec", a.drainTimeoutSec);
   positive("timeoutStopSec", a.timeoutStopSec);
   if (a.limitNofile !== undefined && (!Number.isInteger(a.limitNofile) || a.limitNofile < 1024)) problems.push(`limitNofile must be a whole number >= 1024 (got ${a.limitNofile}); the daemon holds a descriptor per client and per git pipe`);
-  const drain = a.drainGraceSec ?? DAEMON_DRAIN_GRACE_SEC;
-  const stop = a.timeoutStopSec ?? 30;
-  if (stop <= drain + 5) problems.push(`timeoutStopSec (${stop}) must exceed drainGraceSec (${drain}) by more than 5 s, or systemd kills the daemon mid-drain; use at least ${drain + 10}`);
+  const bound = stopBoundSec(a.drainTimeoutSec);
+  const stop = a.timeoutStopSec ?? bound + STOP_MARGIN_SEC;
+  if (stop <= bound + 5) problems.push(`timeoutStopSec (${stop}) must exceed the daemon's longest stop (${bound} s: mirror.drain.timeout ${a.drainTimeoutSec ?? DEFAULT_DRAIN_TIMEOUT_SEC} s of draining + ${DAEMON_STOP_DEADLINE_SEC} s of stopping) by more than 5 s, or systemd kills the daemon mid-drain and cuts its clones; use at least ${bound + STOP_MARGIN_SEC}, or leave it unset`);
   if (a.description !== undefined && /[\n\r%]/.test(a.description)) problems.push(`description must be one line without "%"`);
   return problems;
 }
@@ -133,7 +159,8 @@ export function renderDaemonUnit(a: DaemonUnitArgs): string {
     // after TimeoutStopSec (a hung git) gets SIGKILL with the rest of the cgroup.
     "KillMode=mixed",
     "KillSignal=SIGTERM",
-    `TimeoutStopSec=${a.timeoutStopSec ?? 30}s`,
+    // SIGTERM drains first (readiness 503, in-flight clones finish; mirror.drain.*): from its bound.
+    `TimeoutStopSec=${a.timeoutStopSec ?? stopBoundSec(a.drainTimeoutSec) + STOP_MARGIN_SEC}s`,
     `LimitNOFILE=${a.limitNofile ?? 65536}`,
     ...(a.memoryMax ? [`MemoryMax=${a.memoryMax}`] : []),
     // Repositories and sockets readable by the group (nginx), never by others.

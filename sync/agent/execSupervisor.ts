@@ -48,6 +48,9 @@ function isRunning(rec: PidRecord | undefined): rec is PidRecord {
   return st !== undefined && st.state !== "Z" && st.startTime === rec.startTime;
 }
 
+/** The longest a stop waits for SIGTERM to work before SIGKILL (TimeoutStopSec=infinity). */
+export const MAX_STOP_WAIT_MS = 2 * 3_600_000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -164,7 +167,10 @@ export function execSupervisor(root: string): ExecSupervisor {
       }
       const mode = s?.killMode ?? "control-group";
       signal(mode === "control-group" ? -rec.pid : rec.pid, "SIGTERM");
-      const timeout = Math.min(s?.stopTimeoutMs ?? 90_000, 10 * 60_000);
+      // TimeoutStopSec as systemd honours it: the daemon's is its drain bound plus its stop
+      // (components/render/systemd.ts; up to 1 h of mirror.drain.timeout), so a restart never
+      // kills a drain. Only "infinity" is capped, at MAX_STOP_WAIT_MS.
+      const timeout = Math.min(s?.stopTimeoutMs ?? 90_000, MAX_STOP_WAIT_MS);
       const deadline = Date.now() + timeout;
       while (isRunning(rec) && Date.now() < deadline) await sleep(25);
       // The group is the session the service was started in: whatever is left of it.

@@ -7,7 +7,7 @@ import { commandArgv, execSpec, parseTimeSpan, parseUnitFile, splitWords, values
 
 describe("unit files for the exec supervisor", () => {
   test("the rendered daemon unit yields its ExecStart, account, environment and stop policy", () => {
-    const text = renderDaemonUnit({ user: "smart-mirror", home: "/var/lib/smart-mirror", bundlePath: "/opt/smart-mirror/smart-mirror.js", timeoutStopSec: 40 });
+    const text = renderDaemonUnit({ user: "smart-mirror", home: "/var/lib/smart-mirror", bundlePath: "/opt/smart-mirror/smart-mirror.js", drainTimeoutSec: 1, timeoutStopSec: 40 });
     const s = execSpec(parseUnitFile(text), "smart-mirror.service");
     expect(s).toEqual({
       start: ["/usr/bin/node", "/opt/smart-mirror/smart-mirror.js", "run", "--home", "/var/lib/smart-mirror"],

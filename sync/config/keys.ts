@@ -548,6 +548,26 @@ export const KEYS = {
     example: "10m",
     value: { kind: "duration", minMs: SECOND, maxMs: 7 * DAY },
   },
+  drainTimeout: {
+    name: "mirror.drain.timeout",
+    origin: "smart-mirror",
+    default: "5m",
+    required: false,
+    description:
+      "The longest a drain lasts (on SIGTERM, so on every `systemctl restart`, or on `smart-mirror drain`), from readiness (GET /status/ready) turning 503 to the stop, quiet period included: clones, fetches, LFS transfers and pushes still running past it are cut and counted (smart_mirror_drain_requests_cut_total, and the log). The rendered systemd unit's TimeoutStopSec is this plus the daemon's own stop time, so systemd never kills a draining daemon.",
+    example: "5m",
+    value: { kind: "duration", minMs: SECOND, maxMs: HOUR },
+  },
+  drainQuietPeriod: {
+    name: "mirror.drain.quietPeriod",
+    origin: "smart-mirror",
+    default: "0s",
+    required: false,
+    description:
+      "While draining, keep serving until no new client request has arrived for this long (health checks and /metrics do not count), then wait for the requests in flight. Behind a load balancer set it to the health check's interval x unhealthy threshold (the time the balancer needs to stop sending; a mirror farm uses 30s); 0 on a single host. Must be shorter than mirror.drain.timeout.",
+    example: "30s",
+    value: { kind: "duration", minMs: SECOND, maxMs: HOUR, zeroMeansOff: true },
+  },
   tlsCertificateFile: {
     name: "mirror.metrics.tlsCertificateFile",
     origin: "smart-mirror",

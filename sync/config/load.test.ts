@@ -51,6 +51,7 @@ describe("a valid minimal file", () => {
         uploadPacksPerClient: 0, minTransferBytesPerSec: 16 * 1024, lowSpeedTimeMs: 60_000, maxTransferMs: 6 * 3600_000, bodyBudgetBytes: 64 * 2 ** 20, bodyTimeoutMs: 30_000, onDemandWaitMs: 5000, freshness: "always", push: "proxy" },
       lfs: { enabled: true, maxObjectBytes: 10240 * 2 ** 20, prefetch: false },
       status: { delayedSyncToleranceMs: 600_000 },
+      drain: { timeoutMs: 300_000, quietPeriodMs: 0 },
       metrics: { tlsCertificateFile: undefined },
       log: { level: "info" },
     });
@@ -213,6 +214,14 @@ describe("rules between keys", () => {
     writeSecret(path.join(home, "shared", "secrets", "clone-tokens"), "t0ken\n");
     const r = loadConfig(home);
     expect(r.ok && r.config.serve).toMatchObject({ auth: "tokens", tokensFile: path.join(home, "shared", "secrets", "clone-tokens") });
+  });
+
+  test("drain: the quiet period must be shorter than the bound on the whole drain", () => {
+    const [p] = problemsOf(load({}, "mirror.drain.quietPeriod=5m\n"));
+    expect(p).toMatchObject({ key: "mirror.drain.quietPeriod", value: "5m", message: "(5m) must be shorter than mirror.drain.timeout (5m), which bounds the whole drain", fix: expect.stringContaining("raise mirror.drain.timeout") });
+    const ok = load({}, "mirror.drain.quietPeriod=30s\nmirror.drain.timeout=10m\n");
+    if (!ok.ok) throw new Error(JSON.stringify(ok.problems));
+    expect(ok.config.drain).toEqual({ quietPeriodMs: 30_000, timeoutMs: 600_000 });
   });
 
   test("a static repository outside mirror.projects is warned about", () => {

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { homePath } from "../homeLayout";
 import { RepoId, repoKey } from "../types";
 import { Condition, EnumOf, KEY_ENTRIES, KEY_LIST, KeyId, KeyName, KEYS, KeySpec, keySpec, ValueSpec, withHome } from "./keys";
+import { formatDuration } from "./duration";
 import { Invalid, Problem, Warning } from "./problems";
 import { Entry, FILE_LABEL } from "./properties";
 import {
@@ -185,6 +186,8 @@ export interface MirrorConfig {
   lfs: { enabled: boolean; /** 0 = no limit. */ maxObjectBytes: number; prefetch: boolean };
   /** /status: when a repository behind the primary counts as delayed. */
   status: { delayedSyncToleranceMs: number };
+  /** Draining before a stop (serve/drain.ts); quietPeriodMs < timeoutMs. */
+  drain: { timeoutMs: number; quietPeriodMs: number };
   /** /metrics: the served certificate whose expiry is exported; undefined = none. */
   metrics: { tlsCertificateFile?: string };
   log: { level: LogLevel };
@@ -337,6 +340,17 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
   if (!result.success || problems.length > 0) return { problems, warnings, files };
 
   const d = result.data;
+  // The timeout bounds the whole drain: a quiet period as long would cut every drain.
+  if (d.drainQuietPeriod >= d.drainTimeout) {
+    problems.push({
+      key: KEYS.drainQuietPeriod.name,
+      value: written(KEYS.drainQuietPeriod.name),
+      message: `(${formatDuration(d.drainQuietPeriod)}) must be shorter than ${KEYS.drainTimeout.name} (${formatDuration(d.drainTimeout)}), which bounds the whole drain`,
+      fix: `lower ${KEYS.drainQuietPeriod.name}, or raise ${KEYS.drainTimeout.name} to at least the quiet period plus the longest clone you want to let finish`,
+      line: line(KEYS.drainQuietPeriod.name),
+    });
+    return { problems, warnings, files };
+  }
   const catalog: MirrorConfig["catalog"] = d.catalog === "static" ? { kind: "static", repos: d.catalogRepos ?? [] } : { kind: "rest" };
   const config: MirrorConfig = {
     home,
@@ -389,6 +403,7 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
     },
     lfs: { enabled: d.lfsEnabled, maxObjectBytes: d.lfsMaxObjectSizeMb * 2 ** 20, prefetch: d.lfsPrefetch },
     status: { delayedSyncToleranceMs: d.delayedSyncTolerance },
+    drain: { timeoutMs: d.drainTimeout, quietPeriodMs: d.drainQuietPeriod },
     metrics: { tlsCertificateFile: d.tlsCertificateFile },
     log: { level: d.logLevel },
   };

@@ -10,6 +10,8 @@
  * Bitbucket Server is up and running", confluence.atlassian.com/bitbucketserverkb/
  * how-to-monitor-if-bitbucket-server-is-up-and-running-975014635.html). A load balancer can
  * use it as a readiness check; /healthz is the liveness check (200 while the process answers).
+ * GET /status/ready is the load balancers' check: 200 only while ready (SYNCHRONIZED or DEGRADED)
+ * and not draining (drain.ts), else 503, with a three-field body.
  * /status is coarse (no addresses, no error texts); /status/detail has the errors and is served
  * only on the daemon's own listener, never through nginx.
  */
@@ -19,7 +21,8 @@ import { statusHttpCode } from "../state/mirrorState";
 import { sendError, sendJson } from "./respond";
 import { Log, silentLog } from "./http";
 import { Router } from "./router";
-import { delayedDocument, internalStatusDocument, page, parseRepoQuery, repoDocument, statusDocument } from "./statusDocument";
+import { delayedDocument, internalStatusDocument, page, parseRepoQuery, readinessDocument, repoDocument, statusDocument } from "./statusDocument";
+import type { RequestDrain } from "./drain";
 import { webhookHandler, WebhookOptions } from "./webhookHandler";
 import { cameThroughProxy } from "./internalOnly";
 import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_IDLE_MS } from "./bodyBudget";
@@ -39,6 +42,8 @@ export interface ServeOptions {
   bodyIdleMs?: number;
   /** Longest time to receive a whole request, headers and body (node's requestTimeout); default 5 min. */
   requestTimeoutMs?: number;
+  /** Counts every request for draining (serve/drain.ts); the board carries its "draining". */
+  drain?: RequestDrain;
 }
 
 /** Register the observation and webhook routes on `router`. */
@@ -52,6 +57,13 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
       const snap = board.snapshot();
       if (prefersHtml(ctx.req.headers.accept)) return sendStatusPage(ctx, snap, statusHttpCode(snap.state));
       sendJson(ctx, statusHttpCode(snap.state), statusDocument(snap), { Vary: "Accept" });
+    },
+  });
+  // The load balancers' health check (readiness): 200 when clients should come here, else 503.
+  router.route("/status/ready", {
+    GET: (ctx) => {
+      const r = readinessDocument(board.snapshot());
+      sendJson(ctx, r.code, r.body);
     },
   });
   // The page for people at the base URL, and its script and stylesheet.
@@ -103,7 +115,15 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
 /** An http.Server serving the routes; call listen(server, "unix:/path" | "host:port") to start it. */
 export function createServer(opts: ServeOptions): http.Server {
   const router = addObservationRoutes(opts.router ?? new Router({ log: opts.log }), opts);
-  const server = http.createServer(router.handle);
+  const drain = opts.drain;
+  const server = http.createServer(
+    drain
+      ? (req, res) => {
+          drain.track(req, res);
+          router.handle(req, res);
+        }
+      : router.handle,
+  );
   // Slowloris guards: headers within 30 s, a whole request (body included) within requestTimeout;
   // a body that stalls is cut sooner by the handlers' idle timeout (bodyIdleMs). nginx in front
   // has its own (client_header_timeout, client_body_timeout).

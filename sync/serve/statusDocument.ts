@@ -37,6 +37,8 @@ export interface PublicStatusDocument {
   skippedRepos: number;
   disk: string | null;
   ready: boolean;
+  /** Draining before a stop or on `smart-mirror drain`: not ready, still serving what arrives. */
+  draining: boolean;
 }
 
 /**
@@ -73,7 +75,8 @@ export function statusDocument(s: BoardSnapshot): PublicStatusDocument {
     // ok | low (syncs that grow the disk paused, serving goes on) | full; null until measured.
     disk: s.disk?.state ?? null,
     // Whether clients should be sent here (readiness, for health checks: see isReady).
-    ready: isReady(s.state),
+    ready: isReady(s.state) && s.draining !== true,
+    draining: s.draining === true,
   };
 }
 
@@ -86,6 +89,16 @@ export function statusDocument(s: BoardSnapshot): PublicStatusDocument {
  */
 export function isReady(state: MirrorState): boolean {
   return state === "SYNCHRONIZED" || state === "DEGRADED";
+}
+
+/**
+ * GET /status/ready, the load balancers' health check: small, and 200 only when clients should
+ * be sent here (ready and not draining), else 503.
+ */
+export function readinessDocument(s: Pick<BoardSnapshot, "state" | "draining">): { code: 200 | 503; body: { ready: boolean; state: MirrorState; draining: boolean } } {
+  const draining = s.draining === true;
+  const ready = isReady(s.state) && !draining;
+  return { code: ready ? 200 : 503, body: { ready, state: s.state, draining } };
 }
 
 /** What a ready mirror's GET /status body contains, as respond.ts serializes it (no spaces). */

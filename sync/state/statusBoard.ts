@@ -97,6 +97,8 @@ export interface BoardSnapshot extends BoardSummary {
   scan?: ScanFactsView;
   /** The first MAX_SKIPPED_LISTED skipped names with their reasons (summary.skippedRepos counts all). */
   skipped: SkippedRepo[];
+  /** The node drains (or is drained): readiness is 503 whatever the state (serve/drain.ts). */
+  draining?: boolean;
 }
 
 export interface DelayedRepo extends RepoStatus {
@@ -154,6 +156,7 @@ export class StatusBoard implements MetricsSource {
   private skipped: SkippedRepo[] = [];
   private disk: DiskFacts | undefined;
   private skippedCount = 0;
+  private draining = false;
 
   constructor(opts: StatusBoardOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -371,7 +374,13 @@ export class StatusBoard implements MetricsSource {
       ...(this.lastReconcile ? { lastReconcile: { ...this.lastReconcile } } : {}),
       ...(this.scan ? { scan: { ...this.scan } } : {}),
       skipped: this.skipped.map((x) => ({ ...x })),
+      draining: this.draining,
     };
+  }
+
+  /** The node started draining (true) or a drain was cancelled (false); see serve/drain.ts. */
+  setDraining(draining: boolean): void {
+    this.draining = draining;
   }
 
   /** A page of repos in key order, optionally only those in one state. */

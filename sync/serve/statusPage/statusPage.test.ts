@@ -36,6 +36,7 @@ function doc(over: Partial<PublicStatusDocument> = {}): PublicStatusDocument {
     skippedRepos: 0,
     disk: "ok",
     ready: true,
+    draining: false,
     ...over,
   };
 }
