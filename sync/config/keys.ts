@@ -608,6 +608,50 @@ export const KEYS = {
     example: "10s",
     value: { kind: "duration", minMs: SECOND, maxMs: 5 * MINUTE },
   },
+  farmPeersFile: {
+    name: "mirror.farm.peersFile",
+    origin: "smart-mirror",
+    required: false,
+    description:
+      "Farm mode: the file listing the farm's nodes, one base URL per line (https://10.0.1.23 or https://10.0.1.23:8443; # comments). This node finds itself in it by mirror.farm.nodeId and skips itself. Re-read when it changes (write it by atomic rename). Peers are reached over their nginx with the farm token; they announce new refs to each other before serving them (so clients hopping between nodes never see refs go backwards) and a joining node takes its first clones from a healthy peer. Unset: a single node. A missing file counts as no peers.",
+    example: "/etc/smart-mirror/farm/peers",
+    value: { kind: "path" },
+  },
+  farmTokenFile: {
+    name: "mirror.farm.tokenFile",
+    origin: "smart-mirror",
+    required: false,
+    description:
+      "Farm mode: the file holding the farm's internal credential, the same on every node. Peers send it as Authorization: Bearer <token> to /farm/announce and to read repositories over /scm/ (seeding); a request with another token is refused (401). Required with mirror.farm.peersFile. chmod 600.",
+    example: "/etc/smart-mirror/farm/token",
+    secretFile: true,
+    value: { kind: "path" },
+  },
+  farmServerName: {
+    name: "mirror.farm.serverName",
+    origin: "smart-mirror",
+    required: false,
+    description:
+      "Farm mode: the TLS name every node's certificate carries (the farm's domain). A node connects to a peer's address from mirror.farm.peersFile but sends this name (SNI, Host) and verifies the peer's certificate for it. Required with mirror.farm.peersFile.",
+    example: "mirror-syd.example.com",
+    value: { kind: "text", maxLength: 253 },
+  },
+  farmCaCertificatesFile: {
+    name: "mirror.farm.caCertificatesFile",
+    origin: "smart-mirror",
+    required: false,
+    description: "Farm mode: CA certificates (PEM) that peers' certificates are verified against, e.g. a private CA. Unset: the system CAs. Verification is never disabled.",
+    example: "/etc/smart-mirror/farm/ca.pem",
+    value: { kind: "path" },
+  },
+  farmNodeId: {
+    name: "mirror.farm.nodeId",
+    origin: "smart-mirror",
+    required: false,
+    description: "Farm mode: this node's name among its peers (announcements carry it; a node recognizes its own entry in mirror.farm.peersFile by it). Default: the host name. Must be unique in the farm.",
+    example: "i-0abc123def4567890",
+    value: { kind: "text", maxLength: 128 },
+  },
   logLevel: {
     name: "mirror.log.level",
     origin: "smart-mirror",

@@ -39,6 +39,8 @@ export interface ServeOptions {
   bodyIdleMs?: number;
   /** Longest time to receive a whole request, headers and body (node's requestTimeout); default 5 min. */
   requestTimeoutMs?: number;
+  /** More sections of /status/detail (e.g. `farm`), read at each request. */
+  detailSections?: () => Record<string, unknown>;
 }
 
 /** Register the observation and webhook routes on `router`. */
@@ -62,7 +64,7 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
     GET: (ctx) => {
       if (cameThroughProxy(ctx.req)) return sendError(ctx, 404, "not_found", `no such resource: ${ctx.path}`);
       const snap = board.snapshot();
-      sendJson(ctx, 200, internalStatusDocument(snap, board.delayed()));
+      sendJson(ctx, 200, { ...internalStatusDocument(snap, board.delayed()), ...opts.detailSections?.() });
     },
   });
   router.route("/status/repos", {
