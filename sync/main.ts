@@ -35,6 +35,7 @@ import { waitHandler } from "./serve/waitHandler";
 import { WAIT_MAX_WAITERS, WAIT_PREFIX } from "./serve/waitRequest";
 import { mountLfsRoutes } from "./serve/lfs";
 import { diskState } from "./store/diskSpace";
+import { addAnnounceRoute, Farm, farmDaemonHooks, recordFirstClones, withFarmToken } from "./farm";
 
 const VERSION = "0.1.0";
 
@@ -57,7 +58,10 @@ async function run(home: string): Promise<number> {
   const options = runtimeOptions(config);
   const log = pino({ level: options.log.level, base: { svc: "smart-mirror" }, timestamp: pino.stdTimeFunctions.isoTime });
   const board = new StatusBoard({ info: { displayName: config.setup.displayName, baseUrl: config.setup.baseUrl, upstreamUrl: config.upstream.url, version: VERSION }, delayedAfterMs: options.status.delayedAfterMs });
-  const daemon = new Daemon(options.daemon, boardObserver(board, log));
+  // Farm mode (mirror.farm.*): peers told before new refs are served, first clones from peers.
+  const farmSettings = options.farm;
+  const farm: Farm | undefined = farmSettings && new Farm(farmSettings, { link: { syncNow: (key, moves) => daemon.syncNow(key, moves?.map((m) => ({ refId: m.ref, fromHash: m.old, toHash: m.new }))) }, registry: board.metrics.registry, log });
+  const daemon: Daemon = new Daemon(options.daemon, boardObserver(board, log), farm && farmSettings ? farmDaemonHooks(farm, farmSettings) : undefined);
   // The served certificate's expiry for the certificate-expiry alert (read at each scrape).
   if (options.metrics.tlsCertificateFile) registerCertificateExpiry(board.metrics.registry, options.metrics.tlsCertificateFile, log);
   const secret = options.webhookSecret;
@@ -68,13 +72,16 @@ async function run(home: string): Promise<number> {
   const bodyBudget = new BodyBudget(bodyBudgetBytes, board.metrics.registry);
   const bodyIdleMs = serve.bodyIdleMs;
   const resolve = catalogResolver((key) => (daemon.isServed(key) ? daemon.repoDir(key) : undefined));
+  const fromConfig = gitServeOptionsFromConfig(options.auth, {
+    resolve,
+    registry: board.metrics.registry,
+    log,
+  });
   const gitRoutes = mountGitRoutes(router, {
     ...serve,
-    ...gitServeOptionsFromConfig(options.auth, {
-      resolve,
-      registry: board.metrics.registry,
-      log,
-    }),
+    ...fromConfig,
+    // The farm token reads every repository (a peer seeding its first clones).
+    authorizer: farmSettings ? withFarmToken(fromConfig.authorizer, farmSettings.token) : fromConfig.authorizer,
     // Off while the disk is low: a full disk must not fail clones on a cache write.
     packCache: packCache && { ...packCache, diskOk: () => daemon.diskOk() },
     bodyBudget,
@@ -84,6 +91,7 @@ async function run(home: string): Promise<number> {
       link: {
         syncNow: (repo) => daemon.syncNow(repoKey(repo)),
         refsBehind: (repo, signal) => daemon.refsBehind(repoKey(repo), signal),
+        catchUp: farm && ((repo, waitMs) => farm.catchUp(repoKey(repo), waitMs)),
       },
     },
     // Pushes forwarded to the primary; answered once the daemon fetched them (read-your-writes).
@@ -132,6 +140,10 @@ async function run(home: string): Promise<number> {
   drain.onChange((d) => board.setDraining(d));
   let stopping = false;
   addDrainRoute(router, drain, log, () => stopping);
+  if (farm && farmSettings) {
+    addAnnounceRoute(router, { nodeId: farm.nodeId, token: farmSettings.token, receive: (a) => farm.receive(a), bodyBudget, bodyIdleMs, log });
+    daemon.onSynced(recordFirstClones(farm));
+  }
   const server = createServer({
     drain,
     board,
@@ -139,6 +151,7 @@ async function run(home: string): Promise<number> {
     router,
     bodyBudget,
     bodyIdleMs,
+    detailSections: farm && (() => ({ farm: farm.status() })),
     webhook: secret
       ? {
           secret,
@@ -163,6 +176,7 @@ async function run(home: string): Promise<number> {
   // The parsed address itself: no second round through a string (the reason `[::1]:7990` once failed here).
   const listenSpec = formatListen(options.listen);
   const addr = await listen(server, options.listen);
+  farm?.start();
   log.info({ listen: listenSpec, addr, repos: daemon.catalogKeys().length, version: VERSION }, "smart-mirror started");
 
   return new Promise<number>((resolve) => {
@@ -175,6 +189,7 @@ async function run(home: string): Promise<number> {
       }, STOP_DEADLINE_MS);
       try {
         waiters.close();
+        farm?.close();
         server.close();
         gitRoutes.close();
         lfsRoutes?.close();

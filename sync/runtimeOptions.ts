@@ -5,6 +5,7 @@
  * the result; nothing else reads MirrorConfig for these parts.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import type { MirrorConfig } from "./config";
 import type { AuthConfig } from "./auth/fromConfig";
 import { DaemonSettings, DEFAULT_SCAN, RETRY_BASE_MS } from "./daemon/settings";
@@ -43,6 +44,35 @@ export interface RuntimeOptions {
   metrics: { tlsCertificateFile?: string };
   /** Git LFS through the mirror; undefined = off (mirror.lfs.enabled=false). */
   lfs?: LfsSettings;
+  /** Farm mode (sync/farm); undefined = a single node. */
+  farm?: FarmSettings;
+}
+
+/** Farm mode from mirror.farm.*: the token and CA read from their files (never logged). */
+export interface FarmSettings {
+  peersFile: string;
+  token: string;
+  serverName: string;
+  /** The CA bundle (mirror.farm.caCertificatesFile): its text for the daemon's requests, its path for git's. */
+  caPem?: string;
+  caFile?: string;
+  nodeId: string;
+  /** mirror.serve.onDemandWait: the bound on an advertisement's catch-up (0 = no wait). */
+  catchUpWaitMs: number;
+}
+
+export function farmSettings(c: MirrorConfig, read: ReadFile = readUtf8, hostname: () => string = os.hostname): FarmSettings | undefined {
+  const f = c.farm;
+  if (!f) return undefined;
+  return {
+    peersFile: f.peersFile,
+    token: read(f.tokenFile).trim(),
+    serverName: f.serverName,
+    caPem: f.caFile ? read(f.caFile) : undefined,
+    caFile: f.caFile,
+    nodeId: f.nodeId ?? hostname(),
+    catchUpWaitMs: c.serve.onDemandWaitMs,
+  };
 }
 
 /** The LFS routes' options from the configuration (main.ts adds the resolver and authorizer). */
@@ -89,6 +119,7 @@ export function runtimeOptions(c: MirrorConfig, read: ReadFile = readUtf8): Runt
     events: eventsSettings(c, read),
     metrics: { tlsCertificateFile: c.metrics.tlsCertificateFile },
     lfs: lfsSettings(c, read),
+    farm: farmSettings(c, read),
   };
 }
 

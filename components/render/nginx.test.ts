@@ -156,7 +156,7 @@ describe("renderNginxSite: what the product asks for", () => {
       .split("\n")
       .map((l) => /^\s*location (.+) \{$/.exec(l)?.[1])
       .filter((l): l is string => l !== undefined);
-    expect(proxied).toEqual(["/scm/", "~ ^/scm/.+/git-receive-pack$", "~ ^/scm/[^/]+/[^/]+/info/lfs/", "= /status", "= /status/ready", "= /", "= /assets/status-page.js", "= /assets/status-page.css", "= /status/detail", "~ ^/status/repos/[^/]+/[^/]+/wait$", "/status/", "= /metrics", "= /healthz", "= /webhook", "/"]);
+    expect(proxied).toEqual(["/scm/", "~ ^/scm/.+/git-receive-pack$", "~ ^/scm/[^/]+/[^/]+/info/lfs/", "= /status", "= /status/ready", "= /", "= /assets/status-page.js", "= /assets/status-page.css", "= /status/detail", "~ ^/status/repos/[^/]+/[^/]+/wait$", "/status/", "= /metrics", "= /healthz", "= /webhook", "= /farm/announce", "/"]);
     // The daemon's detailed status is never proxied, to anyone.
     expect(blockOf(conf, "location = /status/detail")).toEqual(blockOf(conf, "location /"));
     expect(blockOf(conf, "location /")).toEqual(["types { }", "default_type application/json;", `return 404 '{"error":"not_found","message":"no such resource","requestId":"$request_id"}\\n';`]);

@@ -82,6 +82,8 @@ export const DEFAULT_PUSH_MAX_BODY = "0";
 
 /** Matches the daemon's own webhook limit (sync/serve/webhookHandler.ts, 1 MiB). */
 export const WEBHOOK_MAX_BODY = "1m";
+/** A farm announcement's largest body (sync/farm/announce.ts ANNOUNCE_MAX_BODY is 256 KiB). */
+export const FARM_ANNOUNCE_MAX_BODY = "256k";
 
 /** Idle (not total) timeouts for /scm/: between two reads/writes, never for a whole clone. */
 export const DEFAULT_GIT_TIMEOUT_SECONDS = 3600;
@@ -634,6 +636,10 @@ function httpsServer(s: NginxSite): string[] {
         `limit_req zone=${s.name}_webhook burst=${WEBHOOK_RATE_LIMIT.burst} nodelay;`,
         daemon,
       ]),
+      "",
+      "# Mirror farm: a peer's announcement of refs it is about to serve (and who-are-you). The",
+      "# daemon refuses anything without the farm token (401); bodies are a few KB.",
+      ...block("location = /farm/announce", [`client_max_body_size ${FARM_ANNOUNCE_MAX_BODY};`, daemon]),
       "",
       "# Nothing else is the daemon's: answer in the daemon's error shape without asking it.",
       ...block("location /", notFound),

@@ -40,6 +40,10 @@ function missingFix(t: FileTarget): string {
       return `generate a secret: \`(umask 077; openssl rand -hex 32 > ${t.path})\` and give the event receivers the same secret; or delete the mirror.events.* lines to send no events`;
     case KEYS.tokensFile.name:
       return `create it with the tokens clients may use: \`(umask 077; openssl rand -hex 32 > ${t.path})\`; or choose another mirror.serve.auth`;
+    case KEYS.farmTokenFile.name:
+      return `create the farm's token once (\`(umask 077; openssl rand -hex 32 > ${t.path})\`) and lay the same file on every node of the farm`;
+    case KEYS.farmCaCertificatesFile.name:
+      return `point mirror.farm.caCertificatesFile at a PEM file of the CA that issued the nodes' certificates, or delete the line to trust the system CAs`;
     case KEYS.caFile.name:
       return `point mirror.upstream.caFile at a PEM file of CA certificates, or delete the line to trust only the system CAs`;
     default:

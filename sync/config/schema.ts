@@ -188,6 +188,8 @@ export interface MirrorConfig {
   status: { delayedSyncToleranceMs: number };
   /** Draining before a stop (serve/drain.ts); quietPeriodMs < timeoutMs. */
   drain: { timeoutMs: number; quietPeriodMs: number };
+  /** Farm mode (mirror.farm.*); undefined: a single node. */
+  farm?: { peersFile: string; tokenFile: string; serverName: string; caFile?: string; nodeId?: string };
   /** /metrics: the served certificate whose expiry is exported; undefined = none. */
   metrics: { tlsCertificateFile?: string };
   log: { level: LogLevel };
@@ -336,6 +338,8 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
     warnings.push({ key: KEYS.eventsSecretFile.name, message: `is ignored because ${KEYS.eventsUrls.name} is not set`, fix: `add ${KEYS.eventsUrls.name}=${KEYS.eventsUrls.example}, or delete the line`, line: line(KEYS.eventsSecretFile.name) });
   }
 
+  problems.push(...farmProblems(written, home));
+
   const files = fileTargets(entries, home);
   if (!result.success || problems.length > 0) return { problems, warnings, files };
 
@@ -404,6 +408,10 @@ export function validateEntries(entries: Map<string, Entry>, home: string): Vali
     lfs: { enabled: d.lfsEnabled, maxObjectBytes: d.lfsMaxObjectSizeMb * 2 ** 20, prefetch: d.lfsPrefetch },
     status: { delayedSyncToleranceMs: d.delayedSyncTolerance },
     drain: { timeoutMs: d.drainTimeout, quietPeriodMs: d.drainQuietPeriod },
+    farm:
+      d.farmPeersFile && d.farmTokenFile && d.farmServerName
+        ? { peersFile: d.farmPeersFile, tokenFile: d.farmTokenFile, serverName: d.farmServerName, caFile: d.farmCaCertificatesFile, nodeId: d.farmNodeId }
+        : undefined,
     metrics: { tlsCertificateFile: d.tlsCertificateFile },
     log: { level: d.logLevel },
   };
@@ -461,6 +469,30 @@ function fileTargets(entries: Map<string, Entry>, home: string): FileTarget[] {
   add(KEYS.webhookSecretFile.name, "secret");
   if ((entries.get(KEYS.eventsUrls.name)?.value.trim() ?? "") !== "") add(KEYS.eventsSecretFile.name, "secret");
   if (effective(entries, KEYS.auth.name, home) === "tokens") add(KEYS.tokensFile.name, "secret");
+  if ((entries.get(KEYS.farmPeersFile.name)?.value.trim() ?? "") !== "") {
+    add(KEYS.farmTokenFile.name, "secret");
+    add(KEYS.farmCaCertificatesFile.name, "caBundle");
+  }
+  return out;
+}
+
+/**
+ * Farm mode needs its credential and TLS name with the peers file (a table condition cannot say
+ * "when set"); the other farm keys without a peers file are ignored, which is worth a word.
+ */
+function farmProblems(written: (k: string) => string | undefined, home: string): Problem[] {
+  const set = (k: string) => (written(k)?.trim() ?? "") !== "";
+  if (!set(KEYS.farmPeersFile.name)) return [];
+  const out: Problem[] = [];
+  const why = `is required when ${KEYS.farmPeersFile.name} is set (farm mode)`;
+  if (!set(KEYS.farmTokenFile.name)) {
+    out.push({ key: KEYS.farmTokenFile.name, value: undefined, message: why, fix: `create the farm's token once and give every node the same file: \`(umask 077; openssl rand -hex 32 > ${withHome("DIR/shared/secrets/farm-token", home)})\`, then add ${KEYS.farmTokenFile.name}=<that file>` });
+  }
+  const name = written(KEYS.farmServerName.name)?.trim() ?? "";
+  if (name === "") out.push({ key: KEYS.farmServerName.name, value: undefined, message: why, fix: `add ${KEYS.farmServerName.name}=${KEYS.farmServerName.example} (the name on the nodes' certificate)` });
+  else if (!/^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(name)) {
+    out.push({ key: KEYS.farmServerName.name, value: name, message: "is not a DNS name", fix: `${KEYS.farmServerName.name}=${KEYS.farmServerName.example} (a host name, no scheme, port or path)` });
+  }
   return out;
 }
 

@@ -21,7 +21,7 @@ import { UpstreamPool } from "../upstream/upstreamPool";
 import { SessionCache } from "../upstream/sessionCache";
 import type { RefMove } from "../store/repoStore";
 import { ChangeLike, mergeMoves, movesFromChanges } from "./refMoves";
-import { SyncEngine, SyncOutcome } from "./engine";
+import { SeedSource, SyncEngine, SyncOutcome } from "./engine";
 import { SyncResult, SyncWaiters } from "./syncWaiters";
 import { forEachLimit } from "./forEachLimit";
 import { acquireHomeLock } from "./lock";
@@ -50,6 +50,16 @@ export interface DaemonObserver {
   /** A round's plan: how many it asks, the targets and the worst-case notice of a missed webhook. */
   scanPlanned?(round: ScanRound): void;
   log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * What a farm (sync/farm) adds to the syncs: an announcement before new refs are published, a
+ * peer as a first clone's source. Without hooks the daemon is a single node.
+ */
+export interface DaemonHooks {
+  beforePublish?(key: RepoKey, moves: RefMove[] | undefined): Promise<void>;
+  /** `env`: the daemon's git environment, which the source's own settings go on top of. */
+  seedSource?(id: RepoId, env: NodeJS.ProcessEnv): SeedSource | undefined;
 }
 
 /** How a resync() ended. */
@@ -100,7 +110,11 @@ export class Daemon {
   /** Aborts a paced scan's wait at stop. */
   private readonly stopSignal = new AbortController();
 
-  constructor(private readonly s: DaemonSettings, private readonly obs: DaemonObserver) {
+  constructor(
+    private readonly s: DaemonSettings,
+    private readonly obs: DaemonObserver,
+    hooks: DaemonHooks = {},
+  ) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
     this.disk = new DiskSpace(s.home, s.disk?.minFreeBytes ?? 0);
     const b = s.scanBudget;
@@ -130,6 +144,8 @@ export class Daemon {
       },
       onFallback: (id, why) => this.obs.log("info", "fast path not taken; running git fetch", { repo: repoKey(id), why }),
       onMovesApplied: (id, moves) => this.movesApplied(repoKey(id), moves),
+      beforePublish: hooks.beforePublish && ((id, moves) => hooks.beforePublish!(repoKey(id), moves)),
+      seedSource: hooks.seedSource && ((id) => hooks.seedSource!(id, this.env)),
     });
     this.scheduler = new Scheduler<SyncOutcome>({
       sync: (key, reason, signal) => this.engine.sync(this.catalog.get(key) ?? parseRepoKey(key), reason, signal),

@@ -16,6 +16,7 @@ import { fingerprint } from "../upstream/refFilter";
 import { upstreamPath } from "../upstream/upstreamPool";
 import { V2Session, V2UnavailableError } from "../upstream/protocolV2";
 import { dueTasks, recordRun, recordRunAsync } from "./maintenance";
+import { movesBetween } from "../farm/announce";
 
 /** Beyond this many packs (one per fetch), merge them: serving slows with many packs. */
 const MAX_PACKS = 32;
@@ -61,6 +62,25 @@ export interface EngineDeps {
    * convergence check: a pushed ref is served from here on (read-your-writes, sync/serve/push).
    */
   onMovesApplied?: (id: RepoId, moves: readonly RefMove[]) => void;
+  /**
+   * Called (and awaited) right before new refs of a repository already served become visible:
+   * with the moves when known, undefined for a full fetch. A farm announces them to its peers
+   * here (sync/farm). First clones are not announced: nobody served the repository from here.
+   */
+  beforePublish?: (id: RepoId, moves: RefMove[] | undefined) => Promise<void>;
+  /**
+   * Where a first clone may come from instead of the primary (a farm's ready peer): a URL and
+   * the environment git needs for it. The primary then sends only the delta.
+   */
+  seedSource?: (id: RepoId) => SeedSource | undefined;
+}
+
+/** A first clone's other source (sync/farm/seed.ts). */
+export interface SeedSource {
+  url: string;
+  env: NodeJS.ProcessEnv;
+  /** Names the source in logs and outcomes (never holds credentials). */
+  peer: string;
 }
 
 export interface SyncOutcome {
@@ -83,6 +103,8 @@ export interface SyncOutcome {
    * webhook's tips over a warm v2 session), "git-fetch"; absent when nothing was fetched.
    */
   via?: "v2-clone" | "v2-moves" | "git-fetch";
+  /** A first clone seeded from a farm peer: which, and its bytes (`bytes` is then the primary's delta). */
+  seed?: { peer: string; bytes: number };
 }
 
 /**
@@ -140,30 +162,79 @@ export class SyncEngine {
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
     // Every job takes what webhooks announced: a full fetch below covers those moves too.
     const moves = this.d.takeMoves?.(id);
-    if ((reason === "webhook" || reason === "demand") && this.d.store.exists(id)) {
+    // A first clone from a farm peer when one is ready; then the scan below fetches the delta.
+    const seeded = !this.d.store.exists(id) && !this.d.store.hasIncoming(id) && (await this.seedFromPeer(id, signal, out));
+    if (seeded) {
+      // Fall through to the scan: the primary's refs, and only what the peer did not have.
+    } else if ((reason === "webhook" || reason === "demand") && this.d.store.exists(id)) {
       // The fast path: the primary just told us this repository changed (webhook), or a client
       // needs what the primary has now (demand: serve/git/freshness.ts found a want missing or
       // the refs behind), so skip the ref scan (a round trip and a process on the primary) and
       // fetch at once: the announced tips over a warm v2 session when we can, else a full git
       // fetch. HEAD's target is left as is; a default-branch change arrives with the next
       // reconcile's scan.
-      if (!(await this.applyMoves(id, moves, signal, out))) await this.fetchAndRecord(id, { refs: new Map() }, signal, out);
+      if (!(await this.applyMoves(id, moves, signal, out))) {
+        await this.d.beforePublish?.(id, undefined);
+        await this.fetchAndRecord(id, { refs: new Map() }, signal, out);
+      }
     } else if (!this.d.store.exists(id) && !this.d.store.hasIncoming(id) && (await this.cloneOverSession(id, signal, out))) {
       // A new repository, cloned over one v2 session: ls-refs (the fingerprint and HEAD) and the
       // pack on the same channel, no separate scan.
-    } else {
-      const { adv, fp } = await this.scan(id, signal);
-      signal.throwIfAborted();
-      // The primary may have moved between our scan and our fetch: we then hold something
-      // newer than the scan, and the next trigger (or reconcile) converges.
-      // "manual" (verify --resync) fetches even when the fingerprints agree: the copy on disk may
-      // have drifted from what the fingerprint file recorded, which is what verify found.
-      if (reason === "manual" || this.differs(id, fp)) out.converged = (await this.fetchAndRecord(id, adv, signal, out)) === fp;
     }
+    if (seeded || out.via === undefined) await this.scanAndFetch(id, reason, signal, out);
+    if (seeded) out.created = true;
     // A reclone on the fast path is a first clone like any other: scheduled maintenance, not now.
     if (out.created) await this.afterFirstClone(id, signal, out);
     await this.maintain(id, signal, out);
     return out;
+  }
+
+  /** Scan the primary; fetch when the mirror differs (or always for "manual"). */
+  private async scanAndFetch(id: RepoId, reason: SyncReason, signal: AbortSignal, out: SyncOutcome): Promise<void> {
+    const { adv, fp } = await this.scan(id, signal);
+    signal.throwIfAborted();
+    // The primary may have moved between our scan and our fetch: we then hold something
+    // newer than the scan, and the next trigger (or reconcile) converges.
+    // "manual" (verify --resync) fetches even when the fingerprints agree: the copy on disk may
+    // have drifted from what the fingerprint file recorded, which is what verify found.
+    if (reason !== "manual" && !this.differs(id, fp)) return;
+    // The moves are known before the fetch: the mirror's refs against the advertisement.
+    if (this.d.beforePublish && this.d.store.exists(id)) {
+      const moves = await this.movesTo(id, adv);
+      // No ref moves (HEAD only, a missing fingerprint after a seed, verify's resync): nothing new to announce.
+      if (moves === undefined || moves.length > 0) await this.d.beforePublish(id, moves);
+    }
+    out.converged = (await this.fetchAndRecord(id, adv, signal, out)) === fp;
+  }
+
+  /** From the kept refs held to the advertisement's kept refs (undefined when the copy cannot be read). */
+  private async movesTo(id: RepoId, adv: Advertisement): Promise<RefMove[] | undefined> {
+    try {
+      const held = keptOnly((await this.d.store.localRefs(id, this.d.env)).refs, this.d.keep);
+      return movesBetween(held, keptOnly(adv.refs, this.d.keep));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A first clone from the seed source (a farm peer), through the same resumable first-clone
+   * path as the primary's. False when there is none or it failed (the primary then clones).
+   */
+  private async seedFromPeer(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<boolean> {
+    const src = this.d.seedSource?.(id);
+    if (!src) return false;
+    this.assertRoomFor(id);
+    try {
+      const r = await this.d.store.fetch(id, src.url, src.env, signal);
+      out.seed = { peer: src.peer, bytes: r.bytes };
+      if (r.resumedFromBytes > 0) out.resumedFromBytes = r.resumedFromBytes;
+      return true;
+    } catch (e) {
+      if (signal.aborted) throw e;
+      this.d.onFallback?.(id, `seeding from farm peer ${src.peer} failed (${(e as Error).message.split("\n")[0]}); cloning from the primary`);
+      return false;
+    }
   }
 
   /**
@@ -181,6 +252,7 @@ export class SyncEngine {
     let session: V2Session | undefined;
     try {
       session = await sessions.take(upstreamPath(id.project, id.slug), signal);
+      await this.d.beforePublish?.(id, kept);
       const r = await this.d.store.applyMoves(id, session, kept, this.d.env, signal);
       if (r === false) {
         sessions.put(session);
@@ -302,7 +374,7 @@ export class SyncEngine {
 
   /** A new copy: index a big one at once; either way its maintenance is scheduled, not due. */
   private async afterFirstClone(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
-    if (out.bytes >= FIRST_CLONE_INDEX_MIN_BYTES) await this.d.store.indexFirstClone(id, this.d.env, signal);
+    if (out.bytes + (out.seed?.bytes ?? 0) >= FIRST_CLONE_INDEX_MIN_BYTES) await this.d.store.indexFirstClone(id, this.d.env, signal);
     await this.spreadSchedule(id);
   }
 

@@ -44,6 +44,8 @@ export interface ServeOptions {
   requestTimeoutMs?: number;
   /** Counts every request for draining (serve/drain.ts); the board carries its "draining". */
   drain?: RequestDrain;
+  /** More sections of /status/detail (e.g. `farm`), read at each request. */
+  detailSections?: () => Record<string, unknown>;
 }
 
 /** Register the observation and webhook routes on `router`. */
@@ -74,7 +76,7 @@ export function addObservationRoutes(router: Router, opts: ServeOptions): Router
     GET: (ctx) => {
       if (cameThroughProxy(ctx.req)) return sendError(ctx, 404, "not_found", `no such resource: ${ctx.path}`);
       const snap = board.snapshot();
-      sendJson(ctx, 200, internalStatusDocument(snap, board.delayed()));
+      sendJson(ctx, 200, { ...internalStatusDocument(snap, board.delayed()), ...opts.detailSections?.() });
     },
   });
   router.route("/status/repos", {

@@ -57,6 +57,11 @@ export interface PrimaryLink {
   syncNow(repo: ServedRepo): Promise<SyncResult>;
   /** Do the mirror's refs differ from the primary's right now? Rejects when it cannot be told. */
   refsBehind(repo: ServedRepo, signal: AbortSignal): Promise<boolean>;
+  /**
+   * A farm (sync/farm): wait, at most `waitMs`, for the sync a peer's announcement of this
+   * repository started ("none": nothing announced is outstanding). Counted by the farm.
+   */
+  catchUp?(repo: ServedRepo, waitMs: number): Promise<"none" | "caught_up" | "timeout" | "failed">;
 }
 
 export interface FreshnessOptions {
@@ -140,12 +145,15 @@ export class Freshness {
   async prepare(a: Admitted, res: ServerResponse, record: GitRecord): Promise<boolean> {
     if (a.advertise) {
       // v2's info/refs lists capabilities only; its ls-refs POST is the advertisement.
-      if (a.protocol.version !== 2 && this.o.advertisement === "always") await this.freshAdvertisement(a.served, record);
+      if (a.protocol.version === 2) return true;
+      await this.farmCatchUp(a.served, record);
+      if (this.o.advertisement === "always") await this.freshAdvertisement(a.served, record);
       return true;
     }
     if (!a.body || !("input" in a.body)) return true; // too big to hold: streamed to git as is
     const asked = requestedObjects(a.body.input);
     if (asked.lsRefs) {
+      await this.farmCatchUp(a.served, record);
       if (this.o.advertisement === "always") await this.freshAdvertisement(a.served, record);
       return true;
     }
@@ -157,6 +165,20 @@ export class Freshness {
     res.writeHead(200, { "Content-Type": CONTENT_TYPES.result(a.service), "Cache-Control": "no-cache", Connection: "close" });
     res.end(errPacket(verdict));
     return false;
+  }
+
+  /**
+   * Farm: catch up before advertising. A peer announced new refs of this repository (it is
+   * about to serve them, or already does): wait for the sync that announcement started, so a
+   * client that saw them there never sees older refs here. Bounded by waitMs; past it, serve
+   * what this node has (the farm counts it).
+   */
+  private async farmCatchUp(repo: ServedRepo, record: GitRecord): Promise<"none" | "caught_up" | "timeout" | "failed"> {
+    if (!this.o.link.catchUp) return "none";
+    const t0 = this.now();
+    const r = await this.o.link.catchUp(repo, this.o.waitMs);
+    if (r !== "none") record.note(r === "caught_up" ? "info" : "warn", { result: r, ms: this.now() - t0 }, "farm: waited for a sync a peer announced");
+    return r;
   }
 
   private primaryDown(): boolean {
@@ -217,6 +239,16 @@ export class Freshness {
       return undefined;
     }
     if (missing.length === 0) return void count("present");
+    // Farm: a peer announced new refs of this repository; the sync that announcement started
+    // brings them (the client may have read the advertisement on that peer). Then look again.
+    if ((await this.farmCatchUp(repo, record)) === "caught_up") {
+      try {
+        missing = await missingObjects(repo.dir, missing, this.o.check);
+      } catch {
+        return undefined;
+      }
+      if (missing.length === 0) return void count("fetched");
+    }
     const state = refStateToken(repo.dir);
     const unknown = missing.filter((n) => !this.negative.has(repo.dir, state, n, this.now()));
     if (unknown.length === 0) return void count("negative_cached"); // git answers "not our ref"
