@@ -260,3 +260,7 @@ async function waitUntil(fn: () => boolean | Promise<boolean>, timeoutMs = 10_00
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test("a farm peer's probes and announcements are not client arrivals (each peer GETs /farm/announce every 2 s: a quiet period would never end)", () => {
+  for (const p of ["/farm/announce", "/farm/announce?x=1"]) expect(`${p} ${isProbe(p)}`).toBe(`${p} true`);
+});

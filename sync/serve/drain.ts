@@ -21,6 +21,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, Gauge, Registry } from "prom-client";
+import { ANNOUNCE_PATH } from "../farm/announce";
 import { splitTarget } from "./router";
 
 export const DRAIN_METRIC_NAMES = {
@@ -37,10 +38,12 @@ export const DEFAULT_DRAIN_QUIET_PERIOD_MS = 0;
 export const DRAIN_PATH = "/drain";
 
 /**
- * Health checks, observation reads and the drain control itself: served while draining, never
- * counted as client arrivals or in flight.
+ * Health checks, observation reads, the drain control itself and the farm's peer traffic on
+ * /farm/announce (each peer probes it every few seconds and POSTs its announcements there; a
+ * draining node owes peers nothing, and counting them would keep a farm node's quiet period
+ * from ever ending): served while draining, never counted as client arrivals or in flight.
  */
-export const PROBE_PATHS: ReadonlySet<string> = new Set(["/status", "/status/ready", "/status/detail", "/healthz", "/metrics", DRAIN_PATH]);
+export const PROBE_PATHS: ReadonlySet<string> = new Set(["/status", "/status/ready", "/status/detail", "/healthz", "/metrics", DRAIN_PATH, ANNOUNCE_PATH]);
 
 export function isProbe(rawTarget: string | undefined): boolean {
   return PROBE_PATHS.has(splitTarget(rawTarget).path);
