@@ -16,6 +16,8 @@
 import { Farm, startFarm } from "../../testbed/farm/farm";
 import { seedFarmRepos, SMALL_REPOS, BIG_REPO } from "../../testbed/farm/farmRepos";
 import { describeScenario, loadDuringRollingUpdate } from "../../testbed/farm/scenario";
+import { joinNode } from "../../testbed/farm/join";
+import { startLoad, summarize } from "../../testbed/farm/loadGenerator";
 
 jest.setTimeout(600_000);
 
@@ -45,5 +47,24 @@ describe("a farm of three nodes behind HAProxy", () => {
     expect([...r.ops, ...r.finalOps].filter((x) => !x.ok)).toEqual([]);
     expect(r.pushes.filter((p) => !p.ok)).toEqual([]);
     expect(r.mismatches).toEqual([]);
+  });
+
+  test("a fourth node joins the running farm: seeds from its peers, and HAProxy sends it nothing until it reports ready", async () => {
+    // Clients keep coming while the node joins: HAProxy has connections it could send it.
+    const load = startLoad({ target: farm, repos: SMALL_REPOS, workers: 2 });
+    const j = await joinNode(farm);
+    const ops = await load.stop();
+    process.stdout.write(`farm join: ${JSON.stringify({ ...j, samples: j.samples.length })}; ${JSON.stringify(summarize(ops))}\n`);
+    expect(ops.filter((x) => !x.ok)).toEqual([]);
+    // HAProxy sent the new node no connection while it answered 503 (or nothing) on /status/ready.
+    expect(j.samples.filter((x) => !x.ready && x.sessionsTotal > 0)).toEqual([]);
+    expect(j.becameReady).toBe(true);
+    // Once UP it takes its share of new connections (round-robin over four).
+    expect(j.sessionsAfterReady).toBeGreaterThan(0);
+    // Seeded from its peers: every repository's first clone came from a peer, and the peers sent
+    // more bytes than the primary (the primary only sent what changed since, if anything).
+    expect(j.seed.reposFromPeers).toBe(REPOS.length);
+    expect(j.seed.bytesFromPeers).toBeGreaterThan(BIG_MB * 1024 * 1024);
+    expect(j.seed.bytesFromPeers).toBeGreaterThan(j.seed.bytesFromPrimary);
   });
 });

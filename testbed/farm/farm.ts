@@ -68,6 +68,8 @@ export interface Farm {
   planServer: PlanServer;
   nodes: FarmNode[];
   bundle: string;
+  /** "PROJECT/slug" of the mirrored repositories. */
+  repos: readonly string[];
   /** What HAProxy checks on each node. */
   checkPath: string;
   /** Whether the bundle has the farm keys (peers, token). */
@@ -293,6 +295,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
     planServer,
     nodes,
     bundle,
+    repos: o.repos,
     checkPath,
     farmKeys,
     planUrls,
@@ -316,9 +319,11 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
     async addNode({ wait = false } = {}) {
       const node = await mkNode(nodes.length + 1);
       nodes.push(node);
+      // Every node's peers file lists the new one (the old nodes re-read theirs).
       writePeers();
       await deploy(node, settings(), "first");
-      await haproxy.reconfigure(haproxyInput());
+      // Registered as an NLB target: it gets clients once its readiness checks pass.
+      await haproxy.addServer({ name: node.name, address: node.address, port: 443 });
       if (wait) await waitAllUp();
       return node;
     },

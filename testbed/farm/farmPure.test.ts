@@ -9,7 +9,8 @@ import { cleanupAll, tempDir } from "../resources";
 import { createCa } from "../tls";
 import { drainMs } from "./drainLog";
 import { renderPeersFile } from "./farm";
-import { HaproxyConfigInput, parseShowStat, renderHaproxyConfig } from "./haproxyConfig";
+import { addServerCommand, HaproxyConfigInput, parseShowStat, renderHaproxyConfig } from "./haproxyConfig";
+import { sample } from "./metricsText";
 import { HAPROXY_BIN } from "./haproxy";
 
 afterAll(() => cleanupAll());
@@ -92,4 +93,25 @@ describe("drainMs", () => {
 
 test("renderPeersFile lists every node's base URL", () => {
   expect(renderPeersFile(["10.213.7.2", "10.213.7.3"])).toBe("https://10.213.7.2\nhttps://10.213.7.3\n");
+});
+
+test("sample reads one series of an exposition by exact labels", () => {
+  const text = ['# TYPE x counter', 'x{source="peer"} 8400000', 'x{source="primary"} 12', "y 3", 'z{a="1",b="2"} 5'].join("\n");
+  expect(sample(text, "x", { source: "peer" })).toBe(8400000);
+  expect(sample(text, "x", { source: "primary" })).toBe(12);
+  expect(sample(text, "y")).toBe(3);
+  expect(sample(text, "z", { b: "2", a: "1" })).toBe(5);
+  expect(sample(text, "x")).toBeUndefined();
+  expect(sample(text, "w")).toBeUndefined();
+});
+
+test("addServerCommand adds a server forced down in one command line", () => {
+  const cmd = addServerCommand(input(), { name: "node4", address: "10.213.7.5", port: 443 });
+  expect(cmd.split("; ")).toEqual([
+    "add server nodes/node4 10.213.7.5:443 check check-ssl check-sni farm.test verify required ca-file /tmp/ca.pem verifyhost farm.test inter 200ms fall 2 rise 2",
+    "enable health nodes/node4",
+    "enable server nodes/node4",
+    "set server nodes/node4 health down",
+  ]);
+  expect(() => addServerCommand(input(), { name: "x;y", address: "10.0.0.1", port: 443 })).toThrow(/server name/);
 });

@@ -1,15 +1,15 @@
 /**
  * Debian's HAProxy as a foreground master-worker process (`-W -db`), configured by
- * haproxyConfig.ts: the farm's load balancer in the bench. Reconfiguring rewrites the file,
- * checks it with `haproxy -c` and reloads (SIGUSR2 to the master): connections in flight stay
- * on the old worker, as an NLB keeps established flows when targets change.
+ * haproxyConfig.ts: the farm's load balancer in the bench. The config is
+ * checked with `haproxy -c` first. A node joining a running farm is added through the admin
+ * socket (addServer), without a reload: the other servers keep their health state.
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { runCommand } from "../netnsHost";
 import { spawnTracked, tempDir, TrackedProcess, waitFor, waitForPort } from "../resources";
-import { HaproxyConfigInput, HaproxyServerStat, parseShowStat, renderHaproxyConfig } from "./haproxyConfig";
+import { addServerCommand, HaproxyConfigInput, HaproxyNode, HaproxyServerStat, parseShowStat, renderHaproxyConfig } from "./haproxyConfig";
 
 export const HAPROXY_BIN = "/usr/sbin/haproxy";
 
@@ -19,8 +19,8 @@ export interface Haproxy {
   host: string;
   port: number;
   confPath: string;
-  /** Rewrite the config (same bind) and reload; resolves when the new worker answers on its socket. */
-  reconfigure(input: HaproxyInput): Promise<void>;
+  /** Add a server at run time: DOWN (sent nothing) until its readiness checks pass. */
+  addServer(node: HaproxyNode): Promise<void>;
   /** The backend's servers as HAProxy sees them now. */
   servers(): Promise<HaproxyServerStat[]>;
   process: TrackedProcess;
@@ -78,13 +78,11 @@ export async function startHaproxy(input: HaproxyInput): Promise<Haproxy> {
     confPath,
     process: proc,
     servers,
-    async reconfigure(i) {
-      if (i.bind.host !== input.bind.host || i.bind.port !== input.bind.port) throw new Error("haproxy reconfigure: the bind address cannot change");
-      await write(i);
-      const want = i.nodes.map((n) => n.name).sort().join(",");
-      process.kill(proc.child.pid as number, "SIGUSR2");
-      // The new worker owns the socket once it lists the new servers.
-      await waitFor("haproxy to reload with the new servers", async () => (await servers()).map((s) => s.name).sort().join(",") === want, 15000, 50);
+    async addServer(node) {
+      const out = await adminCommand(statsSocket, addServerCommand(input, node));
+      // Each command answers a line (empty when fine); anything but the registration is an error.
+      const problems = out.split("\n").filter((l) => l.trim() !== "" && l.trim() !== "New server registered.");
+      if (problems.length > 0 || !out.includes("New server registered.")) throw new Error(`haproxy refused to add ${node.name}: ${out.trim()}`);
     },
     stop: () => proc.stop(),
   };

@@ -81,6 +81,24 @@ function check(i: HaproxyConfigInput): void {
   }
 }
 
+/** A server's check options (the config's default-server line; a server added at run time gets them too). */
+export function serverCheckArgs(i: Pick<HaproxyConfigInput, "serverName" | "caFile" | "checkIntervalMs" | "fall" | "rise">): string {
+  return `check check-ssl check-sni ${i.serverName} verify required ca-file ${i.caFile} verifyhost ${i.serverName} inter ${i.checkIntervalMs}ms fall ${i.fall} rise ${i.rise}`;
+}
+
+/**
+ * Admin-socket commands that add a server which receives nothing until its checks pass: HAProxy
+ * 2.6 starts a new server UP (health = rise) and has no init-state, so it is added in
+ * maintenance, enabled and forced down in ONE command line (one thread runs it to the end, no
+ * connection is routed between the commands); then `rise` passing checks bring it UP, as an
+ * NLB's new target is "initial" until healthy. Pure.
+ */
+export function addServerCommand(i: Pick<HaproxyConfigInput, "serverName" | "caFile" | "checkIntervalMs" | "fall" | "rise">, node: HaproxyNode): string {
+  if (!NAME.test(node.name)) throw new Error(`haproxy: server name ${JSON.stringify(node.name)} must match ${NAME}`);
+  const s = `nodes/${node.name}`;
+  return [`add server ${s} ${node.address}:${node.port} ${serverCheckArgs(i)}`, `enable health ${s}`, `enable server ${s}`, `set server ${s} health down`].join("; ");
+}
+
 export function renderHaproxyConfig(i: HaproxyConfigInput): string {
   check(i);
   const idle = `${i.idleTimeoutSeconds ?? 600}s`;
@@ -89,6 +107,8 @@ export function renderHaproxyConfig(i: HaproxyConfigInput): string {
     "global",
     `  stats socket ${i.statsSocket} mode 600 level admin`,
     "  maxconn 4096",
+    // One thread: admin command lines run to their end before any connection is routed.
+    "  nbthread 1",
     // Without it HAProxy warns that no certificate store was given (the checks name their CA).
     "  ssl-server-verify required",
     "",
@@ -108,7 +128,7 @@ export function renderHaproxyConfig(i: HaproxyConfigInput): string {
     "  option httpchk",
     `  http-check send meth GET uri ${i.checkPath} ver HTTP/1.1 hdr Host ${i.serverName}`,
     "  http-check expect status 200",
-    `  default-server check check-ssl check-sni ${i.serverName} verify required ca-file ${i.caFile} verifyhost ${i.serverName} inter ${i.checkIntervalMs}ms fall ${i.fall} rise ${i.rise}`,
+    `  default-server ${serverCheckArgs(i)}`,
     ...i.nodes.map((n) => `  server ${n.name} ${n.address}:${n.port}`),
     "",
   ].join("\n");
