@@ -264,11 +264,16 @@ export function buildCli(): Command {
   program
     .command("apply")
     .description("lay down a deploy plan (users, dirs, files, units) and restart what changed; idempotent; JSON summary on stdout")
-    .requiredOption("--plan <file>", "the plan (JSON, from the Pulumi deploy or `npm start`); delete it afterwards, it may hold secrets")
+    .option("--plan <file>", "the plan (JSON, from the Pulumi deploy or `npm start`); delete it afterwards, it may hold secrets")
+    .option("--plan-url <url>", "fetch the plan instead: https://HOST/PATH (TLS verified, no redirects) or s3://BUCKET/KEY (`aws s3 cp`); needs --plan-sha256")
+    .option("--plan-sha256 <hex>", "the plan's SHA-256: checked before anything is parsed or applied (required with --plan-url)")
+    .option("--plan-ca <file>", "PEM CA bundle to verify the --plan-url https server (default: the system's)")
+    .option("--wait-ready <seconds>", "after applying, wait until the daemon answers GET /status/ready 200; exit 1 if not in time", (v) => Number(v))
+    .option("--status-url <url>", "where --wait-ready asks: http(s)://HOST[:PORT]/status/ready or unix:/path/http.sock (default: the daemon's mirror.serve.listen from the plan)")
     .option("--root <dir>", "apply under this directory instead of / (tests, npm start); users and groups stay the host's")
     .option("--services <manager>", "systemctl (default without --root) | exec (run units' commands directly; default with --root)")
     .option("--dry-run", "decide and report, change nothing")
-    .action(async (o: { plan: string; root?: string; services?: string; dryRun?: boolean }) => {
+    .action(async (o: { plan?: string; planUrl?: string; planSha256?: string; planCa?: string; waitReady?: number; statusUrl?: string; root?: string; services?: string; dryRun?: boolean }) => {
       process.exitCode = await runApplyCli(o);
     });
   program
