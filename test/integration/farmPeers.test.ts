@@ -22,9 +22,10 @@ import { ensureBundle } from "../../testbed/daemonProcess";
 import { MIRROR_NAME, MirrorBehindNginx, startMirrorBehindNginx } from "../../testbed/mirrorBehindNginx";
 import { Primary, startPrimary } from "../../testbed/primary";
 import { git, GitError, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
-import { freePort, tempDir, waitFor } from "../../testbed/resources";
+import { freePort, onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { createCa, ServerCert, TestCa } from "../../testbed/tls";
 import { refsChangedPayload } from "../../testbed/webhook";
+import { startLatencyProxyProcess } from "../../testbed/latencyProxyProcess";
 import type { FarmStatus } from "../../sync/farm";
 import { createHash } from "node:crypto";
 
@@ -137,7 +138,17 @@ describe("farm peers: seeding, announce before publish, catch up before advertis
     // A lists itself (it must find and skip its own entry).
     writeAtomically(peersA(), `# the farm\nhttps://127.0.0.1:${a.port}\n`);
     writeAtomically(peersB(), `https://127.0.0.1:${a.port}\n`);
-    b = await startMirrorBehindNginx({ primary, repos: [APP, LIB], tls: { ca, cert }, properties: farmProps("node-b", peersB()) });
+    // B reaches the primary over a slow link (300 ms each way): its syncs take seconds, so an
+    // advertisement on B right after A published finds B's announced sync still running, and
+    // only the catch-up (waiting for it) can answer with the new refs.
+    const slow = await startLatencyProxyProcess({ targetHost: primary.host, targetPort: primary.port, delayMs: 300 });
+    onCleanup(() => slow.stop());
+    b = await startMirrorBehindNginx({
+      primary,
+      repos: [APP, LIB],
+      tls: { ca, cert },
+      properties: { ...farmProps("node-b", peersB()), "mirror.upstream.sshUrl": `ssh://${primary.user}@${slow.host}:${slow.port}` },
+    });
   });
 
   test("a joining node seeds its first clones from a ready peer, and is not ready until synced", async () => {
@@ -214,6 +225,7 @@ describe("farm peers: seeding, announce before publish, catch up before advertis
     await waitFor("A serves the push", async () => (await lsRemote(a, APP.slug, auth)).get("refs/heads/main") === tip, 120_000, 20);
     // ...B does too: it recorded A's announcement before A published, and waits for that sync.
     expect((await lsRemote(b, APP.slug)).get("refs/heads/main")).toBe(tip);
+    expect(await metric(b, FARM_METRIC_NAMES.catchUps, { result: "caught_up" })).toBeGreaterThanOrEqual(1);
     // And a fetch of it from B (a POST that may land on another node than the advertisement) works.
     const dest = path.join(tempDir("fetch"), "b.git");
     await git(["clone", "--quiet", "--mirror", b.url(APP.project, APP.slug), dest], { env: b.gitEnv() });
