@@ -21,7 +21,7 @@ import { FARM_METRIC_NAMES } from "../../sync/farm";
 import { ensureBundle } from "../../testbed/daemonProcess";
 import { MIRROR_NAME, MirrorBehindNginx, startMirrorBehindNginx } from "../../testbed/mirrorBehindNginx";
 import { Primary, startPrimary } from "../../testbed/primary";
-import { git, GitError, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
+import { git, GitError, listRefs, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
 import { freePort, onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { createCa, ServerCert, TestCa } from "../../testbed/tls";
 import { refsChangedPayload } from "../../testbed/webhook";
@@ -80,7 +80,8 @@ async function lsRemote(m: MirrorBehindNginx, slug: string, extra: Record<string
   return new Map(
     out
       .split("\n")
-      .filter(Boolean)
+      // The refs only: no HEAD line, no peeled tags (as for-each-ref lists them).
+      .filter((l) => l !== "" && !l.endsWith("\tHEAD") && !l.endsWith("^{}"))
       .map((l) => {
         const [oid, ref] = l.split("\t");
         return [ref, oid] as [string, string];
@@ -127,9 +128,10 @@ describe("farm peers: seeding, announce before publish, catch up before advertis
       if (r === APP) app = w;
     }
     fs.writeFileSync(peersA(), "");
+    // A does not mirror LIB: B's first clone of it finds nothing on A and falls back to the primary.
     a = await startMirrorBehindNginx({
       primary,
-      repos: [APP, LIB],
+      repos: [APP],
       tls: { ca, cert },
       webhookSecret: SECRET,
       properties: { ...farmProps("node-a", peersA()), "mirror.serve.auth": "tokens", "mirror.serve.tokensFile": path.join(dir, "client-tokens") },
@@ -165,17 +167,20 @@ describe("farm peers: seeding, announce before publish, catch up before advertis
       50,
     );
     const farm = await farmDetail(b);
-    expect(farm.seed.fromPeers.repos).toBe(2);
+    // APP from A; the primary sent nothing for it (A was current: no delta), only LIB, which A lacks.
+    expect(farm.seed.fromPeers.repos).toBe(1);
     expect(farm.seed.fromPeers.bytes).toBeGreaterThan(0);
-    // The primary sent no first clone, and nothing for the catch-up: A was current.
-    expect(farm.seed.fromPrimary).toEqual({ repos: 0, bytes: 0 });
+    expect(farm.seed.fromPrimary.repos).toBe(1);
     expect(await metric(b, FARM_METRIC_NAMES.seedBytes, { source: "peer" })).toBe(farm.seed.fromPeers.bytes);
-    expect(await metric(b, FARM_METRIC_NAMES.seedRepos, { source: "primary" })).toBe(0);
+    expect(await metric(b, FARM_METRIC_NAMES.seedBytes, { source: "primary" })).toBe(farm.seed.fromPrimary.bytes);
+    expect(await metric(b, FARM_METRIC_NAMES.seedRepos, { source: "primary" })).toBe(1);
+    // LIB's bytes are all the primary sent: a first clone of the same history as APP's.
+    expect(farm.seed.fromPrimary.bytes).toBeLessThanOrEqual(farm.seed.fromPeers.bytes * 2);
     // The clones went through A's nginx, as the farm peer (A refuses clients without a token).
     const log = fs.readFileSync(path.join(a.nginx.prefix, "logs", "site.access.log"), "utf8");
     expect(log).toMatch(/\/scm\/PROJ\/app\.git\/git-upload-pack[^\n]* 200 /);
     // Same refs as the primary.
-    for (const r of [APP, LIB]) expect(await lsRemote(b, r.slug)).toEqual(await lsRemote(a, r.slug, { GIT_CONFIG_COUNT: "2", GIT_CONFIG_KEY_1: "http.extraHeader", GIT_CONFIG_VALUE_1: `Authorization: Bearer ${CLIENT_TOKEN}` }));
+    for (const r of [APP, LIB]) expect(await lsRemote(b, r.slug)).toEqual(await listRefs(primary.repoPath(r.project, r.slug)));
   });
 
   test("a wrong farm token is refused on /farm/announce and /scm/; the right one is told who the node is", async () => {
