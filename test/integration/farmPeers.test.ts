@@ -140,10 +140,10 @@ describe("farm peers: seeding, announce before publish, catch up before advertis
     // A lists itself (it must find and skip its own entry).
     writeAtomically(peersA(), `# the farm\nhttps://127.0.0.1:${a.port}\n`);
     writeAtomically(peersB(), `https://127.0.0.1:${a.port}\n`);
-    // B reaches the primary over a slow link (300 ms each way): its syncs take seconds, so an
+    // B reaches the primary over a slow link (500 ms each way): its syncs take seconds, so an
     // advertisement on B right after A published finds B's announced sync still running, and
     // only the catch-up (waiting for it) can answer with the new refs.
-    const slow = await startLatencyProxyProcess({ targetHost: primary.host, targetPort: primary.port, delayMs: 300 });
+    const slow = await startLatencyProxyProcess({ targetHost: primary.host, targetPort: primary.port, delayMs: 500 });
     onCleanup(() => slow.stop());
     b = await startMirrorBehindNginx({
       primary,
@@ -241,5 +241,25 @@ describe("farm peers: seeding, announce before publish, catch up before advertis
     expect(await metric(a, FARM_METRIC_NAMES.skippedPeers)).toBeGreaterThanOrEqual(1);
     expect(await metric(b, FARM_METRIC_NAMES.sent)).toBe(0);
     expect(await metric(a, FARM_METRIC_NAMES.received)).toBe(0);
+  });
+
+  test("a fetch POST landing on B for an object only announced so far waits for the announced sync, not a new one", async () => {
+    const auth = { GIT_CONFIG_COUNT: "2", GIT_CONFIG_KEY_1: "http.extraHeader", GIT_CONFIG_VALUE_1: `Authorization: Bearer ${CLIENT_TOKEN}` };
+    const before = (await lsRemote(a, APP.slug, auth)).get("refs/heads/main");
+    await app.commit({ "src/main.txt": "farm push, fetched by id\n" });
+    await app.push(["main"]);
+    const tip = (await git(["rev-parse", "refs/heads/main"], { cwd: primary.repoPath(APP.project, APP.slug) })).trim();
+    const caughtUp = await metric(b, FARM_METRIC_NAMES.catchUps, { result: "caught_up" });
+    expect(await a.postWebhook(refsChangedPayload(APP.project, APP.slug, "refs/heads/main", before, tip))).toBeLessThan(300);
+    await waitFor("A serves the push", async () => (await lsRemote(a, APP.slug, auth)).get("refs/heads/main") === tip, 120_000, 20);
+    // The client read the advertisement on A; its fetch (protocol v2) lands on B.
+    const pkt = (line: string) => (line.length + 4).toString(16).padStart(4, "0") + line;
+    const body = pkt("command=fetch\n") + "0001" + pkt(`want ${tip}\n`) + pkt("done\n") + "0000";
+    const r = await b.request("POST", "/scm/PROJ/app.git/git-upload-pack", { headers: { "Content-Type": "application/x-git-upload-pack-request", "Git-Protocol": "version=2" }, body });
+    expect(r.status).toBe(200);
+    const text = r.body.toString("latin1");
+    expect(text).not.toMatch(/ERR /);
+    expect(text).toContain("packfile\n");
+    expect(await metric(b, FARM_METRIC_NAMES.catchUps, { result: "caught_up" })).toBe(caughtUp + 1);
   });
 });
