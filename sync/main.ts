@@ -164,6 +164,8 @@ async function run(home: string): Promise<number> {
         }
       : undefined,
   });
+  // Know which peers are ready before the first clones start (they seed from one); bounded by the probe timeout.
+  await farm?.probe();
   try {
     await daemon.start();
   } catch (e) {

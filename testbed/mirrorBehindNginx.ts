@@ -87,6 +87,8 @@ export interface MirrorBehindNginxOptions {
   workerProcesses?: number;
   /** Environment for the daemon process, over process.env. */
   daemonEnv?: NodeJS.ProcessEnv;
+  /** The CA and certificate nginx serves (default: a CA of its own); a farm's nodes share one CA. */
+  tls?: { ca: TestCa; cert: ServerCert };
 }
 
 /** A CA and a leaf for mirror.test (and 127.0.0.1, for clients that connect by address). */
@@ -195,7 +197,7 @@ export async function startTlsFront(
 }
 
 export async function startMirrorBehindNginx(o: MirrorBehindNginxOptions): Promise<MirrorBehindNginx> {
-  const { ca, cert } = await mirrorCertificate();
+  const { ca, cert } = o.tls ?? (await mirrorCertificate());
   const mh = await mirrorHome(o.primary);
   // A short path of its own (sun_path holds 107 bytes); nginx's workers run as root on the bench.
   const socketPath = path.join(tempDir("sock"), "http.sock");

@@ -336,3 +336,40 @@ describe("the file itself", () => {
     ]);
   });
 });
+
+describe("farm mode (mirror.farm.*)", () => {
+  const farmLines = (o: { token?: boolean; serverName?: string; ca?: string } = {}) =>
+    "mirror.farm.peersFile=/etc/smart-mirror/farm/peers\n" +
+    (o.token === false ? "" : "mirror.farm.tokenFile=shared/secrets/farm-token\n") +
+    (o.serverName === undefined ? "mirror.farm.serverName=mirror-syd.example.com\n" : o.serverName === "" ? "" : `mirror.farm.serverName=${o.serverName}\n`) +
+    (o.ca ? `mirror.farm.caCertificatesFile=${o.ca}\n` : "");
+
+  test("a peers file with its token and TLS name: farm settings, the node id left to the host name", () => {
+    const home = makeHome({ properties: minimalProperties(hostKey) + farmLines() });
+    writeSecret(path.join(home, "shared", "secrets", "farm-token"), "0123456789abcdef0123456789abcdef\n");
+    const r = loadConfig(home);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems, null, 2));
+    expect(r.config.farm).toEqual({ peersFile: "/etc/smart-mirror/farm/peers", tokenFile: path.join(home, "shared", "secrets", "farm-token"), serverName: "mirror-syd.example.com", caFile: undefined, nodeId: undefined });
+  });
+
+  test("without a peers file there is no farm", () => {
+    const r = load({});
+    expect(r.ok && r.config.farm).toBeUndefined();
+  });
+
+  test("the token and the TLS name are required with a peers file; a URL is not a TLS name", () => {
+    expect(problemsOf(load({}, farmLines({ token: false, serverName: "" })))).toEqual([
+      expect.objectContaining({ key: "mirror.farm.tokenFile", message: "is required when mirror.farm.peersFile is set (farm mode)", fix: expect.stringContaining("openssl rand -hex 32") }),
+      expect.objectContaining({ key: "mirror.farm.serverName", message: "is required when mirror.farm.peersFile is set (farm mode)" }),
+    ]);
+    const url = problemsOf(load({}, farmLines({ serverName: "https://mirror.example.com" })));
+    expect(url).toEqual(expect.arrayContaining([expect.objectContaining({ key: "mirror.farm.serverName", message: "is not a DNS name" })]));
+  });
+
+  test("the token file is a secret: missing or loose is refused, naming the fix", () => {
+    const home = makeHome({ properties: minimalProperties(hostKey) + farmLines() });
+    expect(problemsOf(loadConfig(home))).toEqual([expect.objectContaining({ key: "mirror.farm.tokenFile", message: "file does not exist", fix: expect.stringContaining("the same file on every node") })]);
+    writeSecret(path.join(home, "shared", "secrets", "farm-token"), "0123456789abcdef0123456789abcdef\n", 0o644);
+    expect(problemsOf(loadConfig(home))).toEqual([expect.objectContaining({ key: "mirror.farm.tokenFile", message: expect.stringContaining("group/others can access") })]);
+  });
+});

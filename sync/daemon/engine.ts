@@ -162,6 +162,13 @@ export class SyncEngine {
     const out: SyncOutcome = { fetched: false, created: false, bytes: 0, converged: true, recloned: false, maintenance: [] };
     // Every job takes what webhooks announced: a full fetch below covers those moves too.
     const moves = this.d.takeMoves?.(id);
+    // Announced at most once per job: a fast path that falls back to a full fetch was announced already.
+    let announced = false;
+    const announce = async (m: RefMove[] | undefined) => {
+      if (announced || !this.d.beforePublish) return;
+      announced = true;
+      await this.d.beforePublish(id, m);
+    };
     // A first clone from a farm peer when one is ready; then the scan below fetches the delta.
     const seeded = !this.d.store.exists(id) && !this.d.store.hasIncoming(id) && (await this.seedFromPeer(id, signal, out));
     if (seeded) {
@@ -173,15 +180,15 @@ export class SyncEngine {
       // fetch at once: the announced tips over a warm v2 session when we can, else a full git
       // fetch. HEAD's target is left as is; a default-branch change arrives with the next
       // reconcile's scan.
-      if (!(await this.applyMoves(id, moves, signal, out))) {
-        await this.d.beforePublish?.(id, undefined);
+      if (!(await this.applyMoves(id, moves, signal, out, announce))) {
+        await announce(undefined);
         await this.fetchAndRecord(id, { refs: new Map() }, signal, out);
       }
     } else if (!this.d.store.exists(id) && !this.d.store.hasIncoming(id) && (await this.cloneOverSession(id, signal, out))) {
       // A new repository, cloned over one v2 session: ls-refs (the fingerprint and HEAD) and the
       // pack on the same channel, no separate scan.
     }
-    if (seeded || out.via === undefined) await this.scanAndFetch(id, reason, signal, out);
+    if (seeded || out.via === undefined) await this.scanAndFetch(id, reason, signal, out, announce);
     if (seeded) out.created = true;
     // A reclone on the fast path is a first clone like any other: scheduled maintenance, not now.
     if (out.created) await this.afterFirstClone(id, signal, out);
@@ -190,7 +197,7 @@ export class SyncEngine {
   }
 
   /** Scan the primary; fetch when the mirror differs (or always for "manual"). */
-  private async scanAndFetch(id: RepoId, reason: SyncReason, signal: AbortSignal, out: SyncOutcome): Promise<void> {
+  private async scanAndFetch(id: RepoId, reason: SyncReason, signal: AbortSignal, out: SyncOutcome, announce: (m: RefMove[] | undefined) => Promise<void>): Promise<void> {
     const { adv, fp } = await this.scan(id, signal);
     signal.throwIfAborted();
     // The primary may have moved between our scan and our fetch: we then hold something
@@ -202,7 +209,7 @@ export class SyncEngine {
     if (this.d.beforePublish && this.d.store.exists(id)) {
       const moves = await this.movesTo(id, adv);
       // No ref moves (HEAD only, a missing fingerprint after a seed, verify's resync): nothing new to announce.
-      if (moves === undefined || moves.length > 0) await this.d.beforePublish(id, moves);
+      if (moves === undefined || moves.length > 0) await announce(moves);
     }
     out.converged = (await this.fetchAndRecord(id, adv, signal, out)) === fp;
   }
@@ -242,7 +249,7 @@ export class SyncEngine {
    * a check of their old values (RepoStore.applyMoves). False when this path cannot be used or
    * did not apply (then the caller runs a full fetch, which is always right).
    */
-  private async applyMoves(id: RepoId, moves: RefMove[] | "unknown" | undefined, signal: AbortSignal, out: SyncOutcome): Promise<boolean> {
+  private async applyMoves(id: RepoId, moves: RefMove[] | "unknown" | undefined, signal: AbortSignal, out: SyncOutcome, announce: (m: RefMove[]) => Promise<void>): Promise<boolean> {
     const sessions = this.d.sessions;
     if (!sessions || moves === undefined || moves === "unknown") return false;
     const kept = moves.filter((m) => this.d.keep(m.ref));
@@ -252,7 +259,7 @@ export class SyncEngine {
     let session: V2Session | undefined;
     try {
       session = await sessions.take(upstreamPath(id.project, id.slug), signal);
-      await this.d.beforePublish?.(id, kept);
+      await announce(kept);
       const r = await this.d.store.applyMoves(id, session, kept, this.d.env, signal);
       if (r === false) {
         sessions.put(session);

@@ -28,7 +28,6 @@ export function seedSource(peer: Peer, id: RepoId, tls: SeedTls, base: NodeJS.Pr
     ["http.curloptResolve", `${tls.serverName}:${peer.port}:${address}`],
     // Never follow a redirect with the token elsewhere.
     ["http.followRedirects", "false"],
-    ["credential.helper", ""],
   ];
   if (tls.caFile) config.push(["http.sslCAInfo", tls.caFile]);
   env.GIT_CONFIG_COUNT = String(config.length);
@@ -36,7 +35,9 @@ export function seedSource(peer: Peer, id: RepoId, tls: SeedTls, base: NodeJS.Pr
     env[`GIT_CONFIG_KEY_${i}`] = k;
     env[`GIT_CONFIG_VALUE_${i}`] = v;
   });
+  // No prompt, no helper asked for a password: the token is all there is.
   env.GIT_TERMINAL_PROMPT = "0";
+  env.GIT_ASKPASS = "/bin/false";
   const port = peer.port === 443 ? "" : `:${peer.port}`;
   return { url: `https://${tls.serverName}${port}/scm/${encodeURIComponent(id.project)}/${encodeURIComponent(id.slug)}.git`, env, peer: peer.url };
 }
