@@ -130,6 +130,22 @@ const splitRepo = (repo: string) => {
   return { project, slug };
 };
 
+/**
+ * A real host has /var/lib, /etc, /opt ... (0755) before any deploy; under a bench root prefix
+ * they would be made by the agent with the node script's umask 077 and keep the daemon's user
+ * out. So: every ancestor of the plan's paths exists, 0755, as on a host. The plan's own dirs
+ * are left to the agent.
+ */
+function hostSkeleton(root: string, plan: Plan): void {
+  const own = new Set(plan.dirs.map((d) => d.path));
+  for (const p of [...plan.dirs.map((d) => d.path), ...plan.files.map((f) => f.path)]) {
+    for (let d = path.posix.dirname(p); d !== "/" && !own.has(d); d = path.posix.dirname(d)) {
+      const onHost = path.join(root, d);
+      if (!fs.existsSync(onHost)) fs.mkdirSync(onHost, { recursive: true, mode: 0o755 });
+    }
+  }
+}
+
 /** The farm's peers file: one base URL per line (every node, this one included). Pure. */
 export function renderPeersFile(addresses: readonly string[]): string {
   return addresses.map((a) => `https://${a}`).join("\n") + "\n";
@@ -244,6 +260,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
 
   const update = async (node: FarmNode, s: FarmSettings, label: string, opts: ApplyOptions = {}): Promise<ApplyRun> => {
     const plan = planFor(node, s);
+    hostSkeleton(node.root, plan);
     const source = publish(node, plan, label);
     if (!nodeScript || !bundleRef || "file" in source) return node.apply(source, opts);
     return node.runScript(scriptOf(node), [bundleRef.url, bundleRef.sha256, source.url, source.sha256, String(opts.waitReadySeconds ?? 0), caFile]);
