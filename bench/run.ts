@@ -17,6 +17,7 @@ import { ciRaceBenchmark } from "./ciRace";
 import { cloneBenchmark } from "./clone";
 import { concurrentBenchmark } from "./concurrent";
 import { daemonRssBenchmark } from "./daemonRss";
+import { farmBenchmark } from "./farmBench";
 import { initialSyncBenchmark } from "./initialSync";
 import { pushBenchmark } from "./push";
 import { lfsBenchmark } from "./lfs";
@@ -27,7 +28,7 @@ import { benchScale, SCALE_ENV } from "./scale";
 import { syncLagBenchmark } from "./syncLag";
 import { scaleBenchmark } from "./scaleBench";
 
-export const BENCHMARKS: readonly Benchmark[] = [reconcileBenchmark, syncLagBenchmark, initialSyncBenchmark, daemonRssBenchmark, cloneBenchmark, concurrentBenchmark, reliabilityBenchmark, ciRaceBenchmark, pushBenchmark, lfsBenchmark, scaleBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [reconcileBenchmark, syncLagBenchmark, initialSyncBenchmark, daemonRssBenchmark, cloneBenchmark, concurrentBenchmark, reliabilityBenchmark, ciRaceBenchmark, pushBenchmark, lfsBenchmark, scaleBenchmark, farmBenchmark];
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
