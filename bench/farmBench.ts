@@ -18,7 +18,7 @@
 import { startFarm, Farm } from "../testbed/farm/farm";
 import { seedFarmRepos, SMALL_REPOS, BIG_REPO } from "../testbed/farm/farmRepos";
 import { joinNode, JoinResult } from "../testbed/farm/join";
-import { sample } from "../testbed/farm/metricsText";
+import { sampleSum } from "../testbed/farm/metricsText";
 import { describeScenario, loadDuringRollingUpdate } from "../testbed/farm/scenario";
 import { waitFor } from "../testbed/resources";
 import { BenchContext, BenchOutcome, Benchmark } from "./benchmark";
@@ -35,7 +35,7 @@ const INTERVAL = "10s";
 /** Reconcile rounds a node has finished (its histogram's count). */
 async function rounds(farm: Farm, i: number): Promise<number> {
   const text = (await farm.nodes[i].get("/metrics")).body;
-  return sample(text, "smart_mirror_reconcile_duration_seconds_count") ?? 0;
+  return sampleSum(text, "smart_mirror_reconcile_duration_seconds_count");
 }
 
 /** Primary SSH sessions per reconcile round of the farm (every node reconciles once per interval), idle farm. */

@@ -133,6 +133,12 @@ export const HEADLINE_METRICS: readonly string[] = [
   "concurrent32.daemon_rss_mb",
   "push.ratio_vs_direct_wan50",
   "push.read_your_writes_ms_p50",
+  "farm.clones",
+  "farm.drain_ms_p50",
+  "farm.primary_ssh_sessions_per_reconcile_1_node",
+  "farm.primary_ssh_sessions_per_reconcile_3_nodes",
+  "farm.seed_bytes_from_peers",
+  "farm.seed_bytes_from_primary",
 ];
 
 const TABLE_HEAD = ["| Benchmark | Metric | Value | Goal |", "|---|---|---|---|"];

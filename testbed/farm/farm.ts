@@ -185,10 +185,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   const identity: FarmIdentity = { serverName: FARM_NAME, primarySshBase: `ssh://${primary.user}@${primary.host}:${primary.port}`, primaryHostKey: primary.hostKeyLine, repos: o.repos };
   const farmToken = randomBytes(24).toString("hex");
   const planPaths = mirrorPaths();
-  const farmFiles = {
-    token: path.posix.join(planPaths.secretsDir, "farm-token"),
-    ca: path.posix.join(planPaths.caDir, "farm-ca.pem"),
-  };
+  const farmFiles = { token: planPaths.farmTokenFile, ca: planPaths.farmCaFile };
   // The peers file is not in the plan: a node's boot/update script writes it from the farm's
   // membership, and the daemon re-reads it when it changes (no restart on a scale-out).
   const stageOf = (node: FarmNode) => path.join(node.root, "var/lib/smart-mirror-farm/stage");

@@ -10,7 +10,7 @@ import { createCa } from "../tls";
 import { drainMs } from "./drainLog";
 import { renderPeersFile } from "./farm";
 import { addServerCommand, HaproxyConfigInput, parseShowStat, renderHaproxyConfig } from "./haproxyConfig";
-import { sample } from "./metricsText";
+import { sample, sampleSum } from "./metricsText";
 import { HAPROXY_BIN } from "./haproxy";
 
 afterAll(() => cleanupAll());
@@ -103,6 +103,8 @@ test("sample reads one series of an exposition by exact labels", () => {
   expect(sample(text, "z", { b: "2", a: "1" })).toBe(5);
   expect(sample(text, "x")).toBeUndefined();
   expect(sample(text, "w")).toBeUndefined();
+  expect(sampleSum(text, "x")).toBe(8400012);
+  expect(sampleSum(text, "w")).toBe(0);
 });
 
 test("addServerCommand adds a server forced down in one command line", () => {

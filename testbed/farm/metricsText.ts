@@ -19,3 +19,13 @@ export function sample(exposition: string, name: string, labels: Record<string, 
   }
   return undefined;
 }
+
+/** The sum of every series of a metric, whatever its labels (e.g. a histogram's _count by result). */
+export function sampleSum(exposition: string, name: string): number {
+  let sum = 0;
+  for (const line of exposition.split("\n")) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (m && m[1] === name) sum += Number(m[2]);
+  }
+  return sum;
+}
