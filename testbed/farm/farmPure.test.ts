@@ -11,6 +11,7 @@ import { drainMs } from "./drainLog";
 import { renderPeersFile } from "./farm";
 import { addServerCommand, HaproxyConfigInput, parseShowStat, renderHaproxyConfig } from "./haproxyConfig";
 import { sample, sampleSum } from "./metricsText";
+import { buildNodePlan } from "./nodePlan";
 import { HAPROXY_BIN } from "./haproxy";
 
 afterAll(() => cleanupAll());
@@ -116,4 +117,39 @@ test("addServerCommand adds a server forced down in one command line", () => {
     "set server nodes/node4 health down",
   ]);
   expect(() => addServerCommand(input(), { name: "x;y", address: "10.0.0.1", port: 443 })).toThrow(/server name/);
+});
+
+describe("buildNodePlan", () => {
+  const plan = () =>
+    buildNodePlan({
+      root: "/tmp/node1",
+      address: "10.213.7.2",
+      identity: { serverName: "farm.test", primarySshBase: "ssh://git@10.213.7.1:7999", primaryHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn0cm9vdGtleWZvcnRlc3Rpbmdvbmx5MDAwMDAwMDAw", repos: ["PROJ/app"] },
+      secrets: { mirrorPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n", mirrorPublicKey: "ssh-ed25519 AAAA x", webhookSecret: "w", tlsChainPem: "CHAIN", tlsKeyPem: "KEY" },
+      settings: { syncInterval: "2m", extra: { "mirror.drain.quietPeriod": "2s" } },
+      bundle: "/tmp/node1/stage/smart-mirror.js",
+      extraFiles: [
+        { path: "/var/lib/smart-mirror/shared/secrets/farm-token", content: "t\n", secret: true },
+        { path: "/etc/smart-mirror/farm/extra.conf", content: "x\n" },
+      ],
+    });
+  const text = (p: ReturnType<typeof plan>, file: string) => Buffer.from(p.files.find((f) => f.path === file)?.contentBase64 ?? "", "base64").toString("utf8");
+
+  test("the node's settings in its properties, nginx on its own address, the bundle from the stage", () => {
+    const p = plan();
+    const props = text(p, "/var/lib/smart-mirror/shared/bitbucket.properties");
+    expect(props).toMatch(/^plugin\.mirroring\.synchronization\.interval=2m$/m);
+    expect(props).toMatch(/^mirror\.drain\.quietPeriod=2s$/m);
+    expect(props).toMatch(/^mirror\.serve\.listen=unix:\/tmp\/node1\/var\/lib\/smart-mirror\/run\/smart-mirror\.sock$/m);
+    expect(text(p, "/etc/nginx/conf.d/smart-mirror.conf")).toMatch(/listen 10\.213\.7\.2:443 ssl/);
+    expect(p.files.find((f) => f.path === "/opt/smart-mirror/smart-mirror.js")?.sourcePath).toBe("/tmp/node1/stage/smart-mirror.js");
+  });
+
+  test("farm files: secrets 0600 and marked secret; a file outside the watched home restarts the daemon too", () => {
+    const p = plan();
+    expect(p.files.find((f) => f.path.endsWith("/farm-token"))).toMatchObject({ mode: 0o600, secret: true, owner: "smart-mirror" });
+    const watches = p.services.find((s) => s.unit === "smart-mirror.service")?.watches ?? [];
+    expect(watches).toContain("/etc/smart-mirror/farm/extra.conf");
+    expect(watches).not.toContain("/var/lib/smart-mirror/shared/secrets/farm-token");
+  });
 });

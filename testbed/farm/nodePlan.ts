@@ -92,8 +92,10 @@ export function buildNodePlan(i: NodePlanInput): Plan {
   for (const f of i.extraFiles ?? []) {
     const file: PlanFile = { path: f.path, contentBase64: b64(f.content), mode: f.secret ? 0o600 : 0o644, ...daemon, ...(f.secret ? { secret: true } : {}) };
     plan.files.push(file);
-    // A changed farm file is a changed configuration: restart the daemon as for the properties.
-    plan.services.find((s) => s.unit === "smart-mirror.service")?.watches.push(f.path);
+    // A changed farm file is a changed configuration: restart the daemon as for the properties
+    // (files under the home's shared/ directory are watched already).
+    const daemonService = plan.services.find((s) => s.unit === "smart-mirror.service");
+    if (daemonService && !daemonService.watches.some((w) => f.path === w || f.path.startsWith(`${w}/`))) daemonService.watches.push(f.path);
   }
   return plan;
 }
