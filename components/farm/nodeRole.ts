@@ -6,6 +6,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { ssmInstanceRole } from "../host/instanceRole";
 
 export interface NodePolicyInput {
   bucketArn: string;
@@ -42,22 +43,16 @@ export interface NodeRoleInput {
 
 export function createNodeRole(i: NodeRoleInput): { role: aws.iam.Role; profile: aws.iam.InstanceProfile } {
   const { name, parent, tags } = i;
-  const partition = aws.getPartitionOutput({}, { parent }).partition;
-  const role = new aws.iam.Role(
-    `${name}-node-role`,
-    {
-      description: `smart-mirror farm ${i.domainName}: SSM, its farm's deploy objects, peer listing`,
-      assumeRolePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
-      tags,
-    },
-    { parent },
+  const { role, profile } = ssmInstanceRole(
+    { role: `${name}-node-role`, ssmAttachment: `${name}-node-ssm`, profile: `${name}-node-profile` },
+    `smart-mirror farm ${i.domainName}: SSM, its farm's deploy objects, peer listing`,
+    tags,
+    parent,
   );
-  new aws.iam.RolePolicyAttachment(`${name}-node-ssm`, { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/AmazonSSMManagedInstanceCore` }, { parent });
   new aws.iam.RolePolicy(
     `${name}-node-policy`,
     { role: role.name, policy: pulumi.all([i.bucketArn, i.keyArn]).apply(([bucketArn, keyArn]) => nodePolicyDocument({ bucketArn, prefix: i.prefix, keyArn })) },
     { parent },
   );
-  const profile = new aws.iam.InstanceProfile(`${name}-node-profile`, { role: role.name, tags }, { parent });
   return { role, profile };
 }
