@@ -160,6 +160,7 @@ const ROWS: Row[] = [
   ["farm with host.ssh", farm((a) => (a.host.ssh = { adminCidrs: ["203.0.113.7/32"] })), "host.ssh", /deployed by pull .*remove host\.ssh; use Session Manager/],
   ["farm with an Elastic IP", farm((a) => (a.host.elasticIp = true)), "host.elasticIp", /Network Load Balancer/],
   ["farm with kept data volumes", farm((a) => (a.host.dataVolume = { keep: true })), "host.dataVolume.keep", /deleted with the node/],
+  ["farm on Debian's image (no SSM agent)", farm((a) => (a.host.os = "debian-12")), "host.os", /no SSM agent.*farm's updates run through SSM — use host\.os "ubuntu-24\.04"/],
   ["farm drain too short", farm((a) => (a.farm.drainSeconds = 5)), "farm.drainSeconds", /30 to 3600/],
   ["farm boot grace too short", farm((a) => (a.farm.bootGraceSeconds = 60)), "farm.bootGraceSeconds", /300 to 14400/],
   ["farm health check interval", farm((a) => (a.farm.healthCheck = { intervalSeconds: 1 })), "farm.healthCheck.intervalSeconds", /5 to 300/],

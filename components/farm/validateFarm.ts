@@ -47,6 +47,10 @@ export function farmProblems(args: NormalizeResult["args"], report: Report): voi
     if (host.subnetId !== undefined) report("host.subnetId", "is not used by a farm: its nodes launch in farm.subnetIds", "remove host.subnetId and list the subnets in farm.subnetIds");
     if (host.ssh !== undefined) report("host.ssh", "is not used by a farm: nodes are deployed by pull (S3 object + SSM association), no SSH port is opened", "remove host.ssh; use Session Manager for a shell on a node");
     if (host.elasticIp !== undefined) report("host.elasticIp", "is not used by a farm: clients reach the Network Load Balancer", "remove host.elasticIp");
+    // Updates arrive through SSM Run Command: a node without the SSM agent would never get one.
+    if (host.os === "debian-12" && host.amiId === undefined) {
+      report("host.os", '"debian-12": Debian\'s AMIs have no SSM agent, and a farm\'s updates run through SSM', 'use host.os "ubuntu-24.04" (agent included), or pin an image with amazon-ssm-agent installed (host.amiId)');
+    }
     if (host.dataVolume?.keep === true) {
       report("host.dataVolume.keep", "cannot hold for a farm: each node's data volume is deleted with the node (a new node seeds from its peers)", "remove host.dataVolume.keep");
     }
