@@ -1,6 +1,6 @@
 import type { SmartMirrorArgs } from "./args";
 import { inputsShape } from "./normalize";
-import { assertValidArgs, dnsNameProblem, isCidr, SmartMirrorArgsError, validateSmartMirrorArgs } from "./validate";
+import { assertValidArgs, dnsNameProblem, isCidr, SmartMirrorArgsError, validateSmartMirrorArgs, validationWarnings } from "./validate";
 import { createCa, TestCa } from "../testbed/tls";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMLSLrCXW0pcoxGUW/EJTuGUPZLoE6StPXIw8GBCqaZE";
@@ -271,6 +271,14 @@ describe("validateSmartMirrorArgs", () => {
       const problems = validateSmartMirrorArgs(provided(ca.certPem));
       expect(problems.some((p) => /is a CA certificate/.test(p))).toBe(true);
     });
+  });
+});
+
+describe("farm warnings", () => {
+  test("no Route53 health-checker warning for a farm (its global record evaluates the load balancer's target health); a single host still gets it", () => {
+    const closed = (a: Loose) => (a.host.allowedCidrs = ["10.0.0.0/8"]);
+    expect(validationWarnings(aws(closed)())).toEqual([expect.stringMatching(/health-checker ranges/)]);
+    expect(validationWarnings(farm(closed)())).toEqual([]);
   });
 });
 

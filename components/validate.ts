@@ -419,7 +419,10 @@ export function validationWarnings(args: SmartMirrorArgs | SmartMirrorInputs): s
   // Debian's official AMIs ship no SSM agent (Ubuntu's do, as a snap): the role's Session
   // Manager access would silently not work there.
   const ssm = host.os === "debian-12" ? DEBIAN_SSM_WARNING : undefined;
-  return [instanceTypeWarning(host.instanceType ?? DEFAULT_INSTANCE_TYPE), healthCheckerWarning(args.dns?.globalName, host.allowedCidrs), ssm]
+  // A farm's global record evaluates the load balancer's target health, not a Route53 check; its
+  // missing SSM agent is a problem, not a warning (farm/validateFarm.ts).
+  const farm = n.args.farm !== undefined;
+  return [instanceTypeWarning(host.instanceType ?? DEFAULT_INSTANCE_TYPE), farm ? undefined : healthCheckerWarning(args.dns?.globalName, host.allowedCidrs), farm ? undefined : ssm]
     .filter((w): w is string => w !== undefined)
     .map((w) => relabelProblem(w, n.paths));
 }
