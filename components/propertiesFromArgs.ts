@@ -6,6 +6,7 @@
 import type { SmartMirrorArgs } from "./args";
 import { mirrorPaths } from "./deploy/layout";
 import type { PropertiesValues } from "./render/properties";
+import { farmProperties } from "./farm/properties";
 
 /** The properties values from the arguments (pure): what renderProperties gets. */
 export function propertiesValues(args: SmartMirrorArgs, displayName: string, home: string): PropertiesValues {
@@ -36,6 +37,7 @@ export function propertiesValues(args: SmartMirrorArgs, displayName: string, hom
     tlsCertificateFile: p.tlsCert,
     logLevel: m.logLevel,
     push: m.push,
-    extra: m.extraProperties,
+    // A farm's node keys (drain bounds, peers, farm token) beside the caller's own.
+    extra: args.farm ? { ...(m.extraProperties ?? {}), ...farmProperties(args, home) } : m.extraProperties,
   };
 }

@@ -17,6 +17,7 @@
  */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import type { SmartMirrorInputs } from "./args";
 import { accessKeyTargets, registerAccessKey } from "./approve/registerAccessKey";
@@ -37,6 +38,8 @@ import { createTls } from "./tls/certificate";
 import { normalizedOrThrow } from "./normalize";
 import { packageRoot } from "./packageRoot";
 import { assertValidArgs, validationWarnings } from "./validate";
+import { createFarm, farmIdOf } from "./farm/farm";
+import { withFarm } from "./farm/plan";
 
 export const SMART_MIRROR_TYPE = "smart-mirror:index:SmartMirror";
 
@@ -60,8 +63,10 @@ export class SmartMirror extends pulumi.ComponentResource {
   public readonly globalUrl: pulumi.Output<string | undefined>;
   /** tls.kind "privateCa": the CA certificate git clients must trust. */
   public readonly caCertificatePem: pulumi.Output<string | undefined>;
-  /** The agent's JSON summary of the last apply. */
+  /** The agent's JSON summary of the last apply (a farm: what was rolled out, see README "Mirror farm"). */
   public readonly deploySummary: pulumi.Output<string>;
+  /** How many machines serve the mirror: 1, or a farm's nodes. */
+  public readonly nodeCount: pulumi.Output<number>;
 
   constructor(name: string, args: SmartMirrorInputs, opts?: pulumi.ComponentResourceOptions) {
     // Every problem at once, before anything is registered.
@@ -76,9 +81,13 @@ export class SmartMirror extends pulumi.ComponentResource {
     const globalName = n.dns?.globalName;
     const dnsNames = [n.domainName, ...(globalName ? [globalName] : [])];
 
-    // ---- host
-    const host: HostResult =
-      n.host.kind === "aws" ? createAwsHost({ name, args: n.host, domainName: n.domainName, home, parent: this }) : existingHost(n.host);
+    // ---- host (a farm's nodes are made below, from the plan)
+    const farm = n.farm && n.host.kind === "aws" ? { args: n.farm, host: n.host, id: farmIdOf(name) } : undefined;
+    const host: HostResult | undefined = farm
+      ? undefined
+      : n.host.kind === "aws"
+        ? createAwsHost({ name, args: n.host, domainName: n.domainName, home, parent: this })
+        : existingHost(n.host);
 
     // ---- the mirror's own SSH key (for the primary); only its public half leaves the state
     const syncKey = new tls.PrivateKey(`${name}-sync-key`, { algorithm: "ED25519" }, { parent: this, additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem"] });
@@ -87,7 +96,7 @@ export class SmartMirror extends pulumi.ComponentResource {
     // ---- TLS and DNS
     const awsRegion = n.region ?? new pulumi.Config("aws").get("region");
     const tlsMaterial = createTls(n.tls, { name, dnsNames, zoneId: n.dns?.zoneId, region: awsRegion, parent: this });
-    const records = n.dns ? createDnsRecords({ name, dns: n.dns, domainName: n.domainName, region: n.region, target: host.publicAddress, parent: this }) : undefined;
+    const records = n.dns && host ? createDnsRecords({ name, dns: n.dns, domainName: n.domainName, region: n.region, target: host.publicAddress, parent: this }) : undefined;
 
     // ---- CloudWatch alarms (optional): on the readiness health check (made for them when the
     // global name did not make one) and the instance.
@@ -99,7 +108,7 @@ export class SmartMirror extends pulumi.ComponentResource {
         healthCheckSnsTopicArn: n.alarms.healthCheckSnsTopicArn,
         minutes: n.alarms.minutes,
         healthCheck: records?.healthCheck ?? createHealthCheck(name, n.domainName, this),
-        instance: host.instance,
+        instance: host?.instance,
         instanceType: n.host.kind === "aws" ? (n.host.instanceType ?? DEFAULT_INSTANCE_TYPE) : undefined,
         region: awsRegion,
         parent: this,
@@ -113,12 +122,14 @@ export class SmartMirror extends pulumi.ComponentResource {
     const daemonUnit = renderDaemonUnit({ user: DAEMON_USER, home, bundlePath: paths.bundle, drainTimeoutSec: drainTimeoutSecOf(n.mirror?.extraProperties) });
     const m = n.mirror ?? {};
     const optional = pulumi.all([n.primary.catalogToken, m.webhookSecret, m.cloneTokens, n.primary.caCertificatesPem, m.events?.secret]);
+    // A farm's internal credential (peers send it as a bearer token): generated, secret, only in the plan.
+    const farmToken = farm ? new random.RandomPassword(`${name}-farm-token`, { length: 48, special: false }, { parent: this }).result : undefined;
+    const farmPart = pulumi.all([farmToken, tlsMaterial.caCertificatePem]);
     const planJson = pulumi.secret(
       pulumi
-        .all([propertiesText, syncKey.privateKeyOpenssh, syncPublicKey, tlsMaterial.certificateChainPem, tlsMaterial.privateKeyPem, optional])
-        .apply(([properties, privateKey, publicKey, chain, tlsKey, [catalogToken, webhookSecret, cloneTokens, primaryCaPem, eventsSecret]]) =>
-          serializePlan(
-            buildMirrorPlan({
+        .all([propertiesText, syncKey.privateKeyOpenssh, syncPublicKey, tlsMaterial.certificateChainPem, tlsMaterial.privateKeyPem, optional, farmPart])
+        .apply(([properties, privateKey, publicKey, chain, tlsKey, [catalogToken, webhookSecret, cloneTokens, primaryCaPem, eventsSecret], [token, caPem]]) => {
+          const plan = buildMirrorPlan({
               paths,
               propertiesText: properties,
               mirrorPrivateKey: privateKey,
@@ -134,9 +145,9 @@ export class SmartMirror extends pulumi.ComponentResource {
               nginxSite,
               daemonUnit,
               stagedBundle: stagedPaths(STAGING_DIR).bundlePath,
-            }),
-          ),
-        ),
+            });
+          return serializePlan(farm ? withFarm(plan, { paths, farmToken: token as string, caCertificatePem: caPem, farmId: farm.id, region: awsRegion }) : plan);
+        }),
     );
 
     // ---- approve the mirror (before the first deploy, so the first sync can already fetch)
@@ -152,28 +163,49 @@ export class SmartMirror extends pulumi.ComponentResource {
         })
       : undefined;
 
-    // ---- deploy
-    const deployment = deployToHost({
-      name,
-      host,
-      home,
-      bundlePath: n.deploy?.bundlePath ?? DEFAULT_BUNDLE_PATH,
-      planJson,
-      sshTimeoutSeconds: n.deploy?.sshTimeoutSeconds ?? 600,
-      revision: n.deploy?.revision,
-      dependsOn: accessKey ? [accessKey] : [],
-      parent: this,
-    });
+    // ---- deploy: a farm pulls its plan (S3 + SSM, components/farm); a single host gets it over SSH
+    const bundlePath = n.deploy?.bundlePath ?? DEFAULT_BUNDLE_PATH;
+    const farmed = farm
+      ? createFarm({
+          name,
+          domainName: n.domainName,
+          region: awsRegion,
+          host: farm.host,
+          farm: farm.args,
+          dns: n.dns,
+          home,
+          farmId: farm.id,
+          planJson,
+          bundlePath,
+          revision: n.deploy?.revision,
+          dependsOn: accessKey ? [accessKey] : [],
+          parent: this,
+        })
+      : undefined;
+    const deployment = host
+      ? deployToHost({
+          name,
+          host,
+          home,
+          bundlePath,
+          planJson,
+          sshTimeoutSeconds: n.deploy?.sshTimeoutSeconds ?? 600,
+          revision: n.deploy?.revision,
+          dependsOn: accessKey ? [accessKey] : [],
+          parent: this,
+        })
+      : undefined;
 
     this.mirrorUrl = pulumi.output(`https://${n.domainName}`);
     this.cloneUrlTemplate = pulumi.output(`https://${n.domainName}/scm/{PROJECT}/{repo}.git`);
     this.statusUrl = pulumi.output(`https://${n.domainName}/status`);
     this.syncPublicKey = syncPublicKey;
-    this.hostAddress = host.publicAddress;
+    this.hostAddress = host ? host.publicAddress : (farmed as NonNullable<typeof farmed>).address;
     this.propertiesText = propertiesText;
     this.globalUrl = pulumi.output(globalName ? `https://${globalName}` : undefined);
     this.caCertificatePem = pulumi.output(tlsMaterial.caCertificatePem);
-    this.deploySummary = deployment.apply.stdout;
+    this.deploySummary = deployment ? deployment.apply.stdout : (farmed as NonNullable<typeof farmed>).summary;
+    this.nodeCount = pulumi.output(farmed ? farmed.nodeCount : 1);
 
     this.registerOutputs({
       mirrorUrl: this.mirrorUrl,
@@ -185,6 +217,7 @@ export class SmartMirror extends pulumi.ComponentResource {
       globalUrl: this.globalUrl,
       caCertificatePem: this.caCertificatePem,
       deploySummary: this.deploySummary,
+      nodeCount: this.nodeCount,
     });
   }
 }

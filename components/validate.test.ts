@@ -1,6 +1,6 @@
 import type { SmartMirrorArgs } from "./args";
 import { inputsShape } from "./normalize";
-import { assertValidArgs, dnsNameProblem, isCidr, SmartMirrorArgsError, validateSmartMirrorArgs } from "./validate";
+import { assertValidArgs, dnsNameProblem, isCidr, SmartMirrorArgsError, validateSmartMirrorArgs, validationWarnings } from "./validate";
 import { createCa, TestCa } from "../testbed/tls";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMLSLrCXW0pcoxGUW/EJTuGUPZLoE6StPXIw8GBCqaZE";
@@ -38,7 +38,14 @@ function mutate(base: () => SmartMirrorArgs, f: (a: Loose) => void): () => Smart
     return a;
   };
 }
+/** A farm of the default 3 nodes in two subnets: host.aws without subnetId and ssh. */
+function farmArgs(): SmartMirrorArgs {
+  const a = awsArgs();
+  return { ...a, host: { kind: "aws" }, farm: { subnetIds: ["subnet-0aaaabbbbccccdddd", "subnet-0eeeeffff00001111"] } };
+}
+
 const aws = (f: (a: Loose) => void) => mutate(awsArgs, f);
+const farm = (f: (a: Loose) => void) => mutate(farmArgs, f);
 const existing = (f: (a: Loose) => void) => mutate(existingArgs, f);
 
 // [case, args, field the problem names, what it says (message or fix)]
@@ -140,6 +147,28 @@ const ROWS: Row[] = [
   ["access-key registration, bad repo", aws((a) => (a.registerAccessKey = { token: "t", repos: ["repo"] })), "registerAccessKey.repos", /PROJECT\/slug/],
   ["relative home", aws((a) => (a.deploy = { home: "mirror" })), "deploy.home", /absolute.*\/var\/lib\/smart-mirror/],
   ["SSH timeout", aws((a) => (a.deploy = { sshTimeoutSeconds: 1 })), "deploy.sshTimeoutSeconds", /10 to 3600/],
+  // ---- mirror farm
+  ["farm on an existing host", existing((a) => (a.farm = { subnetIds: ["subnet-0aaaabbbbccccdddd", "subnet-0eeeeffff00001111"] })), "farm", /needs an AWS host .*not an existing one — use an AWS host with farm/],
+  ["farm of one node", farm((a) => (a.farm.nodes = 1)), "farm.nodes", /out of range — .*2 to 20.*one node needs no farm/],
+  ["farm of 21 nodes", farm((a) => (a.farm.nodes = 21)), "farm.nodes", /2 to 20/],
+  ["farm of 2.5 nodes", farm((a) => (a.farm.nodes = 2.5)), "farm.nodes", /whole number/],
+  ["farm in one subnet", farm((a) => (a.farm.subnetIds = ["subnet-0aaaabbbbccccdddd"])), "farm.subnetIds", /lists 1 subnet\(s\).*at least 2, in different availability zones/],
+  ["farm without subnets", farm((a) => delete a.farm.subnetIds), "farm.subnetIds", /lists no subnet/],
+  ["farm subnet twice", farm((a) => (a.farm.subnetIds = ["subnet-0aaaabbbbccccdddd", "subnet-0aaaabbbbccccdddd"])), "farm.subnetIds", /twice — list each subnet once/],
+  ["farm subnet not an id", farm((a) => (a.farm.subnetIds = ["subnet-0aaaabbbbccccdddd", "default"])), "farm.subnetIds", /"default" is not a subnet id/],
+  ["farm with host.subnetId", farm((a) => (a.host.subnetId = "subnet-0abc")), "host.subnetId", /not used by a farm.*farm\.subnetIds/],
+  ["farm with host.ssh", farm((a) => (a.host.ssh = { adminCidrs: ["203.0.113.7/32"] })), "host.ssh", /deployed by pull .*remove host\.ssh; use Session Manager/],
+  ["farm with an Elastic IP", farm((a) => (a.host.elasticIp = true)), "host.elasticIp", /Network Load Balancer/],
+  ["farm with kept data volumes", farm((a) => (a.host.dataVolume = { keep: true })), "host.dataVolume.keep", /deleted with the node/],
+  ["farm on Debian's image (no SSM agent)", farm((a) => (a.host.os = "debian-12")), "host.os", /no SSM agent.*farm's updates run through SSM — use host\.os "ubuntu-24\.04"/],
+  ["farm drain too short", farm((a) => (a.farm.drainSeconds = 5)), "farm.drainSeconds", /30 to 3600/],
+  ["farm boot grace too short", farm((a) => (a.farm.bootGraceSeconds = 60)), "farm.bootGraceSeconds", /300 to 14400/],
+  ["farm health check interval", farm((a) => (a.farm.healthCheck = { intervalSeconds: 1 })), "farm.healthCheck.intervalSeconds", /5 to 300/],
+  ["farm health check threshold", farm((a) => (a.farm.healthCheck = { unhealthyThreshold: 1 })), "farm.healthCheck.unhealthyThreshold", /2 to 10/],
+  ["farm health check slower than a drain waits", farm((a) => (a.farm.healthCheck = { intervalSeconds: 300, unhealthyThreshold: 3 })), "farm.healthCheck", /1200 s to stop sending.*lower farm\.healthCheck\.intervalSeconds/],
+  ["farm with the SSH timeout", farm((a) => (a.deploy = { sshTimeoutSeconds: 60 })), "deploy.sshTimeoutSeconds", /not used by a farm/],
+  ["farm key in extraProperties", farm((a) => (a.mirror.extraProperties = { "mirror.drain.quietPeriod": "5s" })), 'mirror.extraProperties["mirror.drain.quietPeriod"]', /set by the farm.*farm\.drainSeconds/],
+  ["single host without subnet", aws((a) => delete a.host.subnetId), "host.subnetId", /is required/],
 ];
 
 describe("validateSmartMirrorArgs", () => {
@@ -152,6 +181,11 @@ describe("validateSmartMirrorArgs", () => {
     ["anonymous acknowledged", aws((a) => ((a.mirror.auth = "anonymous"), (a.mirror.allowAnonymousFromAnywhere = true)))],
     ["events to https and to a loopback receiver, queue size as an extra", aws((a) => ((a.mirror.events = { urls: ["https://ci.example.com/h?token=x", "http://127.0.0.1:9000/h"], secret: { secret: true } }), (a.mirror.extraProperties = { "mirror.events.queueSize": "5000" })))],
     ["secrets and outputs are not judged", aws((a) => ((a.displayName = { output: true }), (a.primary.catalogToken = { secret: true })))],
+    ["farm, acme (every default)", farmArgs],
+    ["farm of 6 internal nodes, tuned drain and health check, private CA", farm((a) => ((a.farm = { ...a.farm, nodes: 6, internal: true, drainSeconds: 900, bootGraceSeconds: 7200, healthCheck: { intervalSeconds: 30, healthyThreshold: 2, unhealthyThreshold: 3 } }), (a.tls = { kind: "privateCa", clientsTrustPrivateCa: true })))],
+    // NLB passes TCP through and each node's nginx terminates TLS: every TLS kind's key is one Pulumi holds and puts in the plan.
+    ["farm, provided certificate (not judged as an output)", farm((a) => (a.tls = { kind: "provided", certificatePem: { secret: true }, privateKeyPem: { secret: true } }))],
+    ["farm with subnets from outputs", farm((a) => (a.farm.subnetIds = [{ output: 1 }, { output: 2 }]))],
   ])("valid: %s", (_name, make) => {
     expect(validateSmartMirrorArgs(make())).toEqual([]);
   });
@@ -237,6 +271,14 @@ describe("validateSmartMirrorArgs", () => {
       const problems = validateSmartMirrorArgs(provided(ca.certPem));
       expect(problems.some((p) => /is a CA certificate/.test(p))).toBe(true);
     });
+  });
+});
+
+describe("farm warnings", () => {
+  test("no Route53 health-checker warning for a farm (its global record evaluates the load balancer's target health); a single host still gets it", () => {
+    const closed = (a: Loose) => (a.host.allowedCidrs = ["10.0.0.0/8"]);
+    expect(validationWarnings(aws(closed)())).toEqual([expect.stringMatching(/health-checker ranges/)]);
+    expect(validationWarnings(farm(closed)())).toEqual([]);
   });
 });
 

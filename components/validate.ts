@@ -23,6 +23,7 @@ import { MANAGED_KEYS, renderProperties } from "./render/properties";
 import { DEFAULT_HOME } from "./deploy/layout";
 import { propertiesValues } from "./propertiesFromArgs";
 import { DEFAULT_ALARM_MINUTES, ROUTE53_METRICS_REGION } from "./alarms/definitions";
+import { farmProblems } from "./farm/validateFarm";
 
 export class SmartMirrorArgsError extends Error {
   constructor(
@@ -200,7 +201,8 @@ function kindArgsProblems(args: NormalizeResult["args"]): string[] {
     const p = instanceTypeProblem(type);
     if (p) report("host.instanceType", p.message, p.fix);
     if (host.os !== undefined && host.os !== "ubuntu-24.04" && host.os !== "debian-12") report("host.os", `"${host.os}" is not supported`, 'set host.os to "ubuntu-24.04" (default) or "debian-12"');
-    if (host.subnetId === undefined || host.subnetId === "") report("host.subnetId", "is required", "set host.subnetId to a subnet of the VPC the mirror runs in");
+    const farm = args.farm !== undefined;
+    if (!farm && (host.subnetId === undefined || host.subnetId === "")) report("host.subnetId", "is required", "set host.subnetId to a subnet of the VPC the mirror runs in");
     if (host.amiId !== undefined && !/^ami-[0-9a-f]{8,17}$/.test(host.amiId)) report("host.amiId", `"${host.amiId}" is not an AMI id`, "set host.amiId like ami-0123456789abcdef0, or remove it to look up the newest image once");
     if (host.rootVolumeGiB !== undefined && (!Number.isInteger(host.rootVolumeGiB) || host.rootVolumeGiB < 10 || host.rootVolumeGiB > 1024)) {
       report("host.rootVolumeGiB", `${host.rootVolumeGiB} is out of range`, "set a whole number of GiB from 10 to 1024 (default 20); repositories live on the data volume");
@@ -228,7 +230,7 @@ function kindArgsProblems(args: NormalizeResult["args"]): string[] {
       if (!isCidr(c, 4) && !isCidr(c, 6)) report("host.ssh.adminCidrs", `"${c}" is not a CIDR`, 'write address/prefix, e.g. "203.0.113.7/32" (where `pulumi up` runs)');
       else if (c.endsWith("/0")) report("host.ssh.adminCidrs", `"${c}" opens SSH to the whole internet`, "name the address `pulumi up` runs from (a CI runner, a VPN egress), e.g. \"203.0.113.7/32\", or deploy through host.ssh.bastion");
     }
-    if (admin.length === 0 && !ssh?.bastion) {
+    if (!farm && admin.length === 0 && !ssh?.bastion) {
       report(
         "host.ssh",
         "gives the deploy no way to reach port 22 (the deploy runs over SSH from where `pulumi up` runs)",
@@ -330,6 +332,9 @@ function kindArgsProblems(args: NormalizeResult["args"]): string[] {
     }
   }
 
+  // ---- mirror farm (components/farm)
+  farmProblems(args, report);
+
   // ---- CloudWatch alarms
   if (args.alarms) alarmsProblems(args.alarms, report);
 
@@ -414,7 +419,10 @@ export function validationWarnings(args: SmartMirrorArgs | SmartMirrorInputs): s
   // Debian's official AMIs ship no SSM agent (Ubuntu's do, as a snap): the role's Session
   // Manager access would silently not work there.
   const ssm = host.os === "debian-12" ? DEBIAN_SSM_WARNING : undefined;
-  return [instanceTypeWarning(host.instanceType ?? DEFAULT_INSTANCE_TYPE), healthCheckerWarning(args.dns?.globalName, host.allowedCidrs), ssm]
+  // A farm's global record evaluates the load balancer's target health, not a Route53 check; its
+  // missing SSM agent is a problem, not a warning (farm/validateFarm.ts).
+  const farm = n.args.farm !== undefined;
+  return [instanceTypeWarning(host.instanceType ?? DEFAULT_INSTANCE_TYPE), farm ? undefined : healthCheckerWarning(args.dns?.globalName, host.allowedCidrs), farm ? undefined : ssm]
     .filter((w): w is string => w !== undefined)
     .map((w) => relabelProblem(w, n.paths));
 }

@@ -35,6 +35,7 @@ export const SMART_MIRROR_OUTPUTS = [
   "globalUrl",
   "caCertificatePem",
   "deploySummary",
+  "nodeCount",
 ] as const satisfies readonly (keyof SmartMirror)[];
 
 /** The analyzer's view of the package: the TypeScript entry, whatever main/exports say. */

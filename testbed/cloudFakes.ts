@@ -54,6 +54,29 @@ export function fakeOutputs(type: string, name: string, inputs: Record<string, u
     case "command:remote:Command":
     case "command:local:Command":
       return { stdout: '{"ok":true}', stderr: "" };
+    // A mirror farm (components/farm).
+    case "random:index/randomPassword:RandomPassword":
+      return { result: `mock-${name}-${"x".repeat(Number(inputs.length ?? 16))}`.slice(0, Number(inputs.length ?? 16)), bcryptHash: "$2a$10$mock" };
+    case "aws:kms/key:Key":
+      return { arn: `arn:aws:kms:eu-west-1:123456789012:key/${name}-0000`, keyId: `${name}-0000` };
+    case "aws:s3/bucket:Bucket": {
+      const bucket = `${String(inputs.bucketPrefix ?? `${name}-`)}20260101000000000000000001`;
+      return { bucket, arn: `arn:aws:s3:::${bucket}` };
+    }
+    case "aws:s3/bucketObjectv2:BucketObjectv2":
+      return { versionId: "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", etag: "mock-etag" };
+    case "aws:lb/loadBalancer:LoadBalancer":
+      return { arn: `arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/net/${name}/50dc6c495c0c9188`, dnsName: `${name}-50dc6c495c0c9188.elb.eu-west-1.amazonaws.com`, zoneId: "Z2IFOLAFXWLO4F" };
+    case "aws:lb/targetGroup:TargetGroup":
+      return { arn: `arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/${name}/73e2d6bc24d8a067` };
+    case "aws:ec2/launchTemplate:LaunchTemplate":
+      return { latestVersion: 1, arn: `arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-${name}` };
+    case "aws:autoscaling/group:Group":
+      return { name: `${name}-asg`, arn: `arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:${name}` };
+    case "aws:ssm/document:Document":
+      return { name: `${name}-document` };
+    case "aws:ssm/association:Association":
+      return { associationId: "f4a6c5e2-0000-4000-8000-000000000001" };
     default:
       return {};
   }
@@ -71,6 +94,8 @@ export function fakeSecretOutputs(type: string): string[] {
       return ["privateKeyPem", "certificateP12"];
     case "acme:index/registration:Registration":
       return ["accountKeyPem"];
+    case "random:index/randomPassword:RandomPassword":
+      return ["result", "bcryptHash"];
     default:
       return [];
   }
@@ -107,8 +132,8 @@ export function fakeInvoke(token: string, inputs: Record<string, unknown>): Reco
     case "aws:ec2/getAmi:getAmi": {
       // A pinned image looked up by id: answer from PINNED_IMAGES (unknown ids: an Ubuntu x86 image).
       const byId = (inputs.filters as Array<{ name: string; values: string[] }> | undefined)?.find((f) => f.name === "image-id")?.values[0];
-      if (byId) return { id: byId, ...(PINNED_IMAGES[byId] ?? { name: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250101", architecture: "x86_64" }) };
-      return { id: "ami-0123456789abcdef0", name: "ubuntu-noble-mock", architecture: "x86_64" };
+      if (byId) return { id: byId, rootDeviceName: "/dev/xvda", ...(PINNED_IMAGES[byId] ?? { name: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250101", architecture: "x86_64", rootDeviceName: "/dev/sda1" }) };
+      return { id: "ami-0123456789abcdef0", name: "ubuntu-noble-mock", architecture: "x86_64", rootDeviceName: "/dev/sda1" };
     }
     case "aws:index/getPartition:getPartition":
       return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };

@@ -25,6 +25,10 @@ export const DAEMON_GID = 617;
 export const INSTALL_DIR = "/opt/smart-mirror";
 export const TLS_DIR = "/etc/smart-mirror/tls";
 
+/** A farm node's peers file (mirror.farm.peersFile), written by the peers refresher (root) and read by the daemon. */
+export const FARM_DIR = "/etc/smart-mirror/farm";
+export const FARM_PEERS_FILE = path.posix.join(FARM_DIR, "peers");
+
 /** Where the deploy stages the plan and bundle (commands.ts stagedPaths): 0700, owned by the SSH user, on the root disk. */
 export const STAGING_DIR = "/var/lib/smart-mirror-deploy";
 

@@ -22,6 +22,7 @@ import { DEFAULT_HOME } from "../deploy/layout";
 import { DEFAULT_INSTANCE_TYPE, instanceArchitecture } from "./instanceTypes";
 import type { HostResult } from "./hostResult";
 import { proxyConnection } from "./hostResult";
+import { ssmInstanceRole } from "./instanceRole";
 
 export const DATA_DEVICE_NAME = "/dev/sdf";
 export const DEFAULT_DATA_VOLUME_GIB = 200;
@@ -80,7 +81,6 @@ export function createAwsHost(i: AwsHostInput): HostResult {
         return loginUserOfImage(img.name) ?? defaultLoginUser(os);
       })
     : defaultLoginUser(os);
-  const partition = aws.getPartitionOutput({}, { parent }).partition;
 
   const sg = new aws.ec2.SecurityGroup(
     `${name}-sg`,
@@ -95,17 +95,7 @@ export function createAwsHost(i: AwsHostInput): HostResult {
     { parent },
   );
 
-  const role = new aws.iam.Role(
-    `${name}-role`,
-    {
-      description: `smart-mirror ${i.domainName} host (SSM only)`,
-      assumeRolePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
-      tags,
-    },
-    { parent },
-  );
-  new aws.iam.RolePolicyAttachment(`${name}-ssm`, { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/AmazonSSMManagedInstanceCore` }, { parent });
-  const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, { parent });
+  const { profile } = ssmInstanceRole({ role: `${name}-role`, ssmAttachment: `${name}-ssm`, profile: `${name}-profile` }, `smart-mirror ${i.domainName} host (SSM only)`, tags, parent);
 
   // Keys Pulumi makes so the deploy can log in (deploy key) and verify the host (host key).
   const hostKey = new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent, additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem"] });

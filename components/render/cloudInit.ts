@@ -137,12 +137,11 @@ fi
 echo "smart-mirror: $dev ($fstype, UUID=$uuid) mounted at $mount_point"
 `;
 
-/** The part every mirror machine shares: name, packages (security updates by unattended-upgrades). */
-export function machineBase(fqdn: string, extraPackages: readonly string[] = []) {
+/** The part every mirror machine shares: name (single host), packages (security updates by unattended-upgrades). */
+export function machineBase(fqdn: string | undefined, extraPackages: readonly string[] = []) {
   return {
-    fqdn,
-    hostname: fqdn.split(".")[0],
-    prefer_fqdn_over_hostname: true,
+    // Farm nodes keep EC2's own name (ip-10-0-1-23): it is how each node tells itself apart.
+    ...(fqdn !== undefined ? { fqdn, hostname: fqdn.split(".")[0], prefer_fqdn_over_hostname: true } : {}),
     package_update: true,
     // Security updates arrive through unattended-upgrades; a full upgrade here would only
     // delay the first deploy (and may want a reboot cloud-init cannot do cleanly).

@@ -262,7 +262,6 @@ describe("the peers refresher", () => {
 
 describe("renderFarmCloudInit", () => {
   const values = {
-    fqdn: "mirror-syd.example.com",
     home: "/var/lib/smart-mirror",
     deviceName: "/dev/sdf",
     nodeScript: renderFarmNodeScript({ stageDir: "/var/lib/smart-mirror-deploy" }),
@@ -279,6 +278,9 @@ describe("renderFarmCloudInit", () => {
     expect((ubuntu.write_files as Array<{ path: string; content: string }>).find((f) => f.path === FARM_NODE_SCRIPT_PATH)?.content).toBe(values.nodeScript);
     expect(ubuntu.ssh_authorized_keys).toBeUndefined();
     expect(ubuntu.ssh_keys).toBeUndefined();
+    // Every node keeps its own EC2 host name (the farm's node id), not the farm's domain.
+    expect(ubuntu.hostname).toBeUndefined();
+    expect(ubuntu.fqdn).toBeUndefined();
     expect(ubuntu.snap).toEqual({ commands: [["snap", "install", "aws-cli", "--classic"]] });
     expect(ubuntu.packages).toContain("curl");
     const debian = yaml.load(renderFarmCloudInit({ ...values, os: "debian-12" }).replace(/^#cloud-config\n/, "")) as Record<string, unknown>;

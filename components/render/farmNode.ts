@@ -231,7 +231,6 @@ WantedBy=timers.target
 export type FarmNodeOs = "ubuntu-24.04" | "debian-12";
 
 export interface FarmCloudInitValues {
-  fqdn: string;
   os: FarmNodeOs;
   /** The mirror home: the node's data volume's mount point. */
   home: string;
@@ -255,7 +254,7 @@ export interface FarmCloudInitValues {
 export function renderFarmCloudInit(v: FarmCloudInitValues): string {
   const volume = dataVolumeSteps({ volumeId: "-", deviceName: v.deviceName, mountPoint: v.home });
   const config = {
-    ...machineBase(v.fqdn, v.os === "debian-12" ? ["curl", "awscli"] : ["curl"]),
+    ...machineBase(undefined, v.os === "debian-12" ? ["curl", "awscli"] : ["curl"]),
     ...(v.os === "ubuntu-24.04" ? { snap: { commands: [["snap", "install", "aws-cli", "--classic"]] } } : {}),
     ssh_pwauth: false,
     disable_root: true,

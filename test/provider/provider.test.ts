@@ -47,10 +47,12 @@ test("the plugin is declared for the nodejs runtime, and main is the provider en
 test("SmartMirror is a component with every input of the any-language shape", () => {
   const r = schema.resources[TOKEN];
   expect(r).toMatchObject({ isComponent: true });
-  expect(Object.keys(r.inputProperties ?? {}).sort()).toEqual(["alarms", "deploy", "displayName", "dns", "domainName", "host", "mirror", "primary", "region", "registerAccessKey", "tls"]);
+  expect(Object.keys(r.inputProperties ?? {}).sort()).toEqual(["alarms", "deploy", "displayName", "dns", "domainName", "farm", "host", "mirror", "primary", "region", "registerAccessKey", "tls"]);
   expect(r.requiredInputs).toEqual(["displayName", "domainName", "host", "primary", "tls"]);
   expect(r.inputProperties?.host).toMatchObject({ $ref: ref("Host"), plain: true });
   expect(r.inputProperties?.tls).toMatchObject({ $ref: ref("Tls"), plain: true });
+  // A farm decides which resources exist (an Auto Scaling group instead of one instance).
+  expect(r.inputProperties?.farm).toMatchObject({ $ref: ref("Farm"), plain: true });
   // A plain value decides the certificate and URLs; displayName may come from another resource.
   expect(r.inputProperties?.domainName).toMatchObject({ type: "string", plain: true });
   expect(r.inputProperties?.displayName).toEqual(expect.objectContaining({ type: "string" }));
@@ -65,7 +67,10 @@ test("host: one optional object per kind; tls: one per kind", () => {
     required: [],
     properties: { acme: { $ref: ref("AcmeTls") }, provided: { $ref: ref("ProvidedTls") }, privateCa: { $ref: ref("PrivateCaTls") } },
   });
-  expect(schema.types[T("AwsHost")].required).toEqual(["ssh", "subnetId"]);
+  // subnetId and ssh are required for a single host only (a farm uses farm.subnetIds and no SSH): validation says so.
+  expect(schema.types[T("AwsHost")].required).toEqual([]);
+  expect(schema.types[T("Farm")].required).toEqual(["subnetIds"]);
+  expect(schema.types[T("Farm")].properties?.subnetIds).toMatchObject({ type: "array", items: { type: "string" } });
   expect(schema.types[T("ExistingHost")].required).toEqual(["address", "hostKey", "privateKey"]);
   expect(schema.types[T("ProvidedTls")].required).toEqual(["certificatePem", "privateKeyPem"]);
   expect(schema.types[T("PrivateCaTls")].required).toEqual(["clientsTrustPrivateCa"]);
@@ -96,7 +101,8 @@ test("outputs: the stack-output contract, optional ones not required, none secre
   const r = schema.resources[TOKEN];
   expect(Object.keys(r.properties ?? {}).sort()).toEqual([...SMART_MIRROR_OUTPUTS].sort());
   for (const o of ["mirrorUrl", "cloneUrlTemplate", "statusUrl", "syncPublicKey", "hostAddress", "propertiesText"]) expect(r.properties?.[o]).toMatchObject({ type: "string" });
-  expect(r.required).toEqual(["cloneUrlTemplate", "deploySummary", "hostAddress", "mirrorUrl", "propertiesText", "statusUrl", "syncPublicKey"]);
+  expect(r.required).toEqual(["cloneUrlTemplate", "deploySummary", "hostAddress", "mirrorUrl", "nodeCount", "propertiesText", "statusUrl", "syncPublicKey"]);
+  expect(r.properties?.nodeCount).toMatchObject({ type: "number" });
   // The outputs carry no secret: propertiesText names secret files, it does not hold them.
   for (const def of Object.values(r.properties ?? {})) expect(def.secret).toBeUndefined();
 });
@@ -117,7 +123,7 @@ test("secrets: private keys, tokens, the webhook secret and clone tokens are sec
 
 test("the schema is what the analyzer derives now (no stale copy): every argument type is described", () => {
   expect(Object.keys(schema.types).sort()).toEqual(
-    ["AcmeTls", "Alarms", "AwsHost", "Bastion", "DataVolume", "DataVolumeType", "Deploy", "Dns", "ExistingHost", "Host", "HostOs", "LogLevel", "MirrorAuth", "MirrorEvents", "MirrorPush", "MirrorSettings", "Primary", "PrivateCaTls", "ProvidedTls", "RegisterAccessKey", "SshAccess", "Tls"].map(T),
+    ["AcmeTls", "Alarms", "AwsHost", "Bastion", "DataVolume", "DataVolumeType", "Deploy", "Dns", "ExistingHost", "Farm", "FarmHealthCheck", "Host", "HostOs", "LogLevel", "MirrorAuth", "MirrorEvents", "MirrorPush", "MirrorSettings", "Primary", "PrivateCaTls", "ProvidedTls", "RegisterAccessKey", "SshAccess", "Tls"].map(T),
   );
 });
 
