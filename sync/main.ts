@@ -223,10 +223,10 @@ async function run(home: string): Promise<number> {
       stopping = true;
       const { quietPeriodMs, timeoutMs } = options.drain;
       log.info({ signal, inFlight: drain.requestsInFlight, quietPeriodMs, timeoutMs }, "draining before the stop: readiness 503, serving what arrives until quiet and in-flight requests finished (mirror.drain.*)");
-      void drain.drain().then((r) => {
+      void drain.drain().then(async (r) => {
         if (r.remaining > 0) {
-          drain.countCut(r.remaining);
-          log.warn({ durationMs: r.durationMs, cut: r.remaining }, r.skipped ? `drain ended by a second signal; cutting ${r.remaining} request(s) still running` : `drain timed out (mirror.drain.timeout); cutting ${r.remaining} request(s) still running`);
+          const cut = await drain.cut();
+          log.warn({ durationMs: r.durationMs, cut }, r.skipped ? `drain ended by a second signal; cut ${cut} request(s) still running` : `drain timed out (mirror.drain.timeout); cut ${cut} request(s) still running`);
         } else log.info({ durationMs: r.durationMs, cut: 0 }, "drained");
         shutDown();
       });

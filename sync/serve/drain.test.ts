@@ -163,15 +163,20 @@ describe("readiness and draining over a real socket", () => {
     expect(h.drain.requestsInFlight).toBe(0);
   });
 
-  test("the bound ends a drain with the stuck request still running, reported as remaining; the stop counts it cut", async () => {
+  test("the bound ends a drain with the stuck request still running, reported as remaining; cut() closes it and counts it", async () => {
     const h = await start({ timeoutMs: 1000 });
-    void slow(h.at).catch(() => undefined);
+    const stuck = slow(h.at).then(
+      () => "answered",
+      () => "cut",
+    );
     await waitUntil(() => h.held.length === 1);
     const r = await h.drain.drain();
     expect(r).toMatchObject({ remaining: 1, timedOut: true });
-    h.drain.countCut(r.remaining);
-    expect(await metricValue(h.registry, DRAIN_METRIC_NAMES.cut)).toBe(1);
     expect(await metricValue(h.registry, DRAIN_METRIC_NAMES.inFlight)).toBe(1);
+    expect(await h.drain.cut()).toBe(1);
+    await expect(stuck).resolves.toBe("cut");
+    expect(await metricValue(h.registry, DRAIN_METRIC_NAMES.cut)).toBe(1);
+    await waitUntil(() => h.drain.requestsInFlight === 0);
   });
 
   test("a second stop signal (skip) ends the drain at once", async () => {

@@ -96,6 +96,8 @@ export interface RequestDrainOptions {
 
 export class RequestDrain {
   private inFlight = 0;
+  /** The counted requests' responses, for cut(). */
+  private readonly running = new Set<ServerResponse>();
   private lastArrivalAt: number | undefined;
   private notReadySince: number | undefined;
   private current: { startedAt: number; timeoutMs: number; done: Promise<DrainResult>; finish?: (r: DrainResult) => void; skip: boolean } | undefined;
@@ -142,10 +144,12 @@ export class RequestDrain {
   readonly track = (req: IncomingMessage, res: ServerResponse): void => {
     if (isProbe(req.url)) return;
     this.inFlight++;
+    this.running.add(res);
     this.lastArrivalAt = this.now();
     // "close" fires once, when the response finished or the connection went away.
     res.once("close", () => {
       this.inFlight--;
+      this.running.delete(res);
       this.evaluate();
     });
     this.evaluate();
@@ -210,8 +214,26 @@ export class RequestDrain {
     finish({ durationMs, remaining: d.kind === "done" ? 0 : this.inFlight, timedOut: d.kind === "timeout", skipped: d.kind === "skip" });
   }
 
-  /** The stop closed `n` requests a drain left running. */
-  countCut(n: number): void {
-    if (n > 0) this.cutCounter.inc(n);
+  /**
+   * Close the connections of every counted request still running (the stop after a drain that
+   * timed out or was skipped), count them cut, and resolve with how many once their "close"
+   * handlers have run (bounded by `settleMs`). Explicit rather than left to
+   * server.closeAllConnections(): these are the ones the drain was waiting for, and a hand-off
+   * (git writing straight into the socket, git/handOff.ts) kills git's process group only on
+   * its response's "close": git's own copy of the socket would otherwise carry the transfer on
+   * after the daemon exited.
+   */
+  async cut(settleMs = 2000): Promise<number> {
+    const responses = [...this.running];
+    if (responses.length === 0) return 0;
+    this.cutCounter.inc(responses.length);
+    const closed = responses.map((res) => new Promise<void>((resolve) => (res.closed ? resolve() : res.once("close", () => resolve()))));
+    for (const res of responses) res.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closed), new Promise<void>((r) => (timer = setTimeout(r, settleMs)))]);
+    clearTimeout(timer);
+    // The handlers' own "close" listeners ran in the same emit; one more turn for what they started.
+    await new Promise<void>((r) => setImmediate(r));
+    return responses.length;
   }
 }
