@@ -133,7 +133,7 @@ async function run(home: string): Promise<number> {
   daemon.onSynced((n) => waiters.notify(n.key));
   router.mount(WAIT_PREFIX, waitHandler({ resolve, authorizer: gitRoutes.authorizer, waiters, log }));
   if (farm && farmSettings) {
-    addAnnounceRoute(router, { nodeId: farm.nodeId, token: farmSettings.token, receive: (a) => farm.receive(a), bodyBudget, bodyIdleMs, log });
+    addAnnounceRoute(router, { nodeId: farm.nodeId, instance: farm.instance, token: farmSettings.token, receive: (a) => farm.receive(a), bodyBudget, bodyIdleMs, log });
     daemon.onSynced(recordFirstClones(farm));
   }
   const server = createServer({
