@@ -141,7 +141,7 @@ async function run(home: string): Promise<number> {
   let stopping = false;
   addDrainRoute(router, drain, log, () => stopping);
   if (farm && farmSettings) {
-    addAnnounceRoute(router, { nodeId: farm.nodeId, token: farmSettings.token, receive: (a) => farm.receive(a), bodyBudget, bodyIdleMs, log });
+    addAnnounceRoute(router, { nodeId: farm.nodeId, instance: farm.instance, token: farmSettings.token, receive: (a) => farm.receive(a), bodyBudget, bodyIdleMs, log });
     daemon.onSynced(recordFirstClones(farm));
   }
   const server = createServer({

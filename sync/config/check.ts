@@ -66,6 +66,9 @@ export function summarize(c: MirrorConfig, setupSummary: string): string {
       `${formatListen(c.serve.listen)}, auth ${c.serve.auth}` +
         (c.serve.auth === "tokens" ? ` (tokens file ${c.serve.tokensFile})` : c.serve.auth === "primary" ? ` (cache ${c.serve.authCacheTtlMs === 0 ? "off" : formatDuration(c.serve.authCacheTtlMs)})` : ""),
     ],
+    ...(c.farm
+      ? [["farm", `node ${c.farm.nodeId ?? "(host name)"}, peers from ${c.farm.peersFile}, TLS name ${c.farm.serverName}${c.farm.caFile ? ` (CAs ${c.farm.caFile})` : ""}, token file ${c.farm.tokenFile}`] as [string, string]]
+      : []),
     ["log level", c.log.level],
     ["setup record", setupSummary],
   ];

@@ -633,7 +633,7 @@ export const KEYS = {
     origin: "smart-mirror",
     required: false,
     description:
-      "Farm mode: the file listing the farm's nodes, one base URL per line (https://10.0.1.23 or https://10.0.1.23:8443; # comments). This node finds itself in it by mirror.farm.nodeId and skips itself. Re-read when it changes (write it by atomic rename). Peers are reached over their nginx with the farm token; they announce new refs to each other before serving them (so clients hopping between nodes never see refs go backwards) and a joining node takes its first clones from a healthy peer. Unset: a single node. A missing file counts as no peers.",
+      "Farm mode: the file listing the farm's nodes, one base URL per line (https://10.0.1.23 or https://10.0.1.23:8443; # comments). This node finds its own entry (by asking each peer who it is) and skips it. Re-read when it changes (write it by atomic rename). Peers are reached over their nginx with the farm token; they announce new refs to each other before serving them (so clients hopping between nodes never see refs go backwards) and a joining node takes its first clones from a healthy peer. Unset: a single node. A missing file counts as no peers.",
     example: "/etc/smart-mirror/farm/peers",
     value: { kind: "path" },
   },
@@ -668,7 +668,7 @@ export const KEYS = {
     name: "mirror.farm.nodeId",
     origin: "smart-mirror",
     required: false,
-    description: "Farm mode: this node's name among its peers (announcements carry it; a node recognizes its own entry in mirror.farm.peersFile by it). Default: the host name. Must be unique in the farm.",
+    description: "Farm mode: this node's name among its peers, in their logs, announcements and /status/detail. Default: the host name. Give each node its own (nodes recognize themselves in mirror.farm.peersFile by a per-start instance id, so a collision only confuses logs).",
     example: "i-0abc123def4567890",
     value: { kind: "text", maxLength: 128 },
   },

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createCa } from "../../testbed/tls";
 import { loadConfig, LoadResult } from "./load";
+import { summarize } from "./check";
 import { Problem } from "./problems";
 import { freshPublicKey, makeHome, minimalProperties, writeProperties, writeSecret } from "../../testbed/configHome";
 
@@ -350,6 +351,7 @@ describe("farm mode (mirror.farm.*)", () => {
     const r = loadConfig(home);
     if (!r.ok) throw new Error(JSON.stringify(r.problems, null, 2));
     expect(r.config.farm).toEqual({ peersFile: "/etc/smart-mirror/farm/peers", tokenFile: path.join(home, "shared", "secrets", "farm-token"), serverName: "mirror-syd.example.com", caFile: undefined, nodeId: undefined });
+    expect(summarize(r.config, "")).toContain(`farm:         node (host name), peers from /etc/smart-mirror/farm/peers, TLS name mirror-syd.example.com, token file ${path.join(home, "shared", "secrets", "farm-token")}`);
   });
 
   test("without a peers file there is no farm", () => {

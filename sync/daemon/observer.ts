@@ -56,7 +56,7 @@ export function boardObserver(board: StatusBoard, log: Logger): DaemonObserver {
       const first = board.repo(key)?.lastSyncedAt === undefined;
       board.syncSucceeded(key, { durationMs, bytes: o.bytes, changed: o.fetched });
       if (o.fetched || o.maintenance.length > 0) {
-        log.info({ repo: key, reason, durationMs, bytes: o.bytes, created: o.created, recloned: o.recloned, maintenance: o.maintenance, resumedFromBytes: o.resumedFromBytes, steps: o.steps }, o.fetched ? "synced" : "maintained");
+        log.info({ repo: key, reason, durationMs, bytes: o.bytes, created: o.created, recloned: o.recloned, maintenance: o.maintenance, resumedFromBytes: o.resumedFromBytes, steps: o.steps, ...(o.seed ? { seededFrom: o.seed.peer, seedBytes: o.seed.bytes } : {}) }, o.fetched ? "synced" : "maintained");
       }
       if (first) done++;
       if (first && !complete) progress();

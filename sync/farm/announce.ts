@@ -18,6 +18,8 @@ export interface Announcement {
   moves?: RefMove[];
   /** The announcing node's id (mirror.farm.nodeId). */
   origin: string;
+  /** The announcing daemon's run (random per start): tells a node its own announcement even when ids collide. */
+  instance?: string;
 }
 
 const OID = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -26,6 +28,7 @@ const schema = z.object({
   repo: z.string().max(300),
   moves: z.array(move).max(ANNOUNCE_MAX_MOVES).optional(),
   origin: z.string().min(1).max(128),
+  instance: z.string().max(64).optional(),
 });
 
 /** A received body -> an announcement, or what is wrong with it. Pure. */
@@ -40,12 +43,12 @@ export function parseAnnouncement(body: string): Announcement | { problem: strin
   if (!r.success) return { problem: r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") };
   const id = r.data.repo.includes("/") ? parseRepoKey(r.data.repo) : undefined;
   if (!id || !isValidRepoId(id)) return { problem: "repo: not PROJECT/slug" };
-  return { repo: r.data.repo, moves: r.data.moves, origin: r.data.origin };
+  return { repo: r.data.repo, moves: r.data.moves, origin: r.data.origin, ...(r.data.instance !== undefined ? { instance: r.data.instance } : {}) };
 }
 
 /** The body a node sends (moves beyond the cap are dropped: the peer then syncs fully). Pure. */
-export function announcementBody(repo: RepoKey, moves: readonly RefMove[] | undefined, origin: string): Announcement {
-  return { repo, ...(moves && moves.length > 0 && moves.length <= ANNOUNCE_MAX_MOVES ? { moves: [...moves] } : {}), origin };
+export function announcementBody(repo: RepoKey, moves: readonly RefMove[] | undefined, origin: string, instance?: string): Announcement {
+  return { repo, ...(moves && moves.length > 0 && moves.length <= ANNOUNCE_MAX_MOVES ? { moves: [...moves] } : {}), origin, ...(instance !== undefined ? { instance } : {}) };
 }
 
 /**

@@ -14,6 +14,8 @@ import { farmTokenCheck } from "./token";
 
 export interface AnnounceRouteDeps {
   nodeId: string;
+  /** This daemon's run (Farm.instance). */
+  instance: string;
   token: string;
   receive(a: Announcement): void;
   bodyBudget?: BodyBudget;
@@ -27,7 +29,7 @@ export function addAnnounceRoute(router: Router, d: AnnounceRouteDeps): Router {
   router.route(ANNOUNCE_PATH, {
     GET: (ctx) => {
       if (!isFarm(ctx.req.headers.authorization)) return refuse401(ctx);
-      sendJson(ctx, 200, { node: d.nodeId });
+      sendJson(ctx, 200, { node: d.nodeId, instance: d.instance });
     },
     POST: async (ctx) => {
       if (!isFarm(ctx.req.headers.authorization)) {
@@ -51,8 +53,8 @@ export function addAnnounceRoute(router: Router, d: AnnounceRouteDeps): Router {
       }
       const a = parseAnnouncement(text);
       if ("problem" in a) return sendError(ctx, 400, "bad_request", `not an announcement: ${a.problem}`);
-      // Our own announcement come back (a peers file listing this node under another name): nothing to do.
-      if (a.origin === d.nodeId) return sendJson(ctx, 200, { node: d.nodeId, recorded: false });
+      // Our own announcement come back (our entry not recognized yet): nothing to do.
+      if (a.instance !== undefined ? a.instance === d.instance : a.origin === d.nodeId) return sendJson(ctx, 200, { node: d.nodeId, recorded: false });
       d.receive(a);
       sendJson(ctx, 200, { node: d.nodeId, recorded: true });
     },

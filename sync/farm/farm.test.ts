@@ -5,7 +5,7 @@ import { tempDir } from "../../testbed/resources";
 import type { SyncResult } from "../daemon/syncWaiters";
 import type { Authorizer } from "../auth/authorizer";
 import { announcementBody, ANNOUNCE_MAX_MOVES, coveredBy, movesBetween, parseAnnouncement } from "./announce";
-import { Farm, FARM_METRIC_NAMES, nodeOf, readyFromStatus } from "./farm";
+import { Farm, FARM_METRIC_NAMES, identityOf, readyFromStatus } from "./farm";
 import { parsePeers, parsePeerUrl, PeersFile } from "./peersFile";
 import { seedSource } from "./seed";
 import { farmAuthorizer, farmTokenCheck } from "./token";
@@ -152,8 +152,9 @@ describe("peer answers", () => {
     expect(readyFromStatus(JSON.stringify({ state: "SYNCHRONIZED", draining: true }))).toBe(false);
     expect(readyFromStatus(JSON.stringify({ state: "INITIAL_SYNC" }))).toBe(false);
     expect(readyFromStatus("<html>")).toBe(false);
-    expect(nodeOf(JSON.stringify({ node: "n2" }))).toBe("n2");
-    expect(nodeOf("{}")).toBeUndefined();
+    expect(identityOf(JSON.stringify({ node: "n2", instance: "i2" }))).toEqual({ node: "n2", instance: "i2" });
+    expect(identityOf(JSON.stringify({ node: "n2" }))).toEqual({ node: "n2" });
+    expect(identityOf("{}")).toBeUndefined();
   });
 });
 

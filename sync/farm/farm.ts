@@ -18,6 +18,7 @@
  * - Seeding: a repository's first clone comes from a ready peer over its /scm/ (seed.ts); the
  *   primary only sends the delta.
  */
+import { randomUUID } from "node:crypto";
 import { Counter, Gauge, Registry } from "prom-client";
 import type { SyncResult } from "../daemon/syncWaiters";
 import type { RefMove } from "../store/repoStore";
@@ -92,6 +93,12 @@ function counter(r: Registry | undefined, name: string, help: string, labelNames
 
 export class Farm {
   readonly nodeId: string;
+  /**
+   * This daemon's run, random per start: how a node recognizes its own entry in the peers file
+   * and its own announcements, even when two nodes were given the same node id (netns nodes
+   * share a host name). The node id stays the name in logs and announcements.
+   */
+  readonly instance = randomUUID();
   private readonly file: PeersFile;
   private readonly http: PeerHttp;
   private readonly log: Log;
@@ -177,8 +184,10 @@ export class Farm {
         // Who is it? Asked until it answers; an old peer without the route stays anonymous.
         const who = await this.http.request(peer, "GET", ANNOUNCE_PATH, { timeoutMs: PROBE_TIMEOUT_MS });
         if (who.status === 401) throw new Error("the peer refused the farm token (401): is mirror.farm.tokenFile the same on every node?");
-        if (who.status === 200) st.node = nodeOf(who.body);
-        st.self = st.node === this.nodeId;
+        const id = who.status === 200 ? identityOf(who.body) : undefined;
+        st.node = id?.node;
+        st.self = id?.instance !== undefined ? id.instance === this.instance : st.node === this.nodeId;
+        if (!st.self && st.node === this.nodeId) this.log.warn({ peer: peer.url, node: st.node }, "a farm peer has this node's mirror.farm.nodeId: give every node its own id (logs and announcements name nodes by it)");
       }
       st.reachable = true;
       if (!st.self) st.healthy = await this.ready(peer);
@@ -223,7 +232,7 @@ export class Farm {
     const { targets, unreachable } = this.announceTargets();
     this.m.sent?.inc();
     if (unreachable > 0) this.m.skippedPeers?.inc(unreachable);
-    const body = announcementBody(key, moves, this.nodeId);
+    const body = announcementBody(key, moves, this.nodeId, this.instance);
     const results = await Promise.all(
       targets.map((p) =>
         this.http.request(p, "POST", ANNOUNCE_PATH, { json: body, timeoutMs: ANNOUNCE_ACK_BOUND_MS }).then(
@@ -328,11 +337,12 @@ export interface FarmStatus {
   seed: { fromPeers: { repos: number; bytes: number }; fromPrimary: { repos: number; bytes: number } };
 }
 
-/** The node id a GET /farm/announce answered. Pure. */
-export function nodeOf(body: string): string | undefined {
+/** The node id and run a GET /farm/announce answered. Pure. */
+export function identityOf(body: string): { node?: string; instance?: string } | undefined {
   try {
-    const j = JSON.parse(body) as { node?: unknown };
-    return typeof j.node === "string" ? j.node : undefined;
+    const j = JSON.parse(body) as { node?: unknown; instance?: unknown };
+    if (typeof j.node !== "string") return undefined;
+    return { node: j.node, ...(typeof j.instance === "string" ? { instance: j.instance } : {}) };
   } catch {
     return undefined;
   }

@@ -33,8 +33,24 @@ export class PeerHttp {
     this.agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: tls.caPem, servername: tls.serverName });
   }
 
-  /** Settles with the answer, or rejects (network, TLS, timeout after `timeoutMs`). */
-  request(peer: Peer, method: "GET" | "POST", path: string, o: { timeoutMs: number; json?: unknown; auth?: boolean }): Promise<PeerAnswer> {
+  /**
+   * Settles with the answer, or rejects (network, TLS, timeout after `timeoutMs` in all). A kept
+   * connection the peer's nginx closed as we reused it (ECONNRESET, EPIPE) is retried once on a
+   * new one, within the same time.
+   */
+  async request(peer: Peer, method: "GET" | "POST", path: string, o: { timeoutMs: number; json?: unknown; auth?: boolean }): Promise<PeerAnswer> {
+    const deadline = Date.now() + o.timeoutMs;
+    try {
+      return await this.once(peer, method, path, o);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const left = deadline - Date.now();
+      if ((code !== "ECONNRESET" && code !== "EPIPE") || left <= 0) throw e;
+      return this.once(peer, method, path, { ...o, timeoutMs: left });
+    }
+  }
+
+  private once(peer: Peer, method: "GET" | "POST", path: string, o: { timeoutMs: number; json?: unknown; auth?: boolean }): Promise<PeerAnswer> {
     const body = o.json === undefined ? undefined : Buffer.from(JSON.stringify(o.json));
     const headers: Record<string, string> = { Host: this.tls.serverName, Accept: "application/json" };
     if (o.auth !== false) headers.Authorization = `Bearer ${this.token}`;

@@ -192,7 +192,7 @@ describe("farm peers: seeding, announce before publish, catch up before advertis
     expect(await metric(a, FARM_METRIC_NAMES.received)).toBe(0);
     const who = await a.request("GET", "/farm/announce", { headers: { Authorization: `Bearer ${FARM_TOKEN}` } });
     expect(who.status).toBe(200);
-    expect(JSON.parse(who.body.toString("utf8"))).toEqual({ node: "node-a" });
+    expect(JSON.parse(who.body.toString("utf8"))).toEqual({ node: "node-a", instance: expect.stringMatching(/^[0-9a-f-]{36}$/) });
     const clone = await git(["ls-remote", a.url(APP.project, APP.slug)], { env: a.gitEnv({ GIT_CONFIG_COUNT: "2", GIT_CONFIG_KEY_1: "http.extraHeader", GIT_CONFIG_VALUE_1: "Authorization: Bearer not-the-farm-token" }) }).catch((e: GitError) => e);
     expect(clone).toBeInstanceOf(GitError);
     expect((clone as GitError).stderr).toMatch(/401|Authentication failed|could not read Username/i);
