@@ -23,7 +23,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { mirrorPaths } from "../../components/deploy/layout";
+import { FARM_PEERS_FILE, mirrorPaths } from "../../components/deploy/layout";
 import { serializePlan } from "../../components/deploy/plan";
 import { Plan } from "../../sync/agent/plan";
 import { KEY_LIST } from "../../sync/config/keys";
@@ -186,10 +186,14 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   const farmToken = randomBytes(24).toString("hex");
   const planPaths = mirrorPaths();
   const farmFiles = { token: planPaths.farmTokenFile, ca: planPaths.farmCaFile };
-  // The peers file is not in the plan: a node's boot/update script writes it from the farm's
-  // membership, and the daemon re-reads it when it changes (no restart on a scale-out).
+  // The peers file is not in the plan: on AWS the peers refresher (components/farm/plan.ts's
+  // withFarm: a timer running `aws ec2 describe-instances`) writes it from the farm's
+  // membership; here the harness does, at the same path. The daemon re-reads it when it
+  // changes (no restart on a scale-out). withFarm's token and CA files are laid down at the
+  // same layout paths below; its refresher units are not (a timer unit and the aws CLI have no
+  // place under the exec supervisor).
   const stageOf = (node: FarmNode) => path.join(node.root, "var/lib/smart-mirror-farm/stage");
-  const peersFile = (node: FarmNode) => path.join(node.root, "etc/smart-mirror/farm/peers");
+  const peersFile = (node: FarmNode) => path.join(node.root, FARM_PEERS_FILE);
 
   const settings = (): FarmSettings => ({
     syncInterval: o.syncInterval ?? "1m",
