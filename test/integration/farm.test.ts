@@ -13,7 +13,10 @@
  *
  * No timed assertion: durations are reported, never compared with a bound.
  */
+import * as path from "node:path";
 import { Farm, startFarm } from "../../testbed/farm/farm";
+import { git, listRefs } from "../../testbed/repos";
+import { tempDir } from "../../testbed/resources";
 import { seedFarmRepos, SMALL_REPOS, BIG_REPO } from "../../testbed/farm/farmRepos";
 import { describeScenario, loadDuringRollingUpdate } from "../../testbed/farm/scenario";
 import { joinNode } from "../../testbed/farm/join";
@@ -32,6 +35,17 @@ beforeAll(async () => {
 });
 
 describe("a farm of three nodes behind HAProxy", () => {
+  test("one clone's requests land on different nodes (a new connection per request, round-robin)", async () => {
+    const before = await farm.servers();
+    const dest = path.join(tempDir("farm-one-clone"), "app.git");
+    await git([...farm.gitArgs(), "clone", "--quiet", "--mirror", farm.url(SMALL_REPOS[0]), dest], { env: farm.gitEnv() });
+    const after = await farm.servers();
+    const got = after.map((s) => s.sessionsTotal - (before.find((b) => b.name === s.name)?.sessionsTotal ?? 0));
+    // Protocol v2 clone: info/refs, ls-refs, fetch: three connections, so every node got one.
+    expect(got.map((n) => n >= 1)).toEqual([true, true, true]);
+    expect(await listRefs(dest)).toEqual(await farm.primaryRefs(SMALL_REPOS[0]));
+  });
+
   test("load + pushes + a rolling update of every node: no failed clone or fetch, every client ends with the primary's refs", async () => {
     const next = farm.settings();
     next.syncInterval = "2m"; // the new plan: a changed setting restarts each daemon
