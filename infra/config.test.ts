@@ -2,7 +2,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { validateSmartMirrorArgs } from "../components/validate";
-import { argsFromConfig, SECRET_KEYS, StackConfig, StackConfigError, StackSecrets } from "./config";
+import type { AwsHostArgs } from "../components/args";
+import { argsFromConfig, AwsHostConfig, SECRET_KEYS, StackConfig, StackConfigError, StackSecrets } from "./config";
 import { readStackConfig, REPO_ROOT, stackNames } from "../testbed/stackFiles";
 
 /** The stack file's smart-mirror:* keys as the StackConfig object the program builds. */
@@ -112,5 +113,23 @@ describe("argsFromConfig", () => {
     const args = argsFromConfig(c, {}, { region: "eu-west-1" });
     expect(args.primary.catalogToken).toBeUndefined();
     expect(args.region).toBe("eu-west-1");
+  });
+
+  test("farm: the stack key becomes the component's farm; a host without ssh stays without it, so the farm validates", () => {
+    const c = base();
+    const { subnetId: _subnet, ssh: _ssh, ...host } = c.host as AwsHostConfig;
+    c.host = { ...host, kind: "aws" };
+    c.farm = { nodes: 3, subnetIds: ["subnet-0aaaabbbbccccdddd", "subnet-0eeeeffff00001111"] };
+    const args = argsFromConfig(c, { catalogToken: "cat" });
+    expect(args.farm).toEqual(c.farm);
+    expect((args.host as AwsHostArgs).ssh).toBeUndefined();
+    // The file's single-host settings a farm cannot use are named, each with its fix.
+    expect(validateSmartMirrorArgs(args).map((p) => p.split(":")[0])).toEqual(["host.elasticIp", "host.dataVolume.keep", "deploy.sshTimeoutSeconds"]);
+    const { elasticIp: _eip, dataVolume, ...farmHost } = c.host as AwsHostConfig;
+    c.host = { ...farmHost, kind: "aws", dataVolume: { ...dataVolume, keep: undefined } };
+    c.deploy = { ...c.deploy, sshTimeoutSeconds: undefined };
+    expect(validateSmartMirrorArgs(argsFromConfig(c, { catalogToken: "cat" }))).toEqual([]);
+    // The single host of the same file keeps its SSH access.
+    expect((argsFromConfig(base(), { catalogToken: "cat" }).host as AwsHostArgs).ssh?.adminCidrs).toBeDefined();
   });
 });

@@ -14,6 +14,7 @@ import type {
   DeployArgs,
   DnsArgs,
   ExistingHostArgs,
+  FarmArgs,
   MirrorSettingsArgs,
   PrimaryArgs,
   RegisterAccessKeyArgs,
@@ -23,7 +24,7 @@ import type {
 
 type Keyless<T> = Omit<T, "privateKey">;
 /** The hosts as written in the stack file: keys come from their own secret config entries. */
-export type AwsHostConfig = Omit<AwsHostArgs, "ssh"> & { ssh: Omit<SshAccessArgs, "bastion"> & { bastion?: Keyless<BastionArgs> } };
+export type AwsHostConfig = Omit<AwsHostArgs, "ssh"> & { ssh?: Omit<SshAccessArgs, "bastion"> & { bastion?: Keyless<BastionArgs> } };
 export type ExistingHostConfig = Omit<ExistingHostArgs, "privateKey" | "bastion"> & { bastion?: Keyless<BastionArgs> };
 export type HostConfig = AwsHostConfig | ExistingHostConfig;
 
@@ -44,6 +45,8 @@ export interface StackConfig {
   deploy?: DeployArgs;
   /** CloudWatch alarms to SNS topics (the component's `alarms`). */
   alarms?: AlarmsArgs;
+  /** A mirror farm instead of one host (the component's `farm`; README "Mirror farm"). */
+  farm?: FarmArgs;
 }
 
 /** The secret config keys (`pulumi config set --secret KEY`). */
@@ -98,7 +101,9 @@ export function argsFromConfig(c: StackConfig, s: StackSecrets, defaults: { regi
     host = { ...c.host, privateKey: s.hostPrivateKey ?? "", bastion: bastion(c.host.bastion) };
   } else {
     const h = c.host as AwsHostConfig;
-    host = { ...h, ssh: { ...h?.ssh, bastion: bastion(h?.ssh?.bastion) } };
+    // A farm has no SSH (host.ssh is refused there); a single host without it is told what to set.
+    const { ssh, ...rest } = h ?? ({} as AwsHostConfig);
+    host = ssh === undefined ? { ...rest, kind: "aws" } : { ...rest, kind: "aws", ssh: { ...ssh, bastion: bastion(ssh.bastion) } };
   }
 
   let tls: TlsArgs = c.tls as TlsArgs;
@@ -131,5 +136,6 @@ export function argsFromConfig(c: StackConfig, s: StackSecrets, defaults: { regi
     registerAccessKey: s.accessKeyToken !== undefined ? { ...(c.registerAccessKey ?? {}), token: s.accessKeyToken } : undefined,
     deploy: c.deploy,
     alarms: c.alarms,
+    farm: c.farm,
   };
 }

@@ -21,6 +21,7 @@ const stack: StackConfig = {
   registerAccessKey: config.getObject<StackConfig["registerAccessKey"]>("registerAccessKey"),
   deploy: config.getObject<StackConfig["deploy"]>("deploy"),
   alarms: config.getObject<StackConfig["alarms"]>("alarms"),
+  farm: config.getObject<StackConfig["farm"]>("farm"),
 };
 const secrets: StackSecrets = {
   catalogToken: config.getSecret("catalogToken"),
@@ -54,3 +55,4 @@ export const hostAddress = mirror.hostAddress;
 export const globalUrl = mirror.globalUrl;
 export const caCertificatePem = mirror.caCertificatePem;
 export const propertiesText = mirror.propertiesText;
+export const nodeCount = mirror.nodeCount;
