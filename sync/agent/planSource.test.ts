@@ -191,6 +191,18 @@ describe("https", () => {
   });
 });
 
+test("a local --plan is checked against --plan-sha256 too when one is given", async () => {
+  const text = JSON.stringify(plan());
+  const file = path.join(tempDir("local-plan"), "plan.json");
+  fs.writeFileSync(file, text, { mode: 0o600 });
+  const root = tempDir("local-root");
+  const bad = await apply({ plan: file, planSha256: sha("something else"), root });
+  expect(bad.code).toBe(1);
+  expect(bad.err).toContain(`expected ${sha("something else")}, got ${sha(text)}; nothing was applied`);
+  expect(listing(root)).toEqual([]);
+  expect((await apply({ plan: file, planSha256: sha(text), root })).code).toBe(0);
+});
+
 describe("s3:// through the AWS CLI", () => {
   /** An `aws` that answers `aws s3 cp --only-show-errors s3://BUCKET/KEY -` from DIR/BUCKET/KEY, as the CLI does (stdout; exit 1 and a message when missing). */
   function awsShim(objects: string): string {
