@@ -51,6 +51,18 @@ const HOLD_AFTER = 1024 * 1024;
 
 let primary: Primary;
 let primaryHead: string;
+/** What the runs measured (printed at the end; not asserted: a shared, noisy machine). */
+const measured: Record<string, number> = {};
+
+afterAll(() => {
+  process.stdout.write(`nodeDrain measurements (ms): ${JSON.stringify(measured)}\n`);
+});
+
+/** durationMs of the daemon's "drained" log line. */
+function drainedMs(log: string): number {
+  const line = log.split("\n").find((l) => l.includes('"msg":"drained"'));
+  return line ? (JSON.parse(line) as { durationMs: number }).durationMs : NaN;
+}
 
 beforeAll(async () => {
   ensureBundle();
@@ -152,6 +164,7 @@ test("SIGTERM with a clone in flight: readiness 503 at once, new requests served
   const out = m.daemon.output();
   expect(out).toMatch(/"cut":0,.*"msg":"drained"/);
   expect(out).not.toContain("still running");
+  measured.sigtermDrainWithHeldCloneMs = drainedMs(out);
 });
 
 test("the drain bound cuts a stuck client and says so", async () => {
@@ -207,8 +220,10 @@ test("`smart-mirror drain` waits for the clone in flight and leaves the daemon d
   expect(await ready(m)).toEqual({ status: 200, body: { ready: true, state: "SYNCHRONIZED", draining: false } });
   // Not through nginx: the drain control is the host's.
   expect((await m.request("POST", "/drain")).status).toBe(404);
+  const t0 = Date.now();
   m.daemon.child.kill("SIGTERM");
   expect(await m.daemon.exited).toBe(0);
+  measured.sigtermAfterCliDrainToExitMs = Date.now() - t0;
   expect(m.daemon.output()).toMatch(/"cut":0,.*"msg":"drained"/);
 });
 
@@ -255,6 +270,7 @@ test("a restart through the agent's exec supervisor with a clone in flight: the 
   const oldPid = sup.mainPid(UNIT);
 
   const held = await heldClone(front, socketPath);
+  const t0 = Date.now();
   let restarted = false;
   const restart = sup.restart(UNIT).then(() => (restarted = true));
   await waitFor("the old daemon draining", async () => (await ready(front)).status === 503, 30_000, 20);
@@ -263,11 +279,14 @@ test("a restart through the agent's exec supervisor with a clone in flight: the 
   expect(await held.done).toEqual({ ok: true });
   await assertGoodCheckout(held.dest);
   await restart;
+  measured.supervisorRestartMs = Date.now() - t0;
   const newPid = sup.mainPid(UNIT);
   expect(newPid).toBeDefined();
   expect(newPid).not.toBe(oldPid);
   await waitReady();
+  measured.restartToReadyMs = Date.now() - t0;
   const log = fs.readFileSync(sup.logPath(UNIT), "utf8");
+  measured.supervisorDrainMs = drainedMs(log);
   expect(log).toMatch(/"cut":0,.*"msg":"drained"/);
   expect(log).not.toContain("still running");
   // The new daemon serves.
