@@ -10,8 +10,8 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
-import { Writable } from "node:stream";
 import { freePort, onCleanup, tempDir } from "../../testbed/resources";
+import { textSink } from "../../testbed/textSink";
 import { createCa, TestCa } from "../../testbed/tls";
 import { listen } from "../serve/listen";
 import { createServer } from "../serve/server";
@@ -24,18 +24,7 @@ import { parseStatusUrl, readinessTargetFromPlan } from "./waitReady";
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const sha = (b: string | Buffer) => createHash("sha256").update(b).digest("hex");
 
-function sink(): { stream: Writable; text: () => string } {
-  let text = "";
-  return {
-    stream: new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        text += chunk.toString();
-        cb();
-      },
-    }),
-    text: () => text,
-  };
-}
+const sink = textSink;
 
 function plan(extraFiles: Plan["files"] = []): Plan {
   return {

@@ -18,7 +18,6 @@
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as path from "node:path";
 import { renderDaemonUnit } from "../../components/render/systemd";
 import { execSupervisor } from "../../sync/agent/execSupervisor";
@@ -31,6 +30,7 @@ import { MirrorBehindNginx, mirrorCertificate, startMirrorBehindNginx, startTlsF
 import { makeMirrorHome, writeMirrorProperties } from "../../testbed/mirrorHome";
 import { Primary, startPrimary } from "../../testbed/primary";
 import { chownTree, git, GitEnv, GitError, initBare, workingClone } from "../../testbed/repos";
+import { request } from "../../testbed/httpClient";
 import { processesOn } from "../../testbed/processes";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 
@@ -77,22 +77,9 @@ beforeAll(async () => {
   await primary.importRepo(HUGE.project, HUGE.slug, huge);
 });
 
-/** One GET on the daemon's own socket (not through nginx). */
-function onSocket(socketPath: string, urlPath: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath, path: urlPath, timeout: 10_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-  });
-}
-
 async function inFlight(socketPath: string): Promise<number> {
-  const text = (await onSocket(socketPath, "/metrics")).body;
+  // On the daemon's own socket, not through nginx.
+  const text = (await request({ kind: "unix", path: socketPath }, { path: "/metrics" })).body;
   const line = text.split("\n").find((l) => l.startsWith(`${DRAIN_METRIC_NAMES.inFlight} `));
   return line ? Number(line.split(" ")[1]) : NaN;
 }
