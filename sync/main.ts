@@ -224,10 +224,16 @@ async function run(home: string): Promise<number> {
       const { quietPeriodMs, timeoutMs } = options.drain;
       log.info({ signal, inFlight: drain.requestsInFlight, quietPeriodMs, timeoutMs }, "draining before the stop: readiness 503, serving what arrives until quiet and in-flight requests finished (mirror.drain.*)");
       void drain.drain().then(async (r) => {
+        // No new connections from here on.
+        server.close();
         if (r.remaining > 0) {
           const cut = await drain.cut();
           log.warn({ durationMs: r.durationMs, cut }, r.skipped ? `drain ended by a second signal; cut ${cut} request(s) still running` : `drain timed out (mirror.drain.timeout); cut ${cut} request(s) still running`);
         } else log.info({ durationMs: r.durationMs, cut: 0 }, "drained");
+        // One that came in on a kept-alive connection since: cut the same way (a hand-off's git
+        // must not outlive its connection, see RequestDrain.cut).
+        const late = await drain.cut();
+        if (late > 0) log.warn({ cut: late }, `cut ${late} request(s) that arrived as the drain ended`);
         shutDown();
       });
     };

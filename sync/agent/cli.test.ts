@@ -4,8 +4,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Writable } from "node:stream";
 import { tempDir } from "../../testbed/resources";
+import { textSink } from "../../testbed/textSink";
 import { applyPlan } from "./apply";
 import { chooseServiceManager, runApplyCli } from "./cli";
 import { Plan, PLAN_VERSION } from "./plan";
@@ -13,18 +13,7 @@ import { systemctlManager } from "./serviceManager";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
-function sink(): { stream: Writable; text: () => string } {
-  let text = "";
-  return {
-    stream: new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        text += chunk.toString();
-        cb();
-      },
-    }),
-    text: () => text,
-  };
-}
+const sink = textSink;
 
 describe("chooseServiceManager", () => {
   test.each<[string, string | undefined, string | RegExp]>([

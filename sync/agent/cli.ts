@@ -109,15 +109,16 @@ export async function runApplyCli(o: ApplyCliOptions, out: NodeJS.WritableStream
 }
 
 async function applyFile(planFile: string, checked: CheckedSource, o: ApplyCliOptions, root: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(planFile, "utf8");
+    bytes = fs.readFileSync(planFile);
   } catch (e) {
     err.write(`smart-mirror apply: cannot read plan ${planFile}: ${(e as Error).message}\n`);
     return 1;
   }
+  const text = bytes.toString("utf8");
   if (checked.source.kind === "file" && checked.sha256 !== undefined) {
-    const got = createHash("sha256").update(text, "utf8").digest("hex");
+    const got = createHash("sha256").update(bytes).digest("hex");
     if (got !== checked.sha256) {
       err.write(`smart-mirror apply: ${planFile} does not match --plan-sha256: expected ${checked.sha256}, got ${got}; nothing was applied\n`);
       return 1;

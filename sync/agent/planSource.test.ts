@@ -10,8 +10,8 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
-import { Writable } from "node:stream";
 import { freePort, onCleanup, tempDir } from "../../testbed/resources";
+import { textSink } from "../../testbed/textSink";
 import { createCa, TestCa } from "../../testbed/tls";
 import { listen } from "../serve/listen";
 import { createServer } from "../serve/server";
@@ -24,18 +24,7 @@ import { parseStatusUrl, readinessTargetFromPlan } from "./waitReady";
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const sha = (b: string | Buffer) => createHash("sha256").update(b).digest("hex");
 
-function sink(): { stream: Writable; text: () => string } {
-  let text = "";
-  return {
-    stream: new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        text += chunk.toString();
-        cb();
-      },
-    }),
-    text: () => text,
-  };
-}
+const sink = textSink;
 
 function plan(extraFiles: Plan["files"] = []): Plan {
   return {
@@ -189,6 +178,18 @@ describe("https", () => {
     f.remove();
     expect(fs.existsSync(f.file)).toBe(false);
   });
+});
+
+test("a local --plan is checked against --plan-sha256 too when one is given", async () => {
+  const text = JSON.stringify(plan());
+  const file = path.join(tempDir("local-plan"), "plan.json");
+  fs.writeFileSync(file, text, { mode: 0o600 });
+  const root = tempDir("local-root");
+  const bad = await apply({ plan: file, planSha256: sha("something else"), root });
+  expect(bad.code).toBe(1);
+  expect(bad.err).toContain(`expected ${sha("something else")}, got ${sha(text)}; nothing was applied`);
+  expect(listing(root)).toEqual([]);
+  expect((await apply({ plan: file, planSha256: sha(text), root })).code).toBe(0);
 });
 
 describe("s3:// through the AWS CLI", () => {

@@ -18,7 +18,6 @@
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as path from "node:path";
 import { renderDaemonUnit } from "../../components/render/systemd";
 import { execSupervisor } from "../../sync/agent/execSupervisor";
@@ -31,6 +30,7 @@ import { MirrorBehindNginx, mirrorCertificate, startMirrorBehindNginx, startTlsF
 import { makeMirrorHome, writeMirrorProperties } from "../../testbed/mirrorHome";
 import { Primary, startPrimary } from "../../testbed/primary";
 import { chownTree, git, GitEnv, GitError, initBare, workingClone } from "../../testbed/repos";
+import { request } from "../../testbed/httpClient";
 import { processesOn } from "../../testbed/processes";
 import { onCleanup, tempDir, waitFor } from "../../testbed/resources";
 
@@ -51,6 +51,18 @@ const HOLD_AFTER = 1024 * 1024;
 
 let primary: Primary;
 let primaryHead: string;
+/** What the runs measured (printed at the end; not asserted: a shared, noisy machine). */
+const measured: Record<string, number> = {};
+
+afterAll(() => {
+  process.stdout.write(`nodeDrain measurements (ms): ${JSON.stringify(measured)}\n`);
+});
+
+/** durationMs of the daemon's "drained" log line. */
+function drainedMs(log: string): number {
+  const line = log.split("\n").find((l) => l.includes('"msg":"drained"'));
+  return line ? (JSON.parse(line) as { durationMs: number }).durationMs : NaN;
+}
 
 beforeAll(async () => {
   ensureBundle();
@@ -65,22 +77,9 @@ beforeAll(async () => {
   await primary.importRepo(HUGE.project, HUGE.slug, huge);
 });
 
-/** One GET on the daemon's own socket (not through nginx). */
-function onSocket(socketPath: string, urlPath: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath, path: urlPath, timeout: 10_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-  });
-}
-
 async function inFlight(socketPath: string): Promise<number> {
-  const text = (await onSocket(socketPath, "/metrics")).body;
+  // On the daemon's own socket, not through nginx.
+  const text = (await request({ kind: "unix", path: socketPath }, { path: "/metrics" })).body;
   const line = text.split("\n").find((l) => l.startsWith(`${DRAIN_METRIC_NAMES.inFlight} `));
   return line ? Number(line.split(" ")[1]) : NaN;
 }
@@ -152,6 +151,7 @@ test("SIGTERM with a clone in flight: readiness 503 at once, new requests served
   const out = m.daemon.output();
   expect(out).toMatch(/"cut":0,.*"msg":"drained"/);
   expect(out).not.toContain("still running");
+  measured.sigtermDrainWithHeldCloneMs = drainedMs(out);
 });
 
 test("the drain bound cuts a stuck client and says so", async () => {
@@ -207,8 +207,10 @@ test("`smart-mirror drain` waits for the clone in flight and leaves the daemon d
   expect(await ready(m)).toEqual({ status: 200, body: { ready: true, state: "SYNCHRONIZED", draining: false } });
   // Not through nginx: the drain control is the host's.
   expect((await m.request("POST", "/drain")).status).toBe(404);
+  const t0 = Date.now();
   m.daemon.child.kill("SIGTERM");
   expect(await m.daemon.exited).toBe(0);
+  measured.sigtermAfterCliDrainToExitMs = Date.now() - t0;
   expect(m.daemon.output()).toMatch(/"cut":0,.*"msg":"drained"/);
 });
 
@@ -255,6 +257,7 @@ test("a restart through the agent's exec supervisor with a clone in flight: the 
   const oldPid = sup.mainPid(UNIT);
 
   const held = await heldClone(front, socketPath);
+  const t0 = Date.now();
   let restarted = false;
   const restart = sup.restart(UNIT).then(() => (restarted = true));
   await waitFor("the old daemon draining", async () => (await ready(front)).status === 503, 30_000, 20);
@@ -263,11 +266,14 @@ test("a restart through the agent's exec supervisor with a clone in flight: the 
   expect(await held.done).toEqual({ ok: true });
   await assertGoodCheckout(held.dest);
   await restart;
+  measured.supervisorRestartMs = Date.now() - t0;
   const newPid = sup.mainPid(UNIT);
   expect(newPid).toBeDefined();
   expect(newPid).not.toBe(oldPid);
   await waitReady();
+  measured.restartToReadyMs = Date.now() - t0;
   const log = fs.readFileSync(sup.logPath(UNIT), "utf8");
+  measured.supervisorDrainMs = drainedMs(log);
   expect(log).toMatch(/"cut":0,.*"msg":"drained"/);
   expect(log).not.toContain("still running");
   // The new daemon serves.
