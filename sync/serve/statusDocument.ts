@@ -13,6 +13,7 @@
  */
 import { MirrorState, RepoStatus } from "../types";
 import type { BoardSnapshot, DelayedRepo, RepoFilter } from "../state/statusBoard";
+import { isReady } from "../state/mirrorState";
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -75,29 +76,18 @@ export function statusDocument(s: BoardSnapshot): PublicStatusDocument {
     // ok | low (syncs that grow the disk paused, serving goes on) | full; null until measured.
     disk: s.disk?.state ?? null,
     // Whether clients should be sent here (readiness, for health checks: see isReady).
-    ready: isReady(s.state) && s.draining !== true,
+    ready: isReady(s.state, s.facts) && s.draining !== true,
     draining: s.draining === true,
   };
-}
-
-/**
- * Readiness: a mirror that has caught up with the primary since its start (SYNCHRONIZED), or
- * one that serves current copies while some repositories fail (DEGRADED). Not while starting,
- * during the initial sync (copies missing or of unknown age), or in ERROR. A latency-routed
- * global name's health check matches `"ready":true` (components/dns/records.ts), so a region
- * still syncing gets no traffic; /status itself answers 200 whenever anything can be served.
- */
-export function isReady(state: MirrorState): boolean {
-  return state === "SYNCHRONIZED" || state === "DEGRADED";
 }
 
 /**
  * GET /status/ready, the load balancers' health check: small, and 200 only when clients should
  * be sent here (ready and not draining), else 503.
  */
-export function readinessDocument(s: Pick<BoardSnapshot, "state" | "draining">): { code: 200 | 503; body: { ready: boolean; state: MirrorState; draining: boolean } } {
+export function readinessDocument(s: Pick<BoardSnapshot, "state" | "facts" | "draining">): { code: 200 | 503; body: { ready: boolean; state: MirrorState; draining: boolean } } {
   const draining = s.draining === true;
-  const ready = isReady(s.state) && !draining;
+  const ready = isReady(s.state, s.facts) && !draining;
   return { code: ready ? 200 : 503, body: { ready, state: s.state, draining } };
 }
 

@@ -1,6 +1,6 @@
 import { RepoStatus } from "../types";
 import { describeError, failureKind } from "./failureKind";
-import { delayReason, MirrorFacts, mirrorState, statusHttpCode } from "./mirrorState";
+import { delayReason, isReady, MirrorFacts, mirrorState, statusHttpCode } from "./mirrorState";
 
 const base: MirrorFacts = { catalogKnown: true, totalRepos: 10, everSynced: 10, failing: 0, delayed: 0, initialSyncComplete: true, primaryReachable: true, caughtUp: true };
 
@@ -36,6 +36,25 @@ describe("mirrorState", () => {
   test("503 only when nothing can be served", () => {
     expect([statusHttpCode("STARTING"), statusHttpCode("ERROR")]).toEqual([503, 503]);
     expect([statusHttpCode("INITIAL_SYNC"), statusHttpCode("SYNCHRONIZED"), statusHttpCode("DEGRADED")]).toEqual([200, 200, 200]);
+  });
+});
+
+describe("isReady", () => {
+  test.each<[string, Partial<MirrorFacts>, boolean]>([
+    ["synchronized", {}, true],
+    ["initial sync, nothing failing", { everSynced: 5, initialSyncComplete: false, firstCopiesPending: 5 }, false],
+    // A joining farm node or a new mirror: one failure must not open the door while most copies are missing.
+    ["first sync, one failing, copies still being made", { everSynced: 5, failing: 1, delayed: 1, initialSyncComplete: false, firstCopiesPending: 4 }, false],
+    ["first sync, primary down, copies still missing", { everSynced: 5, initialSyncComplete: false, primaryReachable: false, firstCopiesPending: 5 }, false],
+    ["first sync done but for a failing repo", { everSynced: 9, failing: 1, delayed: 1, initialSyncComplete: false, firstCopiesPending: 0 }, true],
+    ["synced once, now one failing", { failing: 1, delayed: 1 }, true],
+    ["synced once, primary down", { primaryReachable: false }, true],
+    ["synced once, a repo added later still to copy, another failing", { totalRepos: 12, everSynced: 10, failing: 1, delayed: 1, firstCopiesPending: 1 }, true],
+    ["restarted, first round not done", { caughtUp: false }, false],
+    ["error", { everSynced: 0, failing: 10, delayed: 10, initialSyncComplete: false }, false],
+  ])("%s", (_name, over, want) => {
+    const f = { ...base, ...over };
+    expect(isReady(mirrorState(f), f)).toBe(want);
   });
 });
 

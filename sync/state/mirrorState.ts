@@ -28,6 +28,8 @@ export interface MirrorFacts {
   caughtUp: boolean;
   /** Free space is below mirror.disk.minFreeMb: syncs that grow the disk are paused. */
   diskLow?: boolean;
+  /** Repos never synced whose first copy is still to be made (not failing): work in progress. */
+  firstCopiesPending?: number;
 }
 
 /**
@@ -52,6 +54,20 @@ export function mirrorState(f: MirrorFacts): MirrorState {
   if (f.primaryReachable === false || f.diskLow === true || f.failing > 0 || f.delayed > 0) return "DEGRADED";
   if (!f.caughtUp || (!f.initialSyncComplete && f.everSynced < f.totalRepos)) return "INITIAL_SYNC";
   return "SYNCHRONIZED";
+}
+
+/**
+ * Readiness: whether load balancers and the global name's health check should send clients
+ * here. SYNCHRONIZED; or DEGRADED (serving current copies while some repositories fail or the
+ * primary is away) once no first copy is still being made. A node joining a farm, or a new
+ * mirror, whose first sync has one failing repository is DEGRADED, but most of its copies may
+ * still be missing: clients sent there would fail. So it stays not ready until every
+ * repository has either been copied once or failed (the initial sync latch covers restarts:
+ * copies found on disk count as copied).
+ */
+export function isReady(state: MirrorState, f: Pick<MirrorFacts, "initialSyncComplete" | "firstCopiesPending">): boolean {
+  if (state === "SYNCHRONIZED") return true;
+  return state === "DEGRADED" && (f.initialSyncComplete || (f.firstCopiesPending ?? 0) === 0);
 }
 
 /** Why a repo is in the delayed-sync list. */

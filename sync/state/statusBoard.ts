@@ -324,11 +324,13 @@ export class StatusBoard implements MetricsSource {
     const complete = this.initialSyncCompletedAt !== undefined;
     const byState: Record<RepoStatus["state"], number> = { new: 0, syncing: 0, synced: 0, failing: 0 };
     let failing = 0;
+    let firstCopiesPending = 0;
     let delayed = 0;
     let oldestBehind = Infinity;
     for (const e of this.repos.values()) {
       byState[e.state]++;
       if (e.consecutiveFailures > 0) failing++;
+      else if (e.lastSyncedAt === undefined) firstCopiesPending++;
       if (delayReason(e, now, this.delayedAfterMs, complete)) delayed++;
       if (e.behindSince !== undefined && (e.lastSyncedAt !== undefined || complete) && e.behindSince < oldestBehind) oldestBehind = e.behindSince;
     }
@@ -342,6 +344,7 @@ export class StatusBoard implements MetricsSource {
       primaryReachable: this.primary.reachable,
       caughtUp: this.caughtUp,
       diskLow: this.disk !== undefined && this.disk.state !== "ok",
+      firstCopiesPending,
     };
     return {
       now,
