@@ -17,6 +17,7 @@ import { catalogResolver, gitServeOptionsFromConfig, mountGitRoutes } from "./se
 import { listen } from "./serve/listen";
 import { Router } from "./serve/router";
 import { createServer } from "./serve/server";
+import { readinessDocument } from "./serve/statusDocument";
 import { BodyBudget } from "./serve/bodyBudget";
 import { RequestDrain } from "./serve/drain";
 import { addDrainRoute } from "./serve/drainRoute";
@@ -61,7 +62,7 @@ async function run(home: string): Promise<number> {
   // Farm mode (mirror.farm.*): peers told before new refs are served, first clones from peers.
   const farmSettings = options.farm;
   const farm: Farm | undefined = farmSettings && new Farm(farmSettings, { link: { syncNow: (key, moves) => daemon.syncNow(key, moves?.map((m) => ({ refId: m.ref, fromHash: m.old, toHash: m.new }))) }, registry: board.metrics.registry, log });
-  const daemon: Daemon = new Daemon(options.daemon, boardObserver(board, log), farm && farmSettings ? farmDaemonHooks(farm, farmSettings) : undefined);
+  const daemon: Daemon = new Daemon(options.daemon, boardObserver(board, log), farm && farmSettings ? farmDaemonHooks(farm, farmSettings, () => readinessDocument(board.snapshot()).body) : undefined);
   // The served certificate's expiry for the certificate-expiry alert (read at each scrape).
   if (options.metrics.tlsCertificateFile) registerCertificateExpiry(board.metrics.registry, options.metrics.tlsCertificateFile, log);
   const secret = options.webhookSecret;

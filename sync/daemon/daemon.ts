@@ -60,6 +60,12 @@ export interface DaemonHooks {
   beforePublish?(key: RepoKey, moves: RefMove[] | undefined): Promise<void>;
   /** `env`: the daemon's git environment, which the source's own settings go on top of. */
   seedSource?(id: RepoId, env: NodeJS.ProcessEnv): SeedSource | undefined;
+  /**
+   * Of the repositories on disk, those whose change-detection scan this node owns (a farm
+   * shares the scans among its nodes up, sync/farm/scanShare.ts); the others learn of changes
+   * from their owner's announcement. Asked once per reconcile round. Absent: all of them.
+   */
+  scanShare?(keys: RepoKey[]): RepoKey[];
 }
 
 /** How a resync() ended. */
@@ -109,6 +115,8 @@ export class Daemon {
   private overBudgetSaid = false;
   /** Aborts a paced scan's wait at stop. */
   private readonly stopSignal = new AbortController();
+  /** DaemonHooks.scanShare: whose scans this node owns (undefined: a single node owns all). */
+  private readonly scanShare?: (keys: RepoKey[]) => RepoKey[];
 
   constructor(
     private readonly s: DaemonSettings,
@@ -116,6 +124,7 @@ export class Daemon {
     hooks: DaemonHooks = {},
   ) {
     this.store = new RepoStore(s.home, s.excludeRefs, { firstCloneStepBytes: s.firstCloneStepBytes });
+    this.scanShare = hooks.scanShare;
     this.disk = new DiskSpace(s.home, s.disk?.minFreeBytes ?? 0);
     const b = s.scanBudget;
     this.scans = new ScanLedger({ maxPerSecond: b?.maxPerSecond ?? Number.POSITIVE_INFINITY, roundMs: s.intervalMs, idleBoundMs: b?.idleBoundMs ?? s.intervalMs, activeWindowMs: b?.activeWindowMs ?? DEFAULT_ACTIVE_WINDOW_MS });
@@ -377,6 +386,8 @@ export class Daemon {
    * Catalog refresh, purge, then the round's scans (scanLedger.ts: active repositories every
    * round, idle ones swept within their bound, paced by mirror.scan.maxPerSecond); changed
    * ones get a sync job. Repositories not on disk get their first clone without a scan.
+   * In a farm the round scans only this node's share (hooks.scanShare); the ledger plans and
+   * counts only those, so `checked` and `unasked` are about what this node is responsible for.
    */
   async reconcile(): Promise<void> {
     const t0 = Date.now();
@@ -397,8 +408,10 @@ export class Daemon {
         }
       }
       this.scans.retain((k) => this.catalog.has(k));
+      const owned = this.scanShare ? this.scanShare(onDisk) : onDisk;
+      if (owned.length < onDisk.length) this.maintainUnowned(onDisk, new Set(owned));
       // A repository new to the ledger (a start) synced within the active window counts as active at once.
-      const round = this.scans.plan(onDisk, t0, (k) => this.lastSyncedAt(k));
+      const round = this.scans.plan(owned, t0, (k) => this.lastSyncedAt(k));
       unasked = round.unasked;
       if (round.targets.overBudget && !this.overBudgetSaid) {
         this.overBudgetSaid = true;
@@ -437,6 +450,15 @@ export class Daemon {
       this.obs.reconcileDone({ durationMs: Date.now() - t0, checked, changed, unasked, error: msg });
       this.obs.log("error", "reconcile failed; keeping the last good copies", { error: msg });
     }
+  }
+
+  /**
+   * Repositories another farm node scans still get their local maintenance when it is due (a
+   * check of files on disk; the sync job that runs it reads the primary's refs once, as a
+   * single node's does).
+   */
+  private maintainUnowned(onDisk: readonly RepoKey[], owned: ReadonlySet<RepoKey>): void {
+    for (const key of onDisk) if (!owned.has(key) && this.engine.maintenanceDue(this.catalog.get(key) ?? parseRepoKey(key))) this.scheduler.trigger(key, "reconcile");
   }
 
   private async refreshCatalog(): Promise<void> {

@@ -29,6 +29,7 @@ import type { RepoKey } from "../types";
 import { Announcement, ANNOUNCE_PATH, announcementBody, coveredBy } from "./announce";
 import { PeerHttp } from "./peerHttp";
 import { Peer, PeersFile } from "./peersFile";
+import { ownsScan, ShareSelf, ShareView, shareView, viewSignature } from "./scanShare";
 
 /** What the farm asks of the daemon. */
 export interface FarmLink {
@@ -54,6 +55,7 @@ export const FARM_METRIC_NAMES = {
   peersHealthy: "smart_mirror_farm_peers_healthy",
   seedBytes: "smart_mirror_farm_seed_bytes_total",
   seedRepos: "smart_mirror_farm_seed_repos_total",
+  scanShare: "smart_mirror_farm_scan_share_repos",
 } as const;
 
 export interface PeerState {
@@ -109,6 +111,10 @@ export class Farm {
   private probing?: Promise<void>;
   private nextSeed = 0;
   private readonly seeded = { peer: { repos: 0, bytes: 0 }, primary: { repos: 0, bytes: 0 } };
+  /** The last reconcile's scan share (scanShare.ts): the view it used, how many it owned of how many. */
+  private share?: { view: ShareView; signature: string; owned: number; of: number };
+  /** Owners under `share.signature`, memoized: sha256 per node and key only when the view changes. */
+  private owns = new Map<RepoKey, boolean>();
   private readonly m: {
     sent?: Counter<string>;
     received?: Counter<string>;
@@ -144,6 +150,8 @@ export class Farm {
       const others = () => this.peers().filter((p) => !p.self);
       new Gauge({ name: FARM_METRIC_NAMES.peersHealthy, help: "Peers (this node excluded) ready at their last probe.", registers: [r], collect() { this.set(others().filter((p) => p.healthy).length); } });
       new Gauge({ name: FARM_METRIC_NAMES.peers, help: "Peers listed in mirror.farm.peersFile, this node excluded.", registers: [r], collect() { this.set(others().length); } });
+      const owned = () => this.share?.owned ?? 0;
+      new Gauge({ name: FARM_METRIC_NAMES.scanShare, help: "Repositories whose change-detection scan this node owns (its share of the farm's reconcile: every repository when no peer is up or while this node starts).", registers: [r], collect() { this.set(owned()); } });
     }
   }
 
@@ -289,6 +297,32 @@ export class Farm {
     return r;
   }
 
+  /**
+   * This reconcile round's share of `keys` (the repositories on disk): those whose scan this
+   * node owns among the nodes up now (scanShare.ts). `self`: this node's own readiness. Logs
+   * when the share changes (a peer joined, left, or this node became ready or started draining).
+   */
+  scanShare(keys: readonly RepoKey[], self: Omit<ShareSelf, "id">): RepoKey[] {
+    const view = shareView({ id: this.nodeId, ...self }, this.peers());
+    const signature = viewSignature(view);
+    const known = this.share?.signature === signature ? this.owns : new Map<RepoKey, boolean>();
+    // Rebuilt each round from `keys`: bounded by the catalog, keys that left it are forgotten.
+    const next = new Map<RepoKey, boolean>();
+    const mine = keys.filter((k) => {
+      const o = known.get(k) ?? ownsScan(view, k);
+      next.set(k, o);
+      return o;
+    });
+    this.owns = next;
+    const before = this.share;
+    this.share = { view, signature, owned: mine.length, of: keys.length };
+    if (!before || before.signature !== signature || before.owned !== mine.length) {
+      const nodes = view.mode === "share" ? view.nodes : [this.nodeId];
+      this.log.info({ owned: mine.length, of: keys.length, mode: view.mode, ...(view.mode === "all" ? { why: view.why } : { nodes, counted: view.counted }), before: before ? { owned: before.owned, mode: before.view.mode } : null }, "farm: this node's scan share changed");
+    }
+    return mine;
+  }
+
   /** A ready peer to take a first clone from (round robin), or undefined. */
   seedPeer(): Peer | undefined {
     const ready = this.file.list().filter((p) => {
@@ -322,6 +356,7 @@ export class Farm {
       pendingAnnouncements: [...this.pending].slice(0, 100).map(([repo, p]) => ({ repo, origin: p.origin, moves: p.moves?.length ?? null, since: new Date(p.at).toISOString() })),
       pendingCount: this.pending.size,
       seed: { fromPeers: { ...this.seeded.peer }, fromPrimary: { ...this.seeded.primary } },
+      scanShare: this.share ? { repos: this.share.owned, of: this.share.of, mode: this.share.view.mode, ...(this.share.view.mode === "all" ? { why: this.share.view.why } : { nodes: this.share.view.nodes, counted: this.share.view.counted }) } : null,
     };
   }
 }
@@ -335,6 +370,12 @@ export interface FarmStatus {
   pendingCount: number;
   /** First clones and their bytes, by source (the primary's count includes the delta after a seed). */
   seed: { fromPeers: { repos: number; bytes: number }; fromPrimary: { repos: number; bytes: number } };
+  /**
+   * The last reconcile's scan share: `repos` this node scans of `of` on disk; mode "all" (why:
+   * no_peer_up, starting) or "share" among `nodes` (counted: this node among them). null before
+   * the first round.
+   */
+  scanShare: { repos: number; of: number; mode: "all" | "share"; why?: string; nodes?: string[]; counted?: boolean } | null;
 }
 
 /** The node id and run a GET /farm/announce answered. Pure. */

@@ -16,8 +16,13 @@ export type { FarmStatus, FarmLink } from "./farm";
 export { addAnnounceRoute } from "./announceRoute";
 export { ANNOUNCE_PATH } from "./announce";
 
-export function farmDaemonHooks(farm: Farm, s: FarmSettings): DaemonHooks {
+/**
+ * `self`: this node's own readiness, as GET /status/ready would answer it (its peers count it
+ * up for the scan share only when ready, scanShare.ts).
+ */
+export function farmDaemonHooks(farm: Farm, s: FarmSettings, self: () => { ready: boolean; draining: boolean }): DaemonHooks {
   return {
+    scanShare: (keys) => farm.scanShare(keys, self()),
     beforePublish: async (key, moves) => {
       await farm.announce(key, moves);
     },

@@ -15,7 +15,6 @@
  * - The peers file is re-read on change (atomic rename), and a node finds itself in it.
  */
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as path from "node:path";
 import { FARM_METRIC_NAMES } from "../../sync/farm";
 import { ensureBundle } from "../../testbed/daemonProcess";
@@ -24,9 +23,9 @@ import { Primary, startPrimary } from "../../testbed/primary";
 import { git, GitError, listRefs, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
 import { freePort, onCleanup, tempDir, waitFor } from "../../testbed/resources";
 import { createCa, ServerCert, TestCa } from "../../testbed/tls";
+import { farmDetail, metric, writeAtomically } from "../../testbed/farmNodeProbe";
 import { refsChangedPayload } from "../../testbed/webhook";
 import { startLatencyProxyProcess } from "../../testbed/latencyProxyProcess";
-import type { FarmStatus } from "../../sync/farm";
 import { createHash } from "node:crypto";
 
 jest.setTimeout(600_000);
@@ -36,44 +35,6 @@ const LIB = { project: "PROJ", slug: "lib" };
 const SECRET = "farm-peers-webhook-secret";
 const FARM_TOKEN = "farm-token-0123456789abcdef0123456789abcdef";
 const CLIENT_TOKEN = "client-token-0123456789abcdef0123456789abcd";
-
-/** GET on the daemon's own socket (/status/detail is never proxied by nginx). */
-function onSocket(m: MirrorBehindNginx, target: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: m.socketPath, path: target, method: "GET", timeout: 30_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-async function farmDetail(m: MirrorBehindNginx): Promise<FarmStatus> {
-  const r = await onSocket(m, "/status/detail");
-  return (JSON.parse(r.body) as { farm: FarmStatus }).farm;
-}
-
-/** Sum of a metric's samples (through nginx) whose labels include `labels`. */
-async function metric(m: MirrorBehindNginx, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = (await m.request("GET", "/metrics")).body.toString("utf8");
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const match = new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`).exec(line);
-    if (!match) continue;
-    const have = Object.fromEntries([...(match[1] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(match[2]);
-  }
-  return sum;
-}
-
-/** Write a file the way the node's boot script must: a temporary file renamed over it. */
-function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
 
 async function lsRemote(m: MirrorBehindNginx, slug: string, extra: Record<string, string> = {}): Promise<Map<string, string>> {
   const out = await git(["ls-remote", m.url(APP.project, slug)], { env: m.gitEnv(extra) });
