@@ -115,6 +115,9 @@ export class Farm {
   private share?: { view: ShareView; signature: string; owned: number; of: number };
   /** Owners under `share.signature`, memoized: sha256 per node and key only when the view changes. */
   private owns = new Map<RepoKey, boolean>();
+  /** Per peer URL: repositories whose announcement it did not acknowledge, to tell it again. */
+  private readonly owed = new Map<string, Set<RepoKey>>();
+  private readonly retelling = new Set<string>();
   private readonly m: {
     sent?: Counter<string>;
     received?: Counter<string>;
@@ -181,6 +184,7 @@ export class Farm {
     const listed = this.file.list();
     const urls = new Set(listed.map((p) => p.url));
     for (const url of [...this.state.keys()]) if (!urls.has(url)) this.state.delete(url);
+    for (const url of [...this.owed.keys()]) if (!urls.has(url)) this.owed.delete(url);
     await Promise.all(listed.map((p) => this.probeOne(p)));
   }
 
@@ -205,6 +209,7 @@ export class Farm {
     }
     if (before?.healthy !== st.healthy && !st.self) this.log.info({ peer: peer.url, node: st.node, healthy: st.healthy, error: st.error }, st.healthy ? "farm peer is ready" : "farm peer is not ready");
     this.state.set(peer.url, st);
+    if (st.reachable && !st.self && this.owed.has(peer.url)) void this.retell(peer);
   }
 
   /** GET /status/ready: 200 = ready; a node without it (404): /status's ready flag or state. */
@@ -244,8 +249,8 @@ export class Farm {
     const results = await Promise.all(
       targets.map((p) =>
         this.http.request(p, "POST", ANNOUNCE_PATH, { json: body, timeoutMs: ANNOUNCE_ACK_BOUND_MS }).then(
-          (r) => r.status === 200 || (this.noteAckFailure(p, `HTTP ${r.status}`), false),
-          (e: Error) => (this.noteAckFailure(p, e.message), false),
+          (r) => r.status === 200 || (this.noteAckFailure(p, key, `HTTP ${r.status}`), false),
+          (e: Error) => (this.noteAckFailure(p, key, e.message), false),
         ),
       ),
     );
@@ -253,9 +258,41 @@ export class Farm {
     return { announced: true, acked, failed: results.length - acked, skipped: unreachable };
   }
 
-  private noteAckFailure(p: Peer, why: string): void {
+  /**
+   * A reachable peer did not acknowledge: it may not sync this change, and with shared scans
+   * (scanShare.ts) it does not scan a repository it does not own. So it is owed the news: told
+   * again ("something changed": a full sync) at the next probe that reaches it.
+   */
+  private noteAckFailure(p: Peer, key: RepoKey, why: string): void {
     this.m.ackFailures?.inc();
-    this.log.warn({ peer: p.url, error: why }, "farm peer did not acknowledge an announcement");
+    this.log.warn({ peer: p.url, repo: key, error: why }, "farm peer did not acknowledge an announcement; telling it again at the next probe");
+    const owed = this.owed.get(p.url) ?? new Set<RepoKey>();
+    owed.delete(key);
+    owed.add(key);
+    // Bounded: beyond it the oldest is dropped (that node's own scans, when it owns the
+    // repository, or the next change, bring it; its restart compares everything).
+    if (owed.size > MAX_PENDING) owed.delete(owed.values().next().value as RepoKey);
+    this.owed.set(p.url, owed);
+  }
+
+  /** Tell a peer the probe just reached again what it did not acknowledge (one at a time, in order). */
+  private async retell(peer: Peer): Promise<void> {
+    const owed = this.owed.get(peer.url);
+    if (!owed || owed.size === 0 || this.retelling.has(peer.url)) return;
+    this.retelling.add(peer.url);
+    let told = 0;
+    try {
+      for (const key of [...owed]) {
+        const r = await this.http.request(peer, "POST", ANNOUNCE_PATH, { json: announcementBody(key, undefined, this.nodeId, this.instance), timeoutMs: ANNOUNCE_ACK_BOUND_MS }).catch(() => undefined);
+        if (r?.status !== 200) break;
+        owed.delete(key);
+        told++;
+      }
+    } finally {
+      this.retelling.delete(peer.url);
+      if (owed.size === 0) this.owed.delete(peer.url);
+      if (told > 0) this.log.info({ peer: peer.url, repos: told, left: owed.size }, "farm: told a peer again of announcements it had not acknowledged");
+    }
   }
 
   /** A peer announced: record it and sync those moves now (not announced again, see announce()). */
@@ -355,6 +392,7 @@ export class Farm {
       healthyPeers: peers.filter((p) => !p.self && p.healthy).length,
       pendingAnnouncements: [...this.pending].slice(0, 100).map(([repo, p]) => ({ repo, origin: p.origin, moves: p.moves?.length ?? null, since: new Date(p.at).toISOString() })),
       pendingCount: this.pending.size,
+      owedAnnouncements: [...this.owed.values()].reduce((n, o) => n + o.size, 0),
       seed: { fromPeers: { ...this.seeded.peer }, fromPrimary: { ...this.seeded.primary } },
       scanShare: this.share ? { repos: this.share.owned, of: this.share.of, mode: this.share.view.mode, ...(this.share.view.mode === "all" ? { why: this.share.view.why } : { nodes: this.share.view.nodes, counted: this.share.view.counted }) } : null,
     };
@@ -368,6 +406,8 @@ export interface FarmStatus {
   healthyPeers: number;
   pendingAnnouncements: Array<{ repo: string; origin: string; moves: number | null; since: string }>;
   pendingCount: number;
+  /** Announcements reachable peers did not acknowledge, to be told again at their next probe. */
+  owedAnnouncements: number;
   /** First clones and their bytes, by source (the primary's count includes the delta after a seed). */
   seed: { fromPeers: { repos: number; bytes: number }; fromPrimary: { repos: number; bytes: number } };
   /**
