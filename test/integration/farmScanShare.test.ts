@@ -17,7 +17,7 @@ import * as path from "node:path";
 import { FARM_METRIC_NAMES } from "../../sync/farm";
 import { scanOwner } from "../../sync/farm/scanShare";
 import { ensureBundle } from "../../testbed/daemonProcess";
-import { farmDetail, metric, writeAtomically } from "../../testbed/farmNodeProbe";
+import { farmDetail, metric, onSocket, writeAtomically } from "../../testbed/farmNodeProbe";
 import { MIRROR_NAME, MirrorBehindNginx, startMirrorBehindNginx } from "../../testbed/mirrorBehindNginx";
 import { Primary, startPrimary } from "../../testbed/primary";
 import { git, pushSampleHistory, workingClone, WorkingClone } from "../../testbed/repos";
@@ -34,6 +34,10 @@ const FARM_TOKEN = "farm-token-scan-share-0123456789abcdef01234567";
 const ROUNDS = "smart_mirror_reconcile_duration_seconds_count";
 
 const key = (slug: string) => `${PROJECT}/${slug}`;
+
+async function lastReconcile(m: MirrorBehindNginx): Promise<{ checked: number; result: string }> {
+  return (JSON.parse((await onSocket(m, "/status/detail")).body) as { lastReconcile: { checked: number; result: string } }).lastReconcile;
+}
 
 async function tipOn(dir: string): Promise<string> {
   return (await git(["rev-parse", "refs/heads/main"], { cwd: dir })).trim();
@@ -126,6 +130,8 @@ describe("farm scan sharing: each repository scanned by one node", () => {
     expect(sessions).toBeGreaterThan(0);
     expect(sessions).toBeLessThanOrEqual(shared);
     expect(sessions).toBeLessThan(unshared);
+    // The ledger counts as compared only what the node scanned: its share.
+    for (const [i, m] of nodes.entries()) expect((await lastReconcile(m)).checked).toBe(owned(NODES[i]).length);
   });
 
   test("a push without a webhook is found by its owner's scan; the other node syncs it from the announcement", async () => {
@@ -157,6 +163,7 @@ describe("farm scan sharing: each repository scanned by one node", () => {
       200,
     );
     expect(share.why).toBe("no_peer_up");
+    await waitFor("a round of node-b over every repository", async () => (await lastReconcile(b)).checked === SLUGS.length, 120_000, 200);
     expect(await metric(b, FARM_METRIC_NAMES.scanShare)).toBe(SLUGS.length);
     // A push to a repository node-a scanned, no webhook: only node-b's own scan can find it.
     const sent = await metric(b, FARM_METRIC_NAMES.sent);
