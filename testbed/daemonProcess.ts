@@ -9,12 +9,51 @@ import { spawnTracked, TrackedProcess, waitFor } from "./resources";
 
 export const BUNDLE = path.resolve(__dirname, "../dist/smart-mirror.js");
 
-/** Build the bundle once per test process if it is missing or older than the sources. */
+/** Newest modification time of the daemon's sources (.ts under sync/). */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith(".ts")) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+let checked = false;
+
+/**
+ * dist/smart-mirror.js, built first when it is missing or older than the daemon's sources (a
+ * test after a merge or an edit must not run yesterday's daemon), or with SMART_MIRROR_REBUILD=1.
+ * Checked once per test process.
+ */
 export function ensureBundle(): string {
-  if (!fs.existsSync(BUNDLE) || process.env.SMART_MIRROR_REBUILD === "1") {
+  if (checked) return BUNDLE;
+  const built = fs.statSync(BUNDLE, { throwIfNoEntry: false });
+  if (!built || built.mtimeMs < newestSource(path.resolve(__dirname, "../sync")) || process.env.SMART_MIRROR_REBUILD === "1") {
     execFileSync("node", ["scripts/build.mjs"], { cwd: path.resolve(__dirname, ".."), stdio: "inherit" });
   }
+  checked = true;
   return BUNDLE;
+}
+
+/**
+ * A private copy of the bundle, for deploys that ship it: other test files may rebuild dist/
+ * meanwhile, and a copy taken while esbuild rewrites the file would be cut short, so it is
+ * parsed, and copied again if it does not parse.
+ */
+export function privateBundleCopy(dir: string): string {
+  const copy = path.join(dir, "smart-mirror.js");
+  for (let attempt = 1; ; attempt++) {
+    fs.copyFileSync(ensureBundle(), copy);
+    try {
+      execFileSync(process.execPath, ["--check", copy], { stdio: "pipe" });
+      return copy;
+    } catch (e) {
+      if (attempt >= 5) throw e;
+      execFileSync("sleep", ["1"]);
+    }
+  }
 }
 
 export function runDaemon(home: string, env: NodeJS.ProcessEnv = {}): TrackedProcess {

@@ -36,6 +36,7 @@ import { serializePlan } from "../../components/deploy/plan";
 import { renderProperties } from "../../components/render/properties";
 import type { ApplySummary } from "../../sync/agent/apply";
 import { execSupervisor, ExecSupervisor } from "../../sync/agent/execSupervisor";
+import { privateBundleCopy } from "../../testbed/daemonProcess";
 import { NetnsHost, runCommand, startNetnsHost } from "../../testbed/netnsHost";
 import { MirrorStatus, PinnedName, pinnedRequest, pinnedStatus, pinnedWebhook } from "../../testbed/pinnedHttps";
 import { Primary, startPrimary } from "../../testbed/primary";
@@ -46,8 +47,6 @@ import { refsChangedPayload } from "../../testbed/webhook";
 
 jest.setTimeout(300_000);
 
-const REPO_ROOT = path.resolve(__dirname, "../..");
-const DIST_BUNDLE = path.join(REPO_ROOT, "dist", "smart-mirror.js");
 const SERVER_NAME = "mirror.test";
 const UNITS = { daemon: "smart-mirror.service", nginx: "nginx.service" } as const;
 /** The catalog of the first deploy; the redeploy adds ADDED_REPO. */
@@ -59,35 +58,6 @@ const SYNC_DEADLINE_MS = 90_000;
 const timings: Record<string, number> = {};
 const since = (t0: number) => Date.now() - t0;
 
-/** The bundle to ship: dist/, built first when missing or older than the daemon's sources. */
-function freshBundle(): string {
-  const newestSource = (dir: string): number => {
-    let newest = 0;
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-      else if (e.name.endsWith(".ts")) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-    }
-    return newest;
-  };
-  const built = fs.statSync(DIST_BUNDLE, { throwIfNoEntry: false });
-  if (!built || built.mtimeMs < newestSource(path.join(REPO_ROOT, "sync"))) {
-    execFileSync("npm", ["run", "build", "--silent"], { cwd: REPO_ROOT, stdio: "inherit" });
-  }
-  // A private copy: other test files may rebuild dist/ while this one runs. A copy taken
-  // while esbuild rewrites the file would be cut short: parse it, and copy again if so.
-  const copy = path.join(tempDir("e2e-bundle"), "smart-mirror.js");
-  for (let attempt = 1; ; attempt++) {
-    fs.copyFileSync(DIST_BUNDLE, copy);
-    try {
-      execFileSync(process.execPath, ["--check", copy], { stdio: "pipe" });
-      return copy;
-    } catch (e) {
-      if (attempt >= 5) throw e;
-      execFileSync("sleep", ["1"]);
-    }
-  }
-}
 
 /** Everything the steps share. */
 interface World {
@@ -298,7 +268,7 @@ function pidsInNamespace(host: NetnsHost): Array<{ pid: number; cmd: string }> {
 
 beforeAll(async () => {
   const t0 = Date.now();
-  const bundle = freshBundle();
+  const bundle = privateBundleCopy(tempDir("e2e-bundle"));
   timings.bundleMs = since(t0);
   // Made before the hosts, so it is removed after them (cleanups run last first).
   const root = tempDir("e2e-root");

@@ -29,6 +29,7 @@ import { Plan } from "../../sync/agent/plan";
 import { KEY_LIST } from "../../sync/config/keys";
 import { Primary, startPrimary } from "../primary";
 import { GitEnv, isolatedGitEnv, listRefs } from "../repos";
+import { privateBundleCopy } from "../daemonProcess";
 import { freePort, tempDir, waitFor } from "../resources";
 import { createCa, TestCa } from "../tls";
 import { ApplyOptions, ApplyRun, FarmNode, PlanSource, startFarmNode } from "./farmNode";
@@ -108,22 +109,6 @@ export interface Farm {
   primaryRefs(repo: string): Promise<Map<string, string>>;
 }
 
-/** A private copy of the bundle: another test may rebuild dist/ while the farm runs. */
-function privateBundle(): string {
-  const dist = path.resolve(__dirname, "../../dist/smart-mirror.js");
-  if (!fs.existsSync(dist)) execFileSync("npm", ["run", "build", "--silent"], { cwd: path.resolve(__dirname, "../.."), stdio: "inherit" });
-  const copy = path.join(tempDir("farm-bundle"), "smart-mirror.js");
-  for (let attempt = 1; ; attempt++) {
-    fs.copyFileSync(dist, copy);
-    try {
-      execFileSync(process.execPath, ["--check", copy], { stdio: "pipe" });
-      return copy;
-    } catch (e) {
-      if (attempt >= 5) throw e;
-      execFileSync("sleep", ["1"]);
-    }
-  }
-}
 
 const splitRepo = (repo: string) => {
   const [project, slug] = repo.split("/");
@@ -153,7 +138,7 @@ export function renderPeersFile(addresses: readonly string[]): string {
 
 export async function startFarm(o: FarmOptions): Promise<Farm> {
   const n = o.nodes ?? 3;
-  const bundle = privateBundle();
+  const bundle = privateBundleCopy(tempDir("farm-bundle"));
   const bundleText = fs.readFileSync(bundle, "utf8");
   // Feature detection on the bundle itself: the farm runs with whichever pieces it has.
   const planUrls = bundleText.includes("--plan-url");
