@@ -15,7 +15,7 @@ import { diffRefs, RefChange } from "../events/payload";
 import { fingerprint } from "../upstream/refFilter";
 import { upstreamPath } from "../upstream/upstreamPool";
 import { V2Session, V2UnavailableError } from "../upstream/protocolV2";
-import { clearIndexPending, dueTasks, markIndexPending, recordRun } from "./maintenance";
+import { clearIndexPending, dueTasks, markIndexPending, recordRun, recordRunAsync } from "./maintenance";
 import { movesBetween } from "../farm/announce";
 
 /** Beyond this many packs (one per fetch), merge them: serving slows with many packs. */
@@ -324,7 +324,7 @@ export class SyncEngine {
       const r = await this.d.store.cloneFromSession(id, session, kept, adv.headTarget, this.d.env, signal);
       Object.assign(out, { fetched: true, created: true, bytes: r.bytes, via: "v2-clone" });
       // What we wrote is exactly the kept refs and HEAD of this listing: its fingerprint, no git run.
-      this.d.store.writeFingerprint(id, fingerprint(kept, adv.headTarget, this.d.keep));
+      await this.d.store.writeFingerprintAsync(id, fingerprint(kept, adv.headTarget, this.d.keep));
       // A first clone: every kept ref is new (the synced event's snapshot).
       if (this.d.trackRefChanges) out.refChanges = diffRefs(new Map(), kept);
       return true;
@@ -396,10 +396,10 @@ export class SyncEngine {
    */
   private async afterFirstClone(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
     if (out.bytes + (out.seed?.bytes ?? 0) >= FIRST_CLONE_INDEX_MIN_BYTES) {
-      if (this.d.othersWaiting?.()) markIndexPending(this.d.store.dir(id));
+      if (this.d.othersWaiting?.()) await markIndexPending(this.d.store.dir(id));
       else await this.d.store.indexFirstClone(id, this.d.env, signal);
     }
-    this.spreadSchedule(id);
+    await this.spreadSchedule(id);
   }
 
   private async maintain(id: RepoId, signal: AbortSignal, out: SyncOutcome, skipIndex = false): Promise<void> {
@@ -445,7 +445,7 @@ export class SyncEngine {
     const { adv } = await this.scan(id, signal);
     await this.d.store.fetch(id, this.url(id), this.d.env, signal, adv.headTarget);
     await this.recordHeld(id);
-    this.spreadSchedule(id);
+    await this.spreadSchedule(id);
   }
 
   /**
@@ -463,13 +463,13 @@ export class SyncEngine {
    * A fresh clone is already packed well and was just checked by index-pack: mark both tasks
    * as done at a random point in the last interval, so a fleet's schedules spread out.
    */
-  private spreadSchedule(id: RepoId): void {
+  private async spreadSchedule(id: RepoId): Promise<void> {
     const dir = this.d.store.dir(id);
     const rnd = this.d.random ?? Math.random;
     const now = this.now();
-    recordRun(dir, "repack", now - rnd() * this.d.maintenance.repackIntervalMs * 0.9);
-    recordRun(dir, "fsck", now - rnd() * this.d.maintenance.fsckIntervalMs * 0.9);
-    fs.mkdirSync(path.join(dir, "objects", "info"), { recursive: true });
+    await recordRunAsync(dir, "repack", now - rnd() * this.d.maintenance.repackIntervalMs * 0.9);
+    await recordRunAsync(dir, "fsck", now - rnd() * this.d.maintenance.fsckIntervalMs * 0.9);
+    await fs.promises.mkdir(path.join(dir, "objects", "info"), { recursive: true });
   }
 
 

@@ -22,7 +22,7 @@ describe("a first clone's deferred index", () => {
       recordRun(dir, "repack", 5000);
       recordRun(dir, "fsck", 5000);
       expect(dueTasks(dir, intervals, 5500)).toEqual([]);
-      markIndexPending(dir);
+      await markIndexPending(dir);
       expect(indexPending(dir)).toBe(true);
       expect(dueTasks(dir, intervals, 5500)).toEqual(["index"]);
       // A due repack writes a bitmap and commit-graph of its own: no separate index run.

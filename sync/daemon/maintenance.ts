@@ -32,6 +32,13 @@ export function recordRun(repoDir: string, kind: MaintenanceKind, whenMs: number
   fs.utimesSync(file, t, t);
 }
 
+/** recordRun without blocking the event loop (first clones of many repositories at once). */
+export async function recordRunAsync(repoDir: string, kind: MaintenanceKind, whenMs: number): Promise<void> {
+  const file = path.join(repoDir, MARKER[kind]);
+  await fs.promises.writeFile(file, "");
+  const t = new Date(whenMs);
+  await fs.promises.utimes(file, t, t);
+}
 
 /**
  * A maintenance task: the two scheduled ones, or "index": a big first clone's multi-pack-index
@@ -48,8 +55,8 @@ export function indexPending(repoDir: string): boolean {
   return fs.existsSync(path.join(repoDir, INDEX_PENDING));
 }
 
-export function markIndexPending(repoDir: string): void {
-  fs.writeFileSync(path.join(repoDir, INDEX_PENDING), "");
+export async function markIndexPending(repoDir: string): Promise<void> {
+  await fs.promises.writeFile(path.join(repoDir, INDEX_PENDING), "");
 }
 
 /** After the index was written, or a repack (which writes a bitmap and commit-graph of its own). */

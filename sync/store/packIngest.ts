@@ -128,39 +128,29 @@ export async function packContains(idxFile: string, oids: readonly string[]): Pr
 }
 
 /** The .keep index-pack left (it protects the pack until refs name it): removed once they do. */
-export function releasePack(dir: string, pack: string): void {
-  fs.rmSync(path.join(dir, "objects", "pack", `${pack}.keep`), { force: true });
+export async function releasePack(dir: string, pack: string): Promise<void> {
+  await fs.promises.rm(path.join(dir, "objects", "pack", `${pack}.keep`), { force: true });
 }
 
 /**
  * A bare repository's skeleton, as `git init --bare` makes it minus samples, description and
  * empty directories git makes when needed: what git needs to recognize the repository
- * (HEAD, objects/, refs/) and index a pack into it. Written directly: no process per first
- * clone. Synchronously, like the other few-byte files of a first clone (see below).
+ * (HEAD, objects/, refs/) and index a pack into it. Written directly, without blocking the
+ * event loop: no process and no synchronous file system work per first clone.
  */
-export function writeBareSkeleton(dir: string, headTarget: string): void {
-  fs.mkdirSync(path.join(dir, "objects", "pack"), { recursive: true });
-  fs.mkdirSync(path.join(dir, "refs"));
-  fs.writeFileSync(path.join(dir, "config"), "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n");
+export async function writeBareSkeleton(dir: string, headTarget: string): Promise<void> {
+  await fs.promises.mkdir(path.join(dir, "objects", "pack"), { recursive: true });
+  await fs.promises.mkdir(path.join(dir, "refs"));
+  await fs.promises.writeFile(path.join(dir, "config"), "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n");
   // HEAD last: the store takes a directory with HEAD for a repository (or a clone to resume).
-  fs.writeFileSync(path.join(dir, "HEAD"), `ref: ${headTarget}\n`);
+  await fs.promises.writeFile(path.join(dir, "HEAD"), `ref: ${headTarget}\n`);
 }
 
-/*
- * Why a first clone's small files (skeleton, packed-refs, markers, fingerprint)
- * are written synchronously. Measured on the bench machine (Node 20): a few-byte file costs
- * ~37 us of CPU with writeFileSync and ~180 us through fs.promises (open, write and close are
- * three thread-pool round trips, each with its wake-ups and promise machinery). An initial
- * sync of many repositories is CPU-bound, and a first clone writes about ten of them; the
- * event loop is held for well under a millisecond per clone (spawning index-pack holds it
- * longer). Directories of unknown size (a leftover to delete) stay asynchronous.
- */
-
 /** packed-refs holding `refs` (sorted by name, as git requires), written atomically. */
-export function writePackedRefs(dir: string, refs: ReadonlyMap<string, string>): void {
+export async function writePackedRefs(dir: string, refs: ReadonlyMap<string, string>): Promise<void> {
   const names = [...refs.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   const body = "# pack-refs with: sorted \n" + names.map((n) => `${refs.get(n)} ${n}\n`).join("");
   const file = path.join(dir, "packed-refs");
-  fs.writeFileSync(`${file}.tmp`, body);
-  fs.renameSync(`${file}.tmp`, file);
+  await fs.promises.writeFile(`${file}.tmp`, body);
+  await fs.promises.rename(`${file}.tmp`, file);
 }

@@ -198,10 +198,10 @@ export class RepoStore {
   async cloneFromSession(id: RepoId, session: V2Session, refs: ReadonlyMap<string, string>, headTarget: string | undefined, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<FetchOutcome> {
     for (const name of refs.keys()) if (!isSafeRefName(name)) throw new Error(`the primary advertised a ref name git would refuse: ${JSON.stringify(name)}`);
     const target = this.incomingPath(id);
-    // A leftover of unknown size is deleted without holding the event loop; the few small
-    // files a first clone writes are written synchronously (cheaper in CPU: packIngest.ts).
-    if (fs.existsSync(target)) await fs.promises.rm(target, { recursive: true, force: true });
-    writeBareSkeleton(target, headTarget?.startsWith("refs/") && isSafeRefName(headTarget) ? headTarget : "refs/heads/main");
+    // Asynchronous file work from here: a first clone of many repositories at once must not
+    // stall the event loop (and the other clones' streams) on the disk.
+    await fs.promises.rm(target, { recursive: true, force: true });
+    await writeBareSkeleton(target, headTarget?.startsWith("refs/") && isSafeRefName(headTarget) ? headTarget : "refs/heads/main");
     const wants = [...new Set(refs.values())];
     const stepBytes = this.opts.firstCloneStepBytes ?? DEFAULT_FIRST_CLONE_STEP_BYTES;
     try {
@@ -220,8 +220,8 @@ export class RepoStore {
           const present = await packContains(path.join(target, "objects", "pack", `${pack}.idx`), wants);
           const missing = wants.filter((w) => !present.has(w));
           if (missing.length > 0) throw new Error(`the primary's pack for ${id.project}/${id.slug} lacks ${missing.length} of the advertised tips (e.g. ${missing[0]})`);
-          writePackedRefs(target, refs);
-          releasePack(target, pack);
+          await writePackedRefs(target, refs);
+          await releasePack(target, pack);
         } catch (e) {
           await indexer.abort();
           if (tooBig) {
@@ -236,9 +236,12 @@ export class RepoStore {
       if (!(e instanceof CloneTooLargeError)) await fs.promises.rm(target, { recursive: true, force: true });
       throw e;
     }
-    fs.mkdirSync(path.dirname(this.dir(id)), { recursive: true });
-    fs.renameSync(target, this.dir(id));
-    return { bytes: packBytes(this.dir(id)), created: true, packs: packCount(this.dir(id)), resumedFromBytes: 0, steps: ["v2"] };
+    await fs.promises.mkdir(path.dirname(this.dir(id)), { recursive: true });
+    await fs.promises.rename(target, this.dir(id));
+    const packs = (await fs.promises.readdir(path.join(this.dir(id), "objects", "pack"))).filter((f) => f.endsWith(".pack"));
+    let bytes = 0;
+    for (const f of packs) bytes += (await fs.promises.stat(path.join(this.dir(id), "objects", "pack", f))).size;
+    return { bytes, created: true, packs: packs.length, resumedFromBytes: 0, steps: ["v2"] };
   }
 
   /**
@@ -283,7 +286,7 @@ export class RepoStore {
       sweepTempFiles(dir, { minAgeMs: 0 });
       throw e;
     } finally {
-      if (pack) releasePack(dir, pack);
+      if (pack) await releasePack(dir, pack);
     }
     return { bytes: Math.max(0, packBytes(dir) - before), packs: packCount(dir) };
   }
@@ -376,6 +379,14 @@ export class RepoStore {
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, fp + "\n");
     fs.renameSync(tmp, file);
+  }
+
+  /** writeFingerprint without blocking the event loop. */
+  async writeFingerprintAsync(id: RepoId, fp: string): Promise<void> {
+    const file = path.join(this.dir(id), FINGERPRINT_FILE);
+    const tmp = `${file}.tmp-${process.pid}`;
+    await fs.promises.writeFile(tmp, fp + "\n");
+    await fs.promises.rename(tmp, file);
   }
 
   /** Move a repository out of service (purge or reclone): atomic rename, then delete. */
