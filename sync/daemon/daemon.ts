@@ -155,6 +155,10 @@ export class Daemon {
       onMovesApplied: (id, moves) => this.movesApplied(repoKey(id), moves),
       beforePublish: hooks.beforePublish && ((id, moves) => hooks.beforePublish!(repoKey(id), moves)),
       seedSource: hooks.seedSource && ((id) => hooks.seedSource!(id, this.env)),
+      othersWaiting: () => {
+        const c = this.scheduler.counts();
+        return c.queued + c.running > 1;
+      },
     });
     this.scheduler = new Scheduler<SyncOutcome>({
       sync: (key, reason, signal) => this.engine.sync(this.catalog.get(key) ?? parseRepoKey(key), reason, signal),

@@ -15,7 +15,7 @@ import { diffRefs, RefChange } from "../events/payload";
 import { fingerprint } from "../upstream/refFilter";
 import { upstreamPath } from "../upstream/upstreamPool";
 import { V2Session, V2UnavailableError } from "../upstream/protocolV2";
-import { dueTasks, recordRun, recordRunAsync } from "./maintenance";
+import { clearIndexPending, dueTasks, markIndexPending, recordRun, recordRunAsync } from "./maintenance";
 import { movesBetween } from "../farm/announce";
 
 /** Beyond this many packs (one per fetch), merge them: serving slows with many packs. */
@@ -73,6 +73,11 @@ export interface EngineDeps {
    * the environment git needs for it. The primary then sends only the delta.
    */
   seedSource?: (id: RepoId) => SeedSource | undefined;
+  /**
+   * Other syncs are queued or running besides this one (the initial sync of many repositories):
+   * a big first clone then leaves its bitmap and commit-graph to its next job (see afterFirstClone).
+   */
+  othersWaiting?: () => boolean;
 }
 
 /** A first clone's other source (sync/farm/seed.ts). */
@@ -108,10 +113,11 @@ export interface SyncOutcome {
 }
 
 /**
- * A first clone at least this big gets its bitmap and commit-graph at once (repoStore.ts
- * indexFirstClone); a smaller one waits for its scheduled maintenance. Below ~1 MiB packed
- * (a few thousand objects) git counts a clone's objects in milliseconds without a bitmap, while
- * the two extra git runs would make up a good part of a small repository's initial sync.
+ * A first clone at least this big gets a bitmap and commit-graph before its scheduled
+ * maintenance (repoStore.ts indexFirstClone): at once, or, while other syncs wait, in its next
+ * job. A smaller one waits for its scheduled maintenance. Below ~1 MiB packed (a few thousand
+ * objects) git counts a clone's objects in milliseconds without a bitmap, while the two extra
+ * git runs would make up a good part of a small repository's initial sync.
  */
 export const FIRST_CLONE_INDEX_MIN_BYTES = 1024 * 1024;
 
@@ -192,7 +198,8 @@ export class SyncEngine {
     if (seeded) out.created = true;
     // A reclone on the fast path is a first clone like any other: scheduled maintenance, not now.
     if (out.created) await this.afterFirstClone(id, signal, out);
-    await this.maintain(id, signal, out);
+    // A first clone's deferred index waits for a later job, not this one.
+    await this.maintain(id, signal, out, out.created);
     return out;
   }
 
@@ -379,21 +386,38 @@ export class SyncEngine {
     }
   }
 
-  /** A new copy: index a big one at once; either way its maintenance is scheduled, not due. */
+  /**
+   * A new copy: a big one gets its bitmap and commit-graph at once, or, while other syncs wait
+   * (an initial sync), a mark that makes them due in its next job (the next reconcile round
+   * finds the maintenance due): two git runs of a few hundred ms of CPU each on a busy machine
+   * would delay every repository still to be mirrored, and the copy is complete and correct
+   * without them (clones of it are served meanwhile, counting objects without a bitmap).
+   * Either way its scheduled maintenance is spread, not due.
+   */
   private async afterFirstClone(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
-    if (out.bytes + (out.seed?.bytes ?? 0) >= FIRST_CLONE_INDEX_MIN_BYTES) await this.d.store.indexFirstClone(id, this.d.env, signal);
+    if (out.bytes + (out.seed?.bytes ?? 0) >= FIRST_CLONE_INDEX_MIN_BYTES) {
+      if (this.d.othersWaiting?.()) await markIndexPending(this.d.store.dir(id));
+      else await this.d.store.indexFirstClone(id, this.d.env, signal);
+    }
     await this.spreadSchedule(id);
   }
 
-  private async maintain(id: RepoId, signal: AbortSignal, out: SyncOutcome): Promise<void> {
+  private async maintain(id: RepoId, signal: AbortSignal, out: SyncOutcome, skipIndex = false): Promise<void> {
     const dir = this.d.store.dir(id);
     // fsck first: repacking a damaged repository would fail (or spread the damage).
-    const tasks = dueTasks(dir, this.d.maintenance, this.now()).sort((a, b) => (a === "fsck" ? -1 : b === "fsck" ? 1 : 0));
+    const tasks = dueTasks(dir, this.d.maintenance, this.now())
+      .filter((t) => !(skipIndex && t === "index"))
+      .sort((a, b) => (a === "fsck" ? -1 : b === "fsck" ? 1 : 0));
     for (const task of tasks) {
       signal.throwIfAborted();
       let problem: string | undefined;
       if (task === "fsck") {
         problem = await this.d.store.fsck(id, this.d.env, signal);
+      } else if (task === "index") {
+        await this.d.store.indexFirstClone(id, this.d.env, signal);
+        clearIndexPending(dir);
+        out.maintenance.push(task);
+        continue;
       } else {
         try {
           await this.d.store.maintain(id, this.d.env, signal);
@@ -410,6 +434,7 @@ export class SyncEngine {
         return;
       }
       recordRun(dir, task, this.now());
+      if (task === "repack") clearIndexPending(dir);
       out.maintenance.push(task);
     }
   }

@@ -40,9 +40,35 @@ export async function recordRunAsync(repoDir: string, kind: MaintenanceKind, whe
   await fs.promises.utimes(file, t, t);
 }
 
-export function dueTasks(repoDir: string, o: { repackIntervalMs: number; fsckIntervalMs: number }, nowMs: number): MaintenanceKind[] {
-  const due: MaintenanceKind[] = [];
+/**
+ * A maintenance task: the two scheduled ones, or "index": a big first clone's multi-pack-index
+ * bitmap and commit-graph, put off while other syncs were waiting (an initial sync of many
+ * repositories gets them all mirrored first) to the repository's next job.
+ */
+export type MaintenanceTask = MaintenanceKind | "index";
+
+/** Marks a first clone whose bitmap and commit-graph are still to be written (see "index"). */
+const INDEX_PENDING = "smart-mirror.index-pending";
+
+/** The first clone's bitmap and commit-graph are owed (markIndexPending). */
+export function indexPending(repoDir: string): boolean {
+  return fs.existsSync(path.join(repoDir, INDEX_PENDING));
+}
+
+export async function markIndexPending(repoDir: string): Promise<void> {
+  await fs.promises.writeFile(path.join(repoDir, INDEX_PENDING), "");
+}
+
+/** After the index was written, or a repack (which writes a bitmap and commit-graph of its own). */
+export function clearIndexPending(repoDir: string): void {
+  fs.rmSync(path.join(repoDir, INDEX_PENDING), { force: true });
+}
+
+/** Due tasks; "index" only when no repack is due (a repack writes a bitmap and commit-graph anyway). */
+export function dueTasks(repoDir: string, o: { repackIntervalMs: number; fsckIntervalMs: number }, nowMs: number): MaintenanceTask[] {
+  const due: MaintenanceTask[] = [];
   if (isDue(lastRun(repoDir, "repack"), o.repackIntervalMs, nowMs)) due.push("repack");
+  else if (indexPending(repoDir)) due.push("index");
   if (isDue(lastRun(repoDir, "fsck"), o.fsckIntervalMs, nowMs)) due.push("fsck");
   return due;
 }

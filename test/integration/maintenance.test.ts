@@ -12,35 +12,65 @@ import { FIRST_CLONE_INDEX_MIN_BYTES } from "../../sync/daemon/engine";
 
 jest.setTimeout(180_000);
 
+const indexedState = (dir: string) => {
+  const objects = path.join(dir, "objects");
+  const packFiles = fs.readdirSync(path.join(objects, "pack"));
+  return {
+    midxBitmap: packFiles.some((f) => /^multi-pack-index-[0-9a-f]+\.bitmap$/.test(f)),
+    commitGraph: fs.existsSync(path.join(objects, "info", "commit-graph")),
+  };
+};
+
+/** A repository whose first pack is past FIRST_CLONE_INDEX_MIN_BYTES (incompressible content). */
+async function bigRepo(primary: Awaited<ReturnType<typeof startPrimary>>, slug: string): Promise<void> {
+  await primary.createRepo("PROJ", slug);
+  const wc = await workingClone(primary.remote("PROJ", slug));
+  await wc.commit({ "blob.bin": randomBytes(FIRST_CLONE_INDEX_MIN_BYTES + 64 * 1024) });
+  await wc.pushAll();
+}
+
 test("a big first clone gets a multi-pack-index bitmap and commit-graph at once; a small one waits for maintenance", async () => {
   const primary = await startPrimary();
-  await primary.createRepo("PROJ", "big");
+  await bigRepo(primary, "big");
   await primary.createRepo("PROJ", "small");
-  const big = await workingClone(primary.remote("PROJ", "big"));
-  // Incompressible, so the pack is past FIRST_CLONE_INDEX_MIN_BYTES.
-  await big.commit({ "blob.bin": randomBytes(FIRST_CLONE_INDEX_MIN_BYTES + 64 * 1024) });
-  await big.pushAll();
   const small = await workingClone(primary.remote("PROJ", "small"));
   await small.commit({ "a.txt": "a\n" });
   await small.pushAll();
-  const m = await startInProcessMirror(primary, [
-    { project: "PROJ", slug: "big" },
-    { project: "PROJ", slug: "small" },
-  ]);
+  // Alone, so no other sync waits when its first clone ends (see the next test for a backlog).
+  const m = await startInProcessMirror(primary, [{ project: "PROJ", slug: "big" }], { concurrency: 1 });
   await m.daemon.idle();
-  const indexed = (key: string) => {
-    const objects = path.join(m.daemon.repoDir(key), "objects");
-    const packFiles = fs.readdirSync(path.join(objects, "pack"));
-    return {
-      midxBitmap: packFiles.some((f) => /^multi-pack-index-[0-9a-f]+\.bitmap$/.test(f)),
-      commitGraph: fs.existsSync(path.join(objects, "info", "commit-graph")),
-    };
-  };
-  expect(indexed("PROJ/big")).toEqual({ midxBitmap: true, commitGraph: true });
-  expect(indexed("PROJ/small")).toEqual({ midxBitmap: false, commitGraph: false });
+  expect(indexedState(m.daemon.repoDir("PROJ/big"))).toEqual({ midxBitmap: true, commitGraph: true });
   // The bitmap is usable: git loads it and checks it against a full walk (fails without one).
   await git(["rev-list", "--test-bitmap", "HEAD"], { cwd: m.daemon.repoDir("PROJ/big") });
   await assertSameRefsAndObjects(primary.repoPath("PROJ", "big"), m.daemon.repoDir("PROJ/big"));
+  await m.stop();
+  const m2 = await startInProcessMirror(primary, [{ project: "PROJ", slug: "small" }]);
+  await m2.daemon.idle();
+  expect(indexedState(m2.daemon.repoDir("PROJ/small"))).toEqual({ midxBitmap: false, commitGraph: false });
+  await m2.stop();
+});
+
+test("while other syncs wait (an initial sync), a big first clone's bitmap and commit-graph wait for its next job", async () => {
+  const primary = await startPrimary();
+  const ids = [1, 2, 3].map((i) => ({ project: "PROJ", slug: `big${i}` }));
+  for (const id of ids) await bigRepo(primary, id.slug);
+  // One at a time: the first two finish with others still queued; the last one finds none.
+  const m = await startInProcessMirror(primary, ids, { concurrency: 1 });
+  await m.daemon.idle();
+  const states = ids.map((id) => indexedState(m.daemon.repoDir(`PROJ/${id.slug}`)));
+  expect(states.filter((s) => !s.midxBitmap && !s.commitGraph)).toHaveLength(2);
+  expect(states.filter((s) => s.midxBitmap && s.commitGraph)).toHaveLength(1);
+  // Complete and correct without them.
+  for (const id of ids) await assertSameRefsAndObjects(primary.repoPath("PROJ", id.slug), m.daemon.repoDir(`PROJ/${id.slug}`));
+  // The next reconcile finds their maintenance due and writes them (no repack).
+  await m.daemon.reconcile();
+  await m.daemon.idle();
+  for (const id of ids) {
+    const dir = m.daemon.repoDir(`PROJ/${id.slug}`);
+    expect(indexedState(dir)).toEqual({ midxBitmap: true, commitGraph: true });
+    await git(["rev-list", "--test-bitmap", "HEAD"], { cwd: dir });
+    expect(fs.existsSync(path.join(dir, "smart-mirror.index-pending"))).toBe(false);
+  }
   await m.stop();
 });
 
