@@ -19,7 +19,7 @@ import { createLoadBalancer } from "./loadBalancer";
 import { createNodeRole } from "./nodeRole";
 import { createNodes, createSecurityGroups } from "./nodes";
 import { createRollout } from "./rollout";
-import { createFarmStorage } from "./storage";
+import { createFarmStorage, ReleasePointers } from "./storage";
 import { FARM_DEFAULTS } from "./validateFarm";
 
 /** The value of the farm's instance tag: unique per project, stack and component name. */
@@ -61,7 +61,7 @@ export function createFarm(i: FarmInput): FarmResult {
   const groups = createSecurityGroups(name, i.domainName, i.host, i.farm, tags, parent);
   const lb = createLoadBalancer({ name, farm: i.farm, vpcId: groups.vpcId, securityGroupId: groups.loadBalancer.id, tags, parent });
   const nodeScript = renderFarmNodeScript({ stageDir: STAGING_DIR, region: i.region });
-  const pointers = { bundleUrl: storage.bundleUrl, bundleSha256: storage.bundleSha256, planUrl: storage.planUrl, planSha256: storage.planSha256 };
+  const pointers: ReleasePointers = { bundleUrl: storage.bundleUrl, bundleSha256: storage.bundleSha256, planUrl: storage.planUrl, planSha256: storage.planSha256 };
   const nodes = createNodes(
     { name, domainName: i.domainName, host: i.host, farm: i.farm, home: i.home, farmId: i.farmId, nodeScript, ...pointers, instanceProfileArn: role.profile.arn, targetGroupArn: lb.targetGroup.arn, tags, parent },
     groups,

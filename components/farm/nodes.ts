@@ -17,6 +17,7 @@ import { amiQuery, DEFAULT_OS, pinnedImageProblem } from "../host/ami";
 import { DEFAULT_INSTANCE_TYPE, instanceArchitecture } from "../host/instanceTypes";
 import { renderFarmCloudInit } from "../render/farmNode";
 import { FARM_TAG } from "./plan";
+import type { ReleasePointers } from "./storage";
 import { FARM_DEFAULTS } from "./validateFarm";
 
 /** Ingress of the load balancer's security group (pure): HTTPS from the allowed client ranges. */
@@ -24,7 +25,7 @@ export function loadBalancerIngress(host: AwsHostArgs): aws.types.input.ec2.Secu
   return [{ description: "HTTPS: git clients", protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: host.allowedCidrs ?? ["0.0.0.0/0"], ipv6CidrBlocks: host.allowedIpv6Cidrs ?? [] }];
 }
 
-export interface NodesInput {
+export interface NodesInput extends ReleasePointers {
   name: string;
   domainName: string;
   host: AwsHostArgs;
@@ -32,10 +33,6 @@ export interface NodesInput {
   home: string;
   farmId: string;
   nodeScript: string;
-  bundleUrl: pulumi.Input<string>;
-  bundleSha256: pulumi.Input<string>;
-  planUrl: pulumi.Input<string>;
-  planSha256: pulumi.Input<string>;
   instanceProfileArn: pulumi.Input<string>;
   targetGroupArn: pulumi.Input<string>;
   tags: Record<string, string>;

@@ -11,6 +11,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { SHA256_PATTERN, SOURCE_PATTERN, ssmRunCommand } from "../render/farmNode";
 import { FARM_TAG } from "./plan";
+import type { ReleasePointers } from "./storage";
 
 /** How long a node may take to be ready again after its update before the rollout stops. */
 export const WAIT_READY_SECONDS = 900;
@@ -46,15 +47,11 @@ export function farmDocumentContent(script: string, description: string): string
   );
 }
 
-export interface RolloutInput {
+export interface RolloutInput extends ReleasePointers {
   name: string;
   domainName: string;
   farmId: string;
   script: string;
-  bundleUrl: pulumi.Input<string>;
-  bundleSha256: pulumi.Input<string>;
-  planUrl: pulumi.Input<string>;
-  planSha256: pulumi.Input<string>;
   revision?: string;
   dependsOn: pulumi.Resource[];
   tags: Record<string, string>;

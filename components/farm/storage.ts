@@ -19,6 +19,14 @@ export interface FarmStorageInput {
   parent: pulumi.Resource;
 }
 
+/** Where a release (the daemon bundle and the plan) is, and the digests a node checks it by. */
+export interface ReleasePointers {
+  bundleUrl: pulumi.Input<string>;
+  bundleSha256: pulumi.Input<string>;
+  planUrl: pulumi.Input<string>;
+  planSha256: pulumi.Input<string>;
+}
+
 export interface FarmStorage {
   key: aws.kms.Key;
   bucket: aws.s3.Bucket;
