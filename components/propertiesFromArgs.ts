@@ -8,6 +8,16 @@ import { mirrorPaths } from "./deploy/layout";
 import type { PropertiesValues } from "./render/properties";
 import { farmProperties } from "./farm/properties";
 
+/**
+ * The extra properties the daemon gets: the caller's own plus, for a farm, the node keys the
+ * component sets (drain bounds, peers, farm token). Pure; the one place both are merged, so the
+ * unit's stop timeout reads the same drain bound the daemon does.
+ */
+export function daemonExtraProperties(args: SmartMirrorArgs, home: string): Record<string, string> | undefined {
+  const own = args.mirror?.extraProperties;
+  return args.farm ? { ...(own ?? {}), ...farmProperties(args, home) } : own;
+}
+
 /** The properties values from the arguments (pure): what renderProperties gets. */
 export function propertiesValues(args: SmartMirrorArgs, displayName: string, home: string): PropertiesValues {
   const p = mirrorPaths(home);
@@ -37,7 +47,6 @@ export function propertiesValues(args: SmartMirrorArgs, displayName: string, hom
     tlsCertificateFile: p.tlsCert,
     logLevel: m.logLevel,
     push: m.push,
-    // A farm's node keys (drain bounds, peers, farm token) beside the caller's own.
-    extra: args.farm ? { ...(m.extraProperties ?? {}), ...farmProperties(args, home) } : m.extraProperties,
+    extra: daemonExtraProperties(args, home),
   };
 }

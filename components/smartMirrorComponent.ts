@@ -32,7 +32,7 @@ import { createAwsHost } from "./host/awsHost";
 import { existingHost, HostResult } from "./host/hostResult";
 import { renderNginxSite } from "./render/nginx";
 import { renderProperties } from "./render/properties";
-import { propertiesValues } from "./propertiesFromArgs";
+import { daemonExtraProperties, propertiesValues } from "./propertiesFromArgs";
 import { drainTimeoutSecOf, renderDaemonUnit } from "./render/systemd";
 import { createTls } from "./tls/certificate";
 import { normalizedOrThrow } from "./normalize";
@@ -119,7 +119,7 @@ export class SmartMirror extends pulumi.ComponentResource {
     const propertiesText = pulumi.output(n.displayName).apply((displayName) => renderProperties(propertiesValues(n, displayName, home)));
     const nginxSite = renderNginxSite({ serverName: n.domainName, serverAliases: globalName ? [globalName] : [], certPath: paths.tlsCert, keyPath: paths.tlsKey, upstreamSocket: paths.socket });
     // TimeoutStopSec from the drain bound, so a restart never kills a draining daemon.
-    const daemonUnit = renderDaemonUnit({ user: DAEMON_USER, home, bundlePath: paths.bundle, drainTimeoutSec: drainTimeoutSecOf(n.mirror?.extraProperties) });
+    const daemonUnit = renderDaemonUnit({ user: DAEMON_USER, home, bundlePath: paths.bundle, drainTimeoutSec: drainTimeoutSecOf(daemonExtraProperties(n, home)) });
     const m = n.mirror ?? {};
     const optional = pulumi.all([n.primary.catalogToken, m.webhookSecret, m.cloneTokens, n.primary.caCertificatesPem, m.events?.secret]);
     // A farm's internal credential (peers send it as a bearer token): generated, secret, only in the plan.

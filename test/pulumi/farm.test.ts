@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { isSecret, Recording, Registration, ROOT_STACK_TYPE } from "./recordingEngine";
 import { leaks, Lifecycle, one, previewUpdateUpdate, registeredInputs, urns } from "./lifecycle";
 import { KEYS } from "../../sync/config/keys";
+import { stopBoundSec } from "../../components/render/systemd";
 
 const ROOT = path.join(__dirname, "farmProgram");
 const BUNDLE = path.resolve(__dirname, "../../dist/smart-mirror.js");
@@ -127,6 +128,9 @@ test("the plan and the bundle: content-addressed S3 objects, SSE-KMS with the fa
   const props = Buffer.from(parsed.files.find((f) => f.path.endsWith("bitbucket.properties"))?.contentBase64 ?? "", "base64").toString("utf8");
   expect(props).toContain(`${KEYS.drainQuietPeriod.name}=30s\n`);
   expect(props).toContain(`${KEYS.drainTimeout.name}=600s\n`);
+  // systemd waits out that drain bound (farm.drainSeconds), not the single host's default.
+  const unit = Buffer.from(parsed.files.find((f) => f.path.endsWith("/smart-mirror.service"))?.contentBase64 ?? "", "base64").toString("utf8");
+  expect(Number(/^TimeoutStopSec=(\d+)s$/m.exec(unit)?.[1])).toBeGreaterThanOrEqual(stopBoundSec(600));
   expect(props).toContain(`${KEYS.farmPeersFile.name}=/etc/smart-mirror/farm/peers\n`);
   expect(props).toContain(`${KEYS.farmTokenFile.name}=/var/lib/smart-mirror/shared/secrets/farm-token\n`);
   expect(props).toContain(`${KEYS.farmServerName.name}=mirror-dub.example.com\n`);

@@ -34,6 +34,12 @@ export interface PushRequestSummary {
 /** Most commands kept (a push of every tag of a huge repository is still counted, not kept). */
 export const MAX_COMMANDS = 10_000;
 const OID = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
+/**
+ * Longest ref name read. A pkt-line allows ~65 KB, so MAX_COMMANDS of those would pin ~650 MB
+ * per push; no real ref comes near this (file systems cap a path component at 255 bytes).
+ * A longer one stops the parsing: the push still goes through, and the sync after it scans.
+ */
+export const MAX_REF_LENGTH = 4096;
 
 /** One command pkt-line's payload -> the command and (first line only) capabilities; pure. */
 export function parseCommandLine(payload: string): { command: PushCommand; capabilities?: string[] } | undefined {
@@ -41,7 +47,7 @@ export function parseCommandLine(payload: string): { command: PushCommand; capab
   const line = (nul >= 0 ? payload.slice(0, nul) : payload).replace(/\n$/, "");
   const caps = nul >= 0 ? payload.slice(nul + 1).replace(/\n$/, "").split(" ").filter((c) => c !== "") : undefined;
   const [old, neu, ref, ...rest] = line.split(" ");
-  if (rest.length > 0 || !OID.test(old ?? "") || !OID.test(neu ?? "") || !ref?.startsWith("refs/")) return undefined;
+  if (rest.length > 0 || !OID.test(old ?? "") || !OID.test(neu ?? "") || !ref?.startsWith("refs/") || ref.length > MAX_REF_LENGTH) return undefined;
   return { command: { old, new: neu, ref }, capabilities: caps };
 }
 

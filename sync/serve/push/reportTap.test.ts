@@ -1,8 +1,8 @@
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { pktLine, FLUSH_PKT } from "../git/protocol";
-import { accepted, progressPkt, PushReport, ReportTap } from "./reportTap";
-import { parseCommandLine, PushRequestSniffer } from "./pushRequest";
+import { accepted, MAX_HELD_BYTES, progressPkt, PushReport, ReportTap } from "./reportTap";
+import { MAX_REF_LENGTH, parseCommandLine, PushRequestSniffer } from "./pushRequest";
 import { pushedChanges } from "./pushProxy";
 
 const band = (n: number, payload: Buffer | string) => pktLine(String.fromCharCode(n) + (typeof payload === "string" ? payload : payload.toString("latin1")));
@@ -54,6 +54,16 @@ describe("ReportTap", () => {
     expect(plain.after.equals(plainAnswer)).toBe(true);
   });
 
+  test("bytes after the final flush are held only up to a bound: a primary that keeps sending streams through", async () => {
+    const trailing = Buffer.alloc(MAX_HELD_BYTES * 3, 0x41);
+    const input = Buffer.concat([plainAnswer, trailing]);
+    const r = await tap(input, 4096, "a note");
+    // Everything went out, in order, before the end was allowed (nothing piled up in memory).
+    expect(r.before.length).toBeGreaterThan(input.length - 4096);
+    expect(r.after.equals(input)).toBe(true);
+    expect(r.report.ended).toBe(true);
+  });
+
   test("unpack failure, band-3 fatal, an empty answer: nothing accepted", async () => {
     expect(accepted((await tap(Buffer.concat([band(1, reportLines("unpack index-pack abnormal exit", "ng refs/heads/main unpacker error")), FLUSH_PKT]), 5)).report)).toBe(false);
     const fatal = await tap(band(3, "fatal: something broke\n"), 4);
@@ -96,6 +106,13 @@ describe("PushRequestSniffer", () => {
       });
     }
   });
+  test("a ref name past MAX_REF_LENGTH is not read: the parsing stops (bounded memory), the push is not taken as complete", () => {
+    const z = "0".repeat(40);
+    const a = "a".repeat(40);
+    expect(parseCommandLine(`${z} ${a} refs/heads/${"x".repeat(MAX_REF_LENGTH - 11)}\n`)).toBeDefined();
+    expect(parseCommandLine(`${z} ${a} refs/heads/${"x".repeat(MAX_REF_LENGTH)}\n`)).toBeUndefined();
+  });
+
   test("the probe ('0000') has no commands; junk stops the parsing", () => {
     expect(parseCommandLine(`${A} ${B} main\n`)).toBeUndefined();
     expect(parseCommandLine(`${A} ${B} refs/heads/main extra\n`)).toBeUndefined();

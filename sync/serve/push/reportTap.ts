@@ -41,6 +41,12 @@ export function accepted(r: PushReport): boolean {
 }
 
 const MAX_KEPT_REFS = 10_000;
+/**
+ * What may be held back after the final flush. A well-formed answer ends with that flush, so
+ * only a malformed one sends more: past this, everything held goes out and the rest streams
+ * through (the read-your-writes hold is given up for it) instead of growing in memory.
+ */
+export const MAX_HELD_BYTES = 64 * 1024;
 
 /** The progress line the client prints as "remote: <text>" (side-band 2); pure. */
 export function progressPkt(text: string): Buffer {
@@ -55,6 +61,23 @@ export class ReportTap extends Transform {
   private readonly inner: PktReader;
   /** The final flush-pkt and anything after it, held until beforeEnd settles. */
   private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** More than MAX_HELD_BYTES came after the final flush: nothing is held any more. */
+  private released = false;
+
+  /** Hold `b` (after the final flush), or let it through once the hold is given up. */
+  private hold(b: Buffer): void {
+    if (this.released) {
+      this.push(b);
+      return;
+    }
+    this.held.push(b);
+    this.heldBytes += b.length;
+    if (this.heldBytes <= MAX_HELD_BYTES) return;
+    this.released = true;
+    for (const h of this.held) this.push(h);
+    this.held = [];
+  }
 
   /**
    * @param beforeEnd called once the primary's answer is complete; the answer's end waits for
@@ -97,7 +120,7 @@ export class ReportTap extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     if (this.report.ended) {
-      this.held.push(chunk);
+      this.hold(chunk);
       return cb();
     }
     // Header bytes kept back from the last chunk (they might have been the flush's start).
@@ -111,7 +134,7 @@ export class ReportTap extends Transform {
     const used = fromStash + this.outer.feed(chunk, true);
     if (this.report.ended) {
       if (used > 4) this.push(all.subarray(0, used - 4));
-      this.held.push(all.subarray(used - 4));
+      this.hold(all.subarray(used - 4));
     } else {
       // An incomplete length header waits for the next chunk: it could be the flush.
       const keep = this.outer.broken ? 0 : this.outer.pendingHeader;
@@ -126,7 +149,7 @@ export class ReportTap extends Transform {
   override _flush(cb: TransformCallback): void {
     const finish = (note: string | undefined) => {
       if (this.stash.length > 0) this.push(this.stash);
-      if (note !== undefined && this.report.sideband && this.report.ended) this.push(progressPkt(note));
+      if (note !== undefined && this.report.sideband && this.report.ended && !this.released) this.push(progressPkt(note));
       for (const b of this.held) this.push(b);
       cb();
     };
