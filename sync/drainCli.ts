@@ -10,7 +10,6 @@ import * as path from "node:path";
 import { formatProblems, loadConfig } from "./config";
 import { homePath } from "./homeLayout";
 import { formatListenAddress } from "./listenAddress";
-import { runtimeOptions } from "./runtimeOptions";
 import { DRAIN_PATH } from "./serve/drain";
 import { MAX_DRAIN_TIMEOUT_SECONDS } from "./serve/drainRoute";
 import { connectTarget } from "./verify/daemonClient";
@@ -33,9 +32,9 @@ export async function runDrainCli(o: DrainCliOptions, out: (l: string) => void =
     err(`smart-mirror drain: cannot read the configuration, ${loaded.problems.length} problem(s) in ${homePath(home, "properties")}:\n${formatProblems(loaded.problems)}`);
     return 1;
   }
-  const options = runtimeOptions(loaded.config);
-  const listen = options.listen;
-  const boundMs = o.timeout !== undefined ? o.timeout * 1000 : options.drain.timeoutMs;
+  // Only the listener and the bound: the daemon's secret files are not this command's business.
+  const listen = loaded.config.serve.listen;
+  const boundMs = o.timeout !== undefined ? o.timeout * 1000 : loaded.config.drain.timeoutMs;
   const target = `${DRAIN_PATH}${o.timeout !== undefined ? `?timeout=${o.timeout}` : ""}`;
   try {
     const r = await request(connectTarget(listen), o.cancel ? "DELETE" : "POST", target, boundMs + 60_000);

@@ -18,7 +18,7 @@ const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 test("the node policy reads only the farm's prefix; a prefix that would widen it is refused", () => {
   const doc = JSON.parse(nodePolicyDocument({ bucketArn: "arn:aws:s3:::b", prefix: "farm/syd/", keyArn: "arn:aws:kms:eu-west-1:1:key/k" })) as { Statement: Array<{ Action: unknown; Resource: string }> };
   expect(doc.Statement.map((s) => [s.Action, s.Resource])).toEqual([
-    [["s3:GetObject", "s3:GetObjectVersion"], "arn:aws:s3:::b/farm/syd/*"],
+    [["s3:GetObject"], "arn:aws:s3:::b/farm/syd/*"],
     ["kms:Decrypt", "arn:aws:kms:eu-west-1:1:key/k"],
     ["ec2:DescribeInstances", "*"],
   ]);

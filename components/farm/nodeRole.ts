@@ -21,8 +21,9 @@ export function nodePolicyDocument(i: NodePolicyInput): string {
   return JSON.stringify({
     Version: "2012-10-17",
     Statement: [
-      // The plan (secrets) and the bundle: only this farm's objects, only reading.
-      { Sid: "ReadFarmObjects", Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion"], Resource: `${i.bucketArn}/${i.prefix}*` },
+      // The plan (secrets) and the bundle: only this farm's objects, only reading (nodes fetch by
+      // key, never by version id: no GetObjectVersion).
+      { Sid: "ReadFarmObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: `${i.bucketArn}/${i.prefix}*` },
       // The objects are SSE-KMS: S3 decrypts with the node's permission, and only on S3's behalf.
       { Sid: "DecryptFarmObjects", Effect: "Allow", Action: "kms:Decrypt", Resource: i.keyArn, Condition: { StringLike: { "kms:ViaService": "s3.*.amazonaws.com" } } },
       // The peers file: which instances of the farm run (Describe* has no resource-level scope).

@@ -112,6 +112,8 @@ export class Daemon {
   /** Who the reconcile asks and how fast (scanLedger.ts). */
   private readonly scans: ScanLedger;
   /** Said once: the budget cannot keep the idle bound at this catalog size. */
+  /** Where the next round's slice of maintainUnowned starts. */
+  private unownedCursor = 0;
   private overBudgetSaid = false;
   /** Aborts a paced scan's wait at stop. */
   private readonly stopSignal = new AbortController();
@@ -461,8 +463,21 @@ export class Daemon {
    * check of files on disk; the sync job that runs it reads the primary's refs once, as a
    * single node's does).
    */
+  /**
+   * Maintenance of repositories another node scans, at the pace owned idle ones get it: each is
+   * looked at at least once per mirror.scan.idleBound (a rotating slice per round), not all of
+   * them every round (a few synchronous stats each: ~270,000 per round at 100,000 on 3 nodes).
+   * Without a scan budget, every round looks at all of them, as a round scans all it owns.
+   */
   private maintainUnowned(onDisk: readonly RepoKey[], owned: ReadonlySet<RepoKey>): void {
-    for (const key of onDisk) if (!owned.has(key) && this.engine.maintenanceDue(this.catalog.get(key) ?? parseRepoKey(key))) this.scheduler.trigger(key, "reconcile");
+    const unowned = onDisk.filter((k) => !owned.has(k));
+    const b = this.s.scanBudget;
+    const n = b ? Math.min(unowned.length, Math.ceil((unowned.length * this.s.intervalMs) / b.idleBoundMs)) : unowned.length;
+    for (let i = 0; i < n; i++) {
+      const key = unowned[(this.unownedCursor + i) % unowned.length];
+      if (this.engine.maintenanceDue(this.catalog.get(key) ?? parseRepoKey(key))) this.scheduler.trigger(key, "reconcile");
+    }
+    this.unownedCursor = unowned.length > 0 ? (this.unownedCursor + n) % unowned.length : 0;
   }
 
   private async refreshCatalog(): Promise<void> {

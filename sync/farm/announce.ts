@@ -7,6 +7,10 @@ import type { RefMove } from "../store/repoStore";
 import { isValidRepoId } from "../repoName";
 import { parseRepoKey, RepoKey } from "../types";
 
+/** Bounds of what a peer says about itself (node id as mirror.farm.nodeId, the run's id). */
+export const MAX_NODE_ID_LENGTH = 128;
+export const MAX_INSTANCE_ID_LENGTH = 64;
+
 export const ANNOUNCE_PATH = "/farm/announce";
 /** Largest announcement body (a push of many refs); beyond it the moves are left out (a full sync). */
 export const ANNOUNCE_MAX_BODY = 256 * 1024;
@@ -27,8 +31,8 @@ const move = z.object({ ref: z.string().min(6).max(1024).startsWith("refs/"), ol
 const schema = z.object({
   repo: z.string().max(300),
   moves: z.array(move).max(ANNOUNCE_MAX_MOVES).optional(),
-  origin: z.string().min(1).max(128),
-  instance: z.string().max(64).optional(),
+  origin: z.string().min(1).max(MAX_NODE_ID_LENGTH),
+  instance: z.string().max(MAX_INSTANCE_ID_LENGTH).optional(),
 });
 
 /** A received body -> an announcement, or what is wrong with it. Pure. */

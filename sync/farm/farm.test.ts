@@ -154,6 +154,9 @@ describe("peer answers", () => {
     expect(readyFromStatus("<html>")).toBe(false);
     expect(identityOf(JSON.stringify({ node: "n2", instance: "i2" }))).toEqual({ node: "n2", instance: "i2" });
     expect(identityOf(JSON.stringify({ node: "n2" }))).toEqual({ node: "n2" });
+    // What a peer says about itself is bounded before it is logged, shown or hashed.
+    expect(identityOf(JSON.stringify({ node: "n".repeat(129) }))).toBeUndefined();
+    expect(identityOf(JSON.stringify({ node: "n2", instance: "i".repeat(65) }))).toEqual({ node: "n2" });
     expect(identityOf("{}")).toBeUndefined();
   });
 });

@@ -26,7 +26,7 @@ import type { FarmSettings } from "../runtimeOptions";
 import type { Log } from "../serve/http";
 import { silentLog } from "../serve/http";
 import type { RepoKey } from "../types";
-import { Announcement, ANNOUNCE_PATH, announcementBody, coveredBy } from "./announce";
+import { Announcement, ANNOUNCE_PATH, announcementBody, coveredBy, MAX_INSTANCE_ID_LENGTH, MAX_NODE_ID_LENGTH } from "./announce";
 import { PeerHttp } from "./peerHttp";
 import { Peer, PeersFile } from "./peersFile";
 import { ownsScan, ShareSelf, ShareView, shareView, viewSignature } from "./scanShare";
@@ -422,8 +422,10 @@ export interface FarmStatus {
 export function identityOf(body: string): { node?: string; instance?: string } | undefined {
   try {
     const j = JSON.parse(body) as { node?: unknown; instance?: unknown };
-    if (typeof j.node !== "string") return undefined;
-    return { node: j.node, ...(typeof j.instance === "string" ? { instance: j.instance } : {}) };
+    // A peer's answer is logged, shown and hashed per repository: the node id's own bound
+    // (mirror.farm.nodeId, as the announce schema's origin), else the peer stays anonymous.
+    if (typeof j.node !== "string" || j.node.length > MAX_NODE_ID_LENGTH) return undefined;
+    return { node: j.node, ...(typeof j.instance === "string" && j.instance.length <= MAX_INSTANCE_ID_LENGTH ? { instance: j.instance } : {}) };
   } catch {
     return undefined;
   }

@@ -76,9 +76,14 @@ export function statusDocument(s: BoardSnapshot): PublicStatusDocument {
     // ok | low (syncs that grow the disk paused, serving goes on) | full; null until measured.
     disk: s.disk?.state ?? null,
     // Whether clients should be sent here (readiness, for health checks: see isReady).
-    ready: isReady(s.state, s.facts) && s.draining !== true,
+    ready: readyNow(s),
     draining: s.draining === true,
   };
+}
+
+/** Whether clients should be sent here now: /status's "ready" and GET /status/ready's code. */
+function readyNow(s: Pick<BoardSnapshot, "state" | "facts" | "draining">): boolean {
+  return isReady(s.state, s.facts) && s.draining !== true;
 }
 
 /**
@@ -87,7 +92,7 @@ export function statusDocument(s: BoardSnapshot): PublicStatusDocument {
  */
 export function readinessDocument(s: Pick<BoardSnapshot, "state" | "facts" | "draining">): { code: 200 | 503; body: { ready: boolean; state: MirrorState; draining: boolean } } {
   const draining = s.draining === true;
-  const ready = isReady(s.state, s.facts) && !draining;
+  const ready = readyNow(s);
   return { code: ready ? 200 : 503, body: { ready, state: s.state, draining } };
 }
 

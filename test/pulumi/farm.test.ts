@@ -146,7 +146,7 @@ test("the node role: SSM core, GetObject only under the farm's prefix, kms:Decry
   const doc = fn(policy.inputs.policy) as { Statement: Array<{ Action: string | string[]; Resource: string; Condition?: unknown }> };
   const bucketArn = "arn:aws:s3:::smart-mirror-farm-20260101000000000000000001";
   expect(doc.Statement).toEqual([
-    expect.objectContaining({ Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion"], Resource: `${bucketArn}/farm/farm/*` }),
+    expect.objectContaining({ Effect: "Allow", Action: ["s3:GetObject"], Resource: `${bucketArn}/farm/farm/*` }),
     expect.objectContaining({ Effect: "Allow", Action: "kms:Decrypt", Resource: `arn:aws:kms:eu-west-1:123456789012:key/${one(rec, "aws:kms/key:Key").name}-0000`, Condition: { StringLike: { "kms:ViaService": "s3.*.amazonaws.com" } } }),
     expect.objectContaining({ Effect: "Allow", Action: "ec2:DescribeInstances", Resource: "*" }),
   ]);
